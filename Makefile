@@ -1,0 +1,37 @@
+# Every target sets up what it needs: a fresh clone only needs Python >= 3.11, Node.js and npm.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SETUP := $(VENV)/.setup-done
+NODE_SETUP := node_modules/.setup-done
+
+.PHONY: demo test lint typecheck check setup clean
+
+demo: $(SETUP)
+	$(BIN)/loctocat demo $(if $(DEMO_ARGS),$(DEMO_ARGS),$(shell [ -t 0 ] || echo --auto-approve))
+
+test: $(SETUP) $(NODE_SETUP) lint typecheck
+	LOCTOCAT_REQUIRE_INTEROP=1 $(BIN)/pytest
+
+lint: $(SETUP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(SETUP)
+	$(BIN)/mypy --strict src
+
+setup: $(SETUP) $(NODE_SETUP)
+
+$(SETUP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "loctocat needs Python 3.11 or newer: run make with PYTHON=/path/to/python3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,qr]'
+	touch $@
+
+$(NODE_SETUP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+clean:
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build site
