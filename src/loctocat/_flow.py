@@ -1,0 +1,648 @@
+"""The OAuth 2.0 Device Authorization Grant (RFC 8628) as a sans-I/O core.
+
+Every protocol rule lives here, and nothing here does I/O: no sockets, no sleeping, no
+printing. A flow is a generator that yields *effects* (`Request`, `Sleep`, `CallHandler`)
+and is sent their results (`Response` or `TransportFailure` for a `Request`, `None`
+otherwise). `Authenticator` drives it with `httpx.Client` and `time.sleep`;
+`AsyncAuthenticator` with `httpx.AsyncClient` and `anyio.sleep`. Tests drive it by hand
+with a fake clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json
+import logging
+import math
+import urllib.parse
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from ipaddress import ip_address
+from types import MappingProxyType
+from typing import Any, Literal, TypeAlias
+
+from loctocat._handlers import Handler
+from loctocat._models import LoctocatAuthInfo, Token
+from loctocat.errors import (
+    ConfigurationError,
+    ExpiredToken,
+    FlowTimeout,
+    ProtocolError,
+    ServerError,
+    TransportError,
+)
+
+log = logging.getLogger("loctocat")
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+#: RFC 8628 §3.2: "If no value is provided, clients MUST use 5 as the default."
+DEFAULT_INTERVAL = 5
+#: RFC 8628 §3.5: on slow_down "the interval MUST be increased by 5 seconds for this and all
+#: subsequent requests."
+SLOW_DOWN_INCREMENT = 5
+#: However small an interval a server sends, we never poll faster than this.
+DEFAULT_MIN_INTERVAL = 1.0
+#: However large an interval a server sends, we poll at least this often.
+MAX_INTERVAL = 300
+#: A code valid for longer than a day is a server bug; we stop waiting after a day.
+MAX_EXPIRES_IN = 86_400
+#: Ceiling of the exponential backoff after transient failures, in seconds.
+MAX_BACKOFF = 60.0
+#: Answers larger than this are refused: token answers are a few kilobytes at most.
+MAX_BODY_BYTES = 256 * 1024
+
+#: Error codes that mean "try again later" rather than "this flow failed".
+_TRANSIENT_ERROR_CODES = frozenset({"server_error", "temporarily_unavailable"})
+
+ClientAuth: TypeAlias = Literal["body", "basic"]
+
+_DEVICE_ENDPOINT = "device authorization endpoint"
+_TOKEN_ENDPOINT = "token endpoint"
+
+
+# --- Effects: what the core asks its driver to do ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """Send a form-encoded POST and answer with a `Response` or a `TransportFailure`.
+
+    The driver reads at most `max_body_bytes + 1` bytes of the body, so that an oversized
+    answer is noticed without being read whole.
+    """
+
+    url: str
+    form: tuple[tuple[str, str], ...]
+    headers: tuple[tuple[str, str], ...]
+    endpoint: str
+    max_body_bytes: int = MAX_BODY_BYTES
+    method: str = "POST"
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What the server answered to a `Request`. Header names are lower-case."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TransportFailure:
+    """The request got no answer: connection refused or reset, timeout, broken HTTP."""
+
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Wait this many seconds, then send `None`."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallHandler:
+    """Run `handler.action(authenticator)` (awaiting it if needed), then send `None`."""
+
+    handler: Handler
+    error: ServerError
+
+
+Effect: TypeAlias = Request | Sleep | CallHandler
+RequestResult: TypeAlias = Response | TransportFailure
+Flow: TypeAlias = Generator[Effect, Any, Any]
+
+
+# --- Configuration ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """Everything the flow needs to know about the client and the server's endpoints."""
+
+    client_id: str
+    device_authorization_url: str
+    token_url: str
+    scopes: tuple[str, ...] = ()
+    #: Extra parameters for the device authorization request (e.g. Auth0's `audience`).
+    device_params: Mapping[str, str] = field(default_factory=dict)
+    #: Extra parameters for every token request.
+    token_params: Mapping[str, str] = field(default_factory=dict)
+    client_secret: str | None = None
+    #: How `client_secret` is sent: in the form body (client_secret_post) or as HTTP Basic
+    #: (client_secret_basic), RFC 6749 §2.3.1.
+    client_auth: ClientAuth = "body"
+    default_interval: int = DEFAULT_INTERVAL
+    min_interval: float = DEFAULT_MIN_INTERVAL
+    #: Seconds the whole flow may take, from the device request on; None: until the code expires.
+    timeout: float | None = None
+    user_agent: str = "loctocat"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.client_id, str) or not self.client_id:
+            raise ConfigurationError(
+                f"client_id must be a non-empty string, got {self.client_id!r}: use the client "
+                "ID the service gave your app when you registered it"
+            )
+        check_endpoint_url(self.device_authorization_url, "auth_url")
+        check_endpoint_url(self.token_url, "token_url")
+        if self.client_auth not in ("body", "basic"):
+            raise ConfigurationError(
+                f"client_auth must be 'body' or 'basic', got {self.client_auth!r}"
+            )
+        if self.client_auth == "basic" and self.client_secret is None:
+            raise ConfigurationError("client_auth='basic' needs a client_secret")
+        if self.min_interval < 0 or self.default_interval < 0:
+            raise ConfigurationError("min_interval and poll_interval cannot be negative")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ConfigurationError(
+                f"timeout must be a positive number of seconds or None, got {self.timeout!r}"
+            )
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint_url(url: object, name: str) -> None:
+    """Refuse a URL that would send secrets in the clear, before anything is sent.
+
+    RFC 8628 §5.1 / RFC 6749 §3.1: the endpoints MUST use TLS. Plain http is allowed for
+    loopback hosts (127.0.0.0/8, ::1, localhost), where nothing crosses a network.
+    """
+    if not isinstance(url, str) or not url:
+        raise ConfigurationError(f"{name} must be a URL string, got {url!r}")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{name} must be an absolute https:// URL, got {url!r}")
+    if parts.query or parts.fragment:
+        # Parameters travel in the body; a query string would be sent with every request.
+        raise ConfigurationError(
+            f"{name} must not carry a query string or fragment ({url!r}): pass extra "
+            "parameters as keyword arguments instead, so they travel in the request body"
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigurationError(
+            f"{name} uses plain http:// for the remote host {parts.hostname!r}, which would "
+            f"send codes and tokens unencrypted: use https:// (http:// is only allowed for "
+            f"loopback hosts such as localhost or 127.0.0.1)"
+        )
+
+
+# --- Requests (RFC 8628 §3.1 and §3.4) ------------------------------------------------------
+
+
+def _headers(config: ClientConfig) -> tuple[tuple[str, str], ...]:
+    headers = [("Accept", "application/json"), ("User-Agent", config.user_agent)]
+    if config.client_secret is not None and config.client_auth == "basic":
+        # RFC 6749 §2.3.1: both parts are form-urlencoded before being joined and encoded.
+        pair = (
+            f"{urllib.parse.quote_plus(config.client_id)}:"
+            f"{urllib.parse.quote_plus(config.client_secret)}"
+        )
+        headers.append(("Authorization", "Basic " + base64.b64encode(pair.encode()).decode()))
+    return tuple(headers)
+
+
+def _client_params(config: ClientConfig) -> list[tuple[str, str]]:
+    params = [("client_id", config.client_id)]
+    if config.client_secret is not None and config.client_auth == "body":
+        params.append(("client_secret", config.client_secret))
+    return params
+
+
+def device_authorization_request(config: ClientConfig) -> Request:
+    """RFC 8628 §3.1: POST client_id and scope to the device authorization endpoint."""
+    form = _client_params(config)
+    if config.scopes:
+        form.append(("scope", " ".join(config.scopes)))
+    form.extend(config.device_params.items())
+    return Request(config.device_authorization_url, tuple(form), _headers(config), _DEVICE_ENDPOINT)
+
+
+def token_request(config: ClientConfig, device_code: str) -> Request:
+    """RFC 8628 §3.4: POST the device_code grant to the token endpoint."""
+    form = [("grant_type", DEVICE_CODE_GRANT), ("device_code", device_code)]
+    form.extend(_client_params(config))
+    form.extend(config.token_params.items())
+    return Request(config.token_url, tuple(form), _headers(config), _TOKEN_ENDPOINT)
+
+
+# --- Reading answers --------------------------------------------------------------------------
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            # Two values for one field would leave it to chance which one we trust.
+            raise ValueError(f"the field {key!r} appears twice")
+        data[key] = value
+    return data
+
+
+def decode_body(response: Response, request: Request) -> dict[str, Any] | None:
+    """The answer's fields, or None when the body is not a JSON object (or a form).
+
+    The Content-Type is not trusted: servers label JSON as text/plain or text/html. A body
+    labelled application/x-www-form-urlencoded is parsed as a form (GitHub answers so when
+    the Accept header is lost on the way).
+    """
+    if len(response.body) > request.max_body_bytes:
+        raise ProtocolError(
+            f"the {request.endpoint} ({request.url}) sent an answer larger than "
+            f"{request.max_body_bytes} bytes; refusing to read it",
+            endpoint=request.url,
+        )
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        text = response.body.decode("utf-8")
+        if content_type == "application/x-www-form-urlencoded":
+            return dict(urllib.parse.parse_qsl(text, keep_blank_values=True))
+        data = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+    except (UnicodeDecodeError, ValueError) as exc:
+        if "appears twice" in str(exc):
+            raise ProtocolError(
+                f"the {request.endpoint} ({request.url}) sent invalid JSON: {exc}",
+                endpoint=request.url,
+            ) from None
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _describe_body(response: Response) -> str:
+    content_type = response.headers.get("content-type", "no content type")
+    return f"HTTP {response.status_code} with a body that is not a JSON object ({content_type})"
+
+
+def _protocol_error(request: Request, message: str, field_name: str | None = None) -> ProtocolError:
+    return ProtocolError(
+        f"the {request.endpoint} ({request.url}) {message}",
+        endpoint=request.url,
+        field=field_name,
+    )
+
+
+def _string_field(
+    data: Mapping[str, Any], name: str, request: Request, *, required: bool
+) -> str | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise _protocol_error(request, f"did not send the required field {name!r}", name)
+        return None
+    if not isinstance(value, str) or (required and not value):
+        raise _protocol_error(
+            request, f"sent {name!r} as {value!r}, but it must be a non-empty string", name
+        )
+    return value
+
+
+def _seconds_field(data: Mapping[str, Any], name: str, request: Request) -> int | None:
+    """A number of seconds; numeric strings are accepted ("Some IdP returns string")."""
+    value = data.get(name)
+    if value is None:
+        return None
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number) or number < 0:
+        raise _protocol_error(
+            request, f"sent {name!r} as {value!r}, but it must be a number of seconds", name
+        )
+    return math.ceil(number)
+
+
+def _oauth_error(data: Mapping[str, Any] | None, response: Response) -> ServerError | None:
+    """RFC 6749 §5.2 error answer, whatever the HTTP status (GitHub sends errors with 200)."""
+    if data is None or "error" not in data:
+        return None
+    code = data["error"]
+    description = data.get("error_description")
+    uri = data.get("error_uri")
+    return ServerError.from_code(
+        code if isinstance(code, str) and code else repr(code),
+        description if isinstance(description, str) else None,
+        uri if isinstance(uri, str) else None,
+        status_code=response.status_code,
+    )
+
+
+def _is_unavailable(response: Response) -> bool:
+    return response.status_code == 429 or response.status_code >= 500
+
+
+def retry_after_seconds(response: Response, now: datetime | None = None) -> float | None:
+    """RFC 9110 §10.2.3 Retry-After as seconds: a delay, or an HTTP-date."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _clamp_interval(seconds: float, config: ClientConfig) -> float:
+    # The floor guards against a server asking us to poll in a tight loop, the ceiling
+    # against one that would leave the user waiting long after approving.
+    return min(max(seconds, config.min_interval), MAX_INTERVAL)
+
+
+# --- The device authorization request (RFC 8628 §3.1, §3.2) ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PendingGrant:
+    """A device authorization the user has yet to approve, and when we stop waiting for it."""
+
+    auth_info: LoctocatAuthInfo
+    #: Clock time at which the code expires (RFC 8628 §3.2 expires_in, counted from the request).
+    expires_at: float
+    #: Clock time at which the caller's `timeout` runs out (inf when there is none).
+    timeout_at: float
+    #: Seconds to wait between polls at the start.
+    interval: float
+
+
+def parse_device_response(
+    config: ClientConfig, request: Request, result: RequestResult
+) -> tuple[LoctocatAuthInfo, float]:
+    """Judge the device authorization answer: the codes, or a typed error.
+
+    Returns the codes and the interval to poll at. Unlike polling, this first request fails
+    fast: the user is waiting for a code and a retry would only delay the error.
+    """
+    if isinstance(result, TransportFailure):
+        raise TransportError(
+            f"could not reach the {request.endpoint} ({request.url}): {result.description}"
+        )
+    data = decode_body(result, request)
+    error = _oauth_error(data, result)
+    if error is not None:
+        raise error
+    if _is_unavailable(result):
+        raise TransportError(
+            f"the {request.endpoint} ({request.url}) is unavailable right now "
+            f"(HTTP {result.status_code}); try again later"
+        )
+    if 300 <= result.status_code < 400:
+        location = result.headers.get("location", "an unnamed place")
+        raise _protocol_error(
+            request,
+            f"redirected the request to {location}; use that URL as auth_url (redirects are "
+            "not followed, so that credentials never go anywhere you did not name)",
+        )
+    if not 200 <= result.status_code < 300 or data is None:
+        raise _protocol_error(request, f"answered {_describe_body(result)}")
+
+    device_code = _string_field(data, "device_code", request, required=True)
+    user_code = _string_field(data, "user_code", request, required=True)
+    # Google (and older drafts of the RFC) call it verification_url.
+    uri_field = "verification_uri" if "verification_uri" in data else "verification_url"
+    verification_uri = _string_field(data, uri_field, request, required=True)
+    complete = _string_field(data, "verification_uri_complete", request, required=False)
+    expires_in = _seconds_field(data, "expires_in", request)
+    if expires_in is None:
+        raise _protocol_error(request, "did not send the required field 'expires_in'", "expires_in")
+    if expires_in <= 0:
+        raise _protocol_error(
+            request, "sent an 'expires_in' of zero: the code is already expired", "expires_in"
+        )
+    interval = _seconds_field(data, "interval", request)
+    if interval is None:
+        interval = config.default_interval
+    known = {
+        "device_code",
+        "user_code",
+        uri_field,
+        "verification_uri_complete",
+        "expires_in",
+        "interval",
+    }
+    extra = MappingProxyType({k: v for k, v in data.items() if k not in known})
+    # Checked above; the asserts tell the type checker.
+    assert device_code is not None
+    assert user_code is not None
+    assert verification_uri is not None
+    info = LoctocatAuthInfo(
+        device_code=device_code,
+        user_code=user_code,
+        verification_uri=verification_uri,
+        expires_in=expires_in,
+        interval=interval,
+        verification_uri_complete=complete,
+        extra=extra,
+    )
+    return info, _clamp_interval(interval, config)
+
+
+def device_authorization_flow(
+    config: ClientConfig, *, clock: Callable[[], float]
+) -> Generator[Effect, Any, PendingGrant]:
+    """RFC 8628 §3.1-3.2: ask for the codes. Returns the grant to poll for."""
+    started = clock()
+    request = device_authorization_request(config)
+    result = yield request
+    info, interval = parse_device_response(config, request, result)
+    log.debug(
+        "device authorization: code valid for %s s, polling every %s s",
+        info.expires_in,
+        interval,
+    )
+    timeout_at = started + config.timeout if config.timeout is not None else math.inf
+    return PendingGrant(
+        auth_info=info,
+        # Counted from when we asked, not when we heard back: never later than the server's.
+        expires_at=started + min(info.expires_in, MAX_EXPIRES_IN),
+        timeout_at=timeout_at,
+        interval=interval,
+    )
+
+
+# --- Polling (RFC 8628 §3.4, §3.5) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """authorization_pending: ask again after the interval."""
+
+
+@dataclass(frozen=True, slots=True)
+class _SlowDown:
+    """slow_down, with the server's new interval if it sent one (GitHub does)."""
+
+    interval: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Unavailable:
+    """A transient failure: no answer, 5xx, 429, or a server_error code."""
+
+    description: str
+    retry_after: float | None = None
+
+
+PollOutcome: TypeAlias = Token | _Pending | _SlowDown | _Unavailable | ServerError
+
+
+def judge_token_response(request: Request, result: RequestResult) -> PollOutcome:
+    """RFC 8628 §3.5: what one answer from the token endpoint means."""
+    if isinstance(result, TransportFailure):
+        return _Unavailable(result.description)
+    data = decode_body(result, request)
+    error = _oauth_error(data, result)
+    if _is_unavailable(result) or (error is not None and error.error in _TRANSIENT_ERROR_CODES):
+        what = f"HTTP {result.status_code}" + (f" {error.error}" if error is not None else "")
+        return _Unavailable(what, retry_after_seconds(result))
+    if error is not None:
+        assert data is not None
+        if error.error == "authorization_pending":
+            return _Pending()
+        if error.error == "slow_down":
+            return _SlowDown(_seconds_field(data, "interval", request))
+        return error
+    if 300 <= result.status_code < 400:
+        location = result.headers.get("location", "an unnamed place")
+        raise _protocol_error(
+            request,
+            f"redirected the request to {location}; use that URL as token_url (redirects are "
+            "not followed, so that credentials never go anywhere you did not name)",
+        )
+    if not 200 <= result.status_code < 300 or data is None:
+        raise _protocol_error(request, f"answered {_describe_body(result)}")
+    return parse_token(data, request)
+
+
+def parse_token(data: Mapping[str, Any], request: Request) -> Token:
+    """RFC 6749 §5.1: a successful token answer, with expires_in turned into a time."""
+    access_token = _string_field(data, "access_token", request, required=True)
+    assert access_token is not None
+    token_type = _string_field(data, "token_type", request, required=False) or "Bearer"
+    expires_in = _seconds_field(data, "expires_in", request)
+    refresh_token = _string_field(data, "refresh_token", request, required=False)
+    id_token = _string_field(data, "id_token", request, required=False)
+    scope = data.get("scope")
+    if isinstance(scope, list) and all(isinstance(s, str) for s in scope):
+        scope = " ".join(scope)  # Twitch sends a JSON array
+    elif scope is not None and not isinstance(scope, str):
+        raise _protocol_error(
+            request, f"sent 'scope' as {scope!r}, but it must be a string", "scope"
+        )
+    known = {"access_token", "token_type", "expires_in", "refresh_token", "id_token", "scope"}
+    received_at = datetime.now(UTC)
+    return Token(
+        access_token=access_token,
+        token_type=token_type,
+        expires_at=received_at + timedelta(seconds=expires_in) if expires_in is not None else None,
+        refresh_token=refresh_token,
+        scope=scope,
+        id_token=id_token,
+        extra=MappingProxyType({k: v for k, v in data.items() if k not in known}),
+        received_at=received_at,
+    )
+
+
+def poll_flow(
+    config: ClientConfig,
+    grant: PendingGrant,
+    handlers: Mapping[str, Handler],
+    *,
+    clock: Callable[[], float],
+) -> Generator[Effect, Any, Token]:
+    """RFC 8628 §3.4-3.5: poll the token endpoint until the user decides or the code expires."""
+    device_code = grant.auth_info.device_code
+    interval = grant.interval
+    wait: float = interval
+    failures = 0
+    last_failure: str | None = None
+    polls = 0
+    while True:
+        now = clock()
+        end = min(grant.expires_at, grant.timeout_at)
+        if now + wait >= end:
+            # The next poll would come too late: wait out the remaining time, then stop. The
+            # RFC leaves it to the client to stop polling once expires_in has passed (§3.5).
+            if end > now:
+                yield Sleep(end - now)
+            raise _deadline_error(grant, last_failure)
+        # "the client SHOULD wait at least `interval` seconds between polling requests"
+        yield Sleep(wait)
+        request = token_request(config, device_code)
+        result = yield request
+        polls += 1
+        outcome = judge_token_response(request, result)
+
+        if isinstance(outcome, _Unavailable):
+            # §3.5: "clients MUST unilaterally reduce their polling frequency before retrying.
+            # The use of an exponential backoff algorithm ... is RECOMMENDED."
+            failures += 1
+            last_failure = outcome.description
+            wait = min(interval * 2**failures, max(MAX_BACKOFF, interval))
+            if outcome.retry_after is not None:
+                wait = max(wait, outcome.retry_after)
+            log.debug("poll %d: %s; retrying in %.1f s", polls, outcome.description, wait)
+            continue
+        failures = 0
+        if isinstance(outcome, Token):
+            log.debug("poll %d: token received", polls)
+            return outcome
+
+        error = outcome if isinstance(outcome, ServerError) else _pending_error(outcome)
+        handler = handlers.get(error.error)
+        if handler is not None:
+            yield CallHandler(handler, error)
+            if not handler.continue_on_error:
+                raise error
+
+        if isinstance(outcome, _SlowDown):
+            # §3.5: "the interval MUST be increased by 5 seconds for this and all subsequent
+            # requests"; a server that names a new interval (GitHub) gets it if it is longer.
+            interval = _clamp_interval(
+                max(interval + SLOW_DOWN_INCREMENT, outcome.interval or 0), config
+            )
+            log.debug("poll %d: slow_down; interval now %s s", polls, interval)
+        elif isinstance(outcome, _Pending):
+            log.debug("poll %d: authorization_pending", polls)
+        elif handler is None:
+            # access_denied, expired_token, and every other error end the flow.
+            log.debug("poll %d: %s", polls, error.error)
+            raise error
+        wait = interval
+
+
+def _pending_error(outcome: _Pending | _SlowDown) -> ServerError:
+    code = "slow_down" if isinstance(outcome, _SlowDown) else "authorization_pending"
+    return ServerError(code)
+
+
+def _deadline_error(grant: PendingGrant, last_failure: str | None) -> ServerError | FlowTimeout:
+    because = f"; the last poll failed with {last_failure}" if last_failure else ""
+    if grant.timeout_at < grant.expires_at:
+        return FlowTimeout(f"the timeout for the login ran out before it was approved{because}")
+    return ExpiredToken(
+        "expired_token",
+        f"the code expired after {grant.auth_info.expires_in} s without approval{because}",
+    )

@@ -1,0 +1,138 @@
+"""The values a device flow produces: the codes to show (`LoctocatAuthInfo`) and the `Token`.
+
+Both are frozen: their attributes cannot be assigned. Their repr never shows a secret
+(device code, access, refresh and ID tokens), so they are safe to log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["LoctocatAuthInfo", "Token"]
+
+
+def _redact(value: str | None) -> str:
+    return "None" if value is None else f"'***' ({len(value)} chars)"
+
+
+class _ExtraFields:
+    """Fields the server sent beyond the standard ones read as attributes (e.g. `message`)."""
+
+    __slots__ = ()
+    extra: Mapping[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails, i.e. for fields that are not declared.
+        if not name.startswith("_"):
+            extra = object.__getattribute__(self, "extra")
+            if name in extra:
+                return extra[name]
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class LoctocatAuthInfo(_ExtraFields):
+    """What the device authorization endpoint answered (RFC 8628 §3.2): the codes to show.
+
+    Show `user_code` and `verification_uri` (or `verification_uri_complete`, which already holds
+    the code) to the user. Keep `device_code` to yourself: it is what the token is claimed with.
+    Fields the server sent beyond these (e.g. Microsoft's `message`) are in `extra` and read as
+    attributes too: `auth_info.message`.
+    """
+
+    device_code: str
+    user_code: str
+    verification_uri: str
+    expires_in: int
+    interval: int
+    verification_uri_complete: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    #: When the codes expire, as an aware UTC datetime (now + expires_in when not given).
+    expires_at: datetime = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.expires_at is None:
+            expires_at = datetime.now(UTC) + timedelta(seconds=self.expires_in)
+            object.__setattr__(self, "expires_at", expires_at)
+
+    def __repr__(self) -> str:
+        return (
+            f"LoctocatAuthInfo(user_code={self.user_code!r}, "
+            f"verification_uri={self.verification_uri!r}, "
+            f"verification_uri_complete={self.verification_uri_complete!r}, "
+            f"expires_in={self.expires_in!r}, interval={self.interval!r}, "
+            f"device_code={_redact(self.device_code)}, extra={sorted(self.extra)!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Token(_ExtraFields):
+    """The token endpoint's whole answer (RFC 6749 §5.1), with the expiry as an absolute time.
+
+    `str(token)` and `repr(token)` never show the secrets; read `token.access_token` for the
+    value to send. Fields the server sent beyond the standard ones (e.g. GitLab's `created_at`)
+    are in `extra` and read as attributes too.
+    """
+
+    access_token: str
+    token_type: str = "Bearer"
+    #: When the access token expires (aware UTC datetime), or None if the server did not say.
+    expires_at: datetime | None = None
+    refresh_token: str | None = None
+    #: The granted scope as the server sent it (space-separated), or None if it did not say.
+    scope: str | None = None
+    id_token: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    #: When the answer was received, as an aware UTC datetime.
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The granted scopes as a tuple (empty when the server did not say)."""
+        return tuple(self.scope.split()) if self.scope else ()
+
+    @property
+    def expires_in(self) -> float | None:
+        """Seconds until the access token expires (negative once expired), or None if unknown."""
+        if self.expires_at is None:
+            return None
+        return (self.expires_at - datetime.now(UTC)).total_seconds()
+
+    def is_expired(self, leeway: float = 30.0) -> bool:
+        """True if the token has expired, or will within `leeway` seconds.
+
+        A token without a known expiry is never considered expired.
+        """
+        if self.expires_at is None:
+            return False
+        return datetime.now(UTC) + timedelta(seconds=leeway) >= self.expires_at
+
+    def to_dict(self) -> dict[str, Any]:
+        """The token as the JSON-friendly mapping the server sent (secrets included)."""
+        data: dict[str, Any] = dict(self.extra)
+        for f in dataclasses.fields(self):
+            if f.name in ("extra", "expires_at", "received_at"):
+                continue
+            value = getattr(self, f.name)
+            if value is not None:
+                data[f.name] = value
+        if self.expires_at is not None:
+            data["expires_at"] = self.expires_at.timestamp()
+        data["received_at"] = self.received_at.timestamp()
+        return data
+
+    def __repr__(self) -> str:
+        return (
+            f"Token(token_type={self.token_type!r}, "
+            f"expires_at={self.expires_at.isoformat() if self.expires_at else None!r}, "
+            f"scope={self.scope!r}, access_token={_redact(self.access_token)}, "
+            f"refresh_token={_redact(self.refresh_token)}, id_token={_redact(self.id_token)}, "
+            f"extra={sorted(self.extra)!r})"
+        )
+
+    __str__ = __repr__

@@ -1,0 +1,174 @@
+"""Every error loctocat raises, under one base class.
+
+```
+LoctocatError
+├── ConfigurationError     the caller's mistake: fix the code or the settings
+├── ProtocolError          the server broke the spec (not JSON, a field missing or mistyped, ...)
+├── TransportError         the network or the server failed, and retrying did not help
+├── FlowTimeout            the caller's own `timeout` for the whole flow ran out
+└── ServerError            an OAuth error code the server returned (.error, .error_description)
+    ├── AccessDenied           access_denied: the user declined
+    ├── ExpiredToken           expired_token: the code expired (also raised at our own deadline)
+    ├── InvalidClient          invalid_client: unknown client_id or wrong client_secret
+    ├── InvalidGrant           invalid_grant: the device code is unknown or already used
+    ├── InvalidRequest         invalid_request: a parameter is missing or malformed
+    ├── InvalidScope           invalid_scope: a scope the server does not allow
+    ├── UnauthorizedClient     unauthorized_client: the client may not use the device flow
+    └── UnsupportedGrantType   unsupported_grant_type: the server does not offer the device flow
+```
+
+`ServerError` keeps its loctocat 1.0 name, so `except ServerError` in older code still works.
+Catch `LoctocatError` to handle everything loctocat raises.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDenied",
+    "ConfigurationError",
+    "ExpiredToken",
+    "FlowTimeout",
+    "InvalidClient",
+    "InvalidGrant",
+    "InvalidRequest",
+    "InvalidScope",
+    "LoctocatError",
+    "ProtocolError",
+    "ServerError",
+    "TransportError",
+    "UnauthorizedClient",
+    "UnsupportedGrantType",
+]
+
+
+class LoctocatError(Exception):
+    """The base of every error loctocat raises."""
+
+
+class ConfigurationError(LoctocatError, ValueError):
+    """The library was called or configured in a way that cannot work.
+
+    The message says what was wrong and how to fix it. Nothing was sent to the server.
+    """
+
+
+class ProtocolError(LoctocatError):
+    """The authorization server answered in a way RFC 8628 / RFC 6749 does not allow.
+
+    For example a body that is not JSON, a required field that is missing, or a field of the
+    wrong type. `endpoint` names the URL that answered and `field` the offending field, if any.
+    """
+
+    def __init__(self, message: str, *, endpoint: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.field = field
+
+
+class TransportError(LoctocatError):
+    """The server could not be reached, or kept failing (timeouts, 5xx, 429) past the retries."""
+
+
+class FlowTimeout(LoctocatError, TimeoutError):
+    """The `timeout` given for the whole flow ran out before the user approved."""
+
+
+class ServerError(LoctocatError):
+    """The authorization server answered with an OAuth error code.
+
+    Attributes:
+        error: the error code, e.g. ``"access_denied"``.
+        error_description: the server's human-readable explanation, if it sent one.
+        error_uri: a page about the error, if the server sent one.
+        status_code: the HTTP status of the answer, or ``None`` when raised on our side.
+    """
+
+    def __init__(
+        self,
+        error: str,
+        error_description: str | None = None,
+        error_uri: str | None = None,
+        *,
+        status_code: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.error = error
+        self.error_description = error_description
+        self.error_uri = error_uri
+        self.status_code = status_code
+        message = error
+        if error_description:
+            message += f": {error_description}"
+        if hint:
+            message += f" ({hint})"
+        if error_uri:
+            message += f" [see {error_uri}]"
+        super().__init__(message)
+
+    @staticmethod
+    def from_code(
+        error: str,
+        error_description: str | None = None,
+        error_uri: str | None = None,
+        *,
+        status_code: int | None = None,
+    ) -> ServerError:
+        """Build the most specific `ServerError` subclass for an OAuth error code."""
+        cls = _ERROR_CLASSES.get(error, ServerError)
+        hint = _HINTS.get(error)
+        return cls(error, error_description, error_uri, status_code=status_code, hint=hint)
+
+
+class AccessDenied(ServerError):
+    """The user (or a policy) declined the authorization request."""
+
+
+class ExpiredToken(ServerError):
+    """The device code expired before the user approved: start a new flow."""
+
+
+class InvalidClient(ServerError):
+    """The server does not know the client, or the client's credentials are wrong."""
+
+
+class InvalidGrant(ServerError):
+    """The device code (or refresh token) is unknown, used up, or revoked."""
+
+
+class InvalidRequest(ServerError):
+    """The server says a parameter is missing, repeated, or malformed."""
+
+
+class InvalidScope(ServerError):
+    """A requested scope is unknown to the server or not allowed for this client."""
+
+
+class UnauthorizedClient(ServerError):
+    """The client is not allowed to use the device flow: enable it in the app's settings."""
+
+
+class UnsupportedGrantType(ServerError):
+    """The server does not support the device code grant at this token endpoint."""
+
+
+_ERROR_CLASSES: dict[str, type[ServerError]] = {
+    "access_denied": AccessDenied,
+    "expired_token": ExpiredToken,
+    "invalid_client": InvalidClient,
+    "invalid_grant": InvalidGrant,
+    "invalid_request": InvalidRequest,
+    "invalid_scope": InvalidScope,
+    "unauthorized_client": UnauthorizedClient,
+    "unsupported_grant_type": UnsupportedGrantType,
+}
+
+# What a person can do about each error; shown after the server's own description.
+_HINTS: dict[str, str] = {
+    "access_denied": "the request was declined; run the login again to retry",
+    "expired_token": "the code expired before it was approved; start a new login",
+    "invalid_client": "check the client_id (and client_secret) registered with the service",
+    "invalid_grant": "the device code is no longer valid; start a new login",
+    "invalid_scope": "ask only for scopes the service allows for this client",
+    "unauthorized_client": "allow the device flow for this client in the service's app settings",
+    "unsupported_grant_type": "this token endpoint does not offer the device flow; check token_url",
+}
