@@ -1,0 +1,61 @@
+"""loctocat: OAuth 2.0 device flow authentication (RFC 8628) for Python.
+
+```python
+from loctocat import Authenticator
+
+authenticator = Authenticator(
+    client_id="your_client_id",
+    auth_url="https://example.com/oauth2/device",
+    token_url="https://example.com/oauth2/token",
+    scopes=["read"],
+)
+token = authenticator.authenticate()
+```
+
+`AsyncAuthenticator` is the same with `await`, under asyncio or trio.
+"""
+
+from loctocat._handlers import Handler
+from loctocat._models import LoctocatAuthInfo, Token
+from loctocat.auth import AsyncAuthenticator, Authenticator
+from loctocat.errors import (
+    AccessDenied,
+    ConfigurationError,
+    ExpiredToken,
+    FlowTimeout,
+    InvalidClient,
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    LoctocatError,
+    ProtocolError,
+    ServerError,
+    TransportError,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
+
+__version__ = "2.0.0"
+
+__all__ = [
+    "AccessDenied",
+    "AsyncAuthenticator",
+    "Authenticator",
+    "ConfigurationError",
+    "ExpiredToken",
+    "FlowTimeout",
+    "Handler",
+    "InvalidClient",
+    "InvalidGrant",
+    "InvalidRequest",
+    "InvalidScope",
+    "LoctocatAuthInfo",
+    "LoctocatError",
+    "ProtocolError",
+    "ServerError",
+    "Token",
+    "TransportError",
+    "UnauthorizedClient",
+    "UnsupportedGrantType",
+    "__version__",
+]

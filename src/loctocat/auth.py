@@ -1,0 +1,542 @@
+"""`Authenticator` and `AsyncAuthenticator`: thin drivers of the sans-I/O core in `_flow`.
+
+Each driver turns the core's effects into I/O: `Request` into an HTTP call, `Sleep` into a
+wait, `CallHandler` into a call of the user's handler. No protocol rule lives here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Generator, Iterable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from loctocat import _flow
+from loctocat._flow import (
+    CallHandler,
+    ClientAuth,
+    ClientConfig,
+    Effect,
+    PendingGrant,
+    Request,
+    Response,
+    Sleep,
+    TransportFailure,
+)
+from loctocat._handlers import Handler
+from loctocat._models import LoctocatAuthInfo, Token
+from loctocat.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from loctocat.prompt import Prompt
+
+__all__ = ["AsyncAuthenticator", "Authenticator", "Handler", "LoctocatAuthInfo", "Token"]
+
+T = TypeVar("T")
+
+#: Seconds one HTTP request may take (connect, each read, ...) before it counts as failed.
+DEFAULT_REQUEST_TIMEOUT = 10.0
+
+
+class Authenticator:
+    """Log a user in with the OAuth 2.0 device flow (RFC 8628), blocking until they approve.
+
+    ```python
+    authenticator = Authenticator(
+        client_id="your_client_id",
+        auth_url="https://example.com/oauth2/device",
+        token_url="https://example.com/oauth2/token",
+        scopes=["read"],
+    )
+    token = authenticator.authenticate()  # shows the code, waits, returns the access token
+    ```
+
+    Args:
+        client_id: your app's client ID, as registered with the service.
+        auth_url: the device authorization endpoint (where the codes come from).
+        token_url: the token endpoint (polled for the token).
+        scopes: the scopes to ask for, or None for the service's default.
+        **extras: additional parameters sent with the device authorization request
+            (e.g. `audience="..."` for Auth0).
+
+    Keyword-only options:
+        client_secret: for services that need one (Google, confidential clients).
+        client_auth: how `client_secret` is sent: `"body"` (default) or `"basic"` (HTTP Basic).
+        token_params: additional parameters sent with every token request.
+        http_client: your own `httpx.Client` (proxies, custom CA, shared pool); loctocat
+            never closes it. By default loctocat opens one for the flow and closes it after.
+        timeout: seconds the whole flow may take before `FlowTimeout`; by default it lasts
+            until the code expires.
+        request_timeout: seconds one HTTP request may take (default 10).
+        poll_interval: seconds between polls when the server does not say (RFC default 5).
+        min_interval: the shortest wait between polls, whatever the server says (default 1);
+            lower it only against a local test server.
+
+    Attributes `client_id`, `auth_url`, `token_url`, `scopes`, `extras` are kept as given.
+    After `ping()`, `auth_info` holds the codes; after `poll()`, `token` holds the whole
+    `Token` (refresh token, expiry, scope, ID token, other fields).
+    """
+
+    _http_client_type_name = "httpx.Client"
+
+    def __init__(
+        self,
+        client_id: str,
+        auth_url: str,
+        token_url: str,
+        scopes: Iterable[str] | str | None = None,
+        *,
+        client_secret: str | None = None,
+        client_auth: ClientAuth = "body",
+        token_params: Mapping[str, object] | None = None,
+        http_client: httpx.Client | httpx.AsyncClient | None = None,
+        timeout: float | None = None,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        poll_interval: int = _flow.DEFAULT_INTERVAL,
+        min_interval: float = _flow.DEFAULT_MIN_INTERVAL,
+        **extras: object,
+    ) -> None:
+        self.client_id = client_id
+        self.auth_url = auth_url
+        self.token_url = token_url
+        self.scopes = scopes
+        self.extras = extras
+        self.client_secret = client_secret
+        self.client_auth = client_auth
+        self.token_params = dict(token_params or {})
+        self.timeout = timeout
+        self.request_timeout = request_timeout
+        self.poll_interval = poll_interval
+        self.min_interval = min_interval
+        self.auth_info: LoctocatAuthInfo | None = None
+        self.token: Token | None = None
+        self._grant: PendingGrant | None = None
+        self._handlers: list[Handler] = []
+        self._check_http_client(http_client)
+        self._user_http_client = http_client
+        self._own_http_client: Any = None
+        self._config()  # refuse a bad configuration now, before anything is sent
+
+    # --- configuration shared by both drivers -------------------------------------------
+
+    def _check_http_client(self, http_client: object) -> None:
+        if http_client is None:
+            return
+        import httpx
+
+        expected = httpx.AsyncClient if isinstance(self, AsyncAuthenticator) else httpx.Client
+        if not isinstance(http_client, expected):
+            raise ConfigurationError(
+                f"http_client must be an {self._http_client_type_name} for "
+                f"{type(self).__name__}, got {type(http_client).__name__}"
+            )
+
+    def _config(self) -> ClientConfig:
+        from loctocat import __version__
+
+        return ClientConfig(
+            client_id=self.client_id,
+            device_authorization_url=self.auth_url,
+            token_url=self.token_url,
+            scopes=_scopes_tuple(self.scopes),
+            device_params=_string_params(self.extras, "extra parameter"),
+            token_params=_string_params(self.token_params, "token_params entry"),
+            client_secret=self.client_secret,
+            client_auth=self.client_auth,
+            default_interval=self.poll_interval,
+            min_interval=self.min_interval,
+            timeout=self.timeout,
+            user_agent=f"loctocat/{__version__}",
+        )
+
+    def _pending_grant(self) -> PendingGrant:
+        if self._grant is None:
+            raise ConfigurationError(
+                "poll() needs the codes from ping(): call ping() first (or use authenticate(), "
+                "which does both)"
+            )
+        return self._grant
+
+    def _handler_map(self) -> dict[str, Handler]:
+        return {handler.error: handler for handler in self._handlers}
+
+    def _new_http_client(self, cls: type[T]) -> T:
+        return cls(timeout=self.request_timeout, follow_redirects=False)  # type: ignore[call-arg]
+
+    # --- handlers (loctocat 1.0 API) ----------------------------------------------------
+
+    def attach_handler(self, handler: Handler) -> None:
+        """Attach a `Handler`; one already attached for the same error code is replaced."""
+        if not isinstance(handler, Handler):
+            raise ConfigurationError(
+                f"attach_handler() takes a loctocat.Handler, got {type(handler).__name__}"
+            )
+        self._handlers = [h for h in self._handlers if h.error != handler.error]
+        self._handlers.append(handler)
+
+    def get_handlers(self) -> list[Handler]:
+        """The handlers attached so far, in the order they were attached."""
+        return list(self._handlers)
+
+    # --- the sync driver ----------------------------------------------------------------
+
+    def ping(self) -> LoctocatAuthInfo:
+        """Ask the server for a device code and a user code (RFC 8628 §3.1).
+
+        Returns the `LoctocatAuthInfo` to show the user (also kept as `self.auth_info`).
+        Fails fast with `TransportError`, `ServerError` or `ProtocolError`: nothing is retried
+        while the user waits for a code.
+        """
+        try:
+            grant = self._run(_flow.device_authorization_flow(self._config(), clock=time.monotonic))
+        except BaseException:
+            self.close()
+            raise
+        return self._remember(grant)
+
+    def poll(self) -> str:
+        """Poll until the user approves, then return the access token (RFC 8628 §3.4-3.5).
+
+        Waits the server's interval between polls, slows down when asked, retries transient
+        failures with backoff, and stops at the code's expiry with `ExpiredToken`. The whole
+        answer is kept as `self.token`. Raises `ConfigurationError` if `ping()` was not called.
+        """
+        grant = self._pending_grant()
+        try:
+            flow = _flow.poll_flow(self._config(), grant, self._handler_map(), clock=time.monotonic)
+            token = self._run(flow)
+        finally:
+            self.close()
+        return self._finish(token)
+
+    def authenticate(
+        self,
+        use_default_message: bool = True,
+        message: str | None = None,
+        use_default_success_message: bool = True,
+        success_message: str | None = None,
+        use_default_spinner: bool = True,
+        spinner: Any = None,
+        *,
+        prompt: Prompt | None = None,
+    ) -> str:
+        """Run the whole flow: get the codes, show them, wait for approval, return the token.
+
+        The prompt goes to stderr. `message` / `success_message` replace the default texts
+        (`use_default_*=False` with no text shows none); `spinner` is a rich spinner name or a
+        Halo-like object (`use_default_spinner=False` shows none). Pass `prompt` to replace the
+        whole display with your own `loctocat.prompt.Prompt`.
+        """
+        shown = self._prompt(
+            prompt,
+            use_default_message,
+            message,
+            use_default_success_message,
+            success_message,
+            use_default_spinner,
+            spinner,
+        )
+        try:
+            shown.show_code(self.ping())
+            shown.start_waiting()
+            access_token = self.poll()
+            assert self.token is not None
+            shown.succeeded(self.token)
+            return access_token
+        except BaseException as exc:
+            shown.failed(exc)
+            raise
+        finally:
+            shown.close()
+
+    def close(self) -> None:
+        """Close the HTTP connection loctocat opened (never an `http_client` you passed)."""
+        client, self._own_http_client = self._own_http_client, None
+        if client is not None:
+            client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _run(self, flow: Generator[Effect, Any, T]) -> T:
+        result: Any = None
+        try:
+            while True:
+                try:
+                    effect = flow.send(result)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+                result = self._perform(effect)
+        finally:
+            flow.close()
+
+    def _perform(self, effect: Effect) -> object:
+        if isinstance(effect, Request):
+            return self._send(effect)
+        if isinstance(effect, Sleep):
+            time.sleep(effect.seconds)
+            return None
+        assert isinstance(effect, CallHandler)
+        effect.handler.action(self)
+        return None
+
+    def _send(self, request: Request) -> Response | TransportFailure:
+        import httpx
+
+        client = self._user_http_client
+        if client is None:
+            if self._own_http_client is None:
+                self._own_http_client = self._new_http_client(httpx.Client)
+            client = self._own_http_client
+        assert isinstance(client, httpx.Client)
+        try:
+            with client.stream(
+                request.method, request.url, data=dict(request.form), headers=request.headers
+            ) as response:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > request.max_body_bytes:
+                        break  # enough to know it is too large; the core says so
+                return _response(response, bytes(body))
+        except httpx.TransportError as exc:
+            return TransportFailure(_describe_transport_error(exc))
+
+    # --- state shared by both drivers ---------------------------------------------------
+
+    def _remember(self, grant: PendingGrant) -> LoctocatAuthInfo:
+        self._grant = grant
+        self.auth_info = grant.auth_info
+        self.token = None
+        return grant.auth_info
+
+    def _finish(self, token: Token) -> str:
+        self.token = token
+        self._grant = None  # a device code is single-use (RFC 8628 §3.5)
+        return token.access_token
+
+    def _prompt(
+        self,
+        prompt: Prompt | None,
+        use_default_message: bool,
+        message: str | None,
+        use_default_success_message: bool,
+        success_message: str | None,
+        use_default_spinner: bool,
+        spinner: Any,
+    ) -> Prompt:
+        if prompt is not None:
+            return prompt
+        from loctocat.prompt import prompt_from_options
+
+        return prompt_from_options(
+            use_default_message=use_default_message,
+            message=message,
+            use_default_success_message=use_default_success_message,
+            success_message=success_message,
+            use_default_spinner=use_default_spinner,
+            spinner=spinner,
+        )
+
+
+class AsyncAuthenticator(Authenticator):
+    """`Authenticator` with awaitable methods, for asyncio and trio (through anyio).
+
+    Waiting never blocks the event loop, so thousands of flows can wait in one process.
+    Cancelling the task (or the enclosing cancel scope) stops polling at once and closes the
+    connection. `http_client` takes an `httpx.AsyncClient`; handlers' actions may be
+    coroutine functions.
+
+    ```python
+    token = await AsyncAuthenticator(client_id, auth_url, token_url).authenticate()
+    ```
+    """
+
+    _http_client_type_name = "httpx.AsyncClient"
+
+    async def ping(self) -> LoctocatAuthInfo:  # type: ignore[override]
+        """Ask the server for a device code and a user code (see `Authenticator.ping`)."""
+        try:
+            flow = _flow.device_authorization_flow(self._config(), clock=time.monotonic)
+            grant = await self._run_async(flow)
+        except BaseException:
+            await self.aclose()
+            raise
+        return self._remember(grant)
+
+    async def poll(self) -> str:  # type: ignore[override]
+        """Poll until the user approves and return the access token (see `Authenticator.poll`)."""
+        grant = self._pending_grant()
+        try:
+            flow = _flow.poll_flow(self._config(), grant, self._handler_map(), clock=time.monotonic)
+            token = await self._run_async(flow)
+        finally:
+            await self.aclose()
+        return self._finish(token)
+
+    async def authenticate(  # type: ignore[override]
+        self,
+        use_default_message: bool = True,
+        message: str | None = None,
+        use_default_success_message: bool = True,
+        success_message: str | None = None,
+        use_default_spinner: bool = True,
+        spinner: Any = None,
+        *,
+        prompt: Prompt | None = None,
+    ) -> str:
+        """Run the whole flow and return the access token (see `Authenticator.authenticate`)."""
+        shown = self._prompt(
+            prompt,
+            use_default_message,
+            message,
+            use_default_success_message,
+            success_message,
+            use_default_spinner,
+            spinner,
+        )
+        try:
+            shown.show_code(await self.ping())
+            shown.start_waiting()
+            access_token = await self.poll()
+            assert self.token is not None
+            shown.succeeded(self.token)
+            return access_token
+        except BaseException as exc:
+            shown.failed(exc)
+            raise
+        finally:
+            shown.close()
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection loctocat opened (never an `http_client` you passed)."""
+        import anyio
+
+        client, self._own_http_client = self._own_http_client, None
+        if client is not None:
+            # Shielded, so that closing still happens while the flow is being cancelled.
+            with anyio.CancelScope(shield=True):
+                await client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _run_async(self, flow: Generator[Effect, Any, T]) -> T:
+        result: Any = None
+        try:
+            while True:
+                try:
+                    effect = flow.send(result)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+                result = await self._perform_async(effect)
+        finally:
+            flow.close()
+
+    async def _perform_async(self, effect: Effect) -> object:
+        import anyio
+
+        if isinstance(effect, Request):
+            return await self._send_async(effect)
+        if isinstance(effect, Sleep):
+            await anyio.sleep(effect.seconds)
+            return None
+        assert isinstance(effect, CallHandler)
+        outcome = effect.handler.action(self)
+        if inspect.isawaitable(outcome):
+            await outcome
+        return None
+
+    async def _send_async(self, request: Request) -> Response | TransportFailure:
+        import httpx
+
+        client = self._user_http_client
+        if client is None:
+            if self._own_http_client is None:
+                self._own_http_client = self._new_http_client(httpx.AsyncClient)
+            client = self._own_http_client
+        assert isinstance(client, httpx.AsyncClient)
+        try:
+            async with client.stream(
+                request.method, request.url, data=dict(request.form), headers=request.headers
+            ) as response:
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > request.max_body_bytes:
+                        break  # enough to know it is too large; the core says so
+                return _response(response, bytes(body))
+        except httpx.TransportError as exc:
+            return TransportFailure(_describe_transport_error(exc))
+
+
+def _response(response: httpx.Response, body: bytes) -> Response:
+    headers = {name.lower(): value for name, value in response.headers.items()}
+    return Response(response.status_code, headers, body)
+
+
+def _describe_transport_error(exc: httpx.TransportError) -> str:
+    import httpx
+
+    kind = {
+        httpx.ConnectTimeout: "connection timed out",
+        httpx.ReadTimeout: "no answer in time",
+        httpx.WriteTimeout: "sending timed out",
+        httpx.PoolTimeout: "no free connection in time",
+        httpx.ConnectError: "connection failed",
+        httpx.ReadError: "connection broke while reading the answer",
+        httpx.WriteError: "connection broke while sending",
+        httpx.RemoteProtocolError: "the server broke the connection or sent malformed HTTP",
+        httpx.ProxyError: "the proxy failed",
+    }.get(type(exc), "network error")
+    detail = str(exc)
+    return f"{kind} ({detail})" if detail else kind
+
+
+def _scopes_tuple(scopes: Iterable[str] | str | None) -> tuple[str, ...]:
+    if scopes is None:
+        return ()
+    if isinstance(scopes, str):
+        return tuple(scopes.split())  # "read write" is a common way to write two scopes
+    result = tuple(scopes)
+    for scope in result:
+        if not isinstance(scope, str) or not scope or any(c.isspace() for c in scope):
+            raise ConfigurationError(
+                f"each scope must be a non-empty string without spaces, got {scope!r}"
+            )
+    return result
+
+
+def _string_params(params: Mapping[str, object], what: str) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for name, value in params.items():
+        if value is None:
+            continue  # an option left unset is not sent
+        if isinstance(value, bool):
+            result[name] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            result[name] = str(value)
+        else:
+            raise ConfigurationError(
+                f"{what} {name}={value!r} must be a string or a number, not {type(value).__name__}"
+            )
+    return result
