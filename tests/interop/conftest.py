@@ -1,0 +1,36 @@
+"""Fixtures for the interop tests against a real ``oidc-provider`` (Node.js) server.
+
+The tests are skipped only when ``node`` or ``node_modules/oidc-provider`` is missing, and not
+even then when ``LOCTOCAT_REQUIRE_INTEROP=1`` (CI sets it: there a missing peer is a failure).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from oidc_peer import OIDCPeer, PeerUnavailable, check_available, run_peer
+
+
+def _require_peer() -> None:
+    try:
+        check_available()
+    except PeerUnavailable as exc:
+        if os.environ.get("LOCTOCAT_REQUIRE_INTEROP") == "1":
+            pytest.fail(f"interop peer unavailable (LOCTOCAT_REQUIRE_INTEROP=1): {exc}")
+        pytest.skip(f"interop peer unavailable: {exc}")
+
+
+@pytest.fixture(scope="session")
+def oidc_peer() -> Iterator[OIDCPeer]:
+    """One ``oidc-provider`` server for the whole session (each approval uses a fresh browser)."""
+    _require_peer()
+    with run_peer() as peer:
+        yield peer
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    backend: str = request.param
+    return backend
