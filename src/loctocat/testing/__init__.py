@@ -1,0 +1,45 @@
+"""A fake RFC 8628 authorization server for your test suite.
+
+Build a `FakeAuthorizationServer`, script how polls are answered with `plan()` (steps are
+strings, `SlowDown` or `Fault`), point your client at it in memory (`server.transport()`) or
+over loopback HTTP (`server.serve_http()`), then assert on `server.requests`, `server.grants`
+and `server.issued_tokens`::
+
+    server = FakeAuthorizationServer(client_id="my-app")
+    server.plan("pending", "slow_down", "approve")
+    with httpx.Client(transport=server.transport()) as client:
+        ...  # run the device flow against server.device_authorization_url / server.token_url
+
+With pytest, the `fake_auth_server` and `fake_auth_server_http` fixtures give you a fresh
+server per test (the plugin loads automatically once loctocat is installed).
+"""
+
+from ._server import DEVICE_CODE_GRANT_TYPE, USER_CODE_ALPHABET, FakeAuthorizationServer
+from ._types import (
+    Endpoint,
+    Fault,
+    Grant,
+    GrantStatus,
+    IssuedToken,
+    PlanState,
+    PlanStep,
+    RecordedRequest,
+    SlowDown,
+    TokenGrantType,
+)
+
+__all__ = [
+    "DEVICE_CODE_GRANT_TYPE",
+    "USER_CODE_ALPHABET",
+    "Endpoint",
+    "FakeAuthorizationServer",
+    "Fault",
+    "Grant",
+    "GrantStatus",
+    "IssuedToken",
+    "PlanState",
+    "PlanStep",
+    "RecordedRequest",
+    "SlowDown",
+    "TokenGrantType",
+]

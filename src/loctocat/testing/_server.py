@@ -1,0 +1,795 @@
+"""`FakeAuthorizationServer`: a scriptable, strict RFC 8628 authorization server for tests."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import get_args
+from urllib.parse import parse_qs, quote, unquote_plus, urlsplit
+
+import httpx
+
+from . import _page
+from ._http import HTTPRunner
+from ._types import (
+    Endpoint,
+    Fault,
+    Grant,
+    GrantStatus,
+    IssuedToken,
+    PlanState,
+    PlanStep,
+    RecordedRequest,
+    SlowDown,
+    TokenGrantType,
+)
+
+__all__ = ["DEVICE_CODE_GRANT_TYPE", "USER_CODE_ALPHABET", "FakeAuthorizationServer"]
+
+DEVICE_CODE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
+USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+"""Consonants only: no vowels to spell words, no look-alikes such as 0/O or 1/I (RFC 8628 §6.1)."""
+
+_FORM_TYPE = "application/x-www-form-urlencoded"
+_EMPTY: Mapping[str, object] = MappingProxyType({})
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+_PLAN_STATES: frozenset[str] = frozenset(get_args(PlanState))
+# RFC 8628 §3.5: polls sooner than the interval are answered slow_down; this much earlier is
+# forgiven, since client and server clocks and scheduling never line up exactly.
+_INTERVAL_TOLERANCE = 0.9
+_DEFAULT_INTERVAL = 5  # RFC 8628 §3.2: what clients must assume when no interval is sent
+
+
+@dataclass
+class Answer:
+    """What the server replies; `drop` means close the connection instead of replying."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    drop: bool = False
+
+
+class _OAuthError(Exception):
+    def __init__(
+        self,
+        error: str,
+        description: str | None = None,
+        *,
+        status: int = 400,
+        headers: Sequence[tuple[str, str]] = (),
+        keep_status: bool = False,
+    ) -> None:
+        super().__init__(error)
+        self.error = error
+        self.description = description
+        self.status = status
+        self.headers = list(headers)
+        # HTTP-level failures (405) keep their status even for GitHub-style servers.
+        self.keep_status = keep_status
+
+
+def _invalid_client(description: str) -> _OAuthError:
+    return _OAuthError(
+        "invalid_client",
+        description,
+        status=401,
+        headers=[("WWW-Authenticate", 'Basic realm="loctocat-fake"')],
+    )
+
+
+def _normalize_user_code(code: str) -> str:
+    # People type codes in any case, with or without the dash or spaces.
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def _media_type(headers: httpx.Headers) -> str | None:
+    value: str | None = headers.get("content-type")
+    if value is None:
+        return None
+    return value.split(";", 1)[0].strip().lower()
+
+
+def _parse_form(body: bytes) -> dict[str, list[str]]:
+    """Parse a form body strictly; raises ValueError (incl. UnicodeDecodeError) if malformed."""
+    return parse_qs(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+
+
+class FakeAuthorizationServer:
+    """A fake OAuth 2.0 device authorization server (RFC 8628) to run your client against.
+
+    It serves three endpoints under `base_url`: `/device_authorization`, `/token` and the
+    verification page `/device`. Use it in memory, by giving `server.transport()` to an
+    `httpx.Client` or `httpx.AsyncClient`, or over real loopback HTTP with `serve_http()`.
+
+    It is as strict as a careful real server: POST only, form-encoded bodies, no parameters in
+    the query string, no parameter twice, client authentication when configured, device codes
+    bound to their client, one token per approval.
+
+    Script what polls receive with `plan()` (or approve by hand with `approve()`), and check what
+    the client did with `requests`, `grants` and `issued_tokens`.
+
+    Arguments shape the responses to mimic real providers:
+
+    - `interval`: sent in the device response; None leaves the field out (clients must then
+      wait 5 seconds). `expires_in`: lifetime of device codes, in seconds of `clock` time.
+    - `client_id` / `client_secret`: when set, other clients get `invalid_client` (HTTP 401).
+      The secret is accepted in the body (`client_secret`) or as HTTP Basic.
+    - `scopes_allowed`: when set, requesting another scope gets `invalid_scope`.
+    - `errors_with_status_200`: answer OAuth errors with HTTP 200, as GitHub does.
+    - `verification_uri_complete`: send `verification_uri_complete`.
+    - `verification_field`: the name of the verification URI field (Google: "verification_url").
+    - `extra_device_fields` / `extra_token_fields`: merged into those responses, e.g.
+      `{"message": ...}` as Microsoft sends.
+    - `token_lifetime`: `expires_in` of access tokens (None leaves it out).
+      `issue_refresh_token`: include a refresh token (then `grant_type=refresh_token` works,
+      rotating the refresh token on each use).
+    - `enforce_interval`: answer `slow_down` (and add 5 s to the grant's interval) to polls
+      that come more than 10% sooner than the interval after the previous poll.
+    - `clock`: the time source for expiry, interval checks and timestamps; pass a fake clock to
+      test timing without sleeping.
+    """
+
+    def __init__(
+        self,
+        *,
+        interval: int | None = 1,
+        expires_in: int = 900,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        scopes_allowed: Collection[str] | None = None,
+        errors_with_status_200: bool = False,
+        verification_uri_complete: bool = True,
+        verification_field: str = "verification_uri",
+        extra_device_fields: Mapping[str, object] = _EMPTY,
+        extra_token_fields: Mapping[str, object] = _EMPTY,
+        token_lifetime: int | None = 3600,
+        issue_refresh_token: bool = True,
+        enforce_interval: bool = False,
+        base_url: str = "https://auth.example.test",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
+        self.interval = interval
+        self.expires_in = expires_in
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.scopes_allowed = None if scopes_allowed is None else frozenset(scopes_allowed)
+        self.errors_with_status_200 = errors_with_status_200
+        self.verification_uri_complete = verification_uri_complete
+        self.verification_field = verification_field
+        self.extra_device_fields = dict(extra_device_fields)
+        self.extra_token_fields = dict(extra_token_fields)
+        self.token_lifetime = token_lifetime
+        self.issue_refresh_token = issue_refresh_token
+        self.enforce_interval = enforce_interval
+        self.clock = clock
+        self._configured_base_url = base_url.rstrip("/")
+        self._prefix = parts.path.rstrip("/")
+
+        # One lock for all state: HTTP handler threads and the test thread share it.
+        self._lock = threading.RLock()
+        self._requests: list[RecordedRequest] = []
+        self._grants: list[Grant] = []
+        self._by_device_code: dict[str, Grant] = {}
+        self._by_user_code: dict[str, Grant] = {}
+        self._queued_plans: deque[list[PlanStep]] = deque()
+        self._device_faults: deque[Fault] = deque()
+        self._issued: list[IssuedToken] = []
+        self._live_refresh_tokens: dict[str, IssuedToken] = {}
+        self._connections_opened = 0
+        self._http: HTTPRunner | None = None
+
+    # -- URLs ---------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """Where the endpoints live: the loopback URL while serving HTTP, else `base_url`."""
+        http = self._http
+        if http is not None:
+            return http.base_url + self._prefix
+        return self._configured_base_url
+
+    @property
+    def device_authorization_url(self) -> str:
+        """The device authorization endpoint: `base_url + "/device_authorization"`."""
+        return self.base_url + "/device_authorization"
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint: `base_url + "/token"`."""
+        return self.base_url + "/token"
+
+    @property
+    def verification_uri(self) -> str:
+        """The verification page: `base_url + "/device"`."""
+        return self.base_url + "/device"
+
+    def verification_uri_complete_for(self, user_code: str) -> str:
+        """The verification page URL with `user_code` filled in, as sent to clients."""
+        return f"{self.verification_uri}?user_code={quote(user_code)}"
+
+    # -- What happened --------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, oldest first (a copy)."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def grants(self) -> list[Grant]:
+        """Every grant created so far, oldest first. The `Grant` objects update live."""
+        with self._lock:
+            return list(self._grants)
+
+    @property
+    def issued_tokens(self) -> list[IssuedToken]:
+        """Every token response sent so far, oldest first."""
+        with self._lock:
+            return list(self._issued)
+
+    @property
+    def connections_opened(self) -> int:
+        """TCP connections the HTTP server accepted (0 in memory): 1 for many requests proves
+        the client reuses its connection."""
+        with self._lock:
+            return self._connections_opened
+
+    def grant(self, user_code: str | None = None) -> Grant:
+        """The grant with this user code (any case, dash optional), or the latest one.
+
+        Raises LookupError when there is no such grant.
+        """
+        with self._lock:
+            return self._find(user_code)
+
+    # -- Scripting -------------------------------------------------------------------------------
+
+    def plan(self, *steps: PlanStep) -> None:
+        """Script the answers to the polls of the next flow, in order.
+
+        Steps: "pending", "slow_down" (interval + 5), `SlowDown(interval=n)`, "approve" (the
+        token), "deny" (access_denied), "expire" (expired_token), or a `Fault`. Once all are used
+        the last one keeps applying: after "approve" later polls get invalid_grant (one token
+        per code), after "deny" access_denied, after "pending" authorization_pending until you
+        call `approve()`.
+
+        Each call scripts one flow: the first call applies to the next device authorization
+        request, a second call to the one after, and so on. Use `plan_for` for a grant that
+        already exists. Manual `approve`/`deny`/`expire` take precedence over the plan.
+        """
+        checked = _check_steps(steps)
+        with self._lock:
+            self._queued_plans.append(checked)
+
+    def plan_for(self, user_code: str | None, *steps: PlanStep) -> None:
+        """Replace the scripted answers of an existing grant (the latest if `user_code` is None).
+
+        Steps are as for `plan`.
+        """
+        checked = _check_steps(steps)
+        with self._lock:
+            self._find(user_code).plan = checked
+
+    def plan_device(self, *faults: Fault) -> None:
+        """Script the next answers of the device authorization endpoint.
+
+        Each request to that endpoint consumes one fault, before any checking; once they are
+        used up the endpoint behaves normally again. For example `plan_device(Fault(status=503))`
+        makes the first device request fail and the retry succeed.
+        """
+        for fault in faults:
+            if not isinstance(fault, Fault):
+                raise TypeError(f"plan_device takes Fault values, got {fault!r}")
+        with self._lock:
+            self._device_faults.extend(faults)
+
+    def approve(self, user_code: str | None = None) -> Grant:
+        """Approve a grant (the latest if `user_code` is None): its next poll gets the token.
+
+        Raises LookupError for an unknown code and ValueError if its token was already issued.
+        """
+        return self._set_status(user_code, "approved")
+
+    def deny(self, user_code: str | None = None) -> Grant:
+        """Deny a grant (the latest if `user_code` is None): its polls get access_denied."""
+        return self._set_status(user_code, "denied")
+
+    def expire(self, user_code: str | None = None) -> Grant:
+        """Expire a grant now (the latest if `user_code` is None): polls get expired_token."""
+        return self._set_status(user_code, "expired")
+
+    def _set_status(self, user_code: str | None, status: GrantStatus) -> Grant:
+        with self._lock:
+            grant = self._find(user_code)
+            if grant.status == "redeemed":
+                raise ValueError(f"grant {grant.user_code} has already been redeemed for a token")
+            grant.status = status
+            return grant
+
+    def _find(self, user_code: str | None) -> Grant:
+        if user_code is None:
+            if not self._grants:
+                raise LookupError("no device authorization request has been made yet")
+            return self._grants[-1]
+        grant = self._by_user_code.get(_normalize_user_code(user_code))
+        if grant is None:
+            raise LookupError(f"no grant with user code {user_code!r}")
+        return grant
+
+    # -- Serving ----------------------------------------------------------------------------------
+
+    def transport(self) -> httpx.MockTransport:
+        """An in-memory transport serving this server, for `httpx.Client` or `httpx.AsyncClient`.
+
+        `httpx.Client(transport=server.transport())`, then use `server.device_authorization_url`
+        and `server.token_url`. A `Fault(drop=True)` raises `httpx.RemoteProtocolError`.
+        """
+        return httpx.MockTransport(self._handle_httpx)
+
+    def _handle_httpx(self, request: httpx.Request) -> httpx.Response:
+        answer = self._serve_request(
+            request.method, str(request.url), request.headers, request.content
+        )
+        if answer.drop:
+            # The same error httpx raises when a real server hangs up before answering.
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            )
+        return httpx.Response(answer.status, headers=answer.headers, content=answer.body)
+
+    def start_http(self, port: int = 0) -> str:
+        """Start serving real HTTP/1.1 on 127.0.0.1 in a background thread (port 0: any free one).
+
+        Returns the base URL; the `*_url` properties point there until `stop_http()`.
+        Prefer `with server.serve_http():`, which always stops the server.
+        """
+        with self._lock:
+            if self._http is not None:
+                raise RuntimeError("the HTTP server is already running")
+            self._http = HTTPRunner(self, port)
+        return self.base_url
+
+    def stop_http(self) -> None:
+        """Stop the HTTP server: close its connections and wait for its threads. Idempotent."""
+        with self._lock:
+            http, self._http = self._http, None
+        if http is not None:
+            http.stop()
+
+    @contextmanager
+    def serve_http(self, port: int = 0) -> Iterator[str]:
+        """Serve real HTTP on loopback for the duration of a `with` block; yields the base URL."""
+        base_url = self.start_http(port)
+        try:
+            yield base_url
+        finally:
+            self.stop_http()
+
+    def _count_connection(self) -> None:
+        """Count a TCP connection accepted by the HTTP server (called by its threads)."""
+        with self._lock:
+            self._connections_opened += 1
+
+    # -- Request handling ------------------------------------------------------------------------
+
+    def _serve_request(
+        self, method: str, url: str, headers: Iterable[tuple[str, str]] | httpx.Headers, body: bytes
+    ) -> Answer:
+        """Answer one request. Both the in-memory transport and the HTTP server call this."""
+        parts = urlsplit(url)
+        request_headers = (
+            headers if isinstance(headers, httpx.Headers) else httpx.Headers(list(headers))
+        )
+        form_multi: dict[str, list[str]] = {}
+        form_error = False
+        if _media_type(request_headers) == _FORM_TYPE:
+            try:
+                form_multi = _parse_form(body)
+            except ValueError:
+                form_error = True
+        with self._lock:
+            record = RecordedRequest(
+                method=method.upper(),
+                url=url,
+                path=parts.path,
+                query=parts.query,
+                headers=request_headers,
+                body=body,
+                form={name: values[-1] for name, values in form_multi.items()},
+                form_multi=form_multi,
+                endpoint=self._route(parts.path),
+                timestamp=self.clock(),
+            )
+            self._requests.append(record)
+            try:
+                if record.endpoint == "device_authorization":
+                    return self._device_endpoint(record, form_error)
+                if record.endpoint == "token":
+                    return self._token_endpoint(record, form_error)
+                if record.endpoint == "page":
+                    return self._page_endpoint(record, form_error)
+            except _OAuthError as error:
+                return self._error_answer(error)
+            return Answer(404, [("Content-Type", "text/plain; charset=utf-8")], b"404 Not Found\n")
+
+    def _route(self, path: str) -> Endpoint:
+        if path.startswith(self._prefix):
+            rest = path[len(self._prefix) :]
+            if rest == "/device_authorization":
+                return "device_authorization"
+            if rest == "/token":
+                return "token"
+            if rest in ("/device", "/device/"):
+                return "page"
+        return "other"
+
+    def _check_request(self, record: RecordedRequest, form_error: bool) -> str:
+        """Apply the rules shared by both OAuth endpoints; returns the client id."""
+        if record.method != "POST":
+            raise _OAuthError(
+                "invalid_request",
+                "this endpoint only accepts POST",
+                status=405,
+                headers=[("Allow", "POST")],
+                keep_status=True,
+            )
+        if record.query:
+            # RFC 8628 §3.1 / RFC 6749 §3.2: credentials must not travel in URLs, which get logged.
+            raise _OAuthError("invalid_request", "parameters must be in the body")
+        media_type = _media_type(record.headers)
+        # An empty body carries no parameters to misencode (httpx sends none for `data={}`).
+        if media_type != _FORM_TYPE and (record.body or media_type is not None):
+            raise _OAuthError(
+                "invalid_request", f"the body must be sent as Content-Type: {_FORM_TYPE}"
+            )
+        if form_error:
+            raise _OAuthError("invalid_request", "the form body is not valid UTF-8")
+        for name, values in record.form_multi.items():
+            if len(values) > 1:
+                # RFC 6749 §3.1: parameters must not be included more than once.
+                raise _OAuthError("invalid_request", f"parameter {name!r} given more than once")
+        return self._authenticate_client(record)
+
+    def _authenticate_client(self, record: RecordedRequest) -> str:
+        form = record.form
+        authorization = record.headers.get("authorization")
+        secrets_given: list[str] = []
+        if authorization is not None:
+            scheme, _, credentials = authorization.strip().partition(" ")
+            if scheme.lower() != "basic":
+                raise _invalid_client("only HTTP Basic client authentication is supported")
+            try:
+                decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+            except ValueError:
+                raise _invalid_client("malformed HTTP Basic credentials") from None
+            raw_id, colon, raw_secret = decoded.partition(":")
+            if not colon:
+                raise _invalid_client("malformed HTTP Basic credentials")
+            if "client_secret" in form:
+                raise _OAuthError(
+                    "invalid_request", "use one client authentication method, not two"
+                )
+            # RFC 6749 §2.3.1 form-encodes the credentials first; many clients don't. Take both.
+            ids = (raw_id, unquote_plus(raw_id))
+            if "client_id" in form and form["client_id"] not in ids:
+                raise _OAuthError(
+                    "invalid_request", "client_id in the body differs from HTTP Basic"
+                )
+            client_id = next((i for i in ids if i == self.client_id), form.get("client_id", raw_id))
+            secrets_given = [raw_secret, unquote_plus(raw_secret)]
+        else:
+            client_id = form.get("client_id", "")
+            if not client_id:
+                raise _OAuthError("invalid_request", "missing client_id")
+            if "client_secret" in form:
+                secrets_given = [form["client_secret"]]
+        if self.client_id is not None and client_id != self.client_id:
+            raise _invalid_client("unknown client_id")
+        if self.client_secret is not None:
+            expected = self.client_secret.encode()
+            if not any(hmac.compare_digest(s.encode(), expected) for s in secrets_given):
+                raise _invalid_client("client authentication failed")
+        return client_id
+
+    def _device_endpoint(self, record: RecordedRequest, form_error: bool) -> Answer:
+        if self._device_faults:
+            return self._fault_answer(self._device_faults.popleft())
+        client_id = self._check_request(record, form_error)
+        scope = record.form.get("scope")
+        if scope is not None and self.scopes_allowed is not None:
+            unknown = [s for s in scope.split() if s not in self.scopes_allowed]
+            if unknown:
+                raise _OAuthError("invalid_scope", f"unknown scope: {' '.join(unknown)}")
+        grant = self._new_grant(client_id, scope or None)
+        payload: dict[str, object] = {
+            "device_code": grant.device_code,
+            "user_code": grant.user_code,
+            self.verification_field: self.verification_uri,
+        }
+        if self.verification_uri_complete:
+            payload["verification_uri_complete"] = self.verification_uri_complete_for(
+                grant.user_code
+            )
+        payload["expires_in"] = self.expires_in
+        if self.interval is not None:
+            payload["interval"] = self.interval
+        payload.update(self.extra_device_fields)
+        return self._json(200, payload)
+
+    def _new_grant(self, client_id: str, scope: str | None) -> Grant:
+        while True:
+            letters = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(8))
+            if letters not in self._by_user_code:
+                break
+        now = self.clock()
+        grant = Grant(
+            device_code=secrets.token_urlsafe(32),
+            user_code=f"{letters[:4]}-{letters[4:]}",
+            client_id=client_id,
+            scope=scope,
+            interval=self.interval if self.interval is not None else _DEFAULT_INTERVAL,
+            created_at=now,
+            expires_at=now + self.expires_in,
+            plan=self._queued_plans.popleft() if self._queued_plans else [],
+        )
+        self._grants.append(grant)
+        self._by_device_code[grant.device_code] = grant
+        self._by_user_code[letters] = grant
+        return grant
+
+    def _token_endpoint(self, record: RecordedRequest, form_error: bool) -> Answer:
+        client_id = self._check_request(record, form_error)
+        grant_type = record.form.get("grant_type")
+        if not grant_type:
+            raise _OAuthError("invalid_request", "missing grant_type")
+        if grant_type == DEVICE_CODE_GRANT_TYPE:
+            return self._poll(record, client_id)
+        if grant_type == "refresh_token":
+            return self._refresh(record, client_id)
+        raise _OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+
+    def _poll(self, record: RecordedRequest, client_id: str) -> Answer:
+        device_code = record.form.get("device_code")
+        if not device_code:
+            raise _OAuthError("invalid_request", "missing device_code")
+        grant = self._by_device_code.get(device_code)
+        if grant is None:
+            raise _OAuthError("invalid_grant", "unknown device_code")
+        if grant.client_id != client_id:
+            raise _OAuthError("invalid_grant", "device_code was issued to another client")
+        now = record.timestamp
+        previous = grant.poll_times[-1] if grant.poll_times else None
+        grant.poll_times.append(now)
+
+        if grant.status == "redeemed":
+            raise _OAuthError("invalid_grant", "device_code has already been used")
+        if grant.status == "denied":
+            raise _OAuthError("access_denied", "the user denied the request")
+        if grant.status == "expired" or now >= grant.expires_at:
+            grant.status = "expired"
+            raise _OAuthError("expired_token", "device_code has expired")
+        if (
+            self.enforce_interval
+            and previous is not None
+            and now - previous < grant.interval * _INTERVAL_TOLERANCE
+        ):
+            grant.interval += 5
+            raise _OAuthError("slow_down", "polling too fast")
+        if grant.status == "approved":
+            return self._issue(grant, client_id, grant.scope, "device_code")
+
+        step: PlanStep = "pending"
+        if grant.plan:
+            # The last step is kept so that it keeps applying once the script runs out.
+            step = grant.plan.pop(0) if len(grant.plan) > 1 else grant.plan[0]
+        if isinstance(step, Fault):
+            return self._fault_answer(step)
+        if isinstance(step, SlowDown):
+            if step.interval is None:
+                grant.interval += 5
+                raise _OAuthError("slow_down", "polling too fast")
+            grant.interval = step.interval
+            return self._error_answer(
+                _OAuthError("slow_down", "polling too fast"), {"interval": step.interval}
+            )
+        if step == "slow_down":
+            grant.interval += 5
+            raise _OAuthError("slow_down", "polling too fast")
+        if step == "approve":
+            grant.status = "approved"
+            return self._issue(grant, client_id, grant.scope, "device_code")
+        if step == "deny":
+            grant.status = "denied"
+            raise _OAuthError("access_denied", "the user denied the request")
+        if step == "expire":
+            grant.status = "expired"
+            raise _OAuthError("expired_token", "device_code has expired")
+        raise _OAuthError("authorization_pending", "the user has not yet approved the request")
+
+    def _refresh(self, record: RecordedRequest, client_id: str) -> Answer:
+        refresh_token = record.form.get("refresh_token")
+        if not refresh_token:
+            raise _OAuthError("invalid_request", "missing refresh_token")
+        previous = self._live_refresh_tokens.get(refresh_token)
+        if previous is None:
+            raise _OAuthError("invalid_grant", "unknown or already used refresh_token")
+        if previous.client_id != client_id:
+            raise _OAuthError("invalid_grant", "refresh_token was issued to another client")
+        scope = previous.scope
+        requested = record.form.get("scope")
+        if requested is not None:
+            # RFC 6749 §6: a refresh may narrow the scope, never widen it.
+            granted = set((previous.scope or "").split())
+            if not set(requested.split()) <= granted:
+                raise _OAuthError("invalid_scope", "cannot widen the scope on refresh")
+            scope = requested
+        del self._live_refresh_tokens[refresh_token]  # rotation: each refresh token works once
+        grant = self._by_user_code[_normalize_user_code(previous.user_code)]
+        return self._issue(grant, client_id, scope, "refresh_token")
+
+    def _issue(
+        self,
+        grant: Grant,
+        client_id: str,
+        scope: str | None,
+        grant_type: TokenGrantType,
+    ) -> Answer:
+        grant.status = "redeemed"
+        token = IssuedToken(
+            access_token="fake-at-" + secrets.token_urlsafe(24),
+            refresh_token=(
+                "fake-rt-" + secrets.token_urlsafe(24) if self.issue_refresh_token else None
+            ),
+            scope=scope,
+            client_id=client_id,
+            user_code=grant.user_code,
+            grant_type=grant_type,
+            issued_at=self.clock(),
+        )
+        self._issued.append(token)
+        payload: dict[str, object] = {"access_token": token.access_token, "token_type": "Bearer"}
+        if self.token_lifetime is not None:
+            payload["expires_in"] = self.token_lifetime
+        if token.refresh_token is not None:
+            payload["refresh_token"] = token.refresh_token
+            self._live_refresh_tokens[token.refresh_token] = token
+        if scope is not None:
+            payload["scope"] = scope
+        payload.update(self.extra_token_fields)
+        return self._json(200, payload)
+
+    def _page_endpoint(self, record: RecordedRequest, form_error: bool) -> Answer:
+        action_url = self._prefix + "/device"
+        if record.method in ("GET", "HEAD"):
+            prefill = parse_qs(record.query).get("user_code", [""])[-1]
+            grant = self._pending_grant(prefill) if prefill else None
+            return self._html(
+                200,
+                _page.form_page(
+                    action=action_url,
+                    user_code=prefill,
+                    client_id=grant.client_id if grant else None,
+                    scope=grant.scope if grant else None,
+                ),
+            )
+        if record.method != "POST":
+            return self._html(405, _page.method_not_allowed_page(), [("Allow", "GET, POST")])
+        user_code = record.form.get("user_code", "")
+        action = record.form.get("action")
+        valid_form = not form_error and _media_type(record.headers) == _FORM_TYPE
+        if not valid_form or action not in ("approve", "deny"):
+            page = _page.form_page(
+                action=action_url, user_code=user_code, error="Choose Approve or Deny."
+            )
+            return self._html(400, page)
+        grant = self._pending_grant(user_code)
+        if grant is None:
+            page = _page.form_page(
+                action=action_url, user_code=user_code, error="Unknown or expired code."
+            )
+            return self._html(400, page)
+        grant.status = "approved" if action == "approve" else "denied"
+        return self._html(200, _page.result_page(approved=action == "approve"))
+
+    def _pending_grant(self, user_code: str) -> Grant | None:
+        grant = self._by_user_code.get(_normalize_user_code(user_code))
+        if grant is None or grant.status != "pending":
+            return None
+        if self.clock() >= grant.expires_at:
+            grant.status = "expired"
+            return None
+        return grant
+
+    # -- Building answers ------------------------------------------------------------------------
+
+    def _json(
+        self,
+        status: int,
+        payload: Mapping[str, object],
+        extra_headers: Mapping[str, str] = _NO_HEADERS,
+    ) -> Answer:
+        headers = {
+            "Content-Type": "application/json",
+            # RFC 6749 §5.1: token responses must not be cached.
+            "Cache-Control": "no-store",
+            "Pragma": "no-cache",
+        }
+        return Answer(status, _merge_headers(headers, extra_headers), json.dumps(payload).encode())
+
+    def _html(
+        self, status: int, body: bytes, extra_headers: Sequence[tuple[str, str]] = ()
+    ) -> Answer:
+        headers = [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Cache-Control", "no-store"),
+            ("Content-Security-Policy", _page.CONTENT_SECURITY_POLICY),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
+            *extra_headers,
+        ]
+        return Answer(status, headers, body)
+
+    def _error_answer(
+        self, error: _OAuthError, extra_fields: Mapping[str, object] = _EMPTY
+    ) -> Answer:
+        payload: dict[str, object] = {"error": error.error}
+        if error.description is not None:
+            payload["error_description"] = error.description
+        payload.update(extra_fields)
+        status = error.status
+        if self.errors_with_status_200 and not error.keep_status:
+            status = 200
+        return self._json(status, payload, dict(error.headers))
+
+    def _fault_answer(self, fault: Fault) -> Answer:
+        if fault.drop:
+            return Answer(0, [], b"", drop=True)
+        if fault.error is not None:
+            payload: dict[str, object] = {"error": fault.error}
+            if fault.error_description is not None:
+                payload["error_description"] = fault.error_description
+            status = fault.status
+            if status is None:
+                status = 200 if self.errors_with_status_200 else 400
+            return self._json(status, payload, fault.headers)
+        status = 500 if fault.status is None else fault.status
+        return Answer(status, list(fault.headers.items()), fault.body or b"")
+
+
+def _merge_headers(
+    defaults: Mapping[str, str], overrides: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    merged = {name.lower(): (name, value) for name, value in defaults.items()}
+    for name, value in overrides.items():
+        merged[name.lower()] = (name, value)
+    return list(merged.values())
+
+
+def _check_steps(steps: Sequence[object]) -> list[PlanStep]:
+    if not steps:
+        raise ValueError("a plan needs at least one step")
+    checked: list[PlanStep] = []
+    for step in steps:
+        if isinstance(step, (Fault, SlowDown)):
+            checked.append(step)
+        elif isinstance(step, str) and step in _PLAN_STATES:
+            checked.append(step)  # type: ignore[arg-type]  # narrowed by the membership test
+        else:
+            raise ValueError(
+                f"unknown plan step {step!r}: use one of {sorted(_PLAN_STATES)}, "
+                "SlowDown(...) or Fault(...)"
+            )
+    return checked

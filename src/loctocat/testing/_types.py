@@ -1,0 +1,161 @@
+"""The values a `FakeAuthorizationServer` is scripted with and reports back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal, TypeAlias
+
+import httpx
+
+__all__ = [
+    "Endpoint",
+    "Fault",
+    "Grant",
+    "GrantStatus",
+    "IssuedToken",
+    "PlanState",
+    "PlanStep",
+    "RecordedRequest",
+    "SlowDown",
+    "TokenGrantType",
+]
+
+Endpoint: TypeAlias = Literal["device_authorization", "token", "page", "other"]
+"""Which part of the fake server a request was addressed to."""
+
+GrantStatus: TypeAlias = Literal["pending", "approved", "denied", "expired", "redeemed"]
+"""Where a grant stands. `redeemed` means its token has been handed out."""
+
+TokenGrantType: TypeAlias = Literal["device_code", "refresh_token"]
+"""How a token was obtained: by polling with a device code, or by refreshing."""
+
+PlanState: TypeAlias = Literal["pending", "slow_down", "approve", "deny", "expire"]
+"""The plain answers a plan can script for a poll."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A scripted raw answer, for testing how a client copes with a misbehaving server.
+
+    Use it as a step of `FakeAuthorizationServer.plan` (answers a poll) or of
+    `FakeAuthorizationServer.plan_device` (answers a device authorization request).
+    Give at most one of `drop`, `error` and `body`:
+
+    - `Fault(drop=True)`: the connection is closed without any answer. Over real HTTP the client
+      sees the socket close; in memory the transport raises `httpx.RemoteProtocolError`.
+    - `Fault(error="code", error_description=...)`: an OAuth error body `{"error": "code"}`.
+      `status` defaults to 400, or 200 when the server has `errors_with_status_200=True`.
+    - `Fault(status=503, body=b"...", headers={...})`: exactly these bytes, with only the headers
+      you give (no Content-Type unless you set one). `status` defaults to 500.
+    - `Fault(status=429, headers={"Retry-After": "2"})`: an empty body with that status.
+    """
+
+    status: int | None = None
+    body: bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    error: str | None = None
+    error_description: str | None = None
+    drop: bool = False
+
+    def __post_init__(self) -> None:
+        if self.drop and (
+            self.status is not None
+            or self.body is not None
+            or self.error is not None
+            or self.error_description is not None
+            or self.headers
+        ):
+            raise ValueError("Fault(drop=True) sends nothing, so it takes no other argument")
+        if self.body is not None and self.error is not None:
+            raise ValueError("give a Fault either a raw body or an OAuth error, not both")
+        if self.error_description is not None and self.error is None:
+            raise ValueError("error_description needs an error")
+        # A read-only copy, so the caller's dict changing later cannot change the script.
+        object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
+
+
+@dataclass(frozen=True)
+class SlowDown:
+    """A `slow_down` answer to a poll, as a plan step.
+
+    The plain string `"slow_down"` grows the grant's interval by 5 seconds (RFC 8628 §3.5) and
+    sends no `interval` field. `SlowDown(interval=10)` sets the interval to 10 and also sends
+    `"interval": 10` in the error body, as GitHub does.
+    """
+
+    interval: int | None = None
+
+
+PlanStep: TypeAlias = PlanState | SlowDown | Fault
+"""One scripted answer to a poll: a `PlanState` string, a `SlowDown` or a `Fault`."""
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the fake server received, exactly as it arrived.
+
+    `headers` is an `httpx.Headers`, so lookups ignore case: `request.headers["content-type"]`.
+    `form` holds the parameters of an `application/x-www-form-urlencoded` body (the last value
+    wins when a name repeats; `form_multi` keeps them all) and is empty for any other body.
+    `timestamp` is the server clock (`time.monotonic()` unless you passed `clock=`) on arrival.
+    """
+
+    method: str
+    url: str
+    path: str
+    query: str
+    headers: httpx.Headers
+    body: bytes
+    form: dict[str, str]
+    form_multi: dict[str, list[str]]
+    endpoint: Endpoint
+    timestamp: float
+
+
+@dataclass(eq=False)
+class Grant:
+    """One device authorization request and how its polls went, updated live by the server.
+
+    Read it in assertions; change it through the server (`approve`, `deny`, `expire`,
+    `plan_for`). `interval` is the spacing the server currently asks for: the advertised
+    interval (5 when none is advertised), grown by each `slow_down`. `poll_times` are the server
+    clock readings of every poll made with this device code, so
+    `grant.poll_times[1] - grant.poll_times[0]` is the spacing the client chose.
+    """
+
+    device_code: str
+    user_code: str
+    client_id: str
+    scope: str | None
+    interval: int
+    created_at: float
+    expires_at: float
+    status: GrantStatus = "pending"
+    poll_times: list[float] = field(default_factory=list)
+    plan: list[PlanStep] = field(default_factory=list)
+    """The scripted answers still to come; the last one repeats once the others are used."""
+
+    @property
+    def poll_count(self) -> int:
+        """How many polls used this grant's device code."""
+        return len(self.poll_times)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token response the server sent.
+
+    `grant_type` tells whether it answered a device code poll or a refresh; `user_code` names
+    the grant the token descends from. `refresh_token` is None when the server was built with
+    `issue_refresh_token=False`.
+    """
+
+    access_token: str
+    refresh_token: str | None
+    scope: str | None
+    client_id: str
+    user_code: str
+    grant_type: TokenGrantType
+    issued_at: float

@@ -1,0 +1,61 @@
+"""pytest fixtures for testing device flow clients against `FakeAuthorizationServer`.
+
+Loaded automatically through the `pytest11` entry point once loctocat is installed:
+
+- `fake_auth_server`: a fresh server for in-memory use,
+  `httpx.Client(transport=fake_auth_server.transport())`.
+- `fake_auth_server_http`: a fresh server already serving HTTP on 127.0.0.1, stopped after the
+  test; use its `device_authorization_url` and `token_url` with any HTTP client.
+
+Configure either one with the `fake_auth_server` marker, whose keyword arguments go to the
+constructor::
+
+    @pytest.mark.fake_auth_server(client_id="my-app", interval=None)
+    def test_login(fake_auth_server): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from loctocat.testing import FakeAuthorizationServer
+
+__all__ = ["fake_auth_server", "fake_auth_server_http"]
+
+_MARKER = "fake_auth_server"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker, so it works under `--strict-markers`."""
+    config.addinivalue_line(
+        "markers",
+        f"{_MARKER}(**kwargs): FakeAuthorizationServer arguments for the fake_auth_server "
+        "and fake_auth_server_http fixtures",
+    )
+
+
+def _build(request: pytest.FixtureRequest) -> FakeAuthorizationServer:
+    kwargs: dict[str, Any] = {}
+    # Closest last, so a marker on the test overrides one on its class or module.
+    for marker in reversed(list(request.node.iter_markers(_MARKER))):
+        if marker.args:
+            raise TypeError(f"@pytest.mark.{_MARKER} takes keyword arguments only")
+        kwargs.update(marker.kwargs)
+    return FakeAuthorizationServer(**kwargs)
+
+
+@pytest.fixture
+def fake_auth_server(request: pytest.FixtureRequest) -> FakeAuthorizationServer:
+    """A fresh fake authorization server, used in memory through `.transport()`."""
+    return _build(request)
+
+
+@pytest.fixture
+def fake_auth_server_http(request: pytest.FixtureRequest) -> Iterator[FakeAuthorizationServer]:
+    """A fresh fake authorization server serving HTTP on 127.0.0.1 for the test's duration."""
+    server = _build(request)
+    with server.serve_http():
+        yield server
