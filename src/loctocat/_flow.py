@@ -294,6 +294,22 @@ def _protocol_error(request: Request, message: str, field_name: str | None = Non
     )
 
 
+def _successful_body(
+    request: Request, response: Response, data: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The fields of a 2xx answer; a redirect or any other status is a ProtocolError."""
+    if 300 <= response.status_code < 400:
+        location = response.headers.get("location", "an unnamed place")
+        raise _protocol_error(
+            request,
+            f"redirected the request to {location}; configure that URL instead (redirects are "
+            "not followed, so that credentials never go anywhere you did not name)",
+        )
+    if not 200 <= response.status_code < 300 or data is None:
+        raise _protocol_error(request, f"answered {_describe_body(response)}")
+    return data
+
+
 def _string_field(
     data: Mapping[str, Any], name: str, request: Request, *, required: bool
 ) -> str | None:
@@ -306,6 +322,12 @@ def _string_field(
         raise _protocol_error(
             request, f"sent {name!r} as {value!r}, but it must be a non-empty string", name
         )
+    return value
+
+
+def _required_string(data: Mapping[str, Any], name: str, request: Request) -> str:
+    value = _string_field(data, name, request, required=True)
+    assert value is not None  # _string_field raised otherwise
     return value
 
 
@@ -408,21 +430,12 @@ def parse_device_response(
             f"the {request.endpoint} ({request.url}) is unavailable right now "
             f"(HTTP {result.status_code}); try again later"
         )
-    if 300 <= result.status_code < 400:
-        location = result.headers.get("location", "an unnamed place")
-        raise _protocol_error(
-            request,
-            f"redirected the request to {location}; use that URL as auth_url (redirects are "
-            "not followed, so that credentials never go anywhere you did not name)",
-        )
-    if not 200 <= result.status_code < 300 or data is None:
-        raise _protocol_error(request, f"answered {_describe_body(result)}")
-
-    device_code = _string_field(data, "device_code", request, required=True)
-    user_code = _string_field(data, "user_code", request, required=True)
+    data = _successful_body(request, result, data)
+    device_code = _required_string(data, "device_code", request)
+    user_code = _required_string(data, "user_code", request)
     # Google (and older drafts of the RFC) call it verification_url.
     uri_field = "verification_uri" if "verification_uri" in data else "verification_url"
-    verification_uri = _string_field(data, uri_field, request, required=True)
+    verification_uri = _required_string(data, uri_field, request)
     complete = _string_field(data, "verification_uri_complete", request, required=False)
     expires_in = _seconds_field(data, "expires_in", request)
     if expires_in is None:
@@ -443,10 +456,6 @@ def parse_device_response(
         "interval",
     }
     extra = MappingProxyType({k: v for k, v in data.items() if k not in known})
-    # Checked above; the asserts tell the type checker.
-    assert device_code is not None
-    assert user_code is not None
-    assert verification_uri is not None
     info = LoctocatAuthInfo(
         device_code=device_code,
         user_code=user_code,
@@ -524,22 +533,12 @@ def judge_token_response(request: Request, result: RequestResult) -> PollOutcome
         if error.error == "slow_down":
             return _SlowDown(_seconds_field(data, "interval", request))
         return error
-    if 300 <= result.status_code < 400:
-        location = result.headers.get("location", "an unnamed place")
-        raise _protocol_error(
-            request,
-            f"redirected the request to {location}; use that URL as token_url (redirects are "
-            "not followed, so that credentials never go anywhere you did not name)",
-        )
-    if not 200 <= result.status_code < 300 or data is None:
-        raise _protocol_error(request, f"answered {_describe_body(result)}")
-    return parse_token(data, request)
+    return parse_token(_successful_body(request, result, data), request)
 
 
 def parse_token(data: Mapping[str, Any], request: Request) -> Token:
     """RFC 6749 §5.1: a successful token answer, with expires_in turned into a time."""
-    access_token = _string_field(data, "access_token", request, required=True)
-    assert access_token is not None
+    access_token = _required_string(data, "access_token", request)
     token_type = _string_field(data, "token_type", request, required=False) or "Bearer"
     expires_in = _seconds_field(data, "expires_in", request)
     refresh_token = _string_field(data, "refresh_token", request, required=False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -215,7 +215,7 @@ class Authenticator:
     def authenticate(
         self,
         use_default_message: bool = True,
-        message: str | None = None,
+        message: str | Callable[[LoctocatAuthInfo], str] | None = None,
         use_default_success_message: bool = True,
         success_message: str | None = None,
         use_default_spinner: bool = True,
@@ -330,7 +330,7 @@ class Authenticator:
         self,
         prompt: Prompt | None,
         use_default_message: bool,
-        message: str | None,
+        message: str | Callable[[LoctocatAuthInfo], str] | None,
         use_default_success_message: bool,
         success_message: str | None,
         use_default_spinner: bool,
@@ -388,7 +388,7 @@ class AsyncAuthenticator(Authenticator):
     async def authenticate(  # type: ignore[override]
         self,
         use_default_message: bool = True,
-        message: str | None = None,
+        message: str | Callable[[LoctocatAuthInfo], str] | None = None,
         use_default_success_message: bool = True,
         success_message: str | None = None,
         use_default_spinner: bool = True,

@@ -28,9 +28,3 @@ def oidc_peer() -> Iterator[OIDCPeer]:
     _require_peer()
     with run_peer() as peer:
         yield peer
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    backend: str = request.param
-    return backend
