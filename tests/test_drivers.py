@@ -347,3 +347,17 @@ async def test_a_thousand_flows_wait_together_on_one_client() -> None:
                 tasks.start_soon(one_flow)
     assert sorted(results) == sorted(t.access_token for t in server.issued_tokens)
     assert len(set(results)) == 1000
+
+
+def test_a_remote_http_url_is_refused_before_anything_is_sent() -> None:
+    with pytest.raises(ConfigurationError, match=r"use https://"):
+        Authenticator("c", "http://auth.example.com/device", "https://auth.example.com/token")
+
+
+def test_authenticate_says_how_the_flow_ended(
+    server: FakeAuthorizationServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.plan("deny")
+    with pytest.raises(AccessDenied):
+        authenticator(server).authenticate()
+    assert "denied" in capsys.readouterr().err

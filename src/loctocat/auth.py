@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -239,18 +240,13 @@ class Authenticator:
             use_default_spinner,
             spinner,
         )
-        try:
+        with _showing(shown):
             shown.show_code(self.ping())
             shown.start_waiting()
             access_token = self.poll()
             assert self.token is not None
             shown.succeeded(self.token)
             return access_token
-        except BaseException as exc:
-            shown.failed(exc)
-            raise
-        finally:
-            shown.close()
 
     def close(self) -> None:
         """Close the HTTP connection loctocat opened (never an `http_client` you passed)."""
@@ -406,18 +402,13 @@ class AsyncAuthenticator(Authenticator):
             use_default_spinner,
             spinner,
         )
-        try:
+        with _showing(shown):
             shown.show_code(await self.ping())
             shown.start_waiting()
             access_token = await self.poll()
             assert self.token is not None
             shown.succeeded(self.token)
             return access_token
-        except BaseException as exc:
-            shown.failed(exc)
-            raise
-        finally:
-            shown.close()
 
     async def aclose(self) -> None:
         """Close the HTTP connection loctocat opened (never an `http_client` you passed)."""
@@ -487,6 +478,18 @@ class AsyncAuthenticator(Authenticator):
                 return _response(response, bytes(body))
         except httpx.TransportError as exc:
             return TransportFailure(_describe_transport_error(exc))
+
+
+@contextmanager
+def _showing(prompt: Prompt) -> Iterator[Prompt]:
+    """Tell the prompt how the flow ended, whatever ended it (Ctrl+C and cancellation too)."""
+    try:
+        yield prompt
+    except BaseException as exc:
+        prompt.failed(exc)
+        raise
+    finally:
+        prompt.close()
 
 
 def _response(response: httpx.Response, body: bytes) -> Response:
