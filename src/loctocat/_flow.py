@@ -75,8 +75,10 @@ class Request:
     """
 
     url: str
-    form: tuple[tuple[str, str], ...]
-    headers: tuple[tuple[str, str], ...]
+    # Not in the repr: the form holds the device code and maybe the client secret, the
+    # headers maybe HTTP Basic credentials.
+    form: tuple[tuple[str, str], ...] = field(repr=False)
+    headers: tuple[tuple[str, str], ...] = field(repr=False)
     endpoint: str
     max_body_bytes: int = MAX_BODY_BYTES
     method: str = "POST"
@@ -130,10 +132,10 @@ class ClientConfig:
     token_url: str
     scopes: tuple[str, ...] = ()
     #: Extra parameters for the device authorization request (e.g. Auth0's `audience`).
-    device_params: Mapping[str, str] = field(default_factory=dict)
+    device_params: Mapping[str, str] = field(default_factory=dict, repr=False)
     #: Extra parameters for every token request.
-    token_params: Mapping[str, str] = field(default_factory=dict)
-    client_secret: str | None = None
+    token_params: Mapping[str, str] = field(default_factory=dict, repr=False)
+    client_secret: str | None = field(default=None, repr=False)
     #: How `client_secret` is sent: in the form body (client_secret_post) or as HTTP Basic
     #: (client_secret_basic), RFC 6749 §2.3.1.
     client_auth: ClientAuth = "body"
@@ -310,6 +312,17 @@ def _successful_body(
     return data
 
 
+#: Fields whose values must never appear in an error message or a log.
+SECRET_FIELDS = frozenset({"device_code", "access_token", "refresh_token", "id_token"})
+
+
+def _shown(name: str, value: object) -> str:
+    """A value for an error message: secret fields only by their type."""
+    if name in SECRET_FIELDS:
+        return f"a {type(value).__name__} (value hidden)"
+    return repr(value)
+
+
 def _string_field(
     data: Mapping[str, Any], name: str, request: Request, *, required: bool
 ) -> str | None:
@@ -320,7 +333,9 @@ def _string_field(
         return None
     if not isinstance(value, str) or (required and not value):
         raise _protocol_error(
-            request, f"sent {name!r} as {value!r}, but it must be a non-empty string", name
+            request,
+            f"sent {name!r} as {_shown(name, value)}, but it must be a non-empty string",
+            name,
         )
     return value
 
@@ -346,7 +361,9 @@ def _seconds_field(data: Mapping[str, Any], name: str, request: Request) -> int 
             number = None
     if number is None or not math.isfinite(number) or number < 0:
         raise _protocol_error(
-            request, f"sent {name!r} as {value!r}, but it must be a number of seconds", name
+            request,
+            f"sent {name!r} as {_shown(name, value)}, but it must be a number of seconds",
+            name,
         )
     return math.ceil(number)
 
