@@ -5,13 +5,17 @@ BIN := $(VENV)/bin
 SETUP := $(VENV)/.setup-done
 NODE_SETUP := node_modules/.setup-done
 
-.PHONY: demo test lint typecheck check setup clean
+.PHONY: demo test fuzz lint typecheck setup clean
 
 demo: $(SETUP)
 	$(BIN)/loctocat demo $(if $(DEMO_ARGS),$(DEMO_ARGS),$(shell [ -t 0 ] || echo --auto-approve))
 
 test: $(SETUP) $(NODE_SETUP) lint typecheck
 	LOCTOCAT_REQUIRE_INTEROP=1 $(BIN)/pytest
+
+# The long property-based run: 100,000 examples per property of the sans-I/O core.
+fuzz: $(SETUP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/fuzz -q --hypothesis-show-statistics
 
 lint: $(SETUP)
 	$(BIN)/ruff check .
