@@ -29,6 +29,7 @@ from loctocat._flow import (
     DEVICE_CODE_GRANT,
     MAX_BODY_BYTES,
     MAX_INTERVAL,
+    MAX_RETRY_AFTER,
     CallHandler,
     ClientConfig,
     PendingGrant,
@@ -531,3 +532,9 @@ def test_a_slow_down_handler_cannot_skip_the_slow_down() -> None:
     driver = start_polling(handlers={"slow_down": handler})
     driver.run(SLOW_DOWN, TOKEN)
     assert driver.sleeps == [5, 10]
+
+
+def test_a_huge_retry_after_is_capped() -> None:
+    driver = start_polling(device_answer=dict(DEVICE_ANSWER, expires_in=3600))
+    driver.run(Response(429, {"retry-after": "999999"}, b""), TOKEN)
+    assert driver.sleeps == [5, MAX_RETRY_AFTER]

@@ -49,6 +49,10 @@ DEFAULT_MIN_INTERVAL = 1.0
 MAX_INTERVAL = 300
 #: A code valid for longer than a day is a server bug; we stop waiting after a day.
 MAX_EXPIRES_IN = 86_400
+#: Access token lifetimes beyond a century are taken as a century (datetimes end at year 9999).
+MAX_TOKEN_LIFETIME = 100 * 365 * 86_400
+#: The longest Retry-After we honour; a longer one would only outlast the code.
+MAX_RETRY_AFTER = float(MAX_INTERVAL)
 #: Ceiling of the exponential backoff after transient failures, in seconds.
 MAX_BACKOFF = 60.0
 #: Answers larger than this are refused: token answers are a few kilobytes at most.
@@ -457,6 +461,8 @@ def parse_device_response(
     expires_in = _seconds_field(data, "expires_in", request)
     if expires_in is None:
         raise _protocol_error(request, "did not send the required field 'expires_in'", "expires_in")
+    # Capped here, before any date arithmetic: 10**12 seconds is past the year 9999.
+    expires_in = min(expires_in, MAX_EXPIRES_IN)
     if expires_in <= 0:
         raise _protocol_error(
             request, "sent an 'expires_in' of zero: the code is already expired", "expires_in"
@@ -502,7 +508,7 @@ def device_authorization_flow(
     return PendingGrant(
         auth_info=info,
         # Counted from when we asked, not when we heard back: never later than the server's.
-        expires_at=started + min(info.expires_in, MAX_EXPIRES_IN),
+        expires_at=started + info.expires_in,
         timeout_at=timeout_at,
         interval=interval,
     )
@@ -558,6 +564,8 @@ def parse_token(data: Mapping[str, Any], request: Request) -> Token:
     access_token = _required_string(data, "access_token", request)
     token_type = _string_field(data, "token_type", request, required=False) or "Bearer"
     expires_in = _seconds_field(data, "expires_in", request)
+    if expires_in is not None:
+        expires_in = min(expires_in, MAX_TOKEN_LIFETIME)
     refresh_token = _string_field(data, "refresh_token", request, required=False)
     id_token = _string_field(data, "id_token", request, required=False)
     scope = data.get("scope")
@@ -618,7 +626,7 @@ def poll_flow(
             last_failure = outcome.description
             wait = min(interval * 2**failures, max(MAX_BACKOFF, interval))
             if outcome.retry_after is not None:
-                wait = max(wait, outcome.retry_after)
+                wait = max(wait, min(outcome.retry_after, MAX_RETRY_AFTER))
             log.debug("poll %d: %s; retrying in %.1f s", polls, outcome.description, wait)
             continue
         failures = 0
