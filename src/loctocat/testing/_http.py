@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import socketserver
 import sys
@@ -142,6 +143,33 @@ class _Server(ThreadingHTTPServer):
         if not isinstance(sys.exc_info()[1], OSError):
             super().handle_error(request, client_address)
 
+    def count_open(self) -> int:
+        """Accepted connections that neither side has closed yet.
+
+        A socket leaves `_open` when its handler ends (`shutdown_request`). A client that has
+        hung up is not counted even before its handler thread has noticed: a poll with timeout
+        0 reports the peer's FIN (POLLRDHUP, Linux) or a reset (POLLHUP, POLLERR) without
+        reading anything. Where `select.poll` is missing (Windows), handlers ending is all
+        that counts.
+        """
+        with self._handlers_lock:
+            open_sockets = list(self._open)
+        if not hasattr(select, "poll"):
+            return len(open_sockets)
+        rdhup: int = getattr(select, "POLLRDHUP", 0)
+        gone = rdhup | select.POLLHUP | select.POLLERR | select.POLLNVAL
+        count = 0
+        for sock in open_sockets:
+            poller = select.poll()
+            try:
+                poller.register(sock, rdhup)
+                events = poller.poll(0)
+            except (OSError, ValueError):
+                continue  # closed since the copy was taken
+            if not any(mask & gone for _, mask in events):
+                count += 1
+        return count
+
     def close_connections(self) -> None:
         """Wake every handler thread blocked on a keep-alive connection, so they can finish."""
         with self._handlers_lock:
@@ -176,6 +204,11 @@ class HTTPRunner:
     def base_url(self) -> str:
         """`http://127.0.0.1:<port>`."""
         return f"http://127.0.0.1:{self._server.server_port}"
+
+    @property
+    def connections_open(self) -> int:
+        """TCP connections accepted and not yet closed by the client or the server."""
+        return self._server.count_open()
 
     def stop(self) -> None:
         """Stop accepting, close open connections and join every thread."""

@@ -247,6 +247,19 @@ class FakeAuthorizationServer:
         with self._lock:
             return self._connections_opened
 
+    @property
+    def connections_open(self) -> int:
+        """TCP connections to the HTTP server that are open right now (0 in memory).
+
+        A connection counts from when the server accepts it until the client closes its side
+        (even if the server has not noticed yet) or the server closes it (an idle keep-alive
+        connection after 5 s, `stop_http()`). After a client is closed, or a flow cancelled,
+        this drops to 0 once the sockets are closed: wait for it briefly, the server's threads
+        run on their own.
+        """
+        http = self._http
+        return 0 if http is None else http.connections_open
+
     def grant(self, user_code: str | None = None) -> Grant:
         """The grant with this user code (any case, dash optional), or the latest one.
 
