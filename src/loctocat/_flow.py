@@ -397,7 +397,7 @@ def retry_after_seconds(response: Response, now: datetime | None = None) -> floa
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²".isdigit() is true too
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -442,15 +442,16 @@ def parse_device_response(
         raise TransportError(
             f"could not reach the {request.endpoint} ({request.url}): {result.description}"
         )
-    data = decode_body(result, request)
-    error = _oauth_error(data, result)
-    if error is not None:
-        raise error
     if _is_unavailable(result):
+        # Judged before the body: an error page of any size or shape means "not now".
         raise TransportError(
             f"the {request.endpoint} ({request.url}) is unavailable right now "
             f"(HTTP {result.status_code}); try again later"
         )
+    data = decode_body(result, request)
+    error = _oauth_error(data, result)
+    if error is not None:
+        raise error
     data = _successful_body(request, result, data)
     device_code = _required_string(data, "device_code", request)
     user_code = _required_string(data, "user_code", request)
@@ -544,11 +545,13 @@ def judge_token_response(request: Request, result: RequestResult) -> PollOutcome
     """RFC 8628 §3.5: what one answer from the token endpoint means."""
     if isinstance(result, TransportFailure):
         return _Unavailable(result.description)
+    if _is_unavailable(result):
+        # Judged before the body: an error page of any size or shape means "not now".
+        return _Unavailable(f"HTTP {result.status_code}", retry_after_seconds(result))
     data = decode_body(result, request)
     error = _oauth_error(data, result)
-    if _is_unavailable(result) or (error is not None and error.error in _TRANSIENT_ERROR_CODES):
-        what = f"HTTP {result.status_code}" + (f" {error.error}" if error is not None else "")
-        return _Unavailable(what, retry_after_seconds(result))
+    if error is not None and error.error in _TRANSIENT_ERROR_CODES:
+        return _Unavailable(f"HTTP {result.status_code} {error.error}", retry_after_seconds(result))
     if error is not None:
         assert data is not None
         if error.error == "authorization_pending":
@@ -624,7 +627,8 @@ def poll_flow(
             # The use of an exponential backoff algorithm ... is RECOMMENDED."
             failures += 1
             last_failure = outcome.description
-            wait = min(interval * 2**failures, max(MAX_BACKOFF, interval))
+            # The exponent is capped: the wait is capped long before, and 2.0**1024 overflows.
+            wait = min(interval * 2 ** min(failures, 32), max(MAX_BACKOFF, interval))
             if outcome.retry_after is not None:
                 wait = max(wait, min(outcome.retry_after, MAX_RETRY_AFTER))
             log.debug("poll %d: %s; retrying in %.1f s", polls, outcome.description, wait)
