@@ -296,18 +296,29 @@ class Authenticator:
                 self._own_http_client = self._new_http_client(httpx.Client)
             client = self._own_http_client
         assert isinstance(client, httpx.Client)
+        # httpx's timeout bounds each read, not the request: a server trickling its body would
+        # never trip it, so the body is read against a deadline. The header phase is bounded
+        # only by the per-read timeout and httpcore's limit on the size of the headers
+        # (100 KiB); bounding it too would take a watchdog thread.
+        deadline = time.monotonic() + self.request_timeout
         try:
             with client.stream(
-                request.method, request.url, data=dict(request.form), headers=request.headers
+                request.method,
+                request.url,
+                data=dict(request.form),
+                headers=request.headers,
+                follow_redirects=False,  # even on a user's client: credentials stay put
             ) as response:
                 body = bytearray()
                 for chunk in response.iter_bytes():
+                    if time.monotonic() > deadline:
+                        return _no_complete_answer(self.request_timeout)
                     body += chunk
                     if len(body) > request.max_body_bytes:
                         break  # enough to know it is too large; the core says so
                 return _response(response, bytes(body))
-        except httpx.TransportError as exc:
-            return TransportFailure(_describe_transport_error(exc))
+        except httpx.RequestError as exc:
+            return _transport_failure(exc)
 
     # --- state shared by both drivers ---------------------------------------------------
 
@@ -458,6 +469,7 @@ class AsyncAuthenticator(Authenticator):
         return None
 
     async def _send_async(self, request: Request) -> Response | TransportFailure:
+        import anyio
         import httpx
 
         client = self._user_http_client
@@ -466,18 +478,28 @@ class AsyncAuthenticator(Authenticator):
                 self._own_http_client = self._new_http_client(httpx.AsyncClient)
             client = self._own_http_client
         assert isinstance(client, httpx.AsyncClient)
-        try:
-            async with client.stream(
-                request.method, request.url, data=dict(request.form), headers=request.headers
-            ) as response:
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > request.max_body_bytes:
-                        break  # enough to know it is too large; the core says so
-                return _response(response, bytes(body))
-        except httpx.TransportError as exc:
-            return TransportFailure(_describe_transport_error(exc))
+        # httpx's timeout bounds each read, not the request: the whole of it is bounded here.
+        with anyio.move_on_after(self.request_timeout):
+            try:
+                async with client.stream(
+                    request.method,
+                    request.url,
+                    data=dict(request.form),
+                    headers=request.headers,
+                    follow_redirects=False,  # even on a user's client: credentials stay put
+                ) as response:
+                    body = bytearray()
+                    with anyio.CancelScope() as reading:
+                        async for chunk in response.aiter_bytes():
+                            body += chunk
+                            if len(body) > request.max_body_bytes:
+                                # Enough to know it is too large; the core says so. Not
+                                # `break`: that would abandon httpx's async generators unclosed.
+                                reading.cancel()
+                    return _response(response, bytes(body))
+            except httpx.RequestError as exc:
+                return _transport_failure(exc)
+        return _no_complete_answer(self.request_timeout)
 
 
 @contextmanager
@@ -495,6 +517,20 @@ def _showing(prompt: Prompt) -> Iterator[Prompt]:
 def _response(response: httpx.Response, body: bytes) -> Response:
     headers = {name.lower(): value for name, value in response.headers.items()}
     return Response(response.status_code, headers, body)
+
+
+def _transport_failure(exc: httpx.RequestError) -> TransportFailure:
+    """No usable answer: a network failure, broken HTTP, or a body that cannot be decoded."""
+    import httpx
+
+    if isinstance(exc, httpx.TransportError):
+        return TransportFailure(_describe_transport_error(exc))
+    # httpx.DecodingError (a Content-Encoding the body does not match) is no TransportError.
+    return TransportFailure(f"the answer could not be decoded ({exc})")
+
+
+def _no_complete_answer(seconds: float) -> TransportFailure:
+    return TransportFailure(f"no complete answer within {seconds:g} s")
 
 
 def _describe_transport_error(exc: httpx.TransportError) -> str:
