@@ -165,6 +165,10 @@ class ClientConfig:
             raise ConfigurationError("client_auth='basic' needs a client_secret")
         if self.min_interval < 0 or self.default_interval < 0:
             raise ConfigurationError("min_interval and poll_interval cannot be negative")
+        if self.min_interval > MAX_INTERVAL:
+            raise ConfigurationError(
+                f"min_interval cannot exceed {MAX_INTERVAL} s, the longest wait between polls"
+            )
         if self.timeout is not None and self.timeout <= 0:
             raise ConfigurationError(
                 f"timeout must be a positive number of seconds or None, got {self.timeout!r}"
@@ -277,6 +281,8 @@ def decode_body(response: Response, request: Request) -> dict[str, Any] | None:
         if content_type == "application/x-www-form-urlencoded":
             return dict(urllib.parse.parse_qsl(text, keep_blank_values=True))
         data = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+    except RecursionError:
+        return None  # JSON nested a thousand deep is no token answer
     except (UnicodeDecodeError, ValueError) as exc:
         if "appears twice" in str(exc):
             raise ProtocolError(
@@ -356,13 +362,13 @@ def _seconds_field(data: Mapping[str, Any], name: str, request: Request) -> int 
     if value is None:
         return None
     number: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = float(value)
+        elif isinstance(value, str):
             number = float(value.strip())
-        except ValueError:
-            number = None
+    except (ValueError, OverflowError):  # OverflowError: an integer beyond 1.8e308
+        number = None
     if number is None or not math.isfinite(number) or number < 0:
         raise _protocol_error(
             request,
@@ -401,7 +407,7 @@ def retry_after_seconds(response: Response, now: datetime | None = None) -> floa
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a year beyond 2**31
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

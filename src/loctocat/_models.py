@@ -113,7 +113,12 @@ class Token(_ExtraFields):
         return datetime.now(UTC) + timedelta(seconds=leeway) >= self.expires_at
 
     def to_dict(self) -> dict[str, Any]:
-        """The token as the JSON-friendly mapping the server sent (secrets included)."""
+        """The token as the JSON-friendly mapping the server sent (secrets included).
+
+        The absolute times loctocat computed are added as `loctocat_expires_at` and
+        `loctocat_received_at` (POSIX timestamps), so they never replace a field of the
+        server's own, such as an `expires_at` some services send.
+        """
         data: dict[str, Any] = dict(self.extra)
         for f in dataclasses.fields(self):
             if f.name in ("extra", "expires_at", "received_at"):
@@ -122,8 +127,8 @@ class Token(_ExtraFields):
             if value is not None:
                 data[f.name] = value
         if self.expires_at is not None:
-            data["expires_at"] = self.expires_at.timestamp()
-        data["received_at"] = self.received_at.timestamp()
+            data["loctocat_expires_at"] = self.expires_at.timestamp()
+        data["loctocat_received_at"] = self.received_at.timestamp()
         return data
 
     def __repr__(self) -> str:
