@@ -34,7 +34,7 @@ $(SETUP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "loctocat needs Python 3.11 or newer: run make with PYTHON=/path/to/python3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,qr]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,qr,keyring,requests]'
 	touch $@
 
 $(NODE_SETUP): package.json package-lock.json

@@ -131,6 +131,30 @@ class Token(_ExtraFields):
         data["loctocat_received_at"] = self.received_at.timestamp()
         return data
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Token:
+        """Rebuild a token saved with `to_dict()`.
+
+        Raises `ValueError` (or `TypeError`) when `data` is not such a mapping.
+        """
+        if not isinstance(data.get("access_token"), str) or not data["access_token"]:
+            raise ValueError("a saved token needs a non-empty 'access_token' string")
+        fields = {"access_token", "token_type", "refresh_token", "scope", "id_token"}
+        values = {name: data[name] for name in fields if data.get(name) is not None}
+        for name, value in values.items():
+            if not isinstance(value, str):
+                raise TypeError(f"a saved token's {name!r} must be a string")
+        times = ("loctocat_expires_at", "loctocat_received_at")
+        expires_at, received_at = (
+            datetime.fromtimestamp(float(data[key]), UTC) if data.get(key) is not None else None
+            for key in times
+        )
+        extra = {k: v for k, v in data.items() if k not in fields and k not in times}
+        token = cls(**values, expires_at=expires_at, extra=MappingProxyType(extra))
+        if received_at is not None:
+            token = dataclasses.replace(token, received_at=received_at)
+        return token
+
     def __repr__(self) -> str:
         return (
             f"Token(token_type={self.token_type!r}, "
