@@ -213,7 +213,7 @@ def check_endpoint_url(url: object, name: str) -> None:
 # --- Requests (RFC 8628 §3.1 and §3.4) ------------------------------------------------------
 
 
-def _headers(config: ClientConfig) -> tuple[tuple[str, str], ...]:
+def client_headers(config: ClientConfig) -> tuple[tuple[str, str], ...]:
     headers = [("Accept", "application/json"), ("User-Agent", config.user_agent)]
     if config.client_secret is not None and config.client_auth == "basic":
         # RFC 6749 §2.3.1: both parts are form-urlencoded before being joined and encoded.
@@ -225,7 +225,7 @@ def _headers(config: ClientConfig) -> tuple[tuple[str, str], ...]:
     return tuple(headers)
 
 
-def _client_params(config: ClientConfig) -> list[tuple[str, str]]:
+def client_params(config: ClientConfig) -> list[tuple[str, str]]:
     params = [("client_id", config.client_id)]
     if config.client_secret is not None and config.client_auth == "body":
         params.append(("client_secret", config.client_secret))
@@ -234,19 +234,21 @@ def _client_params(config: ClientConfig) -> list[tuple[str, str]]:
 
 def device_authorization_request(config: ClientConfig) -> Request:
     """RFC 8628 §3.1: POST client_id and scope to the device authorization endpoint."""
-    form = _client_params(config)
+    form = client_params(config)
     if config.scopes:
         form.append(("scope", " ".join(config.scopes)))
     form.extend(config.device_params.items())
-    return Request(config.device_authorization_url, tuple(form), _headers(config), _DEVICE_ENDPOINT)
+    return Request(
+        config.device_authorization_url, tuple(form), client_headers(config), _DEVICE_ENDPOINT
+    )
 
 
 def token_request(config: ClientConfig, device_code: str) -> Request:
     """RFC 8628 §3.4: POST the device_code grant to the token endpoint."""
     form = [("grant_type", DEVICE_CODE_GRANT), ("device_code", device_code)]
-    form.extend(_client_params(config))
+    form.extend(client_params(config))
     form.extend(config.token_params.items())
-    return Request(config.token_url, tuple(form), _headers(config), _TOKEN_ENDPOINT)
+    return Request(config.token_url, tuple(form), client_headers(config), _TOKEN_ENDPOINT)
 
 
 # --- Reading answers --------------------------------------------------------------------------
@@ -378,7 +380,7 @@ def _seconds_field(data: Mapping[str, Any], name: str, request: Request) -> int 
     return math.ceil(number)
 
 
-def _oauth_error(data: Mapping[str, Any] | None, response: Response) -> ServerError | None:
+def oauth_error(data: Mapping[str, Any] | None, response: Response) -> ServerError | None:
     """RFC 6749 §5.2 error answer, whatever the HTTP status (GitHub sends errors with 200)."""
     if data is None or "error" not in data:
         return None
@@ -436,13 +438,11 @@ class PendingGrant:
     interval: float
 
 
-def parse_device_response(
-    config: ClientConfig, request: Request, result: RequestResult
-) -> tuple[LoctocatAuthInfo, float]:
-    """Judge the device authorization answer: the codes, or a typed error.
+def fail_fast_answer(request: Request, result: RequestResult) -> dict[str, Any]:
+    """The fields of a successful answer to a one-off request; anything else raised, typed.
 
-    Returns the codes and the interval to poll at. Unlike polling, this first request fails
-    fast: the user is waiting for a code and a retry would only delay the error.
+    For the requests a person waits on (the codes, a refresh, discovery): retrying would only
+    delay the error, so a failure is reported at once.
     """
     if isinstance(result, TransportFailure):
         raise TransportError(
@@ -455,10 +455,21 @@ def parse_device_response(
             f"(HTTP {result.status_code}); try again later"
         )
     data = decode_body(result, request)
-    error = _oauth_error(data, result)
+    error = oauth_error(data, result)
     if error is not None:
         raise error
-    data = _successful_body(request, result, data)
+    return _successful_body(request, result, data)
+
+
+def parse_device_response(
+    config: ClientConfig, request: Request, result: RequestResult
+) -> tuple[LoctocatAuthInfo, float]:
+    """Judge the device authorization answer: the codes, or a typed error.
+
+    Returns the codes and the interval to poll at. Unlike polling, this first request fails
+    fast: the user is waiting for a code and a retry would only delay the error.
+    """
+    data = fail_fast_answer(request, result)
     device_code = _required_string(data, "device_code", request)
     user_code = _required_string(data, "user_code", request)
     # Google (and older drafts of the RFC) call it verification_url.
@@ -555,7 +566,7 @@ def judge_token_response(request: Request, result: RequestResult) -> PollOutcome
         # Judged before the body: an error page of any size or shape means "not now".
         return _Unavailable(f"HTTP {result.status_code}", retry_after_seconds(result))
     data = decode_body(result, request)
-    error = _oauth_error(data, result)
+    error = oauth_error(data, result)
     if error is not None and error.error in _TRANSIENT_ERROR_CODES:
         return _Unavailable(f"HTTP {result.status_code} {error.error}", retry_after_seconds(result))
     if error is not None:
