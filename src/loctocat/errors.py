@@ -6,6 +6,8 @@ LoctocatError
 ├── ProtocolError          the server broke the spec (not JSON, a field missing or mistyped, ...)
 ├── TransportError         the network or the server failed, and retrying did not help
 ├── FlowTimeout            the caller's own `timeout` for the whole flow ran out
+├── StoreError             a token store could not be read or written: the message names the
+│                          file/backend and what to do
 └── ServerError            an OAuth error code the server returned (.error, .error_description)
     ├── AccessDenied           access_denied: the user declined
     ├── ExpiredToken           expired_token: the code expired (also raised at our own deadline)
@@ -35,6 +37,7 @@ __all__ = [
     "LoctocatError",
     "ProtocolError",
     "ServerError",
+    "StoreError",
     "TransportError",
     "UnauthorizedClient",
     "UnsupportedGrantType",
@@ -71,6 +74,14 @@ class TransportError(LoctocatError):
 
 class FlowTimeout(LoctocatError, TimeoutError):
     """The `timeout` given for the whole flow ran out before the user approved."""
+
+
+class StoreError(LoctocatError):
+    """A token store could not be read or written.
+
+    The message names the file (or keyring service) and says what to do, for example delete a
+    corrupt entry and log in again. It never contains a token.
+    """
 
 
 class ServerError(LoctocatError):

@@ -1,0 +1,609 @@
+"""Keep tokens between runs, so a CLI logs in once and then reuses or refreshes its token.
+
+```python
+from loctocat.store import FileTokenStore, token_key
+
+store = FileTokenStore()  # ~/.local/share/loctocat/tokens.json on Linux
+key = token_key(token_url, client_id, scopes)
+with store.lock(key):  # another process refreshing the same login waits here
+    token = store.load(key)
+    if token is None or token.is_expired():
+        token = log_in_or_refresh(token)  # your code
+        store.save(key, token)
+```
+
+Three stores share the `TokenStore` protocol:
+
+- `FileTokenStore`: one JSON file, mode 0600, replaced atomically, shared safely between
+  threads and processes. The default.
+- `KeyringTokenStore`: the OS keychain, through `keyring` (``pip install 'loctocat[keyring]'``).
+- `MemoryTokenStore`: a dict, for tests and for caching within one process.
+
+Every failure to read or write is a `StoreError` whose message names the file (or keyring
+service) and says what to do. Tokens never appear in those messages nor in the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from hashlib import sha256
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol, runtime_checkable
+
+import filelock
+import platformdirs
+
+from loctocat._models import Token
+from loctocat.errors import ConfigurationError, StoreError
+
+__all__ = [
+    "FileTokenStore",
+    "KeyringTokenStore",
+    "MemoryTokenStore",
+    "TokenStore",
+    "token_key",
+]
+
+logger = logging.getLogger("loctocat")
+
+#: The `version` written in, and understood from, a token file.
+FILE_FORMAT_VERSION = 1
+
+#: How long `lock()`, `save()` and `delete()` wait for another holder of the lock by default.
+DEFAULT_LOCK_TIMEOUT = 60.0
+
+
+@runtime_checkable
+class TokenStore(Protocol):
+    """Where tokens are kept between runs, by key (see `token_key`).
+
+    Hold `lock(key)` around load -> refresh -> save: two threads or two processes refreshing the
+    same login then take turns, and the second finds the token the first saved instead of
+    spending the refresh token again (many servers rotate refresh tokens, so a second refresh
+    with the old one fails). The lock is re-entrant within a thread, so `save()` and `delete()`
+    may be called while holding it.
+    """
+
+    def load(self, key: str) -> Token | None:
+        """The token saved under `key`, or None if there is none."""
+        ...
+
+    def save(self, key: str, token: Token) -> None:
+        """Save `token` under `key`, replacing any token saved there before."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Forget the token saved under `key` (e.g. on logout). No error if there is none."""
+        ...
+
+    def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
+        """A context manager that holds the lock for `key` across threads and processes."""
+        ...
+
+
+def token_key(
+    server: str, client_id: str, scopes: Iterable[str] = (), account: str | None = None
+) -> str:
+    """The store key for one login: ``"<server>|<client_id>|<scopes>[|<account>]"``.
+
+    `server` is the issuer or the token URL; pass the same string every time, as it is used
+    verbatim. `scopes` are sorted and deduplicated and joined by single spaces, so their order
+    does not matter; a single space-separated string is accepted too. `account` tells apart
+    several logins of one client on one server (e.g. a user name). For example::
+
+        >>> url = "https://github.com/login/oauth/access_token"
+        >>> token_key(url, "Iv1.abc", ["repo", "read:org", "repo"])
+        'https://github.com/login/oauth/access_token|Iv1.abc|read:org repo'
+        >>> token_key(url, "Iv1.abc", "repo", account="octocat")
+        'https://github.com/login/oauth/access_token|Iv1.abc|repo|octocat'
+
+    The key holds no secret, so it may appear in messages. Raises `ConfigurationError` if
+    `server` or `client_id` is empty, or if any part contains ``|`` (which would make two
+    different logins share a key).
+    """
+    if isinstance(scopes, str):
+        scopes = (scopes,)
+    scope_set = {part for scope in scopes for part in scope.split()}
+    parts = {"server": server, "client_id": client_id, "account": account or ""}
+    parts.update({f"scope {scope!r}": scope for scope in scope_set})
+    for name, value in parts.items():
+        if "|" in value:
+            raise ConfigurationError(f"token_key(): {name} must not contain '|'")
+    if not server or not client_id:
+        raise ConfigurationError("token_key(): server and client_id must not be empty")
+    key = f"{server}|{client_id}|{' '.join(sorted(scope_set))}"
+    return f"{key}|{account}" if account else key
+
+
+class MemoryTokenStore:
+    """Tokens in a dict, for tests and for caching within one process. Thread-safe.
+
+    Nothing is written anywhere: the tokens are gone when the process ends. `lock()` is one
+    re-entrant lock for all keys.
+    """
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, Token] = {}
+        self._lock = threading.RLock()
+
+    def load(self, key: str) -> Token | None:
+        """The token saved under `key`, or None if there is none."""
+        with self._lock:
+            return self._tokens.get(key)
+
+    def save(self, key: str, token: Token) -> None:
+        """Save `token` under `key`, replacing any token saved there before."""
+        with self._lock:
+            self._tokens[key] = token
+
+    def delete(self, key: str) -> None:
+        """Forget the token saved under `key`. No error if there is none."""
+        with self._lock:
+            self._tokens.pop(key, None)
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold the store's lock (re-entrant within a thread)."""
+        with self._lock:
+            yield
+
+
+class _ProcessWideLock:
+    """A lock that serializes threads, then processes: an RLock, then a file lock.
+
+    `filelock.FileLock` is re-entrant per object but not safe to share between threads
+    (with `thread_local=False`) nor guaranteed to exclude threads of one process from each other
+    on every platform; the RLock in front makes both hold. One instance exists per lock file
+    in a process (see `_lock_for`), so two stores on the same path share it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread_lock = threading.RLock()
+        self._file_lock = filelock.FileLock(path, mode=0o600, thread_local=False)
+
+    @contextlib.contextmanager
+    def hold(self, timeout: float | None) -> Iterator[None]:
+        wait = -1.0 if timeout is None else timeout
+        started = time.monotonic()
+        if not self._thread_lock.acquire(timeout=wait):
+            raise self._timed_out(timeout)
+        try:
+            # What is left of the timeout after waiting for the other threads.
+            left = -1.0 if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+            try:
+                self._file_lock.acquire(timeout=left)
+            except filelock.Timeout:
+                raise self._timed_out(timeout) from None
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the lock file {self.path}: {exc.strerror or exc}; "
+                    "check that its directory is writable"
+                ) from None
+            try:
+                yield
+            finally:
+                self._file_lock.release()
+        finally:
+            self._thread_lock.release()
+
+    def _timed_out(self, timeout: float | None) -> StoreError:
+        return StoreError(
+            f"could not lock {self.path} within {timeout} s: another thread or process is "
+            "using the token store (perhaps refreshing the same login); try again, or pass a "
+            "larger lock_timeout"
+        )
+
+
+_locks: dict[str, _ProcessWideLock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(path: Path) -> _ProcessWideLock:
+    with _locks_guard:
+        name = os.path.abspath(path)
+        if name not in _locks:
+            _locks[name] = _ProcessWideLock(Path(name))
+        return _locks[name]
+
+
+def _forget_locks_after_fork() -> None:
+    # A forked child must not inherit locks that a thread of the parent holds: that thread does
+    # not exist in the child, so they would never be released.
+    global _locks_guard
+    _locks_guard = threading.Lock()
+    _locks.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_locks_after_fork)
+
+
+class _CorruptFileError(Exception):
+    """The token file is not a token file; the message says why, without its contents."""
+
+
+class _NewerFormatError(Exception):
+    """The token file was written by a newer loctocat, with a format version we do not know."""
+
+
+def _parse_file(raw: bytes) -> dict[str, Any]:
+    """The `tokens` mapping of a token file's bytes, with entries left as they are."""
+    try:
+        document = json.loads(raw)
+    except UnicodeDecodeError:
+        raise _CorruptFileError("it is not UTF-8 text") from None
+    except ValueError as exc:  # JSONDecodeError; its message gives a position, not content
+        raise _CorruptFileError(f"it is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _CorruptFileError("it is not valid JSON: nested too deeply") from None
+    if not isinstance(document, dict):
+        raise _CorruptFileError("it is not a JSON object")
+    version = document.get("version")
+    if type(version) is not int:
+        raise _CorruptFileError("its 'version' is missing or not an integer")
+    if version > FILE_FORMAT_VERSION:
+        raise _NewerFormatError(version)
+    if version != FILE_FORMAT_VERSION:
+        raise _CorruptFileError(f"its 'version' is {version}, expected {FILE_FORMAT_VERSION}")
+    tokens = document.get("tokens")
+    if not isinstance(tokens, dict):
+        raise _CorruptFileError("its 'tokens' is missing or not a JSON object")
+    return tokens
+
+
+def _token_from_entry(entry: Any, key: str, where: str) -> Token:
+    """Rebuild a saved token, or raise `StoreError` saying (without secrets) what is wrong."""
+    if not isinstance(entry, dict):
+        reason = f"it is a JSON {type(entry).__name__}, not an object"
+    else:
+        try:
+            return Token.from_dict(entry)
+        except (ValueError, TypeError, OverflowError) as exc:
+            # Token.from_dict's own messages name a field and never a value; other errors
+            # (e.g. float("<garbage>")) may quote the value, which could be a secret.
+            message = str(exc)
+            reason = message if message.startswith("a saved token") else "a field has a bad value"
+    raise StoreError(
+        f"the token saved under {key!r} in {where} is unreadable ({reason}); "
+        "delete it (store.delete(key)) and log in again"
+    )
+
+
+class FileTokenStore:
+    """Tokens in one JSON file, safe to share between threads and processes.
+
+    The file is ``{"version": 1, "tokens": {key: token.to_dict(), ...}}``. It is created with
+    mode 0600 (its directory, if missing, with 0700) and always replaced atomically, so a
+    process killed while saving leaves the previous file whole. Every save and delete reads,
+    changes and writes the file under a lock on ``<path>.lock``, so processes saving at once
+    lose nothing; `lock()` takes the same lock.
+
+    A file that is not a token file makes `load()` raise `StoreError`; `save()` then moves it
+    aside to ``<path>.corrupt-<UTC time>`` (with a warning in the ``loctocat`` log) and starts
+    a new file. An unreadable entry only affects its own key, and is kept as it is when other
+    keys are saved.
+
+    `lock_timeout` is how many seconds `lock()`, `save()` and `delete()` wait for another
+    holder before raising `StoreError` (None: wait for ever).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
+        if path is None:
+            path = platformdirs.user_data_path("loctocat") / "tokens.json"
+        #: The token file.
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+
+    def __repr__(self) -> str:
+        return f"FileTokenStore({str(self.path)!r})"
+
+    def load(self, key: str) -> Token | None:
+        """The token saved under `key`, or None if there is none (or no file yet).
+
+        Raises `StoreError` if the file cannot be read or is not a token file, or if this
+        entry is unreadable. Needs no lock: the file is only ever replaced whole.
+        """
+        tokens = self._read()
+        if tokens is None or key not in tokens:
+            return None
+        return _token_from_entry(tokens[key], key, str(self.path))
+
+    def save(self, key: str, token: Token) -> None:
+        """Save `token` under `key`, keeping every other entry as it is.
+
+        Creates the file (and its directory) if needed. A corrupt file is moved aside first
+        (see the class). Raises `StoreError` if the file cannot be written.
+        """
+        try:
+            entry = json.loads(json.dumps(token.to_dict()))
+        except (TypeError, ValueError):
+            raise StoreError(
+                f"cannot save the token for {key!r}: one of its extra fields is not JSON data"
+            ) from None
+        with self.lock(key):
+            tokens = self._read_for_update()
+            tokens[key] = entry
+            self._write(tokens)
+
+    def delete(self, key: str) -> None:
+        """Forget the token saved under `key`. No error if there is none, or no file.
+
+        A corrupt file is moved aside (see the class), which forgets every token in it.
+        """
+        if not self.path.exists():
+            return
+        with self.lock(key):
+            tokens = self._read_for_update()
+            if key in tokens:
+                del tokens[key]
+                self._write(tokens)
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold the lock on the whole file (all keys), across threads and processes.
+
+        Re-entrant within a thread. Raises `StoreError` after `lock_timeout` seconds.
+        """
+        self._make_directory()
+        # Looked up on each call rather than kept: a forked child gets fresh locks (see above).
+        with _lock_for(self._lock_path).hold(self.lock_timeout):
+            yield
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _read_bytes(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(
+                f"cannot read the token file {self.path}: {exc.strerror or exc}; "
+                "check that it is a file you may read"
+            ) from None
+
+    def _read(self) -> dict[str, Any] | None:
+        raw = self._read_bytes()
+        if raw is None:
+            return None
+        try:
+            return _parse_file(raw)
+        except _CorruptFileError as exc:
+            raise StoreError(
+                f"the token file {self.path} is corrupt ({exc}); move it aside or delete it "
+                "and log in again (saving a token does this for you, keeping a copy)"
+            ) from None
+        except _NewerFormatError as exc:
+            raise self._newer_format(exc) from None
+
+    def _read_for_update(self) -> dict[str, Any]:
+        """The current entries, moving a corrupt file aside. Call with the lock held."""
+        self._remove_stale_temp_files()
+        raw = self._read_bytes()
+        if raw is None:
+            return {}
+        try:
+            return _parse_file(raw)
+        except _NewerFormatError as exc:
+            # Not corrupt: a newer loctocat can read it, so leave it alone.
+            raise self._newer_format(exc) from None
+        except _CorruptFileError as exc:
+            self._move_aside(str(exc))
+            return {}
+
+    def _newer_format(self, exc: _NewerFormatError) -> StoreError:
+        return StoreError(
+            f"the token file {self.path} has format version {exc.args[0]}, written by a newer "
+            "loctocat; upgrade loctocat, or use another file"
+        )
+
+    def _move_aside(self, reason: str) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        backup = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        try:
+            # A rename keeps the original bytes (and mode 0600) and cannot half-happen.
+            os.replace(self.path, backup)
+        except OSError as exc:
+            raise StoreError(
+                f"the token file {self.path} is corrupt ({reason}) and could not be moved to "
+                f"{backup}: {exc.strerror or exc}; move or delete it yourself"
+            ) from None
+        logger.warning(
+            "The token file %s was corrupt (%s); moved it to %s and started a new one.",
+            self.path,
+            reason,
+            backup,
+        )
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _make_directory(self) -> None:
+        try:
+            # 0700: only the user may list the directory (or find the lock file in it).
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the directory {self.path.parent} for the token file: "
+                f"{exc.strerror or exc}; create it, or pass another path"
+            ) from None
+
+    def _temp_prefix(self) -> str:
+        return f"{self.path.name}.tmp-"
+
+    def _remove_stale_temp_files(self) -> None:
+        # Every writer holds the lock while its temp file exists, so any temp file seen under the
+        # lock was left by a writer that was killed. It may hold a secret: remove it.
+        prefix = self._temp_prefix()
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self.path.parent):
+                if entry.name.startswith(prefix):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+
+    def _write(self, tokens: dict[str, Any]) -> None:
+        """Replace the file atomically with `tokens`. Call with the lock held."""
+        data = json.dumps({"version": FILE_FORMAT_VERSION, "tokens": tokens}, indent=2) + "\n"
+        temp = self.path.with_name(self._temp_prefix() + secrets.token_hex(8))
+        try:
+            # 0600 from creation on (umask can only remove bits): a chmod afterwards would leave
+            # a moment in which other users could open the file.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            fd = os.open(temp, flags, 0o600)
+            try:
+                view = memoryview(data.encode())
+                while view:
+                    view = view[os.write(fd, view) :]
+                # On disk before the rename, so a crash cannot leave a renamed but empty file.
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._replace(temp)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise StoreError(
+                f"cannot write the token file {self.path}: {exc.strerror or exc}; "
+                "check that its directory is writable and the disk is not full"
+            ) from None
+        if os.name == "posix":
+            # Make the rename itself durable. Best effort: some file systems refuse this.
+            with contextlib.suppress(OSError):
+                dir_fd = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+
+    def _replace(self, temp: Path) -> None:
+        # On Windows, replacing fails while another process has the file open to read it;
+        # readers are quick, so retry briefly.
+        for attempt in range(10):
+            try:
+                os.replace(temp, self.path)
+                return
+            except PermissionError:
+                if os.name != "nt" or attempt == 9:
+                    raise
+                time.sleep(0.05)
+
+
+class KeyringTokenStore:
+    """Tokens in the OS keychain (macOS Keychain, Windows Credential Manager, Secret Service).
+
+    Needs the optional `keyring` package: ``pip install 'loctocat[keyring]'``. Each key is one
+    entry: service `service`, user name the key, password the token as JSON. `lock()` is a
+    file lock under the user cache directory, since keychains have no locks of their own.
+
+    Windows Credential Manager holds at most about 2.5 KB per entry; a token too big for it
+    (large ID tokens) makes `save()` raise `StoreError`: use `FileTokenStore` then.
+    """
+
+    def __init__(
+        self, service: str = "loctocat", *, lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT
+    ) -> None:
+        try:
+            # Imported here, not at the top: keyring is an optional dependency.
+            import keyring
+            import keyring.errors
+        except ImportError:
+            raise StoreError(
+                "KeyringTokenStore needs the keyring package: pip install 'loctocat[keyring]'"
+            ) from None
+        self._keyring: ModuleType = keyring
+        #: The keyring service name the entries are saved under.
+        self.service = service
+        self.lock_timeout = lock_timeout
+        self._lock_dir = platformdirs.user_cache_path("loctocat")
+
+    def __repr__(self) -> str:
+        return f"KeyringTokenStore({self.service!r})"
+
+    def load(self, key: str) -> Token | None:
+        """The token saved under `key`, or None if there is none.
+
+        Raises `StoreError` if the keychain cannot be used, or if the entry is not a token.
+        """
+        with self._errors("read"):
+            raw: str | None = self._keyring.get_password(self.service, key)
+        if raw is None:
+            return None
+        where = f"the keyring service {self.service!r}"
+        try:
+            entry = json.loads(raw)
+        except (ValueError, RecursionError):
+            entry = raw  # reported below as "a JSON str, not an object"; never quoted
+        return _token_from_entry(entry, key, where)
+
+    def save(self, key: str, token: Token) -> None:
+        """Save `token` under `key`, replacing any token saved there before."""
+        try:
+            data = json.dumps(token.to_dict())
+        except (TypeError, ValueError):
+            raise StoreError(
+                f"cannot save the token for {key!r}: one of its extra fields is not JSON data"
+            ) from None
+        # One keychain entry per key: a single call, so no read-modify-write needs the lock.
+        with self._errors("write"):
+            self._keyring.set_password(self.service, key, data)
+
+    def delete(self, key: str) -> None:
+        """Forget the token saved under `key`. No error if there is none."""
+        try:
+            with self._errors("delete"):
+                self._keyring.delete_password(self.service, key)
+        except StoreError as error:
+            # Backends signal "no such entry" with the same exception as a real failure.
+            if not isinstance(error.__cause__, self._keyring.errors.PasswordDeleteError):
+                raise
+            if self.load(key) is not None:
+                raise
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold the lock for `key`, across threads and processes. Re-entrant within a thread.
+
+        The lock file is ``keyring-<hash of service and key>.lock`` in the user cache directory.
+        Raises `StoreError` after `lock_timeout` seconds.
+        """
+        digest = sha256(f"{self.service}|{key}".encode()).hexdigest()[:32]
+        try:
+            self._lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the directory {self._lock_dir} for keyring lock files: "
+                f"{exc.strerror or exc}; check that it is writable"
+            ) from None
+        with _lock_for(self._lock_dir / f"keyring-{digest}.lock").hold(self.lock_timeout):
+            yield
+
+    @contextlib.contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            # Backends raise their own types (D-Bus, Win32, ...), so catch them all. Keep the
+            # cause for debugging: keyring messages describe the backend, not the password.
+            if isinstance(exc, self._keyring.errors.NoKeyringError):
+                hint = "no OS keychain is available here; use FileTokenStore instead"
+            else:
+                hint = "check that the keychain is unlocked, or use FileTokenStore instead"
+            raise StoreError(
+                f"cannot {action} the keyring service {self.service!r} "
+                f"({type(exc).__name__}: {exc}); {hint}"
+            ) from exc

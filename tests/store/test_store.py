@@ -1,0 +1,627 @@
+"""Token stores: keys, the memory, file and keyring stores, their locks, and their failures.
+
+The file store is tested against real processes (tests/store/store_worker.py): concurrent
+saves, two refreshes racing under `lock()`, and a writer SIGKILLed half-way through a save.
+No OS keychain exists here, so the keyring store runs against a fake in-process backend (a
+real `keyring.backend.KeyringBackend` subclass keeping passwords in a dict).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import keyring
+import keyring.errors
+import pytest
+from keyring.backend import KeyringBackend
+
+from loctocat import ConfigurationError, LoctocatError, Token
+from loctocat.errors import StoreError
+from loctocat.store import (
+    FileTokenStore,
+    KeyringTokenStore,
+    MemoryTokenStore,
+    TokenStore,
+    token_key,
+)
+
+WORKER = Path(__file__).with_name("store_worker.py")
+POSIX_ONLY = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes and signals")
+
+SECRET = "gho_SECRET_access_0123456789"
+REFRESH_SECRET = "ghr_SECRET_refresh_0123456789"
+
+
+def make_token(access: str = SECRET, **extra: Any) -> Token:
+    return Token(
+        access_token=access,
+        refresh_token=REFRESH_SECRET,
+        scope="repo read:org",
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+        extra=extra,
+    )
+
+
+def run_workers(*argvs: list[str], timeout: float = 15) -> list[dict[str, Any]]:
+    """Run store_worker.py once per argv, all at the same time; their JSON results."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for argv in argvs
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+def in_thread(fn: Callable[[], object], timeout: float = 5) -> None:
+    """Run fn in a thread; fail (instead of hanging the suite) if it deadlocks."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), "deadlocked"
+    if errors:
+        raise errors[0]
+
+
+# -- token_key --------------------------------------------------------------------------------
+
+
+def test_token_key_format_is_stable_and_readable() -> None:
+    url = "https://github.com/login/oauth/access_token"
+    assert token_key(url, "Iv1.abc", ["repo", "read:org"]) == f"{url}|Iv1.abc|read:org repo"
+    assert token_key(url, "Iv1.abc") == f"{url}|Iv1.abc|"
+    assert token_key(url, "Iv1.abc", ["repo"], account="octocat") == f"{url}|Iv1.abc|repo|octocat"
+
+
+def test_token_key_ignores_scope_order_duplicates_and_accepts_a_string() -> None:
+    keys = {
+        token_key("s", "c", ["b", "a", "b"]),
+        token_key("s", "c", ("a", "b")),
+        token_key("s", "c", "b a"),
+        token_key("s", "c", iter(["a b"])),
+    }
+    assert keys == {"s|c|a b"}
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        (("", "c"), {}),
+        (("s", ""), {}),
+        (("s|x", "c"), {}),
+        (("s", "c|x"), {}),
+        (("s", "c", ["a|b"]), {}),
+        (("s", "c", ["a"]), {"account": "x|y"}),
+    ],
+)
+def test_token_key_rejects_ambiguous_parts(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    # Without this, scope "a|b" and scope "a" with account "b" would share the key "s|c|a|b".
+    with pytest.raises(ConfigurationError):
+        token_key(*args, **kwargs)
+
+
+# -- every store ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_keyring() -> Iterator[FakeKeyring]:
+    previous = keyring.get_keyring()
+    backend = FakeKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # platformdirs reads XDG_CACHE_HOME on Linux: keyring lock files go under tmp_path.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture(params=["memory", "file", "keyring"])
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, fake_keyring: FakeKeyring, cache_home: Path
+) -> TokenStore:
+    if request.param == "memory":
+        return MemoryTokenStore()
+    if request.param == "file":
+        return FileTokenStore(tmp_path / "tokens.json")
+    return KeyringTokenStore()
+
+
+def test_store_round_trip_absent_and_delete(store: TokenStore) -> None:
+    assert isinstance(store, TokenStore)
+    assert store.load("k") is None
+    store.delete("k")  # absent: no error
+    token = make_token(created_at=1234)
+    store.save("k", token)
+    store.save("other", make_token("other-access"))
+    loaded = store.load("k")
+    assert loaded is not None
+    assert loaded.to_dict() == token.to_dict()
+    assert loaded.created_at == 1234  # extra fields survive
+    store.save("k", make_token("replaced"))
+    assert store.load("k").access_token == "replaced"  # type: ignore[union-attr]
+    store.delete("k")
+    assert store.load("k") is None
+    assert store.load("other").access_token == "other-access"  # type: ignore[union-attr]
+
+
+def test_store_lock_is_reentrant_and_save_inside_does_not_deadlock(store: TokenStore) -> None:
+    def nested() -> None:
+        with store.lock("k"), store.lock("k"):
+            store.save("k", make_token())
+            store.delete("k")
+            store.save("k", make_token("again"))
+
+    in_thread(nested)
+    assert store.load("k").access_token == "again"  # type: ignore[union-attr]
+
+
+def test_store_lock_serializes_threads(store: TokenStore) -> None:
+    """Two threads each load -> slow refresh -> save under the lock: neither update is lost."""
+    store.save("k", make_token(refresh_count=0))
+    spans: list[tuple[float, float]] = []
+
+    def refresh() -> None:
+        with store.lock("k"):
+            start = time.monotonic()
+            token = store.load("k")
+            assert token is not None
+            time.sleep(0.1)
+            store.save("k", make_token(refresh_count=token.refresh_count + 1))
+            spans.append((start, time.monotonic()))
+
+    threads = [threading.Thread(target=refresh) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert store.load("k").refresh_count == 2  # type: ignore[union-attr]
+    first, second = sorted(spans)
+    assert first[1] <= second[0]  # the second got in only after the first was out
+
+
+def test_store_error_is_a_loctocat_error() -> None:
+    assert issubclass(StoreError, LoctocatError)
+
+
+# -- FileTokenStore: format, modes, default path ----------------------------------------------
+
+
+def test_file_format(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    token = make_token()
+    FileTokenStore(path).save("k", token)
+    assert json.loads(path.read_text()) == {"version": 1, "tokens": {"k": token.to_dict()}}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG_DATA_HOME is Linux's")
+def test_file_default_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert FileTokenStore().path == tmp_path / "data" / "loctocat" / "tokens.json"
+
+
+@POSIX_ONLY
+def test_file_is_0600_from_creation_and_directory_0700(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even with umask 0, no file the store creates is ever readable by others, not even briefly.
+
+    Every `os.open` that creates a file is followed by an fstat of it, before anything is written.
+    """
+    created: list[tuple[str, int]] = []
+    real_open = os.open
+
+    def spying_open(path: Any, flags: int, mode: int = 0o777, **kwargs: Any) -> int:
+        fd = real_open(path, flags, mode, **kwargs)
+        if flags & os.O_CREAT:
+            created.append((os.fspath(path), stat.S_IMODE(os.fstat(fd).st_mode)))
+        return fd
+
+    monkeypatch.setattr(os, "open", spying_open)
+    old_umask = os.umask(0)
+    try:
+        path = tmp_path / "new" / "dir" / "tokens.json"
+        store = FileTokenStore(path)
+        store.save("k", make_token())
+        store.save("k2", make_token())
+    finally:
+        os.umask(old_umask)
+    temp_files = [(p, mode) for p, mode in created if ".tmp-" in p]
+    assert len(temp_files) == 2
+    assert all(mode == 0o600 for _, mode in created), created
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    names = {p.name for p in path.parent.iterdir()}
+    assert names <= {"tokens.json", "tokens.json.lock"}  # no temp file left
+    if "tokens.json.lock" in names:  # filelock may remove it on release
+        assert stat.S_IMODE((path.parent / "tokens.json.lock").stat().st_mode) == 0o600
+
+
+def test_load_does_not_create_anything(tmp_path: Path) -> None:
+    store = FileTokenStore(tmp_path / "missing" / "tokens.json")
+    assert store.load("k") is None
+    store.delete("k")
+    assert not (tmp_path / "missing").exists()
+
+
+# -- FileTokenStore: processes ------------------------------------------------------------------
+
+
+def test_two_processes_saving_at_once_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    start_at = str(time.time() + 1.0)
+    run_workers(
+        ["save-many", str(path), "a", "50", start_at],
+        ["save-many", str(path), "b", "50", start_at],
+    )
+    tokens = json.loads(path.read_text())["tokens"]
+    expected = {f"{prefix}-{i}" for prefix in "ab" for i in range(50)}
+    assert set(tokens) == expected
+    store = FileTokenStore(path)
+    assert store.load("b-49").access_token == "b-token-49"  # type: ignore[union-attr]
+
+
+def _assert_serialized(spans: list[dict[str, Any]]) -> None:
+    first, second = sorted(spans, key=lambda span: span["entered"])
+    # The lock held: the second got in only after the first was out...
+    assert first["exited"] <= second["entered"]
+    # ...and it really had to wait (it asked before the first was done), so this test is not
+    # passing merely because the two processes happened to run one after the other.
+    assert second["requested"] < first["exited"]
+
+
+def test_two_processes_refreshing_at_once_serialize(tmp_path: Path) -> None:
+    """Both load -> slow refresh -> save (counter + 1) under lock(): the final count is 2."""
+    path = tmp_path / "tokens.json"
+    FileTokenStore(path).save("k", make_token(refresh_count=0))
+    start_at = str(time.time() + 1.0)
+    spans = run_workers(
+        ["refresh", str(path), "k", start_at, "1"],
+        ["refresh", str(path), "k", start_at, "1"],
+    )
+    assert FileTokenStore(path).load("k").refresh_count == 2  # type: ignore[union-attr]
+    _assert_serialized(spans)
+
+
+def test_second_process_reuses_the_token_the_first_refreshed(tmp_path: Path) -> None:
+    """With an expired token, one process refreshes; the other finds the fresh token instead."""
+    path = tmp_path / "tokens.json"
+    expired = Token(
+        access_token="old",
+        refresh_token="r",
+        expires_at=datetime.now(UTC) - timedelta(minutes=1),
+        extra={"refresh_count": 0},
+    )
+    FileTokenStore(path).save("k", expired)
+    start_at = str(time.time() + 1.0)
+    spans = run_workers(
+        ["refresh", str(path), "k", start_at, "0"],
+        ["refresh", str(path), "k", start_at, "0"],
+    )
+    assert sorted(span["refreshed"] for span in spans) == [False, True]
+    assert FileTokenStore(path).load("k").refresh_count == 1  # type: ignore[union-attr]
+    _assert_serialized(spans)
+
+
+@POSIX_ONLY
+def test_writer_killed_mid_write_leaves_previous_file_intact(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    store = FileTokenStore(path)
+    for i in range(3):
+        store.save(f"k{i}", make_token(f"access-{i}"))
+    before = path.read_bytes()
+
+    size = 2_000_000
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER), "slow-write", str(path), "big", str(size)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip() == "HALF-WRITTEN", proc.stderr.read() if proc.stderr else ""
+        # It really is in the middle: a partly written temp file sits next to the token file.
+        temps = [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+        assert len(temps) == 1
+        assert 0 < temps[0].stat().st_size < size
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+
+    assert path.read_bytes() == before
+    assert [store.load(f"k{i}").access_token for i in range(3)] == [  # type: ignore[union-attr]
+        "access-0",
+        "access-1",
+        "access-2",
+    ]
+    assert store.load("big") is None
+    # The next save (under the lock, so no writer can be live) removes the dead writer's temp
+    # file, which holds half a secret.
+    store.save("k3", make_token("access-3"))
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    assert store.load("k0").access_token == "access-0"  # type: ignore[union-attr]
+
+
+# -- FileTokenStore: corruption ----------------------------------------------------------------
+
+
+CORRUPT_FILES = [
+    b"{not json",
+    b"",
+    b"\xff\xfe garbage",
+    b"[]",
+    b'{"tokens": {}}',
+    b'{"version": "1", "tokens": {}}',
+    b'{"version": 1, "tokens": []}',
+    b'{"version": 0, "tokens": {}}',
+    b"[" * 100_000,
+]
+
+
+@pytest.mark.parametrize("content", CORRUPT_FILES, ids=range(len(CORRUPT_FILES)))
+def test_corrupt_file_load_raises_naming_path_and_remedy(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "tokens.json"
+    path.write_bytes(content)
+    with pytest.raises(StoreError) as caught:
+        FileTokenStore(path).load("k")
+    message = str(caught.value)
+    assert str(path) in message
+    assert "corrupt" in message
+    assert "delete it" in message
+    assert path.read_bytes() == content  # loading changes nothing
+
+
+@pytest.mark.parametrize("content", CORRUPT_FILES[:5], ids=range(5))
+def test_corrupt_file_save_moves_it_aside_and_starts_afresh(
+    tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "tokens.json"
+    path.write_bytes(content)
+    store = FileTokenStore(path)
+    with caplog.at_level(logging.WARNING, logger="loctocat"):
+        store.save("k", make_token())
+    backups = list(tmp_path.glob("tokens.json.corrupt-*"))
+    assert len(backups) == 1
+    assert backups[0].read_bytes() == content
+    assert backups[0].name.endswith("Z")  # a UTC time stamp
+    assert store.load("k").access_token == SECRET  # type: ignore[union-attr]
+    assert list(json.loads(path.read_text())["tokens"]) == ["k"]
+    [record] = [r for r in caplog.records if r.name == "loctocat"]
+    assert record.levelno == logging.WARNING
+    assert str(backups[0]) in record.getMessage()
+    assert SECRET not in caplog.text
+    assert REFRESH_SECRET not in caplog.text
+
+
+def test_corrupt_file_delete_moves_it_aside(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    path.write_bytes(b"{oops")
+    FileTokenStore(path).delete("k")
+    assert [p.read_bytes() for p in tmp_path.glob("tokens.json.corrupt-*")] == [b"{oops"]
+    assert FileTokenStore(path).load("k") is None
+
+
+def test_newer_file_format_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    content = b'{"version": 2, "tokens": {"k": {"access_token": "a"}}}'
+    path.write_bytes(content)
+    store = FileTokenStore(path)
+    actions: list[Callable[[], object]] = [
+        lambda: store.load("k"),
+        lambda: store.save("k", make_token()),
+    ]
+    for action in actions:
+        with pytest.raises(StoreError, match="newer loctocat"):
+            action()
+    assert path.read_bytes() == content
+    assert not list(tmp_path.glob("*.corrupt-*"))
+
+
+BAD_ENTRIES: dict[str, Any] = {
+    "not-a-dict": [SECRET],
+    "a-string": SECRET,
+    "no-access-token": {"token_type": "Bearer", "refresh_token": REFRESH_SECRET},
+    "wrong-type": {"access_token": SECRET, "scope": 42},
+    # float() of this would quote it in its message: it must not reach ours.
+    "bad-time": {"access_token": SECRET, "loctocat_expires_at": REFRESH_SECRET},
+}
+
+
+def test_corrupt_entry_affects_only_its_key_and_survives_other_saves(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    good = make_token("good-access")
+    document = {"version": 1, "tokens": {"good": good.to_dict(), **BAD_ENTRIES}}
+    path.write_text(json.dumps(document))
+    store = FileTokenStore(path)
+
+    for key in BAD_ENTRIES:
+        with pytest.raises(StoreError) as caught:
+            store.load(key)
+        message = str(caught.value)
+        assert repr(key) in message
+        assert str(path) in message
+        assert "delete it" in message
+        assert SECRET not in message
+        assert REFRESH_SECRET not in message
+        assert caught.value.__cause__ is None  # no secret hiding in a chained error either
+    assert store.load("good").access_token == "good-access"  # type: ignore[union-attr]
+
+    store.save("new", make_token("new-access"))
+    tokens = json.loads(path.read_text())["tokens"]
+    assert {key: tokens[key] for key in BAD_ENTRIES} == BAD_ENTRIES  # kept byte for byte
+    assert store.load("new").access_token == "new-access"  # type: ignore[union-attr]
+    assert not list(tmp_path.glob("*.corrupt-*"))  # the file as a whole was fine
+
+    store.delete("not-a-dict")  # the remedy the message gives
+    assert store.load("not-a-dict") is None
+
+
+def test_lock_timeout_raises_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    holder = FileTokenStore(path)
+    waiter = FileTokenStore(path, lock_timeout=0.2)
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with holder.lock("k"):
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert held.wait(5)
+        started = time.monotonic()
+        with pytest.raises(StoreError, match=r"could not lock .*tokens\.json\.lock"):
+            waiter.save("k", make_token())
+        assert 0.15 < time.monotonic() - started < 3
+    finally:
+        release.set()
+        thread.join(5)
+    waiter.save("k", make_token())  # free again
+
+
+# -- KeyringTokenStore -------------------------------------------------------------------------
+
+
+class FakeKeyring(KeyringBackend):
+    """A real keyring backend class that keeps passwords in a dict (no OS keychain exists here)."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.passwords: dict[tuple[str, str], str] = {}
+        self.fail_with: Exception | None = None
+
+    def get_password(self, service: str, username: str) -> str | None:
+        if self.fail_with:
+            raise self.fail_with
+        return self.passwords.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        if self.fail_with:
+            raise self.fail_with
+        self.passwords[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.fail_with:
+            raise self.fail_with
+        if self.passwords.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError("Password not found")
+
+
+def test_keyring_entry_is_token_json_under_service_and_key(
+    fake_keyring: FakeKeyring, cache_home: Path
+) -> None:
+    token = make_token()
+    KeyringTokenStore("my-cli").save("s|c|repo", token)
+    assert list(fake_keyring.passwords) == [("my-cli", "s|c|repo")]
+    assert json.loads(fake_keyring.passwords["my-cli", "s|c|repo"]) == token.to_dict()
+    assert KeyringTokenStore("other").load("s|c|repo") is None
+
+
+@pytest.mark.parametrize("raw", ["not json " + SECRET, json.dumps([SECRET]), "{}"])
+def test_keyring_corrupt_entry(fake_keyring: FakeKeyring, cache_home: Path, raw: str) -> None:
+    fake_keyring.passwords["loctocat", "k"] = raw
+    with pytest.raises(StoreError, match=r"'k' in the keyring service 'loctocat'") as caught:
+        KeyringTokenStore().load("k")
+    assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("failure", "hint"),
+    [
+        (keyring.errors.NoKeyringError("no backend"), "no OS keychain"),
+        (RuntimeError("D-Bus said no"), "unlocked"),
+    ],
+)
+def test_keyring_backend_failure(
+    fake_keyring: FakeKeyring, cache_home: Path, failure: Exception, hint: str
+) -> None:
+    store = KeyringTokenStore()
+    fake_keyring.fail_with = failure
+    actions: list[Callable[[], object]] = [
+        lambda: store.load("k"),
+        lambda: store.save("k", make_token()),
+        lambda: store.delete("k"),
+    ]
+    for action in actions:
+        with pytest.raises(StoreError, match=hint) as caught:
+            action()
+        assert "'loctocat'" in str(caught.value)
+        assert SECRET not in str(caught.value)
+
+
+def test_keyring_delete_failure_of_existing_entry_is_reported(
+    fake_keyring: FakeKeyring, cache_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PasswordDeleteError means "absent" only when the entry really is absent."""
+    store = KeyringTokenStore()
+    store.save("k", make_token())
+
+    def refuse(service: str, username: str) -> None:
+        raise keyring.errors.PasswordDeleteError("access denied")
+
+    monkeypatch.setattr(fake_keyring, "delete_password", refuse)
+    with pytest.raises(StoreError, match="cannot delete"):
+        store.delete("k")
+
+
+def test_keyring_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "keyring", None)  # makes `import keyring` fail
+    with pytest.raises(StoreError, match=r"pip install 'loctocat\[keyring\]'"):
+        KeyringTokenStore()
+
+
+def test_keyring_lock_file_is_per_key_in_the_cache_directory(
+    fake_keyring: FakeKeyring, cache_home: Path
+) -> None:
+    store = KeyringTokenStore()
+    seen: list[list[str]] = []
+    with store.lock("a"):
+        seen.append(sorted(p.name for p in (cache_home / "loctocat").iterdir()))
+        with store.lock("b"):  # another key: another lock, taken without waiting
+            seen.append(sorted(p.name for p in (cache_home / "loctocat").iterdir()))
+    assert len(seen[0]) == 1
+    assert seen[0][0].startswith("keyring-")
+    assert seen[0][0].endswith(".lock")
+    assert len(seen[1]) == 2
+    if os.name == "posix":
+        assert stat.S_IMODE((cache_home / "loctocat").stat().st_mode) == 0o700
