@@ -10,6 +10,12 @@ and `server.issued_tokens`::
     with httpx.Client(transport=server.transport()) as client:
         ...  # run the device flow against server.device_authorization_url / server.token_url
 
+For the rest of a token's life it also serves the metadata documents (`server.issuer` is
+what discovery starts from), revocation (`server.revocation_url`, see `server.revoked_tokens`),
+refresh at the token endpoint, and a protected resource (`server.userinfo_url`) that answers
+401 `invalid_token` to unknown, revoked or expired access tokens; `server.expire_access_tokens()`
+expires them all at once.
+
 With pytest, the `fake_auth_server` and `fake_auth_server_http` fixtures give you a fresh
 server per test (the plugin loads automatically once loctocat is installed).
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import math
 import secrets
 import threading
 import time
@@ -47,6 +48,9 @@ _PLAN_STATES: frozenset[str] = frozenset(get_args(PlanState))
 # forgiven, since client and server clocks and scheduling never line up exactly.
 _INTERVAL_TOLERANCE = 0.9
 _DEFAULT_INTERVAL = 5  # RFC 8628 §3.2: what clients must assume when no interval is sent
+_OPENID_CONFIGURATION = "/.well-known/openid-configuration"
+_OAUTH_METADATA = "/.well-known/oauth-authorization-server"
+_USERINFO_SUBJECT = "user-1"
 
 
 @dataclass
@@ -107,9 +111,14 @@ def _parse_form(body: bytes) -> dict[str, list[str]]:
 class FakeAuthorizationServer:
     """A fake OAuth 2.0 device authorization server (RFC 8628) to run your client against.
 
-    It serves three endpoints under `base_url`: `/device_authorization`, `/token` and the
-    verification page `/device`. Use it in memory, by giving `server.transport()` to an
-    `httpx.Client` or `httpx.AsyncClient`, or over real loopback HTTP with `serve_http()`.
+    It serves, under `base_url`: `/device_authorization`, `/token` (device code and refresh
+    grants) and the verification page `/device`; for the rest of a token's life, the metadata
+    documents `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`
+    (RFC 8414, also at the host root followed by the path of `base_url`, as §3.1 says), the
+    revocation endpoint `/revoke` (RFC 7009), and a protected resource `/userinfo` that takes
+    `Authorization: Bearer <access token>` (RFC 6750) and answers 401 `invalid_token` once the
+    token is unknown, revoked or expired. Use it in memory, by giving `server.transport()` to
+    an `httpx.Client` or `httpx.AsyncClient`, or over real loopback HTTP with `serve_http()`.
 
     It is as strict as a careful real server: POST only, form-encoded bodies, no parameters in
     the query string, no parameter twice, client authentication when configured, device codes
@@ -130,9 +139,18 @@ class FakeAuthorizationServer:
     - `verification_field`: the name of the verification URI field (Google: "verification_url").
     - `extra_device_fields` / `extra_token_fields`: merged into those responses, e.g.
       `{"message": ...}` as Microsoft sends.
-    - `token_lifetime`: `expires_in` of access tokens (None leaves it out).
-      `issue_refresh_token`: include a refresh token (then `grant_type=refresh_token` works,
-      rotating the refresh token on each use).
+    - `token_lifetime`: `expires_in` of access tokens, in seconds of `clock` time; `/userinfo`
+      rejects them after that (None leaves the field out, and they never expire).
+      `expire_access_tokens()` expires every access token issued so far, at once.
+    - `issue_refresh_token`: include a refresh token (then `grant_type=refresh_token` works).
+      `rotate_refresh_tokens`: each refresh answers a new refresh token and the old one stops
+      working (`invalid_grant`); with False the answer has no refresh token and the old one
+      stays valid. RFC 6749 §6 allows both.
+    - `openid_configuration`: serve `/.well-known/openid-configuration`; False answers 404
+      there, so clients must fall back to the RFC 8414 path.
+      `advertise_device_endpoint`: False leaves `device_authorization_endpoint` out of the
+      metadata, as GitLab does. `issuer`: the issuer the metadata names instead of `base_url`,
+      to test that clients refuse a document naming another issuer (RFC 8414 §3.3).
     - `enforce_interval`: answer `slow_down` (and add 5 s to the grant's interval) to polls
       that come more than 10% sooner than the interval after the previous poll.
     - `clock`: the time source for expiry, interval checks and timestamps; pass a fake clock to
@@ -155,6 +173,10 @@ class FakeAuthorizationServer:
         token_lifetime: int | None = 3600,
         issue_refresh_token: bool = True,
         enforce_interval: bool = False,
+        rotate_refresh_tokens: bool = True,
+        openid_configuration: bool = True,
+        advertise_device_endpoint: bool = True,
+        issuer: str | None = None,
         base_url: str = "https://auth.example.test",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -174,6 +196,10 @@ class FakeAuthorizationServer:
         self.token_lifetime = token_lifetime
         self.issue_refresh_token = issue_refresh_token
         self.enforce_interval = enforce_interval
+        self.rotate_refresh_tokens = rotate_refresh_tokens
+        self.openid_configuration = openid_configuration
+        self.advertise_device_endpoint = advertise_device_endpoint
+        self._issuer_override = issuer
         self.clock = clock
         self._configured_base_url = base_url.rstrip("/")
         self._prefix = parts.path.rstrip("/")
@@ -188,6 +214,10 @@ class FakeAuthorizationServer:
         self._device_faults: deque[Fault] = deque()
         self._issued: list[IssuedToken] = []
         self._live_refresh_tokens: dict[str, IssuedToken] = {}
+        # Every access token issued, with the clock reading it expires at (inf: never).
+        self._access_tokens: dict[str, tuple[IssuedToken, float]] = {}
+        self._revoked: list[str] = []
+        self._revoked_set: set[str] = set()
         self._connections_opened = 0
         self._http: HTTPRunner | None = None
 
@@ -216,6 +246,27 @@ class FakeAuthorizationServer:
         """The verification page: `base_url + "/device"`."""
         return self.base_url + "/device"
 
+    @property
+    def revocation_url(self) -> str:
+        """The revocation endpoint (RFC 7009): `base_url + "/revoke"`."""
+        return self.base_url + "/revoke"
+
+    @property
+    def userinfo_url(self) -> str:
+        """The protected resource that checks bearer tokens: `base_url + "/userinfo"`."""
+        return self.base_url + "/userinfo"
+
+    @property
+    def issuer(self) -> str:
+        """The issuer the metadata names: `issuer=` if given, else `base_url`.
+
+        Pass this to a client's discovery: its metadata then lives at
+        `issuer + "/.well-known/openid-configuration"`.
+        """
+        if self._issuer_override is not None:
+            return self._issuer_override
+        return self.base_url
+
     def verification_uri_complete_for(self, user_code: str) -> str:
         """The verification page URL with `user_code` filled in, as sent to clients."""
         return f"{self.verification_uri}?user_code={quote(user_code)}"
@@ -239,6 +290,14 @@ class FakeAuthorizationServer:
         """Every token response sent so far, oldest first."""
         with self._lock:
             return list(self._issued)
+
+    @property
+    def revoked_tokens(self) -> list[str]:
+        """Every token revoked so far, oldest first: those named in revocation requests, and
+        the tokens revoking them took along (a refresh token takes every access and refresh
+        token of its grant, RFC 7009 §2.1). Unknown tokens are not listed."""
+        with self._lock:
+            return list(self._revoked)
 
     @property
     def connections_opened(self) -> int:
@@ -323,6 +382,16 @@ class FakeAuthorizationServer:
     def expire(self, user_code: str | None = None) -> Grant:
         """Expire a grant now (the latest if `user_code` is None): polls get expired_token."""
         return self._set_status(user_code, "expired")
+
+    def expire_access_tokens(self) -> None:
+        """Expire every access token issued so far: their next use at `/userinfo` gets 401.
+
+        Tokens issued afterwards (a refresh, say) are not affected. This is the server's view
+        only: the `expires_in` the client was told, and hence its own idea of the expiry, stay.
+        """
+        with self._lock:
+            for access_token, (issued, _) in self._access_tokens.items():
+                self._access_tokens[access_token] = (issued, -math.inf)
 
     def _set_status(self, user_code: str | None, status: GrantStatus) -> Grant:
         with self._lock:
@@ -434,11 +503,20 @@ class FakeAuthorizationServer:
                     return self._token_endpoint(record, form_error)
                 if record.endpoint == "page":
                     return self._page_endpoint(record, form_error)
+                if record.endpoint == "discovery":
+                    return self._discovery_endpoint(record)
+                if record.endpoint == "revocation":
+                    return self._revocation_endpoint(record, form_error)
+                if record.endpoint == "userinfo":
+                    return self._userinfo_endpoint(record)
             except _OAuthError as error:
                 return self._error_answer(error)
-            return Answer(404, [("Content-Type", "text/plain; charset=utf-8")], b"404 Not Found\n")
+            return _not_found()
 
     def _route(self, path: str) -> Endpoint:
+        # RFC 8414 §3.1 puts the well-known part before the issuer's path.
+        if path == _OAUTH_METADATA + self._prefix:
+            return "discovery"
         if path.startswith(self._prefix):
             rest = path[len(self._prefix) :]
             if rest == "/device_authorization":
@@ -447,6 +525,13 @@ class FakeAuthorizationServer:
                 return "token"
             if rest in ("/device", "/device/"):
                 return "page"
+            # Many servers (Keycloak) also publish RFC 8414 metadata after the path.
+            if rest in (_OPENID_CONFIGURATION, _OAUTH_METADATA):
+                return "discovery"
+            if rest == "/revoke":
+                return "revocation"
+            if rest == "/userinfo":
+                return "userinfo"
         return "other"
 
     def _check_request(self, record: RecordedRequest, form_error: bool) -> str:
@@ -649,7 +734,8 @@ class FakeAuthorizationServer:
             if not set(requested.split()) <= granted:
                 raise _OAuthError("invalid_scope", "cannot widen the scope on refresh")
             scope = requested
-        del self._live_refresh_tokens[refresh_token]  # rotation: each refresh token works once
+        if self.rotate_refresh_tokens:
+            del self._live_refresh_tokens[refresh_token]  # each refresh token works once
         grant = self._by_user_code[_normalize_user_code(previous.user_code)]
         return self._issue(grant, client_id, scope, "refresh_token")
 
@@ -661,11 +747,12 @@ class FakeAuthorizationServer:
         grant_type: TokenGrantType,
     ) -> Answer:
         grant.status = "redeemed"
+        new_refresh_token = self.issue_refresh_token and (
+            grant_type == "device_code" or self.rotate_refresh_tokens
+        )
         token = IssuedToken(
             access_token="fake-at-" + secrets.token_urlsafe(24),
-            refresh_token=(
-                "fake-rt-" + secrets.token_urlsafe(24) if self.issue_refresh_token else None
-            ),
+            refresh_token="fake-rt-" + secrets.token_urlsafe(24) if new_refresh_token else None,
             scope=scope,
             client_id=client_id,
             user_code=grant.user_code,
@@ -673,6 +760,8 @@ class FakeAuthorizationServer:
             issued_at=self.clock(),
         )
         self._issued.append(token)
+        lifetime = math.inf if self.token_lifetime is None else self.token_lifetime
+        self._access_tokens[token.access_token] = (token, token.issued_at + lifetime)
         payload: dict[str, object] = {"access_token": token.access_token, "token_type": "Bearer"}
         if self.token_lifetime is not None:
             payload["expires_in"] = self.token_lifetime
@@ -683,6 +772,114 @@ class FakeAuthorizationServer:
             payload["scope"] = scope
         payload.update(self.extra_token_fields)
         return self._json(200, payload)
+
+    def _discovery_endpoint(self, record: RecordedRequest) -> Answer:
+        if record.method not in ("GET", "HEAD"):
+            return self._json(405, {"error": "method_not_allowed"}, {"Allow": "GET, HEAD"})
+        if record.path == self._prefix + _OPENID_CONFIGURATION and not self.openid_configuration:
+            return _not_found()
+        if self.client_secret is None:
+            auth_methods = ["none"]
+        else:
+            auth_methods = ["client_secret_basic", "client_secret_post"]
+        grant_types = [DEVICE_CODE_GRANT_TYPE]
+        if self.issue_refresh_token:
+            grant_types.append("refresh_token")
+        metadata: dict[str, object] = {"issuer": self.issuer}
+        if self.advertise_device_endpoint:
+            metadata["device_authorization_endpoint"] = self.device_authorization_url
+        metadata.update(
+            {
+                "token_endpoint": self.token_url,
+                "revocation_endpoint": self.revocation_url,
+                "userinfo_endpoint": self.userinfo_url,
+                "grant_types_supported": grant_types,
+                "token_endpoint_auth_methods_supported": auth_methods,
+                "revocation_endpoint_auth_methods_supported": auth_methods,
+                # No authorization endpoint, so no response type (RFC 8414 §2 requires the field).
+                "response_types_supported": [],
+            }
+        )
+        if self.scopes_allowed is not None:
+            metadata["scopes_supported"] = sorted(self.scopes_allowed)
+        # Metadata is public and cacheable, unlike token responses.
+        return Answer(
+            200,
+            [("Content-Type", "application/json"), ("Cache-Control", "max-age=60")],
+            json.dumps(metadata).encode(),
+        )
+
+    def _revocation_endpoint(self, record: RecordedRequest, form_error: bool) -> Answer:
+        client_id = self._check_request(record, form_error)
+        token = record.form.get("token")
+        if not token:
+            raise _OAuthError("invalid_request", "missing token")
+        # `token_type_hint` is only a hint: RFC 7009 §2.1 has the server look everywhere anyway.
+        access = self._access_tokens.get(token)
+        issued = access[0] if access is not None else self._live_refresh_tokens.get(token)
+        if issued is not None and token not in self._revoked_set:
+            if issued.client_id != client_id:
+                raise _OAuthError("invalid_request", "the token was issued to another client")
+            self._revoke(token)
+            if access is None:
+                # A refresh token: RFC 7009 §2.1 says the access tokens of its grant go too.
+                family = [
+                    t
+                    for t, (i, _) in self._access_tokens.items()
+                    if i.user_code == issued.user_code
+                ]
+                family += [
+                    t
+                    for t, i in self._live_refresh_tokens.items()
+                    if i.user_code == issued.user_code
+                ]
+                for other in family:
+                    if other not in self._revoked_set:
+                        self._revoke(other)
+        # RFC 7009 §2.2: 200 whether or not the token was known, so it cannot be probed.
+        return Answer(200, [("Cache-Control", "no-store")], b"")
+
+    def _revoke(self, token: str) -> None:
+        self._revoked.append(token)
+        self._revoked_set.add(token)
+        self._live_refresh_tokens.pop(token, None)
+
+    def _userinfo_endpoint(self, record: RecordedRequest) -> Answer:
+        if record.method != "GET":
+            return self._json(405, {"error": "method_not_allowed"}, {"Allow": "GET"})
+        scheme, _, token = record.headers.get("authorization", "").strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            # RFC 6750 §3.1: a request without credentials gets the challenge, no error code.
+            return self._json(
+                401,
+                {"error": "unauthorized", "error_description": "send Authorization: Bearer"},
+                {"WWW-Authenticate": 'Bearer realm="loctocat-fake"'},
+            )
+        access = self._access_tokens.get(token)
+        problem: str | None = None
+        if access is None:
+            problem = "unknown access token"
+        elif token in self._revoked_set:
+            problem = "the access token has been revoked"
+        elif record.timestamp >= access[1]:
+            problem = "the access token has expired"
+        if problem is not None or access is None:
+            return self._json(
+                401,
+                {"error": "invalid_token", "error_description": problem},
+                {
+                    "WWW-Authenticate": (
+                        f'Bearer realm="loctocat-fake", error="invalid_token", '
+                        f'error_description="{problem}"'
+                    )
+                },
+            )
+        issued = access[0]
+        claims: dict[str, object] = {"sub": _USERINFO_SUBJECT, "client_id": issued.client_id}
+        if issued.scope is not None:
+            claims["scope"] = issued.scope
+        return self._json(200, claims)
 
     def _page_endpoint(self, record: RecordedRequest, form_error: bool) -> Answer:
         action_url = self._prefix + "/device"
@@ -780,6 +977,10 @@ class FakeAuthorizationServer:
             return self._json(status, payload, fault.headers)
         status = 500 if fault.status is None else fault.status
         return Answer(status, list(fault.headers.items()), fault.body or b"")
+
+
+def _not_found() -> Answer:
+    return Answer(404, [("Content-Type", "text/plain; charset=utf-8")], b"404 Not Found\n")
 
 
 def _merge_headers(

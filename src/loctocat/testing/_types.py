@@ -22,8 +22,14 @@ __all__ = [
     "TokenGrantType",
 ]
 
-Endpoint: TypeAlias = Literal["device_authorization", "token", "page", "other"]
-"""Which part of the fake server a request was addressed to."""
+Endpoint: TypeAlias = Literal[
+    "device_authorization", "token", "page", "discovery", "revocation", "userinfo", "other"
+]
+"""Which part of the fake server a request was addressed to.
+
+`discovery` covers both metadata paths (also when one of them answers 404), `revocation` is
+`/revoke` (RFC 7009), `userinfo` the protected resource `/userinfo`, and `other` anything else.
+"""
 
 GrantStatus: TypeAlias = Literal["pending", "approved", "denied", "expired", "redeemed"]
 """Where a grant stands. `redeemed` means its token has been handed out."""
@@ -149,7 +155,10 @@ class IssuedToken:
 
     `grant_type` tells whether it answered a device code poll or a refresh; `user_code` names
     the grant the token descends from. `refresh_token` is None when the server was built with
-    `issue_refresh_token=False`.
+    `issue_refresh_token=False`, and for a refresh when it was built with
+    `rotate_refresh_tokens=False` (the client keeps using its refresh token).
+    `issued_at` is the server clock on issue; the access token expires `token_lifetime` seconds
+    later (never when `token_lifetime` is None), or at `expire_access_tokens()`.
     """
 
     access_token: str
