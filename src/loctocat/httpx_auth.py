@@ -1,0 +1,144 @@
+"""`LoctocatAuth`: send an authenticator's access token with every httpx request.
+
+```python
+authenticator = Authenticator.from_issuer("https://auth.example.com", "my-client-id")
+with httpx.Client(auth=authenticator.http_auth()) as client:
+    client.get("https://api.example.com/me")  # logs in on first use, refreshes when needed
+```
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncGenerator, Generator
+from typing import TYPE_CHECKING
+
+import httpx
+
+from loctocat.auth import AsyncAuthenticator, Authenticator
+from loctocat.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import anyio
+
+__all__ = ["LoctocatAuth"]
+
+
+class LoctocatAuth(httpx.Auth):
+    """An `httpx.Auth` that sends `Authorization: Bearer <access token>` and keeps it valid.
+
+    Build it with `authenticator.http_auth()` (or `LoctocatAuth(authenticator)`) and pass it
+    as `auth=` to a client or a single request. Use an `Authenticator` with `httpx.Client`,
+    an `AsyncAuthenticator` with `httpx.AsyncClient`; the other pairing raises
+    `ConfigurationError` on the first request.
+
+    Before each request it asks `authenticator.get_token()`, which answers from memory (or the
+    token store) while the token is valid, refreshes it when it has expired, and runs the
+    device flow (prompting on stderr) when there is no token or it cannot be refreshed.
+
+    When the server still answers 401 (the token was revoked, or expired earlier than it said),
+    the token is renewed with `get_token(force_refresh=True)` and the request is sent once
+    more; a second 401 is returned to you as it is. A request whose body is a stream (a
+    generator, a file upload) cannot be sent twice: its 401 is returned at once, and the next
+    request uses the renewed token.
+
+    The scheme is always `Bearer` (RFC 6750), whatever the case of the `token_type` the server
+    sent (GitHub says `bearer`). httpx drops the header when following a redirect to another
+    origin, so the token only goes where you sent the request.
+    """
+
+    # The 401 body is not needed to decide anything, and a streamed response stays streamed.
+    requires_response_body = False
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        if not isinstance(authenticator, Authenticator):
+            raise ConfigurationError(
+                "LoctocatAuth takes a loctocat Authenticator or AsyncAuthenticator, "
+                f"got {type(authenticator).__name__}"
+            )
+        self.authenticator = authenticator
+        # Renewals after a 401 take turns, so that the requests failing together with one
+        # token cause one refresh, not one each (see `_must_force`).
+        self._renew_lock = threading.Lock()
+        self._async_renew_lock: anyio.Lock | None = None
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        """The flow `httpx.Client` runs: authorize, send, and on 401 renew and resend once."""
+        authenticator = self.authenticator
+        if isinstance(authenticator, AsyncAuthenticator):
+            raise ConfigurationError(
+                "an AsyncAuthenticator's auth works only in an httpx.AsyncClient: use an "
+                "httpx.AsyncClient, or an Authenticator for this httpx.Client"
+            )
+        sent = _authorize(request, authenticator.get_token())
+        response = yield request
+        if not _should_retry(response, sent):
+            return
+        # Release the connection before renewing, which may take a whole login.
+        response.read()
+        response.close()
+        with self._renew_lock:
+            token = authenticator.get_token(force_refresh=self._must_force(sent))
+        _authorize(request, token)
+        if _replayable(request):
+            yield request
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """The flow `httpx.AsyncClient` runs: the same as `sync_auth_flow`, awaiting."""
+        authenticator = self.authenticator
+        if not isinstance(authenticator, AsyncAuthenticator):
+            raise ConfigurationError(
+                "an Authenticator's auth works only in an httpx.Client: use an "
+                "AsyncAuthenticator for this httpx.AsyncClient"
+            )
+        sent = _authorize(request, await authenticator.get_token())
+        response = yield request
+        if not _should_retry(response, sent):
+            return
+        await response.aread()
+        await response.aclose()
+        async with self._async_lock():
+            token = await authenticator.get_token(force_refresh=self._must_force(sent))
+        _authorize(request, token)
+        if _replayable(request):
+            yield request
+
+    def _async_lock(self) -> anyio.Lock:
+        import anyio
+
+        # Made on first use, inside the event loop (asyncio or trio) that uses it.
+        if self._async_renew_lock is None:
+            self._async_renew_lock = anyio.Lock()
+        return self._async_renew_lock
+
+    def _must_force(self, sent: str) -> bool:
+        """Whether renewing after `sent` was refused must force a refresh.
+
+        Requests sharing a token fail together; when another one has already renewed it, its
+        new token is taken as is, instead of each failed request forcing one more refresh.
+        """
+        current = self.authenticator.token
+        return current is None or f"Bearer {current.access_token}" == sent
+
+
+def _authorize(request: httpx.Request, access_token: str) -> str:
+    header = f"Bearer {access_token}"
+    request.headers["Authorization"] = header
+    return header
+
+
+def _should_retry(response: httpx.Response, sent: str) -> bool:
+    # Only a 401 to the request that carried the token says the token is bad: after a
+    # redirect to another origin httpx has removed it, and that server's 401 is about
+    # something else.
+    return response.status_code == 401 and response.request.headers.get("Authorization") == sent
+
+
+def _replayable(request: httpx.Request) -> bool:
+    # Bodies given as bytes, text, form data or JSON are kept in memory and can be resent;
+    # generators and uploads are streamed once.
+    return isinstance(request.stream, httpx.ByteStream)

@@ -1,0 +1,113 @@
+"""`LoctocatRequestsAuth`: send an authenticator's access token with every `requests` request.
+
+Needs `requests` (`pip install loctocat[requests]`)::
+
+    authenticator = Authenticator.from_issuer("https://auth.example.com", "my-client-id")
+    session = requests.Session()
+    session.auth = authenticator.requests_auth()
+    session.get("https://api.example.com/me")  # logs in on first use, refreshes when needed
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import requests
+import requests.auth
+from requests.cookies import extract_cookies_to_jar
+
+from loctocat.auth import AsyncAuthenticator, Authenticator
+from loctocat.errors import ConfigurationError
+
+__all__ = ["LoctocatRequestsAuth"]
+
+
+class LoctocatRequestsAuth(requests.auth.AuthBase):
+    """A `requests` auth that sends `Authorization: Bearer <access token>` and keeps it valid.
+
+    Build it with `authenticator.requests_auth()` (or `LoctocatRequestsAuth(authenticator)`)
+    and pass it as `auth=` to a request or set it as `session.auth`. It takes a synchronous
+    `Authenticator`: `requests` has no async API, so an `AsyncAuthenticator` raises
+    `ConfigurationError`.
+
+    Before each request it asks `authenticator.get_token()`, which answers from memory (or the
+    token store) while the token is valid, refreshes it when it has expired, and runs the
+    device flow (prompting on stderr) when there is no token or it cannot be refreshed.
+
+    When the server still answers 401, the token is renewed with
+    `get_token(force_refresh=True)` and the request is sent once more; you get the answer to
+    the retry, with the 401 in its `.history`. A second 401 is returned as it is. A body that
+    cannot be rewound (a generator) is not sent twice: the 401 is returned and the next
+    request uses the renewed token.
+
+    The scheme is always `Bearer` (RFC 6750). `requests` drops the header when following a
+    redirect to another host, and a 401 from such a host does not renew or resend anything.
+    """
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        if isinstance(authenticator, AsyncAuthenticator) or not isinstance(
+            authenticator, Authenticator
+        ):
+            raise ConfigurationError(
+                "LoctocatRequestsAuth needs a synchronous loctocat Authenticator (requests "
+                f"blocks), got {type(authenticator).__name__}; for async code use an "
+                "AsyncAuthenticator's http_auth() with httpx.AsyncClient"
+            )
+        self.authenticator = authenticator
+        # Renewals after a 401 take turns, so that the requests failing together with one
+        # token cause one refresh, not one each (see `_must_force`).
+        self._renew_lock = threading.Lock()
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        sent = f"Bearer {self.authenticator.get_token()}"
+        r.headers["Authorization"] = sent
+        # Where the body starts, to rewind it for the retry (as requests' HTTPDigestAuth does).
+        tell = getattr(r.body, "tell", None)
+        position: int | None = tell() if tell is not None else None
+        retried = False
+
+        def handle_401(response: requests.Response, **kwargs: Any) -> requests.Response:
+            nonlocal retried
+            request = response.request
+            # Only a 401 to a request that carried this token says the token is bad; the hook
+            # also sees the answers to redirects, where requests may have removed it.
+            if (
+                retried
+                or response.status_code != 401
+                or request.headers.get("Authorization") != sent
+            ):
+                return response
+            retried = True
+            # Read the body so the connection goes back to the pool before renewing, which may
+            # take a whole login.
+            _ = response.content
+            response.close()
+            with self._renew_lock:
+                token = self.authenticator.get_token(force_refresh=self._must_force(sent))
+            body = request.body
+            if body is not None and not isinstance(body, str | bytes):
+                seek = getattr(body, "seek", None)
+                if seek is None or position is None:
+                    return response  # a generator: it has been consumed and cannot be resent
+                seek(position)
+            retry = request.copy()
+            # Cookies the 401 set belong to the retry, as a browser would send them.
+            # requests' stubs neither declare `_cookies` nor type these helpers.
+            cookies = retry._cookies  # type: ignore[attr-defined]
+            extract_cookies_to_jar(cookies, request, response.raw)  # type: ignore[no-untyped-call]
+            retry.prepare_cookies(cookies)
+            retry.headers["Authorization"] = f"Bearer {token}"
+            # Straight to the adapter: the session's hooks (this one) do not run again.
+            answer: requests.Response = response.connection.send(retry, **kwargs)
+            answer.history.append(response)
+            answer.request = retry
+            return answer
+
+        r.register_hook("response", handle_401)  # type: ignore[no-untyped-call]
+        return r
+
+    def _must_force(self, sent: str) -> bool:
+        # As in LoctocatAuth: when a concurrent request already renewed the token, use it.
+        current = self.authenticator.token
+        return current is None or f"Bearer {current.access_token}" == sent
