@@ -7,13 +7,14 @@ wait, `CallHandler` into a call of the user's handler. No protocol rule lives he
 from __future__ import annotations
 
 import inspect
+import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from loctocat import _flow
+from loctocat import _flow, _lifecycle
 from loctocat._flow import (
     CallHandler,
     ClientAuth,
@@ -27,12 +28,16 @@ from loctocat._flow import (
 )
 from loctocat._handlers import Handler
 from loctocat._models import LoctocatAuthInfo, Token
-from loctocat.errors import ConfigurationError
+from loctocat.errors import ConfigurationError, InvalidGrant
 
 if TYPE_CHECKING:
+    import anyio
     import httpx
 
+    from loctocat.httpx_auth import LoctocatAuth
     from loctocat.prompt import Prompt
+    from loctocat.requests_auth import LoctocatRequestsAuth
+    from loctocat.store import TokenStore
 
 __all__ = ["AsyncAuthenticator", "Authenticator", "Handler", "LoctocatAuthInfo", "Token"]
 
@@ -40,6 +45,11 @@ T = TypeVar("T")
 
 #: Seconds one HTTP request may take (connect, each read, ...) before it counts as failed.
 DEFAULT_REQUEST_TIMEOUT = 10.0
+#: Seconds before its expiry at which a token is treated as expired (clock skew, slow requests).
+DEFAULT_LEEWAY = 30.0
+
+# Discovery documents, read once per process and issuer.
+_discovered: dict[str, _lifecycle.ServerMetadata] = {}
 
 
 class Authenticator:
@@ -75,6 +85,12 @@ class Authenticator:
         poll_interval: seconds between polls when the server does not say (RFC default 5).
         min_interval: the shortest wait between polls, whatever the server says (default 1);
             lower it only against a local test server.
+        store: a `loctocat.store.TokenStore` where `get_token()` keeps the token between runs
+            (`FileTokenStore()`, `KeyringTokenStore()`); by default it lives in memory only.
+        account: a label to keep several logins to the same service apart in the store.
+        issuer: the server's issuer URL (set by `from_issuer()`); keys the store when given.
+        revocation_url: the RFC 7009 revocation endpoint, used by `logout()`.
+        leeway: seconds before its expiry at which a token counts as expired (default 30).
 
     Attributes `client_id`, `auth_url`, `token_url`, `scopes`, `extras` are kept as given.
     After `ping()`, `auth_info` holds the codes; after `poll()`, `token` holds the whole
@@ -98,6 +114,11 @@ class Authenticator:
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         poll_interval: int = _flow.DEFAULT_INTERVAL,
         min_interval: float = _flow.DEFAULT_MIN_INTERVAL,
+        store: TokenStore | None = None,
+        account: str | None = None,
+        issuer: str | None = None,
+        revocation_url: str | None = None,
+        leeway: float = DEFAULT_LEEWAY,
         **extras: object,
     ) -> None:
         self.client_id = client_id
@@ -109,17 +130,28 @@ class Authenticator:
         self.client_auth = client_auth
         self.token_params = dict(token_params or {})
         self.timeout = timeout
-        self.request_timeout = request_timeout
         self.poll_interval = poll_interval
         self.min_interval = min_interval
         self.auth_info: LoctocatAuthInfo | None = None
         self.token: Token | None = None
+        self.store = store
+        self.account = account
+        self.issuer = issuer
+        self.revocation_url = revocation_url
+        self.leeway = leeway
         self._grant: PendingGrant | None = None
         self._handlers: list[Handler] = []
+        self._login_lock = threading.Lock()
+        self._init_http(http_client, request_timeout)
+        self._config()  # refuse a bad configuration now, before anything is sent
+        if revocation_url is not None:
+            _flow.check_endpoint_url(revocation_url, "revocation_url")
+
+    def _init_http(self, http_client: object, request_timeout: float) -> None:
         self._check_http_client(http_client)
         self._user_http_client = http_client
         self._own_http_client: Any = None
-        self._config()  # refuse a bad configuration now, before anything is sent
+        self.request_timeout = request_timeout
 
     # --- configuration shared by both drivers -------------------------------------------
 
@@ -136,8 +168,6 @@ class Authenticator:
             )
 
     def _config(self) -> ClientConfig:
-        from loctocat import __version__
-
         return ClientConfig(
             client_id=self.client_id,
             device_authorization_url=self.auth_url,
@@ -150,7 +180,7 @@ class Authenticator:
             default_interval=self.poll_interval,
             min_interval=self.min_interval,
             timeout=self.timeout,
-            user_agent=f"loctocat/{__version__}",
+            user_agent=_user_agent(),
         )
 
     def _pending_grant(self) -> PendingGrant:
@@ -248,6 +278,156 @@ class Authenticator:
             shown.succeeded(self.token)
             return access_token
 
+    # --- the whole token: discovery, refresh, storage, revocation -------------------------
+
+    @classmethod
+    def from_issuer(
+        cls, issuer: str, client_id: str, scopes: Iterable[str] | str | None = None, **options: Any
+    ) -> Self:
+        """An authenticator for the server at `issuer`, its endpoints read from its metadata.
+
+        Reads `/.well-known/openid-configuration`, then RFC 8414's
+        `/.well-known/oauth-authorization-server`, checks that the document names this issuer,
+        and takes the device, token and revocation endpoints from it (cached for the process).
+        Other keyword options are those of `Authenticator`. Raises `ConfigurationError` when
+        the server does not advertise a device authorization endpoint.
+        """
+        metadata = _discovered.get(issuer)
+        if metadata is None:
+            probe = cls.__new__(cls)
+            probe._init_http(
+                options.get("http_client"),
+                options.get("request_timeout", DEFAULT_REQUEST_TIMEOUT),
+            )
+            try:
+                metadata = probe._run(_lifecycle.discovery_flow(issuer, _user_agent()))
+            finally:
+                probe.close()
+            _discovered[issuer] = metadata
+        return cls(client_id, scopes=scopes, **_discovered_options(metadata, options))
+
+    def get_token(self, *, force_refresh: bool = False, prompt: Prompt | None = None) -> str:
+        """A valid access token, with as little asking as possible: the call most apps want.
+
+        A token that is still valid (in memory or in `store`) is returned with no request; an
+        expired one is refreshed with its refresh token and stored; otherwise the device flow
+        runs with the prompt (see `authenticate()`) and the new token is stored.
+        `force_refresh=True` skips the first step, e.g. after the server answered 401.
+        Threads calling at once share one refresh or one login; with a `FileTokenStore`, so do
+        processes.
+        """
+        with self._login_lock, self._store_lock():
+            token, still_valid = self._valid_token(force_refresh)
+            if still_valid is not None:
+                return still_valid
+            if token is not None and token.refresh_token:
+                try:
+                    return self._keep(self._run(_lifecycle.refresh_flow(self._config(), token)))
+                except InvalidGrant:
+                    pass  # the refresh token is used up: log in again below
+                finally:
+                    self.close()
+            self.authenticate(prompt=prompt)
+            assert self.token is not None
+            return self._keep(self.token)
+
+    def refresh(self) -> str:
+        """Refresh the current (or stored) token now and return the new access token.
+
+        Keeps the old refresh token when the server does not send a new one. Raises
+        `InvalidGrant` when the server rejects the refresh token: log in again then.
+        """
+        with self._login_lock, self._store_lock():
+            token = self._token_to_use()
+            if token is None:
+                raise ConfigurationError("there is no token to refresh: call get_token() first")
+            try:
+                return self._keep(self._run(_lifecycle.refresh_flow(self._config(), token)))
+            finally:
+                self.close()
+
+    def logout(self) -> None:
+        """Forget the token here and in `store`, and revoke it at the server (RFC 7009).
+
+        Revocation happens when a `revocation_url` is known (`from_issuer()` finds it). The
+        refresh token is revoked when there is one, which ends the whole grant.
+        """
+        with self._login_lock, self._store_lock():
+            token = self._forget()
+            if token is None or self.revocation_url is None:
+                return
+            try:
+                self._run(self._revocation(token))
+            finally:
+                self.close()
+
+    def http_auth(self) -> LoctocatAuth:
+        """An `httpx.Auth` that sends this authenticator's token and refreshes it as needed.
+
+        `httpx.Client(auth=authenticator.http_auth())`; with an `AsyncAuthenticator`, use it
+        in an `httpx.AsyncClient`.
+        """
+        from loctocat.httpx_auth import LoctocatAuth
+
+        return LoctocatAuth(self)
+
+    def requests_auth(self) -> LoctocatRequestsAuth:
+        """The same for `requests`: `requests.get(url, auth=authenticator.requests_auth())`."""
+        from loctocat.requests_auth import LoctocatRequestsAuth
+
+        return LoctocatRequestsAuth(self)
+
+    # --- token bookkeeping shared by both drivers ----------------------------------------
+
+    def store_key(self) -> str:
+        """The key this login's token is stored under (server, client, scopes, account)."""
+        from loctocat.store import token_key
+
+        server = self.issuer or self.token_url
+        return token_key(server, self.client_id, _scopes_tuple(self.scopes), self.account)
+
+    def _store_lock(self) -> AbstractContextManager[object]:
+        return self.store.lock(self.store_key()) if self.store is not None else nullcontext()
+
+    def _token_to_use(self) -> Token | None:
+        """The freshest token known: a stored one (another process may have renewed it) wins."""
+        stored = self.store.load(self.store_key()) if self.store is not None else None
+        if stored is not None and stored != self.token:
+            self.token = stored
+        return self.token
+
+    def _valid_token(self, force_refresh: bool) -> tuple[Token | None, str | None]:
+        """The token to renew, or the access token to return as it is."""
+        previous = self.token
+        token = self._token_to_use()
+        # After a 401 our token is suspect, but one renewed meanwhile by someone else is not.
+        trusted = not force_refresh or token is not previous
+        if token is not None and trusted and not token.is_expired(self.leeway):
+            return token, token.access_token
+        return token, None
+
+    def _keep(self, token: Token) -> str:
+        self.token = token
+        if self.store is not None:
+            self.store.save(self.store_key(), token)
+        return token.access_token
+
+    def _forget(self) -> Token | None:
+        token = self._token_to_use()
+        self.token = None
+        if self.store is not None:
+            self.store.delete(self.store_key())
+        return token
+
+    def _revocation(self, token: Token) -> Generator[Effect, Any, None]:
+        assert self.revocation_url is not None
+        value, hint = (
+            (token.refresh_token, "refresh_token")
+            if token.refresh_token
+            else (token.access_token, "access_token")
+        )
+        return _lifecycle.revocation_flow(self._config(), self.revocation_url, value, hint)
+
     def close(self) -> None:
         """Close the HTTP connection loctocat opened (never an `http_client` you passed)."""
         client, self._own_http_client = self._own_http_client, None
@@ -305,7 +485,7 @@ class Authenticator:
             with client.stream(
                 request.method,
                 request.url,
-                data=dict(request.form),
+                data=dict(request.form) or None,
                 headers=request.headers,
                 follow_redirects=False,  # even on a user's client: credentials stay put
             ) as response:
@@ -421,6 +601,84 @@ class AsyncAuthenticator(Authenticator):
             shown.succeeded(self.token)
             return access_token
 
+    @classmethod
+    async def from_issuer(  # type: ignore[override]
+        cls, issuer: str, client_id: str, scopes: Iterable[str] | str | None = None, **options: Any
+    ) -> Self:
+        """An authenticator for the server at `issuer` (see `Authenticator.from_issuer`)."""
+        metadata = _discovered.get(issuer)
+        if metadata is None:
+            probe = cls.__new__(cls)
+            probe._init_http(
+                options.get("http_client"),
+                options.get("request_timeout", DEFAULT_REQUEST_TIMEOUT),
+            )
+            try:
+                metadata = await probe._run_async(_lifecycle.discovery_flow(issuer, _user_agent()))
+            finally:
+                await probe.aclose()
+            _discovered[issuer] = metadata
+        return cls(client_id, scopes=scopes, **_discovered_options(metadata, options))
+
+    async def get_token(  # type: ignore[override]
+        self, *, force_refresh: bool = False, prompt: Prompt | None = None
+    ) -> str:
+        """A valid access token, refreshing or logging in only when needed.
+
+        See `Authenticator.get_token`. Tasks calling at once share one refresh or one login.
+        A `FileTokenStore`'s cross-process lock is taken without awaiting: brief, except
+        while another process is logging in.
+        """
+        async with self._async_login_lock(), _async_context(self._store_lock()):
+            token, still_valid = self._valid_token(force_refresh)
+            if still_valid is not None:
+                return still_valid
+            if token is not None and token.refresh_token:
+                try:
+                    refreshed = await self._run_async(
+                        _lifecycle.refresh_flow(self._config(), token)
+                    )
+                    return self._keep(refreshed)
+                except InvalidGrant:
+                    pass  # the refresh token is used up: log in again below
+                finally:
+                    await self.aclose()
+            await self.authenticate(prompt=prompt)
+            assert self.token is not None
+            return self._keep(self.token)
+
+    async def refresh(self) -> str:  # type: ignore[override]
+        """Refresh the current (or stored) token now (see `Authenticator.refresh`)."""
+        async with self._async_login_lock(), _async_context(self._store_lock()):
+            token = self._token_to_use()
+            if token is None:
+                raise ConfigurationError("there is no token to refresh: call get_token() first")
+            try:
+                refreshed = await self._run_async(_lifecycle.refresh_flow(self._config(), token))
+                return self._keep(refreshed)
+            finally:
+                await self.aclose()
+
+    async def logout(self) -> None:  # type: ignore[override]
+        """Forget the token and revoke it at the server (see `Authenticator.logout`)."""
+        async with self._async_login_lock(), _async_context(self._store_lock()):
+            token = self._forget()
+            if token is None or self.revocation_url is None:
+                return
+            try:
+                await self._run_async(self._revocation(token))
+            finally:
+                await self.aclose()
+
+    def _async_login_lock(self) -> anyio.Lock:
+        import anyio
+
+        # Made on first use, inside the event loop that will use it.
+        lock: anyio.Lock | None = getattr(self, "_anyio_login_lock", None)
+        if lock is None:
+            lock = self._anyio_login_lock = anyio.Lock()
+        return lock
+
     async def aclose(self) -> None:
         """Close the HTTP connection loctocat opened (never an `http_client` you passed)."""
         import anyio
@@ -484,7 +742,7 @@ class AsyncAuthenticator(Authenticator):
                 async with client.stream(
                     request.method,
                     request.url,
-                    data=dict(request.form),
+                    data=dict(request.form) or None,
                     headers=request.headers,
                     follow_redirects=False,  # even on a user's client: credentials stay put
                 ) as response:
@@ -500,6 +758,37 @@ class AsyncAuthenticator(Authenticator):
             except httpx.RequestError as exc:
                 return _transport_failure(exc)
         return _no_complete_answer(self.request_timeout)
+
+
+@asynccontextmanager
+async def _async_context(context: AbstractContextManager[object]) -> AsyncIterator[None]:
+    with context:
+        yield
+
+
+def _user_agent() -> str:
+    from loctocat import __version__
+
+    return f"loctocat/{__version__}"
+
+
+def _discovered_options(
+    metadata: _lifecycle.ServerMetadata, options: dict[str, Any]
+) -> dict[str, Any]:
+    """The constructor arguments a discovery document gives, under the caller's own options."""
+    if metadata.device_authorization_endpoint is None:
+        raise ConfigurationError(
+            f"the server {metadata.issuer!r} does not advertise a device_authorization_endpoint, "
+            "so it may not offer the device flow; if it does, pass auth_url and token_url "
+            "to Authenticator yourself"
+        )
+    return {
+        "auth_url": metadata.device_authorization_endpoint,
+        "token_url": metadata.token_endpoint,
+        "issuer": metadata.issuer,
+        "revocation_url": metadata.revocation_endpoint,
+        **options,
+    }
 
 
 @contextmanager
