@@ -33,6 +33,7 @@ from loctocat._flow import (
     CallHandler,
     ClientConfig,
     PendingGrant,
+    Quirks,
     Request,
     Response,
     Sleep,
@@ -538,3 +539,45 @@ def test_a_huge_retry_after_is_capped() -> None:
     driver = start_polling(device_answer=dict(DEVICE_ANSWER, expires_in=3600))
     driver.run(Response(429, {"retry-after": "999999"}, b""), TOKEN)
     assert driver.sleeps == [5, MAX_RETRY_AFTER]
+
+
+# --- service quirks -----------------------------------------------------------------------------
+
+
+def test_quirks_rename_the_poll_parameters() -> None:
+    quirks = Quirks(
+        grant_type="device_code",
+        device_code_param="code",
+        poll_code_fields=("user_code",),
+        scope_param="scopes",
+    )
+    driver = start_polling(config(quirks=quirks))
+    driver.run(TOKEN)
+    assert form_of(driver.requests[0][1]) == {
+        "grant_type": "device_code",
+        "code": "DEVICE-SECRET",
+        "user_code": "WDJB-MJHT",
+        "client_id": "client-1",
+    }
+    clock = Clock()
+    device = Driver(device_authorization_flow(config(quirks=quirks), clock=clock), clock)
+    device.run(json_response(200, DEVICE_ANSWER))
+    assert form_of(device.requests[0][1])["scopes"] == "read write"
+
+
+def test_error_aliases_pick_the_class_and_keep_the_servers_code() -> None:
+    quirks = Quirks(
+        error_aliases={
+            "authorization_declined": "access_denied",
+            "pending": "authorization_pending",
+        },
+        error_hints={"authorization_declined": "the user said no"},
+    )
+    driver = start_polling(config(quirks=quirks))
+    with pytest.raises(AccessDenied, match="the user said no") as info:
+        driver.run(
+            json_response(400, {"error": "pending"}),
+            json_response(400, {"error": "authorization_declined"}),
+        )
+    assert info.value.error == "authorization_declined"
+    assert driver.sleeps == [5, 5]

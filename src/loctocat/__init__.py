@@ -15,6 +15,7 @@ token = authenticator.authenticate()
 `AsyncAuthenticator` is the same with `await`, under asyncio or trio.
 """
 
+from loctocat._flow import Quirks
 from loctocat._handlers import Handler
 from loctocat._models import LoctocatAuthInfo, Token
 from loctocat.auth import AsyncAuthenticator, Authenticator
@@ -53,6 +54,7 @@ __all__ = [
     "LoctocatAuthInfo",
     "LoctocatError",
     "ProtocolError",
+    "Quirks",
     "ServerError",
     "StoreError",
     "Token",

@@ -63,6 +63,32 @@ _TRANSIENT_ERROR_CODES = frozenset({"server_error", "temporarily_unavailable"})
 
 ClientAuth: TypeAlias = Literal["body", "basic"]
 
+
+@dataclass(frozen=True, slots=True)
+class Quirks:
+    """How a service departs from RFC 8628, as data the core interprets.
+
+    Predefined providers (`loctocat.predefined`) set these; the drivers never special-case a
+    service. The defaults are the RFC's.
+    """
+
+    #: The grant_type of each poll (Amazon and Yandex use "device_code", not the URN).
+    grant_type: str = DEVICE_CODE_GRANT
+    #: The name the device code travels under when polling (Yandex: "code").
+    device_code_param: str = "device_code"
+    #: Fields of the device answer sent back with each poll (Amazon: "user_code").
+    poll_code_fields: tuple[str, ...] = ()
+    #: The name of the scope parameter of the device request.
+    scope_param: str = "scope"
+    #: Service-specific error codes and the standard ones they mean (Microsoft:
+    #: authorization_declined -> access_denied), so they raise the right class.
+    error_aliases: Mapping[str, str] = field(default_factory=dict)
+    #: What to tell a person about a service-specific error code (GitHub: device_flow_disabled).
+    error_hints: Mapping[str, str] = field(default_factory=dict)
+
+
+RFC_8628 = Quirks()
+
 _DEVICE_ENDPOINT = "device authorization endpoint"
 _TOKEN_ENDPOINT = "token endpoint"
 
@@ -148,6 +174,7 @@ class ClientConfig:
     #: Seconds the whole flow may take, from the device request on; None: until the code expires.
     timeout: float | None = None
     user_agent: str = "loctocat"
+    quirks: Quirks = RFC_8628
 
     def __post_init__(self) -> None:
         if not isinstance(self.client_id, str) or not self.client_id:
@@ -236,16 +263,19 @@ def device_authorization_request(config: ClientConfig) -> Request:
     """RFC 8628 §3.1: POST client_id and scope to the device authorization endpoint."""
     form = client_params(config)
     if config.scopes:
-        form.append(("scope", " ".join(config.scopes)))
+        form.append((config.quirks.scope_param, " ".join(config.scopes)))
     form.extend(config.device_params.items())
     return Request(
         config.device_authorization_url, tuple(form), client_headers(config), _DEVICE_ENDPOINT
     )
 
 
-def token_request(config: ClientConfig, device_code: str) -> Request:
+def token_request(config: ClientConfig, auth_info: LoctocatAuthInfo) -> Request:
     """RFC 8628 §3.4: POST the device_code grant to the token endpoint."""
-    form = [("grant_type", DEVICE_CODE_GRANT), ("device_code", device_code)]
+    quirks = config.quirks
+    form = [("grant_type", quirks.grant_type), (quirks.device_code_param, auth_info.device_code)]
+    for name in quirks.poll_code_fields:
+        form.append((name, str(getattr(auth_info, name))))
     form.extend(client_params(config))
     form.extend(config.token_params.items())
     return Request(config.token_url, tuple(form), client_headers(config), _TOKEN_ENDPOINT)
@@ -380,19 +410,29 @@ def _seconds_field(data: Mapping[str, Any], name: str, request: Request) -> int 
     return math.ceil(number)
 
 
-def oauth_error(data: Mapping[str, Any] | None, response: Response) -> ServerError | None:
+def oauth_error(
+    data: Mapping[str, Any] | None, response: Response, quirks: Quirks = RFC_8628
+) -> ServerError | None:
     """RFC 6749 §5.2 error answer, whatever the HTTP status (GitHub sends errors with 200)."""
     if data is None or "error" not in data:
         return None
     code = data["error"]
+    code = code if isinstance(code, str) and code else repr(code)
     description = data.get("error_description")
     uri = data.get("error_uri")
     return ServerError.from_code(
-        code if isinstance(code, str) and code else repr(code),
+        code,
         description if isinstance(description, str) else None,
         uri if isinstance(uri, str) else None,
         status_code=response.status_code,
+        meaning=quirks.error_aliases.get(code),
+        hint=quirks.error_hints.get(code),
     )
+
+
+def _meaning(error: ServerError, quirks: Quirks) -> str:
+    """The standard code a (maybe service-specific) error code stands for."""
+    return quirks.error_aliases.get(error.error, error.error)
 
 
 def _is_unavailable(response: Response) -> bool:
@@ -438,7 +478,9 @@ class PendingGrant:
     interval: float
 
 
-def fail_fast_answer(request: Request, result: RequestResult) -> dict[str, Any]:
+def fail_fast_answer(
+    request: Request, result: RequestResult, quirks: Quirks = RFC_8628
+) -> dict[str, Any]:
     """The fields of a successful answer to a one-off request; anything else raised, typed.
 
     For the requests a person waits on (the codes, a refresh, discovery): retrying would only
@@ -455,7 +497,7 @@ def fail_fast_answer(request: Request, result: RequestResult) -> dict[str, Any]:
             f"(HTTP {result.status_code}); try again later"
         )
     data = decode_body(result, request)
-    error = oauth_error(data, result)
+    error = oauth_error(data, result, quirks)
     if error is not None:
         raise error
     return _successful_body(request, result, data)
@@ -469,7 +511,7 @@ def parse_device_response(
     Returns the codes and the interval to poll at. Unlike polling, this first request fails
     fast: the user is waiting for a code and a retry would only delay the error.
     """
-    data = fail_fast_answer(request, result)
+    data = fail_fast_answer(request, result, config.quirks)
     device_code = _required_string(data, "device_code", request)
     user_code = _required_string(data, "user_code", request)
     # Google (and older drafts of the RFC) call it verification_url.
@@ -558,7 +600,9 @@ class _Unavailable:
 PollOutcome: TypeAlias = Token | _Pending | _SlowDown | _Unavailable | ServerError
 
 
-def judge_token_response(request: Request, result: RequestResult) -> PollOutcome:
+def judge_token_response(
+    request: Request, result: RequestResult, quirks: Quirks = RFC_8628
+) -> PollOutcome:
     """RFC 8628 §3.5: what one answer from the token endpoint means."""
     if isinstance(result, TransportFailure):
         return _Unavailable(result.description)
@@ -566,14 +610,14 @@ def judge_token_response(request: Request, result: RequestResult) -> PollOutcome
         # Judged before the body: an error page of any size or shape means "not now".
         return _Unavailable(f"HTTP {result.status_code}", retry_after_seconds(result))
     data = decode_body(result, request)
-    error = oauth_error(data, result)
-    if error is not None and error.error in _TRANSIENT_ERROR_CODES:
+    error = oauth_error(data, result, quirks)
+    if error is not None and _meaning(error, quirks) in _TRANSIENT_ERROR_CODES:
         return _Unavailable(f"HTTP {result.status_code} {error.error}", retry_after_seconds(result))
     if error is not None:
         assert data is not None
-        if error.error == "authorization_pending":
+        if _meaning(error, quirks) == "authorization_pending":
             return _Pending()
-        if error.error == "slow_down":
+        if _meaning(error, quirks) == "slow_down":
             return _SlowDown(_seconds_field(data, "interval", request))
         return error
     return parse_token(_successful_body(request, result, data), request)
@@ -617,7 +661,6 @@ def poll_flow(
     clock: Callable[[], float],
 ) -> Generator[Effect, Any, Token]:
     """RFC 8628 §3.4-3.5: poll the token endpoint until the user decides or the code expires."""
-    device_code = grant.auth_info.device_code
     interval = grant.interval
     wait: float = interval
     failures = 0
@@ -634,10 +677,10 @@ def poll_flow(
             raise _deadline_error(grant, last_failure)
         # "the client SHOULD wait at least `interval` seconds between polling requests"
         yield Sleep(wait)
-        request = token_request(config, device_code)
+        request = token_request(config, grant.auth_info)
         result = yield request
         polls += 1
-        outcome = judge_token_response(request, result)
+        outcome = judge_token_response(request, result, config.quirks)
 
         if isinstance(outcome, _Unavailable):
             # §3.5: "clients MUST unilaterally reduce their polling frequency before retrying.

@@ -65,7 +65,7 @@ def refresh_flow(config: ClientConfig, token: Token) -> Generator[Effect, Any, T
     request = refresh_request(config, token.refresh_token)
     result = yield request
     try:
-        data = fail_fast_answer(request, result)
+        data = fail_fast_answer(request, result, config.quirks)
     except InvalidGrant as rejected:
         raise InvalidGrant(
             rejected.error,
@@ -103,7 +103,7 @@ def revocation_flow(
         return
     # No answer, 503 (§2.2.1: try later), an OAuth error such as unsupported_token_type, or
     # an answer that is none of these: each raised, typed.
-    fail_fast_answer(request, result)
+    fail_fast_answer(request, result, config.quirks)
 
 
 # --- Discovery (RFC 8414, OpenID Connect Discovery 1.0) --------------------------------------

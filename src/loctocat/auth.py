@@ -21,6 +21,7 @@ from loctocat._flow import (
     ClientConfig,
     Effect,
     PendingGrant,
+    Quirks,
     Request,
     Response,
     Sleep,
@@ -91,6 +92,8 @@ class Authenticator:
         issuer: the server's issuer URL (set by `from_issuer()`); keys the store when given.
         revocation_url: the RFC 7009 revocation endpoint, used by `logout()`.
         leeway: seconds before its expiry at which a token counts as expired (default 30).
+        quirks: how the service departs from RFC 8628 (`loctocat.Quirks`); the predefined
+            providers set it for you.
 
     Attributes `client_id`, `auth_url`, `token_url`, `scopes`, `extras` are kept as given.
     After `ping()`, `auth_info` holds the codes; after `poll()`, `token` holds the whole
@@ -119,6 +122,7 @@ class Authenticator:
         issuer: str | None = None,
         revocation_url: str | None = None,
         leeway: float = DEFAULT_LEEWAY,
+        quirks: Quirks | None = None,
         **extras: object,
     ) -> None:
         self.client_id = client_id
@@ -139,6 +143,7 @@ class Authenticator:
         self.issuer = issuer
         self.revocation_url = revocation_url
         self.leeway = leeway
+        self.quirks = quirks or _flow.RFC_8628
         self._grant: PendingGrant | None = None
         self._handlers: list[Handler] = []
         self._login_lock = threading.Lock()
@@ -181,6 +186,7 @@ class Authenticator:
             min_interval=self.min_interval,
             timeout=self.timeout,
             user_agent=_user_agent(),
+            quirks=self.quirks,
         )
 
     def _pending_grant(self) -> PendingGrant:

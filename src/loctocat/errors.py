@@ -123,11 +123,19 @@ class ServerError(LoctocatError):
         error_uri: str | None = None,
         *,
         status_code: int | None = None,
+        meaning: str | None = None,
+        hint: str | None = None,
     ) -> ServerError:
-        """Build the most specific `ServerError` subclass for an OAuth error code."""
-        cls = _ERROR_CLASSES.get(error, ServerError)
-        hint = _HINTS.get(error)
-        return cls(error, error_description, error_uri, status_code=status_code, hint=hint)
+        """Build the most specific `ServerError` subclass for an OAuth error code.
+
+        `meaning` is the standard code a service-specific one stands for (Microsoft's
+        `authorization_declined` means `access_denied`): it picks the class, while `.error`
+        keeps the code the server sent. `hint` replaces the standard advice.
+        """
+        standard = meaning or error
+        cls = _ERROR_CLASSES.get(standard, ServerError)
+        advice = hint or _HINTS.get(standard)
+        return cls(error, error_description, error_uri, status_code=status_code, hint=advice)
 
 
 class AccessDenied(ServerError):

@@ -52,7 +52,8 @@ def device_step(body: bytes, cfg: ClientConfig | None = None) -> object:
 
 
 def judge(response: Response) -> object:
-    return judge_token_response(token_request(config(), "device"), response)
+    info = LoctocatAuthInfo("device", "user", "https://a.example/activate", 600, 5)
+    return judge_token_response(token_request(config(), info), response)
 
 
 @pytest.mark.parametrize("name", ["expires_in", "interval"])

@@ -44,6 +44,7 @@ from loctocat._flow import (
     poll_flow,
     token_request,
 )
+from loctocat._models import LoctocatAuthInfo
 from loctocat.testing import FakeAuthorizationServer, Fault, PlanStep
 
 ClientAuth = Literal["body", "basic"]
@@ -624,7 +625,8 @@ def test_a_nan_infinite_or_non_positive_code_lifetime_is_a_protocol_error(expire
 
 
 def token_answer_error(expires_in: str) -> BaseException | None:
-    request = token_request(core_config(), "DEVICE-CODE")
+    info = LoctocatAuthInfo("DEVICE-CODE", "USER-CODE", "https://as.example/device", 600, 5)
+    request = token_request(core_config(), info)
     body = f'{{"access_token": "at", "expires_in": {expires_in}}}'
     try:
         judge_token_response(request, answer(200, body))
