@@ -300,17 +300,22 @@ class Authenticator:
         """
         metadata = _discovered.get(issuer)
         if metadata is None:
-            probe = cls.__new__(cls)
-            probe._init_http(
-                options.get("http_client"),
-                options.get("request_timeout", DEFAULT_REQUEST_TIMEOUT),
-            )
+            probe = cls._probe(options)
             try:
                 metadata = probe._run(_lifecycle.discovery_flow(issuer, _user_agent()))
             finally:
                 probe.close()
             _discovered[issuer] = metadata
         return cls(client_id, scopes=scopes, **_discovered_options(metadata, options))
+
+    @classmethod
+    def _probe(cls, options: Mapping[str, Any]) -> Self:
+        """An instance able to send requests only, to read metadata before the real one."""
+        probe = cls.__new__(cls)
+        probe._init_http(
+            options.get("http_client"), options.get("request_timeout", DEFAULT_REQUEST_TIMEOUT)
+        )
+        return probe
 
     def get_token(self, *, force_refresh: bool = False, prompt: Prompt | None = None) -> str:
         """A valid access token, with as little asking as possible: the call most apps want.
@@ -614,11 +619,7 @@ class AsyncAuthenticator(Authenticator):
         """An authenticator for the server at `issuer` (see `Authenticator.from_issuer`)."""
         metadata = _discovered.get(issuer)
         if metadata is None:
-            probe = cls.__new__(cls)
-            probe._init_http(
-                options.get("http_client"),
-                options.get("request_timeout", DEFAULT_REQUEST_TIMEOUT),
-            )
+            probe = cls._probe(options)
             try:
                 metadata = await probe._run_async(_lifecycle.discovery_flow(issuer, _user_agent()))
             finally:
