@@ -16,6 +16,23 @@ refresh at the token endpoint, and a protected resource (`server.userinfo_url`) 
 401 `invalid_token` to unknown, revoked or expired access tokens; `server.expire_access_tokens()`
 expires them all at once.
 
+To stand in for a particular service, its constructor options imitate how real services depart
+from RFC 8628: endpoint paths (`device_path`, `token_path`, `verification_path`), poll
+parameters (`grant_type`, `device_code_param`, `poll_code_fields`), device request parameters
+(`scope_param`, `required_device_params`), answers (`error_codes`, `scope_as_list`,
+`form_encoded_unless_json`, `slow_down_sends_interval`) and client authentication
+(`client_auth`, `secret_on_device_request`). For GitHub, say::
+
+    FakeAuthorizationServer(
+        base_url="https://github.com",
+        device_path="/login/device/code",
+        token_path="/login/oauth/access_token",
+        verification_path="/login/device",
+        errors_with_status_200=True,
+        form_encoded_unless_json=True,
+        slow_down_sends_interval=True,
+    )
+
 With pytest, the `fake_auth_server` and `fake_auth_server_http` fixtures give you a fresh
 server per test (the plugin loads automatically once loctocat is installed).
 """

@@ -14,8 +14,8 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import get_args
-from urllib.parse import parse_qs, quote, unquote_plus, urlsplit
+from typing import Literal, get_args
+from urllib.parse import parse_qs, quote, unquote_plus, urlencode, urlsplit
 
 import httpx
 
@@ -41,8 +41,11 @@ USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 """Consonants only: no vowels to spell words, no look-alikes such as 0/O or 1/I (RFC 8628 §6.1)."""
 
 _FORM_TYPE = "application/x-www-form-urlencoded"
+_JSON_TYPE = "application/json"
+_CLIENT_AUTH_CHOICES = ("any", "basic", "body")
 _EMPTY: Mapping[str, object] = MappingProxyType({})
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+_NO_STRINGS: Mapping[str, str] = MappingProxyType({})
 _PLAN_STATES: frozenset[str] = frozenset(get_args(PlanState))
 # RFC 8628 §3.5: polls sooner than the interval are answered slow_down; this much earlier is
 # forgiven, since client and server clocks and scheduling never line up exactly.
@@ -55,12 +58,17 @@ _USERINFO_SUBJECT = "user-1"
 
 @dataclass
 class Answer:
-    """What the server replies; `drop` means close the connection instead of replying."""
+    """What the server replies; `drop` means close the connection instead of replying.
+
+    `payload` is the object a JSON body was made from (None for any other body), so that an
+    answer can be re-encoded as a form for `form_encoded_unless_json` servers.
+    """
 
     status: int
     headers: list[tuple[str, str]]
     body: bytes
     drop: bool = False
+    payload: Mapping[str, object] | None = None
 
 
 class _OAuthError(Exception):
@@ -112,7 +120,8 @@ class FakeAuthorizationServer:
     """A fake OAuth 2.0 device authorization server (RFC 8628) to run your client against.
 
     It serves, under `base_url`: `/device_authorization`, `/token` (device code and refresh
-    grants) and the verification page `/device`; for the rest of a token's life, the metadata
+    grants) and the verification page `/device` (those three paths can be changed, see below);
+    for the rest of a token's life, the metadata
     documents `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`
     (RFC 8414, also at the host root followed by the path of `base_url`, as §3.1 says), the
     revocation endpoint `/revoke` (RFC 7009), and a protected resource `/userinfo` that takes
@@ -155,6 +164,40 @@ class FakeAuthorizationServer:
       that come more than 10% sooner than the interval after the previous poll.
     - `clock`: the time source for expiry, interval checks and timestamps; pass a fake clock to
       test timing without sleeping.
+
+    Arguments to imitate a service that departs from RFC 8628 (the defaults follow the RFC), so
+    that a client configured for that service can be tested against a faithful stand-in:
+
+    - Paths: `device_path`, `token_path` and `verification_path` are where the device
+      endpoint, the token endpoint and the verification page are served under `base_url`
+      (GitHub: `base_url="https://github.com", device_path="/login/device/code",
+      token_path="/login/oauth/access_token"`). The `*_url` properties, `verification_uri`,
+      the metadata documents and `RecordedRequest.endpoint` follow them. The in-memory
+      transport routes by path only, so any host works.
+    - Polling: `grant_type` is the grant type polls must carry, anything else but
+      `refresh_token` gets `unsupported_grant_type` (Amazon, Yandex: "device_code").
+      `device_code_param` is the name the device code travels under (Yandex: "code").
+      `poll_code_fields` are fields of the device answer each poll must send back unchanged
+      (Amazon: `["user_code"]`): missing gets `invalid_request`, a different value
+      `invalid_grant`.
+    - Device request: `scope_param` is the name of its scope parameter (a scope sent under
+      another name is ignored, as real services ignore unknown parameters).
+      `required_device_params` are parameters it must carry with exactly these values (Amazon:
+      `{"response_type": "device_code"}`); missing or different gets `invalid_request`.
+    - Answers: `error_codes` maps standard error codes to what the service sends instead
+      (Microsoft: `{"access_denied": "authorization_declined"}`), in every error the server
+      makes up (scripted `Fault` errors are sent exactly as given). `scope_as_list` sends the
+      token answer's scope as a JSON array of strings (Twitch). `form_encoded_unless_json`
+      answers the device and token endpoints (tokens and errors alike) as
+      `application/x-www-form-urlencoded` unless the request's `Accept` names
+      `application/json` (GitHub; a list, such as a `scope_as_list` scope, becomes repeated
+      parameters). `slow_down_sends_interval` adds the grant's new `interval` to every
+      `slow_down` answer (GitHub).
+    - Client authentication, when `client_secret` is set: `client_auth` is how the secret must
+      travel: "any" (HTTP Basic or the `client_secret` body parameter), "basic" (Zoom, Hugging
+      Face) or "body" (Google, Yandex); the other way gets `invalid_client` (HTTP 401).
+      `secret_on_device_request=False` lets the device endpoint take requests without the
+      secret (it is then not checked there, only when polling, as Google and Yandex do).
     """
 
     def __init__(
@@ -179,10 +222,46 @@ class FakeAuthorizationServer:
         issuer: str | None = None,
         base_url: str = "https://auth.example.test",
         clock: Callable[[], float] = time.monotonic,
+        device_path: str = "/device_authorization",
+        token_path: str = "/token",
+        verification_path: str = "/device",
+        grant_type: str = DEVICE_CODE_GRANT_TYPE,
+        device_code_param: str = "device_code",
+        poll_code_fields: Sequence[str] = (),
+        scope_param: str = "scope",
+        required_device_params: Mapping[str, str] = _NO_STRINGS,
+        error_codes: Mapping[str, str] = _NO_STRINGS,
+        scope_as_list: bool = False,
+        form_encoded_unless_json: bool = False,
+        slow_down_sends_interval: bool = False,
+        client_auth: Literal["any", "basic", "body"] = "any",
+        secret_on_device_request: bool = True,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
             raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
+        paths = {"device_path": device_path, "token_path": token_path}
+        paths["verification_path"] = verification_path
+        for name, path in paths.items():
+            if not path.startswith("/") or "?" in path or "#" in path:
+                raise ValueError(f"{name} must be a path starting with '/', got {path!r}")
+        if len({device_path, token_path, verification_path.rstrip("/") or "/"}) < 3:
+            raise ValueError("device_path, token_path and verification_path must differ")
+        if client_auth not in _CLIENT_AUTH_CHOICES:
+            raise ValueError(
+                f"client_auth must be one of {_CLIENT_AUTH_CHOICES}, got {client_auth!r}"
+            )
+        if isinstance(poll_code_fields, str):
+            raise TypeError("poll_code_fields takes a sequence of field names, not a string")
+        echoable = {"device_code", "user_code", verification_field, "expires_in"}
+        echoable.update(extra_device_fields)
+        if verification_uri_complete:
+            echoable.add("verification_uri_complete")
+        if interval is not None:
+            echoable.add("interval")
+        for name in poll_code_fields:
+            if name not in echoable:
+                raise ValueError(f"poll_code_fields: the device answer has no field {name!r}")
         self.interval = interval
         self.expires_in = expires_in
         self.client_id = client_id
@@ -201,6 +280,20 @@ class FakeAuthorizationServer:
         self.advertise_device_endpoint = advertise_device_endpoint
         self._issuer_override = issuer
         self.clock = clock
+        self.device_path = device_path
+        self.token_path = token_path
+        self.verification_path = verification_path
+        self.grant_type = grant_type
+        self.device_code_param = device_code_param
+        self.poll_code_fields = tuple(poll_code_fields)
+        self.scope_param = scope_param
+        self.required_device_params = dict(required_device_params)
+        self.error_codes = dict(error_codes)
+        self.scope_as_list = scope_as_list
+        self.form_encoded_unless_json = form_encoded_unless_json
+        self.slow_down_sends_interval = slow_down_sends_interval
+        self.client_auth = client_auth
+        self.secret_on_device_request = secret_on_device_request
         self._configured_base_url = base_url.rstrip("/")
         self._prefix = parts.path.rstrip("/")
 
@@ -214,6 +307,8 @@ class FakeAuthorizationServer:
         self._device_faults: deque[Fault] = deque()
         self._issued: list[IssuedToken] = []
         self._live_refresh_tokens: dict[str, IssuedToken] = {}
+        # The device answer sent for each device code, to check `poll_code_fields` against.
+        self._device_answers: dict[str, dict[str, object]] = {}
         # Every access token issued, with the clock reading it expires at (inf: never).
         self._access_tokens: dict[str, tuple[IssuedToken, float]] = {}
         self._revoked: list[str] = []
@@ -233,18 +328,18 @@ class FakeAuthorizationServer:
 
     @property
     def device_authorization_url(self) -> str:
-        """The device authorization endpoint: `base_url + "/device_authorization"`."""
-        return self.base_url + "/device_authorization"
+        """The device authorization endpoint: `base_url + device_path`."""
+        return self.base_url + self.device_path
 
     @property
     def token_url(self) -> str:
-        """The token endpoint: `base_url + "/token"`."""
-        return self.base_url + "/token"
+        """The token endpoint: `base_url + token_path`."""
+        return self.base_url + self.token_path
 
     @property
     def verification_uri(self) -> str:
-        """The verification page: `base_url + "/device"`."""
-        return self.base_url + "/device"
+        """The verification page: `base_url + verification_path`."""
+        return self.base_url + self.verification_path
 
     @property
     def revocation_url(self) -> str:
@@ -496,11 +591,9 @@ class FakeAuthorizationServer:
                 timestamp=self.clock(),
             )
             self._requests.append(record)
+            if record.endpoint in ("device_authorization", "token"):
+                return self._oauth_endpoint(record, form_error)
             try:
-                if record.endpoint == "device_authorization":
-                    return self._device_endpoint(record, form_error)
-                if record.endpoint == "token":
-                    return self._token_endpoint(record, form_error)
                 if record.endpoint == "page":
                     return self._page_endpoint(record, form_error)
                 if record.endpoint == "discovery":
@@ -513,17 +606,38 @@ class FakeAuthorizationServer:
                 return self._error_answer(error)
             return _not_found()
 
+    def _oauth_endpoint(self, record: RecordedRequest, form_error: bool) -> Answer:
+        """Answer the device or the token endpoint, as a form if the service does that."""
+        try:
+            if record.endpoint == "device_authorization":
+                answer = self._device_endpoint(record, form_error)
+            else:
+                answer = self._token_endpoint(record, form_error)
+        except _OAuthError as error:
+            answer = self._error_answer(error)
+        if answer.payload is None or not self.form_encoded_unless_json:
+            return answer
+        accepted = record.headers.get("accept", "").split(",")
+        if any(item.split(";", 1)[0].strip().lower() == _JSON_TYPE for item in accepted):
+            return answer
+        headers = [
+            (name, _FORM_TYPE if name.lower() == "content-type" else value)
+            for name, value in answer.headers
+        ]
+        return Answer(answer.status, headers, _form_body(answer.payload))
+
     def _route(self, path: str) -> Endpoint:
         # RFC 8414 §3.1 puts the well-known part before the issuer's path.
         if path == _OAUTH_METADATA + self._prefix:
             return "discovery"
         if path.startswith(self._prefix):
             rest = path[len(self._prefix) :]
-            if rest == "/device_authorization":
+            if rest == self.device_path:
                 return "device_authorization"
-            if rest == "/token":
+            if rest == self.token_path:
                 return "token"
-            if rest in ("/device", "/device/"):
+            page = self.verification_path.rstrip("/")
+            if rest in (page, page + "/"):
                 return "page"
             # Many servers (Keycloak) also publish RFC 8414 metadata after the path.
             if rest in (_OPENID_CONFIGURATION, _OAUTH_METADATA):
@@ -559,9 +673,10 @@ class FakeAuthorizationServer:
             if len(values) > 1:
                 # RFC 6749 §3.1: parameters must not be included more than once.
                 raise _OAuthError("invalid_request", f"parameter {name!r} given more than once")
-        return self._authenticate_client(record)
+        check_secret = record.endpoint != "device_authorization" or self.secret_on_device_request
+        return self._authenticate_client(record, check_secret=check_secret)
 
-    def _authenticate_client(self, record: RecordedRequest) -> str:
+    def _authenticate_client(self, record: RecordedRequest, *, check_secret: bool = True) -> str:
         form = record.form
         authorization = record.headers.get("authorization")
         secrets_given: list[str] = []
@@ -596,7 +711,11 @@ class FakeAuthorizationServer:
                 secrets_given = [form["client_secret"]]
         if self.client_id is not None and client_id != self.client_id:
             raise _invalid_client("unknown client_id")
-        if self.client_secret is not None:
+        if self.client_secret is not None and check_secret:
+            if self.client_auth == "basic" and authorization is None:
+                raise _invalid_client("send the client secret with HTTP Basic")
+            if self.client_auth == "body" and authorization is not None:
+                raise _invalid_client("send the client secret in the body, not with HTTP Basic")
             expected = self.client_secret.encode()
             if not any(hmac.compare_digest(s.encode(), expected) for s in secrets_given):
                 raise _invalid_client("client authentication failed")
@@ -606,7 +725,13 @@ class FakeAuthorizationServer:
         if self._device_faults:
             return self._fault_answer(self._device_faults.popleft())
         client_id = self._check_request(record, form_error)
-        scope = record.form.get("scope")
+        for name, value in self.required_device_params.items():
+            given = record.form.get(name)
+            if given is None:
+                raise _OAuthError("invalid_request", f"missing {name}")
+            if given != value:
+                raise _OAuthError("invalid_request", f"{name} must be {value!r}")
+        scope = record.form.get(self.scope_param)
         if scope is not None and self.scopes_allowed is not None:
             unknown = [s for s in scope.split() if s not in self.scopes_allowed]
             if unknown:
@@ -625,6 +750,7 @@ class FakeAuthorizationServer:
         if self.interval is not None:
             payload["interval"] = self.interval
         payload.update(self.extra_device_fields)
+        self._device_answers[grant.device_code] = payload
         return self._json(200, payload)
 
     def _new_grant(self, client_id: str, scope: str | None) -> Grant:
@@ -653,21 +779,28 @@ class FakeAuthorizationServer:
         grant_type = record.form.get("grant_type")
         if not grant_type:
             raise _OAuthError("invalid_request", "missing grant_type")
-        if grant_type == DEVICE_CODE_GRANT_TYPE:
+        if grant_type == self.grant_type:
             return self._poll(record, client_id)
         if grant_type == "refresh_token":
             return self._refresh(record, client_id)
         raise _OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
 
     def _poll(self, record: RecordedRequest, client_id: str) -> Answer:
-        device_code = record.form.get("device_code")
+        device_code = record.form.get(self.device_code_param)
         if not device_code:
-            raise _OAuthError("invalid_request", "missing device_code")
+            raise _OAuthError("invalid_request", f"missing {self.device_code_param}")
         grant = self._by_device_code.get(device_code)
         if grant is None:
-            raise _OAuthError("invalid_grant", "unknown device_code")
+            raise _OAuthError("invalid_grant", f"unknown {self.device_code_param}")
         if grant.client_id != client_id:
             raise _OAuthError("invalid_grant", "device_code was issued to another client")
+        device_answer = self._device_answers[device_code]
+        for name in self.poll_code_fields:
+            echoed = record.form.get(name)
+            if echoed is None:
+                raise _OAuthError("invalid_request", f"missing {name}")
+            if echoed != _form_value(device_answer[name]):
+                raise _OAuthError("invalid_grant", f"{name} does not match the device code")
         now = record.timestamp
         previous = grant.poll_times[-1] if grant.poll_times else None
         grant.poll_times.append(now)
@@ -684,8 +817,7 @@ class FakeAuthorizationServer:
             and previous is not None
             and now - previous < grant.interval * _INTERVAL_TOLERANCE
         ):
-            grant.interval += 5
-            raise _OAuthError("slow_down", "polling too fast")
+            return self._slow_down(grant, grant.interval + 5)
         if grant.status == "approved":
             return self._issue(grant, client_id, grant.scope, "device_code")
 
@@ -697,15 +829,10 @@ class FakeAuthorizationServer:
             return self._fault_answer(step)
         if isinstance(step, SlowDown):
             if step.interval is None:
-                grant.interval += 5
-                raise _OAuthError("slow_down", "polling too fast")
-            grant.interval = step.interval
-            return self._error_answer(
-                _OAuthError("slow_down", "polling too fast"), {"interval": step.interval}
-            )
+                return self._slow_down(grant, grant.interval + 5)
+            return self._slow_down(grant, step.interval, send_interval=True)
         if step == "slow_down":
-            grant.interval += 5
-            raise _OAuthError("slow_down", "polling too fast")
+            return self._slow_down(grant, grant.interval + 5)
         if step == "approve":
             grant.status = "approved"
             return self._issue(grant, client_id, grant.scope, "device_code")
@@ -716,6 +843,13 @@ class FakeAuthorizationServer:
             grant.status = "expired"
             raise _OAuthError("expired_token", "device_code has expired")
         raise _OAuthError("authorization_pending", "the user has not yet approved the request")
+
+    def _slow_down(self, grant: Grant, interval: int, *, send_interval: bool = False) -> Answer:
+        grant.interval = interval
+        fields: dict[str, object] = {}
+        if send_interval or self.slow_down_sends_interval:
+            fields["interval"] = interval
+        return self._error_answer(_OAuthError("slow_down", "polling too fast"), fields)
 
     def _refresh(self, record: RecordedRequest, client_id: str) -> Answer:
         refresh_token = record.form.get("refresh_token")
@@ -769,20 +903,26 @@ class FakeAuthorizationServer:
             payload["refresh_token"] = token.refresh_token
             self._live_refresh_tokens[token.refresh_token] = token
         if scope is not None:
-            payload["scope"] = scope
+            payload["scope"] = scope.split() if self.scope_as_list else scope
         payload.update(self.extra_token_fields)
         return self._json(200, payload)
 
     def _discovery_endpoint(self, record: RecordedRequest) -> Answer:
         if record.method not in ("GET", "HEAD"):
-            return self._json(405, {"error": "method_not_allowed"}, {"Allow": "GET, HEAD"})
+            return self._json(
+                405, {"error": self._error_code("method_not_allowed")}, {"Allow": "GET, HEAD"}
+            )
         if record.path == self._prefix + _OPENID_CONFIGURATION and not self.openid_configuration:
             return _not_found()
         if self.client_secret is None:
             auth_methods = ["none"]
+        elif self.client_auth == "basic":
+            auth_methods = ["client_secret_basic"]
+        elif self.client_auth == "body":
+            auth_methods = ["client_secret_post"]
         else:
             auth_methods = ["client_secret_basic", "client_secret_post"]
-        grant_types = [DEVICE_CODE_GRANT_TYPE]
+        grant_types = [self.grant_type]
         if self.issue_refresh_token:
             grant_types.append("refresh_token")
         metadata: dict[str, object] = {"issuer": self.issuer}
@@ -846,7 +986,9 @@ class FakeAuthorizationServer:
 
     def _userinfo_endpoint(self, record: RecordedRequest) -> Answer:
         if record.method != "GET":
-            return self._json(405, {"error": "method_not_allowed"}, {"Allow": "GET"})
+            return self._json(
+                405, {"error": self._error_code("method_not_allowed")}, {"Allow": "GET"}
+            )
         scheme, _, token = record.headers.get("authorization", "").strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
@@ -865,12 +1007,13 @@ class FakeAuthorizationServer:
         elif record.timestamp >= access[1]:
             problem = "the access token has expired"
         if problem is not None or access is None:
+            code = self._error_code("invalid_token")
             return self._json(
                 401,
-                {"error": "invalid_token", "error_description": problem},
+                {"error": code, "error_description": problem},
                 {
                     "WWW-Authenticate": (
-                        f'Bearer realm="loctocat-fake", error="invalid_token", '
+                        f'Bearer realm="loctocat-fake", error="{code}", '
                         f'error_description="{problem}"'
                     )
                 },
@@ -882,7 +1025,7 @@ class FakeAuthorizationServer:
         return self._json(200, claims)
 
     def _page_endpoint(self, record: RecordedRequest, form_error: bool) -> Answer:
-        action_url = self._prefix + "/device"
+        action_url = self._prefix + self.verification_path
         if record.method in ("GET", "HEAD"):
             prefill = parse_qs(record.query).get("user_code", [""])[-1]
             grant = self._pending_grant(prefill) if prefill else None
@@ -937,7 +1080,12 @@ class FakeAuthorizationServer:
             "Cache-Control": "no-store",
             "Pragma": "no-cache",
         }
-        return Answer(status, _merge_headers(headers, extra_headers), json.dumps(payload).encode())
+        return Answer(
+            status,
+            _merge_headers(headers, extra_headers),
+            json.dumps(payload).encode(),
+            payload=payload,
+        )
 
     def _html(
         self, status: int, body: bytes, extra_headers: Sequence[tuple[str, str]] = ()
@@ -955,7 +1103,7 @@ class FakeAuthorizationServer:
     def _error_answer(
         self, error: _OAuthError, extra_fields: Mapping[str, object] = _EMPTY
     ) -> Answer:
-        payload: dict[str, object] = {"error": error.error}
+        payload: dict[str, object] = {"error": self._error_code(error.error)}
         if error.description is not None:
             payload["error_description"] = error.description
         payload.update(extra_fields)
@@ -963,6 +1111,10 @@ class FakeAuthorizationServer:
         if self.errors_with_status_200 and not error.keep_status:
             status = 200
         return self._json(status, payload, dict(error.headers))
+
+    def _error_code(self, code: str) -> str:
+        """The code this service sends for the standard error `code` (see `error_codes`)."""
+        return self.error_codes.get(code, code)
 
     def _fault_answer(self, fault: Fault) -> Answer:
         if fault.drop:
@@ -977,6 +1129,30 @@ class FakeAuthorizationServer:
             return self._json(status, payload, fault.headers)
         status = 500 if fault.status is None else fault.status
         return Answer(status, list(fault.headers.items()), fault.body or b"")
+
+
+def _form_value(value: object) -> str:
+    """How a JSON value of an answer reads as a form parameter."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if value is None:
+        return ""
+    return json.dumps(value)
+
+
+def _form_body(payload: Mapping[str, object]) -> bytes:
+    """Encode an answer as a form, as GitHub does; a list becomes repeated parameters."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in payload.items():
+        if isinstance(value, (list, tuple)):
+            pairs.extend((name, _form_value(item)) for item in value)
+        else:
+            pairs.append((name, _form_value(value)))
+    return urlencode(pairs).encode()
 
 
 def _not_found() -> Answer:

@@ -27,8 +27,11 @@ Endpoint: TypeAlias = Literal[
 ]
 """Which part of the fake server a request was addressed to.
 
-`discovery` covers both metadata paths (also when one of them answers 404), `revocation` is
-`/revoke` (RFC 7009), `userinfo` the protected resource `/userinfo`, and `other` anything else.
+`device_authorization`, `token` and `page` are the paths the server was built with
+(`device_path`, `token_path`, `verification_path`; by default `/device_authorization`, `/token`
+and `/device`). `discovery` covers both metadata paths (also when one of them answers 404),
+`revocation` is `/revoke` (RFC 7009), `userinfo` the protected resource `/userinfo`, and `other`
+anything else.
 """
 
 GrantStatus: TypeAlias = Literal["pending", "approved", "denied", "expired", "redeemed"]
