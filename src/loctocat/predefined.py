@@ -1,28 +1,835 @@
-"""Predefined authenticators for services that offer the device flow.
+"""Services that offer the device flow, described as data, and authenticators built from them.
 
 ```python
-from loctocat.predefined import GitHubAuthenticator
+from loctocat.predefined import GitHubAuthenticator, get_provider
 
-token = GitHubAuthenticator(client_id="Iv1.0123456789abcdef", scopes=["repo"]).authenticate()
+token = GitHubAuthenticator("Iv1.0123456789abcdef", ["repo"]).authenticate()
+
+# The same from the data, for any service in PROVIDERS:
+entra = get_provider("microsoft").authenticator("your-client-id", ["User.Read"], tenant="common")
 ```
+
+Each `Provider` names its endpoints as URL templates (`{tenant}`, `{domain}`, ...), the
+parameters that fill them, whether a client secret is needed and how it is sent, and how the
+service departs from RFC 8628 as a `loctocat.Quirks` value, which the core interprets: nothing
+here special-cases a service at run time. `catalogue()` lists them as plain dicts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import inspect
+import string
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal, TypeAlias, overload
 
+from loctocat._flow import DEVICE_CODE_GRANT, RFC_8628, ClientAuth, Quirks
 from loctocat.auth import AsyncAuthenticator, Authenticator
+from loctocat.errors import ConfigurationError
 
-__all__ = ["AsyncGitHubAuthenticator", "GitHubAuthenticator"]
+__all__ = [
+    "AMAZON",
+    "AUTH0",
+    "AUTHENTIK",
+    "GITHUB",
+    "GITLAB",
+    "GOOGLE",
+    "HUGGING_FACE",
+    "KEYCLOAK",
+    "MICROSOFT",
+    "OKTA",
+    "ORY",
+    "PROVIDERS",
+    "TWITCH",
+    "YANDEX",
+    "ZITADEL",
+    "ZOOM",
+    "AmazonAuthenticator",
+    "AsyncAmazonAuthenticator",
+    "AsyncAuth0Authenticator",
+    "AsyncAuthentikAuthenticator",
+    "AsyncGitHubAuthenticator",
+    "AsyncGitLabAuthenticator",
+    "AsyncGoogleAuthenticator",
+    "AsyncHuggingFaceAuthenticator",
+    "AsyncKeycloakAuthenticator",
+    "AsyncMicrosoftAuthenticator",
+    "AsyncOktaAuthenticator",
+    "AsyncOryAuthenticator",
+    "AsyncTwitchAuthenticator",
+    "AsyncYandexAuthenticator",
+    "AsyncZitadelAuthenticator",
+    "AsyncZoomAuthenticator",
+    "Auth0Authenticator",
+    "AuthentikAuthenticator",
+    "GitHubAuthenticator",
+    "GitLabAuthenticator",
+    "GoogleAuthenticator",
+    "HuggingFaceAuthenticator",
+    "KeycloakAuthenticator",
+    "MicrosoftAuthenticator",
+    "OktaAuthenticator",
+    "OryAuthenticator",
+    "ParameterKind",
+    "Provider",
+    "ProviderAuthenticator",
+    "ProviderParameter",
+    "SecretRequirement",
+    "TwitchAuthenticator",
+    "YandexAuthenticator",
+    "ZitadelAuthenticator",
+    "ZoomAuthenticator",
+    "catalogue",
+    "get_provider",
+    "providers",
+]
 
-# https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps#device-flow
-_GITHUB_DEVICE_URL = "https://github.com/login/device/code"
-_GITHUB_TOKEN_URL = "https://github.com/login/oauth/access_token"
+_Scopes: TypeAlias = Iterable[str] | str | None
+
+#: Whether a service needs a client secret: never, for some apps (confidential clients), always.
+SecretRequirement: TypeAlias = Literal["none", "optional", "required"]
+
+#: Where a parameter's value goes, and so how it is checked:
+#: "base_url" an https:// URL the endpoint paths are appended to; "host" a host name (with an
+#: optional port) put after https://; "segment" one path segment; "device_param" not in a URL
+#: but sent with the device authorization request (e.g. Auth0's audience), only when not empty.
+ParameterKind: TypeAlias = Literal["base_url", "host", "segment", "device_param"]
 
 
-class GitHubAuthenticator(Authenticator):
-    """Log in to GitHub with the device flow.
+@dataclass(frozen=True, slots=True)
+class ProviderParameter:
+    """One value a provider needs from you, such as Microsoft's tenant or Auth0's domain.
+
+    `default` None means the parameter is required; "" means optional and left out when not
+    given (only for `device_param`).
+    """
+
+    name: str
+    description: str
+    default: str | None = None
+    kind: ParameterKind = "segment"
+
+    @property
+    def required(self) -> bool:
+        """True when there is no default: the provider cannot be used without it."""
+        return self.default is None
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """One service that offers the device flow, described declaratively.
+
+    Build an authenticator with `provider.authenticator(client_id, scopes, **parameters)`.
+    `device_authorization_url`, `token_url`, `revocation_url` and `issuer` are templates whose
+    `{placeholders}` are the names of `parameters`.
+    """
+
+    #: Short lower-case key, as in `get_provider("github")` and on the command line.
+    name: str
+    #: The service's name for people.
+    title: str
+    #: What to know before using it: app settings, secrets, limits.
+    description: str
+    #: The primary documentation this description follows.
+    docs_url: str
+    device_authorization_url: str
+    token_url: str
+    revocation_url: str | None = None
+    issuer: str | None = None
+    parameters: tuple[ProviderParameter, ...] = ()
+    client_secret: SecretRequirement = "none"
+    #: How a client secret travels: in the form body or as HTTP Basic (RFC 6749 §2.3.1).
+    client_auth: ClientAuth = "body"
+    #: Fixed parameters of the device authorization request (Amazon: response_type).
+    device_params: Mapping[str, str] = field(default_factory=dict)
+    quirks: Quirks = RFC_8628
+    #: How refresh tokens behave: "rotating", "single-use", "with offline_access", ...
+    refresh: str = "standard (RFC 6749 §6)"
+    #: What was checked against the documentation, and what was not.
+    verified: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "device_params", MappingProxyType(dict(self.device_params)))
+        names = {p.name for p in self.parameters}
+        for template in self._templates():
+            for placeholder in _placeholders(template):
+                if placeholder not in names:
+                    raise ValueError(f"{self.name}: {template!r} uses unknown {{{placeholder}}}")
+
+    def _templates(self) -> list[str]:
+        urls = (self.device_authorization_url, self.token_url, self.revocation_url, self.issuer)
+        return [url for url in urls if url is not None]
+
+    @property
+    def required_parameters(self) -> tuple[ProviderParameter, ...]:
+        """The parameters without a default."""
+        return tuple(p for p in self.parameters if p.required)
+
+    @property
+    def optional_parameters(self) -> tuple[ProviderParameter, ...]:
+        """The parameters with a default."""
+        return tuple(p for p in self.parameters if not p.required)
+
+    @overload
+    def authenticator(
+        self,
+        client_id: str,
+        scopes: _Scopes = None,
+        *,
+        asynchronous: Literal[False] = False,
+        **params_and_options: Any,
+    ) -> Authenticator: ...
+
+    @overload
+    def authenticator(
+        self,
+        client_id: str,
+        scopes: _Scopes = None,
+        *,
+        asynchronous: Literal[True],
+        **params_and_options: Any,
+    ) -> AsyncAuthenticator: ...
+
+    @overload
+    def authenticator(
+        self,
+        client_id: str,
+        scopes: _Scopes = None,
+        *,
+        asynchronous: bool,
+        **params_and_options: Any,
+    ) -> Authenticator: ...
+
+    def authenticator(
+        self,
+        client_id: str,
+        scopes: _Scopes = None,
+        *,
+        asynchronous: bool = False,
+        **params_and_options: Any,
+    ) -> Authenticator:
+        """An `Authenticator` (or, with `asynchronous=True`, an `AsyncAuthenticator`).
+
+        Keyword arguments are this provider's parameters (see `parameters`, e.g.
+        `tenant="organizations"`) and any keyword-only option of `Authenticator`
+        (`client_secret`, `http_client`, `timeout`, `store`, ...). Extra parameters for the
+        device authorization request go in `device_params={...}`. A required parameter left
+        out, an unknown keyword or a malformed value raises `ConfigurationError` before
+        anything is sent.
+        """
+        cls = AsyncAuthenticator if asynchronous else Authenticator
+        urls, options = self.resolve(params_and_options)
+        return cls(client_id, *urls, scopes, **options)
+
+    def resolve(
+        self, params_and_options: Mapping[str, Any], *, extras_allowed: bool = False
+    ) -> tuple[tuple[str, str], dict[str, Any]]:
+        """The endpoint URLs and the `Authenticator` keyword options for these arguments.
+
+        The building block of `authenticator()` and of the `...Authenticator` classes; with
+        `extras_allowed`, unknown keywords go to the device request (loctocat 1.0 behaviour).
+        """
+        remaining = dict(params_and_options)
+        allowed = _authenticator_options()
+        names = {p.name for p in self.parameters}
+        unknown = sorted(set(remaining) - allowed - names - {"device_params"})
+        if unknown and not extras_allowed:
+            known = ", ".join(sorted(names)) or "none"
+            raise ConfigurationError(
+                f"{self.title} does not take {', '.join(map(repr, unknown))}: its parameters "
+                f"are {known}; other keywords must be Authenticator options "
+                f"({', '.join(sorted(allowed))}); put extra device request parameters in "
+                "device_params={...}"
+            )
+        device: dict[str, str] = dict(self.device_params)
+        device.update(_string_mapping(remaining.pop("device_params", None), "device_params"))
+        for name in unknown:  # loctocat 1.0: unknown keywords went with the device request
+            device[name] = remaining.pop(name)
+        values: dict[str, str] = {}
+        for parameter in self.parameters:
+            checked = self._check_value(parameter, remaining.pop(parameter.name, None))
+            if parameter.kind != "device_param":
+                values[parameter.name] = checked
+            elif checked:
+                device[parameter.name] = checked
+
+        secret = remaining.get("client_secret")
+        if self.client_secret == "required" and not secret:
+            raise ConfigurationError(
+                f"{self.title} needs client_secret=...: the client secret shown with the "
+                f"client ID in your app's settings (see {self.docs_url})"
+            )
+        options: dict[str, Any] = {
+            "client_auth": self.client_auth if secret else "body",
+            "quirks": self.quirks,
+        }
+        if self.issuer is not None:
+            options["issuer"] = _fill(self.issuer, values)
+        if self.revocation_url is not None:
+            options["revocation_url"] = _fill(self.revocation_url, values)
+        options.update(remaining)  # the caller's options win over the provider's
+        options.update(device)
+        urls = (_fill(self.device_authorization_url, values), _fill(self.token_url, values))
+        return urls, options
+
+    def _check_value(self, parameter: ProviderParameter, value: object) -> str:
+        what = f"{self.title}'s {parameter.name!r} ({parameter.description})"
+        if value is None:
+            if parameter.default is None:
+                raise ConfigurationError(
+                    f"{self.title} needs {parameter.name}=...: {parameter.description} "
+                    f"(see {self.docs_url})"
+                )
+            value = parameter.default
+        if not isinstance(value, str):
+            raise ConfigurationError(f"{what} must be a string, got {type(value).__name__}")
+        value = value.strip()
+        if parameter.kind == "device_param":
+            return value
+        if not value:
+            raise ConfigurationError(f"{what} cannot be empty")
+        if parameter.kind == "base_url":
+            return _check_base_url(value, what)
+        if parameter.kind == "host":
+            return _check_host(value, what)
+        if any(ch in value for ch in "/?#\\") or any(ch.isspace() for ch in value):
+            raise ConfigurationError(f"{what} must be a single path segment, got {value!r}")
+        return urllib.parse.quote(value, safe="@:.-_~")
+
+
+def _placeholders(template: str) -> list[str]:
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+
+
+def _fill(template: str, values: Mapping[str, str]) -> str:
+    return template.format_map(values)
+
+
+def _check_base_url(value: str, what: str) -> str:
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigurationError(
+            f"{what} must be an https:// URL such as 'https://sso.example.com', got {value!r}"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError(
+            f"{what} must be a plain https:// URL, without credentials, query or fragment, "
+            f"got {value!r}"
+        )
+    # http:// is refused for remote hosts by the core's endpoint check, with advice.
+    return value.rstrip("/")
+
+
+def _check_host(value: str, what: str) -> str:
+    if value.lower().startswith("https://"):
+        value = value[len("https://") :].rstrip("/")
+    parts = urllib.parse.urlsplit("//" + value)
+    if (
+        "://" in value
+        or not parts.hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or any(ch.isspace() for ch in value)
+    ):
+        raise ConfigurationError(
+            f"{what} must be a host name such as 'example.okta.com' (no path), got {value!r}"
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise ConfigurationError(f"{what} has an invalid port: {value!r}") from None
+    return value
+
+
+def _string_mapping(value: object, name: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ConfigurationError(f"{name} must be a mapping of strings to strings, got {value!r}")
+    return dict(value)
+
+
+@cache
+def _authenticator_options() -> frozenset[str]:
+    """The keyword-only options of `Authenticator.__init__`."""
+    signature = inspect.signature(Authenticator.__init__)
+    return frozenset(name for name, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY)
+
+
+# --- The providers ----------------------------------------------------------------------------
+
+_GITHUB_HOST = ProviderParameter(
+    "host",
+    "the GitHub host: github.com, or your GitHub Enterprise Server's host name",
+    "github.com",
+    "host",
+)
+
+GITHUB = Provider(
+    name="github",
+    title="GitHub",
+    description=(
+        "GitHub.com and GitHub Enterprise Server (host=). Enable 'Device Flow' in the OAuth "
+        "app's or GitHub App's settings; no client secret. Replies are form-encoded unless "
+        "asked for JSON (loctocat asks), errors can come with HTTP 200, slow_down carries the "
+        "new interval, and there is no verification_uri_complete."
+    ),
+    docs_url=(
+        "https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/"
+        "authorizing-oauth-apps#device-flow"
+    ),
+    device_authorization_url="https://{host}/login/device/code",
+    token_url="https://{host}/login/oauth/access_token",
+    parameters=(_GITHUB_HOST,),
+    quirks=Quirks(
+        error_aliases={
+            "incorrect_client_credentials": "invalid_client",
+            "incorrect_device_code": "invalid_grant",
+            "device_flow_disabled": "unauthorized_client",
+        },
+        error_hints={
+            "device_flow_disabled": (
+                "enable Device Flow in the app's settings: GitHub > Settings > Developer "
+                "settings > your app > 'Enable Device Flow'"
+            ),
+            "incorrect_client_credentials": (
+                "check the client_id: use the Client ID shown in your OAuth app's or GitHub "
+                "App's settings"
+            ),
+            "incorrect_device_code": "the device code is not valid; start a new login",
+            "unsupported_grant_type": (
+                f"GitHub expects grant_type={DEVICE_CODE_GRANT}; check the token_url"
+            ),
+        },
+    ),
+    refresh="only GitHub Apps with expiring user tokens: single-use refresh tokens",
+    verified=(
+        "as gathered in providers.md from GitHub Docs (device flow section): endpoints, error "
+        "codes, the slow_down interval; not re-checked in this change"
+    ),
+)
+
+GITLAB = Provider(
+    name="gitlab",
+    title="GitLab",
+    description=(
+        "GitLab.com or a self-managed instance (base_url=), GitLab 17.9 or later. No client "
+        "secret for non-confidential applications; tokens carry created_at (kept in "
+        "Token.extra). Discovery does not list the device endpoint, so use this provider."
+    ),
+    docs_url="https://docs.gitlab.com/api/oauth2/#device-authorization-grant-flow",
+    device_authorization_url="{base_url}/oauth/authorize_device",
+    token_url="{base_url}/oauth/token",
+    revocation_url="{base_url}/oauth/revoke",
+    issuer="{base_url}",
+    parameters=(
+        ProviderParameter(
+            "base_url", "the GitLab instance's URL", "https://gitlab.com", "base_url"
+        ),
+    ),
+    client_secret="optional",
+    refresh="rotating: each refresh returns a new refresh token",
+    verified="endpoints as gathered in providers.md from GitLab's docs; not re-checked",
+)
+
+MICROSOFT = Provider(
+    name="microsoft",
+    title="Microsoft Entra ID",
+    description=(
+        "Microsoft identity platform v2.0 (work, school and personal accounts). tenant= is "
+        "'common', 'organizations', 'consumers', a tenant ID or a domain. Register a public "
+        "client ('Allow public client flows'). The device answer's 'message' is kept in "
+        "LoctocatAuthInfo.extra. Ask for 'offline_access' to get a refresh token."
+    ),
+    docs_url="https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-device-code",
+    device_authorization_url="https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
+    token_url="https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+    issuer="https://login.microsoftonline.com/{tenant}/v2.0",
+    parameters=(
+        ProviderParameter(
+            "tenant",
+            "who may sign in: common, organizations, consumers, a tenant ID or domain",
+            "common",
+        ),
+    ),
+    quirks=Quirks(
+        error_aliases={
+            "authorization_declined": "access_denied",
+            "bad_verification_code": "invalid_grant",
+        },
+    ),
+    refresh="with the offline_access scope",
+    verified=(
+        "as gathered in providers.md from the Microsoft identity platform device code page: "
+        "endpoints, authorization_declined, bad_verification_code; not re-checked"
+    ),
+)
+
+GOOGLE = Provider(
+    name="google",
+    title="Google",
+    description=(
+        "OAuth client of type 'TVs and Limited Input devices'. The client secret is required "
+        "(sent in the body). Only a limited list of scopes is allowed (others: invalid_scope). "
+        "Google names the field verification_url; loctocat reads it."
+    ),
+    docs_url="https://developers.google.com/identity/protocols/oauth2/limited-input-device",
+    device_authorization_url="https://oauth2.googleapis.com/device/code",
+    token_url="https://oauth2.googleapis.com/token",
+    revocation_url="https://oauth2.googleapis.com/revoke",
+    issuer="https://accounts.google.com",
+    client_secret="required",
+    refresh="with offline access",
+    verified="as gathered in providers.md from Google's guide; not re-checked",
+)
+
+AUTH0 = Provider(
+    name="auth0",
+    title="Auth0",
+    description=(
+        "Auth0 tenant (domain=, e.g. 'example.us.auth0.com' or a custom domain). Enable the "
+        "Device Code grant for the application; audience= names the API the token is for. "
+        "A code answers expired_token once, then invalid_grant. Ask for offline_access to get "
+        "a refresh token."
+    ),
+    docs_url=(
+        "https://auth0.com/docs/get-started/authentication-and-authorization-flow/"
+        "device-authorization-flow/call-your-api-using-the-device-authorization-flow"
+    ),
+    device_authorization_url="https://{domain}/oauth/device/code",
+    token_url="https://{domain}/oauth/token",
+    revocation_url="https://{domain}/oauth/revoke",
+    issuer="https://{domain}/",
+    parameters=(
+        ProviderParameter("domain", "your Auth0 tenant's domain", None, "host"),
+        ProviderParameter(
+            "audience", "the API identifier, sent with the device request", "", "device_param"
+        ),
+    ),
+    refresh="with offline_access",
+    verified="as gathered in providers.md from Auth0's device flow guide; not re-checked",
+)
+
+OKTA = Provider(
+    name="okta",
+    title="Okta",
+    description=(
+        "Okta custom authorization server (domain=, authorization_server= default 'default'). "
+        "Enable the Device Authorization grant for a native app. The org authorization server "
+        "(/oauth2/v1/...) is not covered: use Authenticator with its URLs."
+    ),
+    docs_url="https://developer.okta.com/docs/guides/device-authorization-grant/main/",
+    device_authorization_url="https://{domain}/oauth2/{authorization_server}/v1/device/authorize",
+    token_url="https://{domain}/oauth2/{authorization_server}/v1/token",
+    revocation_url="https://{domain}/oauth2/{authorization_server}/v1/revoke",
+    issuer="https://{domain}/oauth2/{authorization_server}",
+    parameters=(
+        ProviderParameter("domain", "your Okta domain, e.g. example.okta.com", None, "host"),
+        ProviderParameter(
+            "authorization_server", "the custom authorization server's ID", "default"
+        ),
+    ),
+    refresh="with offline_access",
+    verified="as gathered in providers.md from Okta's guide; not re-checked",
+)
+
+KEYCLOAK = Provider(
+    name="keycloak",
+    title="Keycloak",
+    description=(
+        "Keycloak realm (base_url=, realm=). Turn on 'OAuth 2.0 Device Authorization Grant' "
+        "for the client; confidential clients also pass client_secret= (sent in the body)."
+    ),
+    docs_url="https://www.keycloak.org/securing-apps/oidc-layers",
+    device_authorization_url="{base_url}/realms/{realm}/protocol/openid-connect/auth/device",
+    token_url="{base_url}/realms/{realm}/protocol/openid-connect/token",
+    revocation_url="{base_url}/realms/{realm}/protocol/openid-connect/revoke",
+    issuer="{base_url}/realms/{realm}",
+    parameters=(
+        ProviderParameter(
+            "base_url", "the Keycloak server's URL, e.g. https://sso.example.com", None, "base_url"
+        ),
+        ProviderParameter("realm", "the realm's name"),
+    ),
+    client_secret="optional",
+    verified="as gathered in providers.md from Keycloak's docs; not re-checked",
+)
+
+ZITADEL = Provider(
+    name="zitadel",
+    title="ZITADEL",
+    description="ZITADEL instance (domain=). Enable the Device Code grant for a native app.",
+    docs_url="https://zitadel.com/docs/guides/integrate/login/oidc/device-authorization",
+    device_authorization_url="https://{domain}/oauth/v2/device_authorization",
+    token_url="https://{domain}/oauth/v2/token",
+    revocation_url="https://{domain}/oauth/v2/revoke",
+    issuer="https://{domain}",
+    parameters=(
+        ProviderParameter(
+            "domain", "your instance's domain, e.g. example.zitadel.cloud", None, "host"
+        ),
+    ),
+    client_secret="optional",
+    verified="as gathered in providers.md from ZITADEL's docs; not re-checked",
+)
+
+AUTHENTIK = Provider(
+    name="authentik",
+    title="authentik",
+    description=(
+        "authentik (base_url=). Set a device code flow on the brand and use a public OAuth2 "
+        "provider; the paths end with a slash."
+    ),
+    docs_url="https://docs.goauthentik.io/add-secure-apps/providers/oauth2/device_code/",
+    device_authorization_url="{base_url}/application/o/device/",
+    token_url="{base_url}/application/o/token/",
+    revocation_url="{base_url}/application/o/revoke/",
+    parameters=(
+        ProviderParameter(
+            "base_url",
+            "the authentik server's URL, e.g. https://auth.example.com",
+            None,
+            "base_url",
+        ),
+    ),
+    client_secret="optional",
+    verified="as gathered in providers.md; not re-checked against authentik's docs",
+)
+
+ORY = Provider(
+    name="ory",
+    title="Ory",
+    description="Ory Network project or self-hosted Ory Hydra 2.3+ (base_url=).",
+    docs_url="https://www.ory.sh/docs/oauth2-oidc/device-authorization",
+    device_authorization_url="{base_url}/oauth2/device/auth",
+    token_url="{base_url}/oauth2/token",
+    revocation_url="{base_url}/oauth2/revoke",
+    issuer="{base_url}",
+    parameters=(
+        ProviderParameter("base_url", "your Ory project's or Hydra's public URL", None, "base_url"),
+    ),
+    client_secret="optional",
+    verified="as gathered in providers.md; not re-checked against Ory's docs",
+)
+
+HUGGING_FACE = Provider(
+    name="huggingface",
+    title="Hugging Face",
+    description=(
+        "Hugging Face OAuth app. Public apps need no secret; for apps with a secret pass "
+        "client_secret=, sent as HTTP Basic on both requests as the docs require."
+    ),
+    docs_url="https://huggingface.co/docs/hub/oauth#device-code-oauth",
+    device_authorization_url="https://huggingface.co/oauth/device",
+    token_url="https://huggingface.co/oauth/token",
+    issuer="https://huggingface.co",
+    client_secret="optional",
+    client_auth="basic",
+    refresh="refresh tokens, access tokens for 30 days (unverified: from huggingface_hub)",
+    verified=(
+        "endpoints and HTTP Basic for apps with a secret from the Hub docs (Device code OAuth, "
+        "huggingface/hub-docs docs/hub/oauth.md); refresh behaviour unverified"
+    ),
+)
+
+TWITCH = Provider(
+    name="twitch",
+    title="Twitch",
+    description=(
+        "Twitch app (public client, or confidential with client_secret= in the body). The "
+        "scope parameter is named 'scopes'; the token's scope comes as a JSON array, which "
+        "loctocat joins with spaces. Whether the token request must repeat 'scopes' is "
+        "unverified (loctocat does not send it)."
+    ),
+    docs_url=(
+        "https://dev.twitch.tv/docs/authentication/getting-tokens-oauth/#device-code-grant-flow"
+    ),
+    device_authorization_url="https://id.twitch.tv/oauth2/device",
+    token_url="https://id.twitch.tv/oauth2/token",
+    revocation_url="https://id.twitch.tv/oauth2/revoke",
+    client_secret="optional",
+    quirks=Quirks(scope_param="scopes"),
+    refresh="single-use refresh tokens",
+    verified=(
+        "endpoints from Twitch's docs; the 'scopes' name and the JSON-array scope only from "
+        "several independent working clients (the docs section was not readable here)"
+    ),
+)
+
+AMAZON = Provider(
+    name="amazon",
+    title="Login with Amazon",
+    description=(
+        "Login with Amazon code-based linking. The device request carries "
+        "response_type=device_code and a scope is required (profile, profile:user_id, "
+        "postal_code); polls use grant_type=device_code with device_code and user_code."
+    ),
+    docs_url=(
+        "https://developer.amazon.com/docs/login-with-amazon/"
+        "retrieve-token-other-platforms-cbl-docs.html"
+    ),
+    device_authorization_url="https://api.amazon.com/auth/o2/create/codepair",
+    token_url="https://api.amazon.com/auth/o2/token",
+    device_params={"response_type": "device_code"},
+    quirks=Quirks(grant_type="device_code", poll_code_fields=("user_code",)),
+    refresh="yes",
+    verified=(
+        "both requests' parameters from Amazon's 'Retrieve a User Code' and 'Retrieve an "
+        "Access Token' pages (the answer field is verification_uri)"
+    ),
+)
+
+YANDEX = Provider(
+    name="yandex",
+    title="Yandex",
+    description=(
+        "Yandex OAuth app. Polls use grant_type=device_code with the device code as 'code', "
+        "and need client_secret= (sent in the body). The answer names verification_url."
+    ),
+    docs_url="https://yandex.com/dev/id/doc/en/codes/screen-code-oauth",
+    device_authorization_url="https://oauth.yandex.com/device/code",
+    token_url="https://oauth.yandex.com/token",
+    client_secret="required",
+    quirks=Quirks(grant_type="device_code", device_code_param="code"),
+    refresh="yes (unverified)",
+    verified=(
+        "the device request from Yandex ID docs; the poll (grant_type=device_code, code=, "
+        "client_secret) unverified in the docs, taken from independent working clients"
+    ),
+)
+
+ZOOM = Provider(
+    name="zoom",
+    title="Zoom",
+    description=(
+        "Zoom private OAuth app with 'Use App on Device' enabled (ask Zoom support). The "
+        "client secret is required, sent as HTTP Basic on both requests. Zoom's examples put "
+        "client_id in the query string; loctocat sends it in the body (unverified that Zoom "
+        "accepts that)."
+    ),
+    docs_url="https://developers.zoom.us/docs/integrations/oauth/#using-device-authorization",
+    device_authorization_url="https://zoom.us/oauth/devicecode",
+    token_url="https://zoom.us/oauth/token",
+    revocation_url="https://zoom.us/oauth/revoke",
+    client_secret="required",
+    client_auth="basic",
+    refresh="rotating",
+    verified=(
+        "the device endpoint and HTTP Basic from Zoom's developer blog 'Device authorization'; "
+        "the token endpoint from Zoom's OAuth docs"
+    ),
+)
+
+PROVIDERS: Mapping[str, Provider] = MappingProxyType(
+    {
+        p.name: p
+        for p in (
+            GITHUB,
+            GITLAB,
+            MICROSOFT,
+            GOOGLE,
+            AUTH0,
+            OKTA,
+            KEYCLOAK,
+            ZITADEL,
+            AUTHENTIK,
+            ORY,
+            HUGGING_FACE,
+            TWITCH,
+            AMAZON,
+            YANDEX,
+            ZOOM,
+        )
+    }
+)
+"""Every predefined provider by name (read-only)."""
+
+
+def providers() -> list[Provider]:
+    """Every predefined provider, sorted by name."""
+    return [PROVIDERS[name] for name in sorted(PROVIDERS)]
+
+
+def get_provider(name: str) -> Provider:
+    """The provider called `name` (case-insensitive); unknown names raise `ConfigurationError`."""
+    provider = PROVIDERS.get(name.strip().lower()) if isinstance(name, str) else None
+    if provider is None:
+        raise ConfigurationError(
+            f"unknown provider {name!r}; known providers: {', '.join(sorted(PROVIDERS))}"
+        )
+    return provider
+
+
+def catalogue() -> list[dict[str, Any]]:
+    """Every provider as a plain, JSON-ready dict, sorted by name: for the CLI and the docs.
+
+    Keys: name, title, description, docs_url, required_parameters (list of names),
+    optional_parameters (name -> default), client_secret ("none" | "optional" | "required"),
+    client_auth, refresh, verified, authenticator_class (the name of its class here, e.g.
+    "GitHubAuthenticator"; "Async" + that name is the async twin).
+    """
+    return [
+        {
+            "name": p.name,
+            "title": p.title,
+            "description": p.description,
+            "docs_url": p.docs_url,
+            "required_parameters": [q.name for q in p.required_parameters],
+            "optional_parameters": {q.name: q.default for q in p.optional_parameters},
+            "client_secret": p.client_secret,
+            "client_auth": p.client_auth,
+            "refresh": p.refresh,
+            "verified": p.verified,
+            "authenticator_class": _CLASS_NAMES.get(p.name),
+        }
+        for p in providers()
+    ]
+
+
+# --- Classes in the loctocat 1.0 style ------------------------------------------------------
+
+
+#: Provider name -> the name of its 1.0-style class, filled as the classes are defined.
+_CLASS_NAMES: dict[str, str] = {}
+
+
+class ProviderAuthenticator(Authenticator):
+    """An `Authenticator` for one `Provider`: the base of the `...Authenticator` classes.
+
+    Subclasses set `provider`; keyword arguments are the provider's parameters and the
+    options of `Authenticator`. The async twins mix in `AsyncAuthenticator` first.
+    """
+
+    provider: ClassVar[Provider]
+    #: loctocat 1.0's GitHubAuthenticator sent unknown keywords with the device request.
+    _extras_allowed: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        provider = cls.__dict__.get("provider")
+        if isinstance(provider, Provider) and not issubclass(cls, AsyncAuthenticator):
+            _CLASS_NAMES.setdefault(provider.name, cls.__name__)
+        if isinstance(provider, Provider) and provider.docs_url not in (cls.__doc__ or ""):
+            cls.__doc__ = (
+                f"{(cls.__doc__ or '').rstrip()}\n\n    Documentation: {provider.docs_url}\n"
+            )
+
+    def __init__(self, client_id: str, scopes: _Scopes = None, **params_and_options: Any) -> None:
+        urls, options = self.provider.resolve(
+            params_and_options, extras_allowed=self._extras_allowed
+        )
+        super().__init__(client_id, *urls, scopes, **options)
+
+
+class GitHubAuthenticator(ProviderAuthenticator):
+    """Log in to GitHub (or GitHub Enterprise Server with `host=`) with the device flow.
 
     Enable "Device Flow" in your OAuth app's or GitHub App's settings first; no client secret
     is needed. Source: GitHub Docs, "Authorizing OAuth apps", section "Device flow".
@@ -30,14 +837,205 @@ class GitHubAuthenticator(Authenticator):
     Args:
         client_id: your OAuth app's or GitHub App's client ID.
         scopes: OAuth app scopes such as ["repo"] (GitHub Apps ignore them).
-        **options: any keyword-only option of `Authenticator` (http_client, timeout, ...).
+        **options: `host="github.example.com"` for GitHub Enterprise Server, and any
+            keyword-only option of `Authenticator` (http_client, timeout, ...).
     """
 
+    provider = GITHUB
+    _extras_allowed = True
+
+
+class GitLabAuthenticator(ProviderAuthenticator):
+    """Log in to GitLab.com, or a self-managed GitLab 17.9+ with `base_url=`.
+
+    Args: client_id, scopes (e.g. ["read_api"]), `base_url` (default https://gitlab.com),
+    and `Authenticator` options.
+    """
+
+    provider = GITLAB
+
+
+class MicrosoftAuthenticator(ProviderAuthenticator):
+    """Log in to Microsoft Entra ID (v2.0 endpoints).
+
+    Args: client_id, scopes (e.g. ["User.Read", "offline_access"]), `tenant` ("common",
+    "organizations", "consumers", a tenant ID or domain), and `Authenticator` options.
+    """
+
+    provider = MICROSOFT
+
     def __init__(
-        self, client_id: str, scopes: Iterable[str] | str | None = None, **options: Any
+        self, client_id: str, scopes: _Scopes = None, tenant: str = "common", **options: Any
     ) -> None:
-        super().__init__(client_id, _GITHUB_DEVICE_URL, _GITHUB_TOKEN_URL, scopes, **options)
+        super().__init__(client_id, scopes, tenant=tenant, **options)
+
+
+class GoogleAuthenticator(ProviderAuthenticator):
+    """Log in to Google with an OAuth client of type "TVs and Limited Input devices".
+
+    Args: client_id, client_secret (required by Google), scopes (from Google's short list for
+    this flow, e.g. ["openid", "email"]), and `Authenticator` options.
+    """
+
+    provider = GOOGLE
+
+    def __init__(
+        self, client_id: str, client_secret: str, scopes: _Scopes = None, **options: Any
+    ) -> None:
+        super().__init__(client_id, scopes, client_secret=client_secret, **options)
+
+
+class Auth0Authenticator(ProviderAuthenticator):
+    """Log in to an Auth0 tenant.
+
+    Args: client_id, scopes, `domain` (required, e.g. "example.us.auth0.com"), `audience`
+    (optional API identifier), and `Authenticator` options.
+    """
+
+    provider = AUTH0
+
+
+class OktaAuthenticator(ProviderAuthenticator):
+    """Log in to an Okta custom authorization server.
+
+    Args: client_id, scopes, `domain` (required, e.g. "example.okta.com"),
+    `authorization_server` (default "default"), and `Authenticator` options.
+    """
+
+    provider = OKTA
+
+
+class KeycloakAuthenticator(ProviderAuthenticator):
+    """Log in to a Keycloak realm.
+
+    Args: client_id, scopes, `base_url` and `realm` (required), `client_secret` for
+    confidential clients, and `Authenticator` options.
+    """
+
+    provider = KEYCLOAK
+
+
+class ZitadelAuthenticator(ProviderAuthenticator):
+    """Log in to a ZITADEL instance. Args: client_id, scopes, `domain` (required), options."""
+
+    provider = ZITADEL
+
+
+class AuthentikAuthenticator(ProviderAuthenticator):
+    """Log in to authentik. Args: client_id, scopes, `base_url` (required), options."""
+
+    provider = AUTHENTIK
+
+
+class OryAuthenticator(ProviderAuthenticator):
+    """Log in to Ory Network or Ory Hydra. Args: client_id, scopes, `base_url`, options."""
+
+    provider = ORY
+
+
+class HuggingFaceAuthenticator(ProviderAuthenticator):
+    """Log in to Hugging Face.
+
+    Args: client_id, scopes (e.g. ["openid", "profile"]), `client_secret` for apps that have
+    one (sent as HTTP Basic), and `Authenticator` options.
+    """
+
+    provider = HUGGING_FACE
+
+
+class TwitchAuthenticator(ProviderAuthenticator):
+    """Log in to Twitch. Args: client_id, scopes (e.g. ["user:read:chat"]), options."""
+
+    provider = TWITCH
+
+
+class AmazonAuthenticator(ProviderAuthenticator):
+    """Log in with Amazon (code-based linking).
+
+    Args: client_id, scopes (required by Amazon: "profile", "profile:user_id",
+    "postal_code"), and `Authenticator` options.
+    """
+
+    provider = AMAZON
+
+
+class YandexAuthenticator(ProviderAuthenticator):
+    """Log in to Yandex. Args: client_id, client_secret (required), scopes, options."""
+
+    provider = YANDEX
+
+    def __init__(
+        self, client_id: str, client_secret: str, scopes: _Scopes = None, **options: Any
+    ) -> None:
+        super().__init__(client_id, scopes, client_secret=client_secret, **options)
+
+
+class ZoomAuthenticator(ProviderAuthenticator):
+    """Log in to Zoom. Args: client_id, client_secret (required, HTTP Basic), scopes, options."""
+
+    provider = ZOOM
+
+    def __init__(
+        self, client_id: str, client_secret: str, scopes: _Scopes = None, **options: Any
+    ) -> None:
+        super().__init__(client_id, scopes, client_secret=client_secret, **options)
 
 
 class AsyncGitHubAuthenticator(AsyncAuthenticator, GitHubAuthenticator):
     """`GitHubAuthenticator` with awaitable methods, for asyncio and trio."""
+
+
+class AsyncGitLabAuthenticator(AsyncAuthenticator, GitLabAuthenticator):
+    """`GitLabAuthenticator` with awaitable methods."""
+
+
+class AsyncMicrosoftAuthenticator(AsyncAuthenticator, MicrosoftAuthenticator):
+    """`MicrosoftAuthenticator` with awaitable methods."""
+
+
+class AsyncGoogleAuthenticator(AsyncAuthenticator, GoogleAuthenticator):
+    """`GoogleAuthenticator` with awaitable methods."""
+
+
+class AsyncAuth0Authenticator(AsyncAuthenticator, Auth0Authenticator):
+    """`Auth0Authenticator` with awaitable methods."""
+
+
+class AsyncOktaAuthenticator(AsyncAuthenticator, OktaAuthenticator):
+    """`OktaAuthenticator` with awaitable methods."""
+
+
+class AsyncKeycloakAuthenticator(AsyncAuthenticator, KeycloakAuthenticator):
+    """`KeycloakAuthenticator` with awaitable methods."""
+
+
+class AsyncZitadelAuthenticator(AsyncAuthenticator, ZitadelAuthenticator):
+    """`ZitadelAuthenticator` with awaitable methods."""
+
+
+class AsyncAuthentikAuthenticator(AsyncAuthenticator, AuthentikAuthenticator):
+    """`AuthentikAuthenticator` with awaitable methods."""
+
+
+class AsyncOryAuthenticator(AsyncAuthenticator, OryAuthenticator):
+    """`OryAuthenticator` with awaitable methods."""
+
+
+class AsyncHuggingFaceAuthenticator(AsyncAuthenticator, HuggingFaceAuthenticator):
+    """`HuggingFaceAuthenticator` with awaitable methods."""
+
+
+class AsyncTwitchAuthenticator(AsyncAuthenticator, TwitchAuthenticator):
+    """`TwitchAuthenticator` with awaitable methods."""
+
+
+class AsyncAmazonAuthenticator(AsyncAuthenticator, AmazonAuthenticator):
+    """`AmazonAuthenticator` with awaitable methods."""
+
+
+class AsyncYandexAuthenticator(AsyncAuthenticator, YandexAuthenticator):
+    """`YandexAuthenticator` with awaitable methods."""
+
+
+class AsyncZoomAuthenticator(AsyncAuthenticator, ZoomAuthenticator):
+    """`ZoomAuthenticator` with awaitable methods."""
