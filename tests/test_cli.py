@@ -5,8 +5,28 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from loctocat.cli import EXIT_DENIED, EXIT_EXPIRED, EXIT_INTERRUPTED, EXIT_NETWORK, _exit_code
-from loctocat.errors import AccessDenied, ExpiredToken, FlowTimeout, ServerError, TransportError
+import pytest
+
+from loctocat.cli import (
+    EXIT_DENIED,
+    EXIT_EXPIRED,
+    EXIT_INTERRUPTED,
+    EXIT_NETWORK,
+    EXIT_USAGE,
+    CommandFailed,
+    UsageError,
+    _exit_code,
+    main,
+)
+from loctocat.errors import (
+    AccessDenied,
+    ConfigurationError,
+    ExpiredToken,
+    FlowTimeout,
+    ServerError,
+    StoreError,
+    TransportError,
+)
 
 
 def test_demo_auto_approve_runs_a_whole_flow() -> None:
@@ -33,6 +53,21 @@ def test_exit_codes_say_what_happened() -> None:
     assert _exit_code(TransportError("down")) == EXIT_NETWORK
     assert _exit_code(KeyboardInterrupt()) == EXIT_INTERRUPTED
     assert _exit_code(ServerError("other")) == 1
+    assert _exit_code(StoreError("disk full")) == 1
+    assert _exit_code(UsageError("--client-id is required")) == EXIT_USAGE
+    assert _exit_code(ConfigurationError("bad URL")) == EXIT_USAGE
+    assert _exit_code(CommandFailed("revoking failed", EXIT_NETWORK)) == EXIT_NETWORK
+
+
+def test_main_reports_usage_errors_in_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCTOCAT_CONFIG", "/dev/null")
+    assert main(["login", "keycloak", "--client-id", "c", "--base-url", "https://x.test"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("loctocat: keycloak needs --realm")
+    assert captured.err.count("\n") == 1
 
 
 def test_usage_errors_exit_2() -> None:

@@ -1,0 +1,113 @@
+"""The `loctocat` command against the real ``oidc-provider``: login, token, logout.
+
+The CLI runs in a subprocess; this test reads the code from its stderr, as a person reads the
+terminal, and approves it in the peer's pages. The login waits the peer's 5 s interval once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+from oidc_peer import OIDCPeer
+
+pytestmark = pytest.mark.interop
+
+LOCTOCAT = [sys.executable, "-m", "loctocat"]
+# oidc-provider's default user codes: base-20 consonants, "****-****".
+USER_CODE = re.compile(r"\b([B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4})\b")
+
+
+def userinfo_status(peer: OIDCPeer, access_token: str) -> int:
+    headers = {"Authorization": f"Bearer {access_token}"}
+    return httpx.get(peer.userinfo_url, headers=headers, timeout=10).status_code
+
+
+def test_login_token_logout_from_the_command_line(oidc_peer: OIDCPeer, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCTOCAT_")}
+    env.update(LOCTOCAT_CONFIG=str(config), NO_COLOR="1")
+    selection = [
+        "--issuer",
+        oidc_peer.issuer,
+        "--client-id",
+        oidc_peer.client_id,
+        "--scope",
+        "openid",
+        "--scope",
+        "offline_access",
+        "--store",
+        str(tmp_path / "tokens.json"),
+    ]
+
+    stderr_lines: list[str] = []
+    code_seen = threading.Event()
+    codes: list[str] = []
+
+    def read_stderr(stream: IO[str]) -> None:
+        for line in stream:
+            stderr_lines.append(line)
+            match = USER_CODE.search(line)
+            if match and not codes:
+                codes.append(match.group(1))
+                code_seen.set()
+
+    with subprocess.Popen(
+        [*LOCTOCAT, "login", *selection, "--print-token"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as login:
+        assert login.stdout is not None
+        assert login.stderr is not None
+        reader = threading.Thread(target=read_stderr, args=(login.stderr,), daemon=True)
+        reader.start()
+        try:
+            assert code_seen.wait(timeout=20), "".join(stderr_lines)
+            oidc_peer.approve(codes[0])  # the person, in a browser; the CLI keeps polling
+            printed = login.stdout.read()
+            assert login.wait(timeout=30) == 0, "".join(stderr_lines)
+        finally:
+            if login.poll() is None:
+                login.kill()
+            reader.join(timeout=10)
+    access_token = printed.strip()
+    assert printed == access_token + "\n"
+    assert "Logged in." in "".join(stderr_lines)
+    assert userinfo_status(oidc_peer, access_token) == 200
+
+    # The stored token comes back with no new login: nothing on stderr, no prompt.
+    token = subprocess.run(
+        [*LOCTOCAT, "token", *selection],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=30,
+    )
+    assert token.returncode == 0, token.stderr
+    assert token.stdout == printed
+    assert token.stderr == ""
+
+    # Logout revokes the grant at the peer: the access token stops working.
+    logout = subprocess.run(
+        [*LOCTOCAT, "logout", *selection],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=30,
+    )
+    assert logout.returncode == 0, logout.stderr
+    assert "Logged out." in logout.stderr
+    assert userinfo_status(oidc_peer, access_token) == 401
