@@ -4,14 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 SETUP := $(VENV)/.setup-done
 NODE_SETUP := node_modules/.setup-done
+# Debian's Chromium, driven by Playwright in tests/browser (Playwright's own browser downloads
+# cannot work here). Installed once, as root (or through sudo), unattended.
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test fuzz lint typecheck setup clean
+.PHONY: demo test fuzz lint typecheck setup browser clean
 
 demo: $(SETUP)
 	$(BIN)/loctocat demo $(if $(DEMO_ARGS),$(DEMO_ARGS),$(shell [ -t 0 ] || echo --auto-approve))
 
-test: $(SETUP) $(NODE_SETUP) lint typecheck
-	LOCTOCAT_REQUIRE_INTEROP=1 $(BIN)/pytest
+test: $(SETUP) $(NODE_SETUP) $(CHROMIUM) lint typecheck
+	LOCTOCAT_REQUIRE_INTEROP=1 LOCTOCAT_REQUIRE_BROWSER=1 $(BIN)/pytest
 
 # The long property-based run of the sans-I/O core: 100,000 examples per property
 # (LOCTOCAT_FUZZ_EXAMPLES to change it), in two processes, one per core: about 50 minutes.
@@ -30,6 +33,8 @@ typecheck: $(SETUP)
 
 setup: $(SETUP) $(NODE_SETUP)
 
+browser: $(CHROMIUM)
+
 $(SETUP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "loctocat needs Python 3.11 or newer: run make with PYTHON=/path/to/python3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +45,18 @@ $(SETUP): pyproject.toml
 $(NODE_SETUP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# No stamp: the rule runs only while the file is missing, and never rebuilds it (no prerequisites).
+$(CHROMIUM):
+	@if [ "$$(id -u)" -eq 0 ]; then sudo=; \
+	elif command -v sudo >/dev/null 2>&1; then sudo='sudo -n'; \
+	else echo "$@ is missing and installing it needs root: run 'apt-get install chromium' as root" >&2; exit 1; fi; \
+	command -v apt-get >/dev/null 2>&1 || { echo "$@ is missing and there is no apt-get: install Chromium so that $@ exists" >&2; exit 1; }; \
+	echo "Installing Debian's chromium for the browser tests..." >&2; \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q \
+	&& $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
+	|| { echo "could not install Debian's chromium (needed by tests/browser): install it by hand so that $@ exists" >&2; exit 1; }; \
+	test -x $@ || { echo "chromium was installed but $@ is still missing" >&2; exit 1; }
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build site

@@ -26,7 +26,8 @@ button { flex: 1; padding: .65rem 1rem; font: inherit; font-weight: 600; border-
   cursor: pointer; border: 2px solid var(--accent); }
 button[value=approve] { background: var(--accent); color: #fff; }
 button[value=deny] { background: transparent; color: inherit; border-color: GrayText; }
-.notice { padding: .6rem .75rem; border-radius: 8px; border-left: 4px solid var(--danger); }
+.notice { padding: .6rem .75rem; border-radius: 0 8px 8px 0; border-left: 4px solid var(--danger);
+  background: color-mix(in srgb, var(--danger) 12%, transparent); }
 .request { font-size: .95rem; }
 .hint { font-size: .9rem; margin: 0 0 .5rem; }
 """
