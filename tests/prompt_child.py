@@ -1,27 +1,90 @@
-"""Run a default prompt through a whole successful flow; used by test_prompt.py under a pty.
+"""Run a default prompt through a whole flow against a fake `LoctocatAuthInfo` (no server).
 
-Prints nothing itself: everything the user sees must come from the prompt, on stderr.
-Usage: python prompt_child.py [seconds to spin, default 0.5]
+Used by test_prompt.py and test_prompt_terminal.py, under a pseudo-terminal or with pipes.
+Prints nothing itself: everything the user sees must come from the prompt, on stderr. Like the
+CLI, Ctrl+C while waiting is reported through `prompt.failed` and exits with code 130.
+
+Usage: python prompt_child.py [SECONDS] [options]
+
+    SECONDS               how long to wait for "approval" (default 0.5)
+    --wait-file PATH      wait until PATH exists instead (at most 20 s), then finish
+    --outcome denied      end with AccessDenied (exit code 1) instead of a token
+    --complete            the server sends verification_uri_complete too
+    --open-browser / --qr auto, true or false: the TerminalPrompt options (default auto)
+    --copy-code           copy_code=True
+    --no-segno            behave as if segno were not installed
+    --read-after          after the flow, read one line from stdin and print "got: <line>"
 """
 
+import argparse
 import sys
 import time
+from pathlib import Path
 
 from loctocat._models import LoctocatAuthInfo, Token
+from loctocat.errors import AccessDenied
 from loctocat.prompt import prompt_from_options
+
+TRI_STATE = {"auto": None, "true": True, "false": False}
+
+parser = argparse.ArgumentParser()
+parser.add_argument("seconds", nargs="?", type=float, default=0.5)
+parser.add_argument("--wait-file", type=Path)
+parser.add_argument("--outcome", choices=["success", "denied"], default="success")
+parser.add_argument("--complete", action="store_true")
+parser.add_argument("--open-browser", choices=list(TRI_STATE), default="auto")
+parser.add_argument("--qr", choices=list(TRI_STATE), default="auto")
+parser.add_argument("--copy-code", action="store_true")
+parser.add_argument("--no-segno", action="store_true")
+parser.add_argument("--read-after", action="store_true")
+args = parser.parse_args()
+
+if args.no_segno:
+    sys.modules["segno"] = None  # type: ignore[assignment]  # `import segno` now fails
 
 auth_info = LoctocatAuthInfo(
     device_code="device-secret",
     user_code="WDJB-MJHT",
     verification_uri="https://example.com/device",
+    verification_uri_complete=(
+        "https://example.com/device?user_code=WDJB-MJHT" if args.complete else None
+    ),
     expires_in=900,
     interval=5,
 )
-prompt = prompt_from_options()
+
+
+def wait() -> None:
+    if args.wait_file is None:
+        time.sleep(args.seconds)
+        return
+    deadline = time.monotonic() + 20
+    while not args.wait_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+prompt = prompt_from_options(
+    open_browser=TRI_STATE[args.open_browser],
+    qr=TRI_STATE[args.qr],
+    copy_code=args.copy_code,
+)
 try:
-    prompt.show_code(auth_info)
-    prompt.start_waiting()
-    time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 0.5)
+    try:
+        prompt.show_code(auth_info)
+        prompt.start_waiting()
+        wait()
+        if args.outcome == "denied":
+            raise AccessDenied("access_denied")
+    except BaseException as exc:
+        prompt.failed(exc)
+        raise
     prompt.succeeded(Token(access_token="token-secret"))
+except KeyboardInterrupt:
+    sys.exit(130)
+except AccessDenied:
+    sys.exit(1)
 finally:
     prompt.close()
+
+if args.read_after:
+    print(f"got: {sys.stdin.readline().strip()}", flush=True)

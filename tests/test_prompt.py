@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import io
 import os
@@ -35,14 +36,21 @@ CHILD = Path(__file__).with_name("prompt_child.py")
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 # The environment variables that change rich's terminal and colour decisions.
 RICH_ENV = ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS", "LINES")
+# The ones that switch the prompt's extras on or off (Press Enter, QR code).
+EXTRAS_ENV = ("CI", "BROWSER", "SSH_CONNECTION", "SSH_TTY", "SSH_CLIENT")
+HALF_BLOCKS = re.compile("[▀▄█]")
 
 
 @pytest.fixture(autouse=True)
 def neutral_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Start every test from a plain colour terminal, whatever the developer's shell sets."""
-    for name in RICH_ENV:
+    """Start every test from a plain colour terminal, whatever the developer's shell sets.
+
+    stdin is never a terminal here (even under ``pytest -s``), so nothing offers "Press Enter".
+    """
+    for name in RICH_ENV + EXTRAS_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setattr(sys, "stdin", io.StringIO())
 
 
 def make_auth_info(**overrides: Any) -> LoctocatAuthInfo:
@@ -488,7 +496,7 @@ def test_import_does_not_load_rich() -> None:
 
 
 def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in RICH_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in RICH_ENV + EXTRAS_ENV}
     env["TERM"] = "xterm-256color"
     return env
 
@@ -553,3 +561,466 @@ def test_child_with_stderr_piped() -> None:
     assert err.count("Waiting for you") == 1
     assert "! First copy your one-time code: WDJB-MJHT" in err
     assert err.endswith("✓ Authentication complete.\n")
+
+
+# -- the code in a box ----------------------------------------------------------------------
+
+
+def test_code_spaced_in_a_box_on_a_terminal() -> None:
+    console, out = make_console(terminal=True, width=80)
+    prompt_from_options(console=console).show_code(make_auth_info())
+    lines = SGR.sub("", out.getvalue()).splitlines()
+    assert lines[0] == "! First copy your one-time code: WDJB-MJHT"  # still copyable as is
+    assert lines[1:4] == [
+        "  ╭───────────────────────╮",
+        "  │   W D J B - M J H T   │",
+        "  ╰───────────────────────╯",
+    ]
+    assert "\x1b[1mW D J B - M J H T\x1b[0m" in out.getvalue()  # bold
+    assert lines[4].startswith("Open https://example.com/device")
+
+
+@pytest.mark.parametrize(("width", "boxed"), [(26, False), (27, True)])
+def test_code_box_is_left_out_rather_than_wrapped(width: int, boxed: bool) -> None:
+    console, out = make_console(terminal=True, width=width)
+    prompt_from_options(console=console).show_code(make_auth_info())
+    assert ("│   W D J B - M J H T   │" in SGR.sub("", out.getvalue())) is boxed
+
+
+def test_no_code_box_off_a_terminal_or_on_a_dumb_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    console, out = make_console(terminal=False)
+    prompt_from_options(console=console).show_code(make_auth_info())
+    monkeypatch.setenv("TERM", "dumb")
+    console = Console(file=out, force_terminal=True, width=100)
+    prompt_from_options(console=console).show_code(make_auth_info())
+    assert "W D J B" not in out.getvalue()
+    assert "\x1b" not in out.getvalue()
+
+
+def test_no_code_box_with_a_custom_message() -> None:
+    console, out = make_console(terminal=True)
+    prompt_from_options(console=console, message="Use {code}").show_code(make_auth_info())
+    assert out.getvalue() == "Use {code}\n"
+
+
+# -- QR code --------------------------------------------------------------------------------
+
+
+def qr_matrix_from_text(text: str, *, coloured: bool) -> list[list[bool]]:
+    """Read half blocks back into QR modules (True = dark), two rows per line."""
+    top = {"█": True, "▀": True, "▄": False, " ": False}
+    bottom = {"█": True, "▀": False, "▄": True, " ": False}
+    rows: list[list[bool]] = []
+    for line in text.splitlines():
+        rows.append([top[c] == coloured for c in line])
+        rows.append([bottom[c] == coloured for c in line])
+    return rows
+
+
+def qr_block(text: str, rows: int) -> str:
+    """The lines of a QR code of `rows` module rows, printed after its heading."""
+    lines = text.splitlines()
+    start = lines.index("Or scan this QR code:") + 1
+    return "\n".join(lines[start : start + (rows + 1) // 2])
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_qr_code_encodes_the_complete_uri(terminal: bool) -> None:
+    import segno
+
+    url = "https://example.com/device?user_code=WDJB-MJHT"
+    console, out = make_console(terminal=terminal)
+    prompt = prompt_from_options(console=console, qr=True)
+    prompt.show_code(make_auth_info(verification_uri_complete=url))
+    text = out.getvalue()
+    assert ("\x1b" in text) is terminal  # off a terminal: plain text, no ANSI
+    expected = [[bool(m) for m in row] for row in segno.make(url).matrix_iter(border=2)]
+    decoded = qr_matrix_from_text(qr_block(SGR.sub("", text), len(expected)), coloured=terminal)
+    assert decoded[: len(expected)] == expected
+    if terminal:
+        # Black on white, whatever the terminal's theme.
+        assert "\x1b[38;2;0;0;0;48;2;255;255;255m" in text
+
+
+def test_qr_code_of_verification_uri_without_a_complete_one() -> None:
+    import segno
+
+    console, out = make_console(terminal=False)
+    prompt_from_options(console=console, qr=True).show_code(make_auth_info())
+    matrix = segno.make("https://example.com/device").matrix_iter(border=2)
+    expected = [[bool(m) for m in row] for row in matrix]
+    decoded = qr_matrix_from_text(qr_block(out.getvalue(), len(expected)), coloured=False)
+    assert decoded[: len(expected)] == expected
+
+
+@pytest.mark.parametrize(
+    ("qr", "ssh", "terminal", "shown"),
+    [
+        (None, False, True, False),
+        (None, True, True, True),
+        (None, True, False, False),
+        (False, True, True, False),
+        (True, False, False, True),
+    ],
+)
+def test_when_the_qr_code_is_shown(
+    monkeypatch: pytest.MonkeyPatch, qr: bool | None, ssh: bool, terminal: bool, shown: bool
+) -> None:
+    if ssh:
+        monkeypatch.setenv("SSH_CONNECTION", "10.0.0.1 5000 10.0.0.2 22")
+    console, out = make_console(terminal=terminal)
+    prompt_from_options(console=console, qr=qr).show_code(make_auth_info())
+    assert bool(HALF_BLOCKS.search(out.getvalue())) is shown
+    assert ("Or scan this QR code:" in out.getvalue()) is shown
+
+
+def test_qr_code_over_ssh_tty_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSH_TTY", "/dev/pts/3")
+    console, out = make_console(terminal=True)
+    prompt_from_options(console=console).show_code(make_auth_info())
+    assert HALF_BLOCKS.search(out.getvalue())
+
+
+def test_no_automatic_qr_code_when_the_message_is_silenced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SSH_CONNECTION", "10.0.0.1 5000 10.0.0.2 22")
+    console, out = make_console(terminal=True)
+    prompt_from_options(console=console, use_default_message=False).show_code(make_auth_info())
+    assert out.getvalue() == ""
+    prompt_from_options(console=console, message="", qr=True).show_code(make_auth_info())
+    assert HALF_BLOCKS.search(out.getvalue())
+
+
+def test_qr_without_segno(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "segno", None)  # `import segno` raises ImportError
+    monkeypatch.setenv("SSH_CONNECTION", "10.0.0.1 5000 10.0.0.2 22")
+    console, out = make_console(terminal=True)
+    prompt_from_options(console=console).show_code(make_auth_info())
+    assert "segno" not in out.getvalue()  # automatic: quietly left out
+    prompt_from_options(console=console, qr=True).show_code(make_auth_info())
+    text = SGR.sub("", out.getvalue())
+    assert text.count("Install segno to show a QR code: pip install 'loctocat[qr]'\n") == 1
+    assert not HALF_BLOCKS.search(text)
+
+
+def test_qr_code_too_wide_for_the_terminal_is_left_out() -> None:
+    # 33 columns wide for this URL (29 modules and the quiet zone).
+    console, out = make_console(terminal=True, width=32)
+    auth_info = make_auth_info(verification_uri_complete=COMPLETE)
+    prompt_from_options(console=console, qr=True).show_code(auth_info)
+    assert not HALF_BLOCKS.search(out.getvalue())
+    assert "The terminal is too narrow for the QR code." in out.getvalue()
+
+
+# -- clipboard ------------------------------------------------------------------------------
+
+
+def fake_command(bin_dir: Path, name: str, body: str) -> None:
+    path = bin_dir / name
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+
+
+@pytest.fixture
+def fake_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty directory that is the whole PATH: only the fake commands put there exist."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+    return bin_dir
+
+
+def test_copy_code_uses_the_first_clipboard_command_that_works(
+    fake_bin: Path, tmp_path: Path
+) -> None:
+    fake_command(fake_bin, "wl-copy", "exit 1")  # found first, but fails (no Wayland)
+    fake_command(fake_bin, "xclip", f'/bin/cat > {tmp_path}/stdin; echo "$@" > {tmp_path}/args')
+    fake_command(fake_bin, "xsel", f"/bin/cat > {tmp_path}/xsel")
+    console, out = make_console(terminal=False)
+    prompt_from_options(console=console, copy_code=True).show_code(make_auth_info())
+    assert (tmp_path / "stdin").read_text() == "WDJB-MJHT"
+    assert (tmp_path / "args").read_text() == "-selection clipboard\n"
+    assert not (tmp_path / "xsel").exists()
+    assert "\nCopied the code to the clipboard.\n" in out.getvalue()
+
+
+def test_copy_code_is_off_by_default(fake_bin: Path, tmp_path: Path) -> None:
+    fake_command(fake_bin, "xclip", f"/bin/cat > {tmp_path}/stdin")
+    console, out = make_console(terminal=True)
+    run_flow(prompt_from_options(console=console))
+    run_flow(prompt_from_options(console=console, copy_code=False))
+    assert not (tmp_path / "stdin").exists()
+    assert "clipboard" not in out.getvalue()
+
+
+@pytest.mark.parametrize("body", [None, "exit 3", "/bin/sleep 5"])
+def test_copy_code_failing_says_nothing(
+    fake_bin: Path, monkeypatch: pytest.MonkeyPatch, body: str | None
+) -> None:
+    monkeypatch.setattr("loctocat.prompt._CLIPBOARD_TIMEOUT_SECONDS", 0.3)
+    if body is not None:
+        fake_command(fake_bin, "pbcopy", body)
+    console, out = make_console(terminal=False)
+    started = time.monotonic()
+    run_flow(prompt_from_options(console=console, copy_code=True))
+    assert time.monotonic() - started < 3
+    assert "clipboard" not in out.getvalue()
+    assert out.getvalue().endswith("✓ Authentication complete.\n")
+
+
+# -- Press Enter to open the browser ----------------------------------------------------------
+
+
+class FakeStdin:
+    """A pipe standing in for the terminal on stdin: write lines to it as the user would."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+
+    def type(self, data: bytes) -> None:
+        os.write(self.write_fd, data)
+
+    def unread(self) -> bytes:
+        """What is still waiting in the pipe (nothing consumed it)."""
+        ready, _, _ = select.select([self.read_fd], [], [], 0.2)
+        return os.read(self.read_fd, 4096) if ready else b""
+
+    def close(self) -> None:
+        for fd in (self.read_fd, self.write_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+@pytest.fixture
+def keyboard(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """stdin is a terminal the user can type into, and a browser is available."""
+    stdin = FakeStdin()
+    monkeypatch.setattr("loctocat.prompt._interactive_stdin", lambda: stdin.read_fd)
+    monkeypatch.setattr("loctocat.prompt._browser_available", lambda: True)
+    yield stdin
+    stdin.close()
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The URLs `webbrowser.open` was asked to open (it succeeds without opening anything)."""
+    import webbrowser
+
+    urls: list[str] = []
+
+    def fake_open(url: str, *args: object, **kwargs: object) -> bool:
+        urls.append(url)
+        return True
+
+    monkeypatch.setattr(webbrowser, "open", fake_open)
+    return urls
+
+
+def enter_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "loctocat-enter"]
+
+
+def wait_for(condition: Any, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+COMPLETE = "https://example.com/device?user_code=WDJB-MJHT"
+
+
+def test_enter_opens_the_complete_uri(keyboard: FakeStdin, opened: list[str]) -> None:
+    console, out = make_console(terminal=True)
+    prompt = prompt_from_options(console=console)
+    prompt.show_code(make_auth_info(verification_uri_complete=COMPLETE))
+    prompt.start_waiting()
+    assert f"Press Enter to open {COMPLETE} in your browser...\n" in out.getvalue()
+    keyboard.type(b"\n")
+    wait_for(lambda: opened)
+    wait_for(lambda: f"Opening {COMPLETE} in your browser." in out.getvalue())
+    run_flow(prompt, spin=0.1)
+    assert opened == [COMPLETE]
+    assert f"Opening {COMPLETE} in your browser." in out.getvalue()
+    assert not enter_threads()
+
+
+def test_enter_opens_verification_uri_without_a_complete_one(
+    keyboard: FakeStdin, opened: list[str]
+) -> None:
+    console, _ = make_console(terminal=True)
+    prompt = TerminalPrompt(console=console)
+    prompt.show_code(make_auth_info())
+    keyboard.type(b"\n")
+    wait_for(lambda: opened)
+    prompt.close()
+    assert opened == ["https://example.com/device"]
+
+
+def test_browser_that_fails_to_start_gets_a_fallback_line(
+    keyboard: FakeStdin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import webbrowser
+
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: False)
+    console, out = make_console(terminal=True)
+    prompt = prompt_from_options(console=console)
+    prompt.show_code(make_auth_info())
+    keyboard.type(b"\n")
+    line = "Could not start a browser; open https://example.com/device yourself."
+    wait_for(lambda: line in out.getvalue())
+    prompt.close()
+    assert line in out.getvalue()
+
+
+def test_close_stops_reading_stdin(keyboard: FakeStdin, opened: list[str]) -> None:
+    console, _ = make_console(terminal=True)
+    prompt = prompt_from_options(console=console)
+    prompt.show_code(make_auth_info())
+    assert enter_threads()
+    prompt.close()
+    wait_for(lambda: not enter_threads())
+    assert not enter_threads()
+    keyboard.type(b"later input\n")
+    time.sleep(0.15)  # more than one poll: a reader left behind would have taken it
+    assert keyboard.unread() == b"later input\n"  # still there for the program
+    assert opened == []
+
+
+@pytest.mark.parametrize("outcome", ["succeeded", "failed"])
+def test_enter_after_the_outcome_is_left_to_the_program(
+    keyboard: FakeStdin, opened: list[str], outcome: str
+) -> None:
+    console, out = make_console(terminal=True)
+    prompt = prompt_from_options(console=console)
+    prompt.show_code(make_auth_info())
+    if outcome == "succeeded":
+        prompt.succeeded(Token(access_token="t"))
+    else:
+        prompt.failed(AccessDenied("x"))
+    keyboard.type(b"\n")
+    time.sleep(0.15)
+    assert keyboard.unread() == b"\n"
+    prompt.close()
+    assert opened == []
+    assert "Opening" not in out.getvalue()
+
+
+def test_end_of_input_opens_nothing(keyboard: FakeStdin, opened: list[str]) -> None:
+    console, _ = make_console(terminal=True)
+    prompt = prompt_from_options(console=console)
+    prompt.show_code(make_auth_info())
+    os.close(keyboard.write_fd)  # Ctrl+D
+    wait_for(lambda: not enter_threads())
+    prompt.close()
+    assert opened == []
+
+
+@pytest.mark.parametrize(
+    ("open_browser", "ci", "terminal", "message", "offered"),
+    [
+        (None, False, True, None, True),
+        (None, True, True, None, False),  # CI: nobody to press Enter
+        (True, True, True, None, True),
+        (False, False, True, None, False),
+        (None, False, False, None, False),  # the console is not a terminal
+        (True, False, False, None, False),
+        (None, False, True, "custom", True),
+        (None, False, True, "", False),  # silenced: no automatic extras
+        (True, False, True, "", True),
+    ],
+)
+def test_when_press_enter_is_offered(
+    keyboard: FakeStdin,
+    monkeypatch: pytest.MonkeyPatch,
+    open_browser: bool | None,
+    ci: bool,
+    terminal: bool,
+    message: str | None,
+    offered: bool,
+) -> None:
+    if ci:
+        monkeypatch.setenv("CI", "true")
+    console, out = make_console(terminal=terminal)
+    options: dict[str, Any] = {"open_browser": open_browser}
+    if message is not None:
+        options["message"] = message
+        options["use_default_message"] = False
+    prompt = prompt_from_options(console=console, **options)
+    try:
+        prompt.show_code(make_auth_info())
+        assert ("Press Enter to open" in out.getvalue()) is offered
+        assert bool(enter_threads()) is offered
+    finally:
+        prompt.close()
+
+
+def test_no_offer_without_a_browser(keyboard: FakeStdin, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("loctocat.prompt._browser_available", lambda: False)
+    console, out = make_console(terminal=True)
+    run_flow(prompt_from_options(console=console, open_browser=True))
+    assert "Press Enter" not in out.getvalue()
+
+
+def test_stdin_that_is_not_a_terminal_is_never_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from loctocat.prompt import _interactive_stdin
+
+    read_fd, write_fd = os.pipe()
+    try:
+        with os.fdopen(os.dup(read_fd)) as pipe:
+            monkeypatch.setattr(sys, "stdin", pipe)
+            assert _interactive_stdin() is None
+        monkeypatch.setattr(sys, "stdin", None)
+        assert _interactive_stdin() is None
+        monkeypatch.setattr(sys, "stdin", io.StringIO())  # no file descriptor
+        assert _interactive_stdin() is None
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+def test_stdin_terminal_in_the_foreground_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from loctocat.prompt import _interactive_stdin
+
+    master, slave = pty.openpty()
+    try:
+        with os.fdopen(os.dup(slave)) as terminal:
+            monkeypatch.setattr(sys, "stdin", terminal)
+            # Not our controlling terminal: nothing would stop the process for reading it.
+            assert _interactive_stdin() == terminal.fileno()
+            monkeypatch.setattr(os, "tcgetpgrp", lambda fd: os.getpgrp() + 1)
+            assert _interactive_stdin() is None  # a background job must not read
+            monkeypatch.setattr(os, "tcgetpgrp", lambda fd: os.getpgrp())
+            assert _interactive_stdin() == terminal.fileno()
+            monkeypatch.setattr(sys, "platform", "win32")  # no select() on a console there
+            assert _interactive_stdin() is None
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_browser_available_follows_the_browser_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import webbrowser
+
+    from loctocat.prompt import _browser_available
+
+    monkeypatch.setattr(webbrowser, "_tryorder", None)  # look again, with this environment
+    monkeypatch.setattr(webbrowser, "_browsers", {})
+    monkeypatch.setenv("BROWSER", f"{sys.executable} -c pass %s")
+    assert _browser_available()
+    monkeypatch.setattr(webbrowser, "_tryorder", None)
+    monkeypatch.setattr(webbrowser, "_browsers", {})
+    monkeypatch.delenv("BROWSER")
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "TERM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert not _browser_available()
+
+
+def test_svg_of_the_prompt_for_the_docs_can_be_remade(tmp_path: Path) -> None:
+    script = Path(__file__).parents[1] / "docs" / "assets" / "make_prompt_svg.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path / "prompt.svg")], check=True)
+    svg = (tmp_path / "prompt.svg").read_text()
+    assert svg.startswith("<svg")
+    for text in ("W&#160;D&#160;J&#160;B", "Press&#160;Enter&#160;to&#160;open", "expires"):
+        assert text in svg

@@ -4,12 +4,21 @@
 prints to stderr (stdout stays free for your program's output)::
 
     ! First copy your one-time code: WDJB-MJHT
+      ╭───────────────────────╮
+      │   W D J B - M J H T   │
+      ╰───────────────────────╯
     Open https://example.com/device in your browser and enter the code.
+    Press Enter to open https://example.com/device in your browser...
     ⠋ Waiting for you to approve in the browser… (expires in 14:59)
     ✓ Authentication complete.
 
-On a terminal the spinner animates and counts down. Anywhere else (CI, pipes, a redirected
-stderr, ``TERM=dumb``) the same lines are printed once as plain text, with no control codes.
+On a terminal the code is also shown spaced out in a box (easy to read and type on another
+device), the spinner animates and counts down, and, when someone is at the keyboard (stdin and
+stderr are terminals, ``CI`` is not set) and a browser can be started, pressing Enter opens the
+page (``BROWSER`` picks the browser, as for Python's `webbrowser`). Over SSH a QR code of the page
+is shown too when `segno` is installed (``pip install 'loctocat[qr]'``); ``copy_code=True`` puts
+the code on the clipboard. Anywhere else (CI, pipes, a redirected stderr, ``TERM=dumb``) the same
+lines are printed once as plain text, with no control codes and nothing waiting for input.
 ``NO_COLOR`` turns off colour and bold; ``FORCE_COLOR`` and rich's other variables work as usual.
 
 To change the wording, pass options (the loctocat 1.0 keywords, see `prompt_from_options`) or a
@@ -19,9 +28,11 @@ the five `Prompt` methods.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -51,6 +62,27 @@ _SUGGESTED_SPINNERS = ("dots", "line", "arc", "bouncingBar", "simpleDots", "poin
 # Class names of "the flow was cancelled": asyncio's and anyio's CancelledError, trio.Cancelled.
 # Matched by name so that this module never has to import trio (or asyncio).
 _CANCELLED_NAMES = frozenset({"KeyboardInterrupt", "CancelledError", "Cancelled"})
+# Clipboard commands tried in order with `copy_code=True`: macOS, Wayland, X11 (twice), Windows/WSL.
+_CLIPBOARD_COMMANDS: tuple[tuple[str, ...], ...] = (
+    ("pbcopy",),
+    ("wl-copy",),
+    ("xclip", "-selection", "clipboard"),
+    ("xsel", "--clipboard", "--input"),
+    ("clip.exe",),
+)
+_CLIPBOARD_TIMEOUT_SECONDS = 2.0
+# How often the Enter reader checks whether it should stop (it never blocks longer than this).
+_READ_POLL_SECONDS = 0.05
+# How long close() waits for the Enter reader to let go of stdin (it takes one poll at most).
+_READER_STOP_SECONDS = 1.0
+_PANEL_PADDING = 3  # spaces either side of the code in its box
+_QR_BORDER = 2  # modules of quiet zone around the QR code; 2 scans fine and keeps it compact
+# Exact black on white where the terminal can (scanners want contrast, whatever the theme);
+# rich picks the nearest colours on terminals with fewer.
+_QR_STYLE = "rgb(0,0,0) on rgb(255,255,255)"
+_QR_INSTALL_HINT = "Install segno to show a QR code: pip install 'loctocat[qr]'"
+# Two QR rows per character: (top dark, bottom dark) -> half block.
+_HALF_BLOCKS = {(True, True): "█", (True, False): "▀", (False, True): "▄", (False, False): " "}
 
 
 @runtime_checkable
@@ -138,6 +170,157 @@ def _can_encode(console: Console, text: str) -> bool:
     return True
 
 
+def _browser_url(auth_info: LoctocatAuthInfo) -> str:
+    """The page to open: the one with the code filled in when the server gave it."""
+    return auth_info.verification_uri_complete or auth_info.verification_uri
+
+
+def _in_ci() -> bool:
+    return bool(os.environ.get("CI"))
+
+
+def _over_ssh() -> bool:
+    return bool(os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_TTY"))
+
+
+def _interactive_stdin() -> int | None:
+    """stdin's file descriptor if Enter can be read from it without side effects, else None.
+
+    That is: a terminal, on a platform where `select` works on it (not Windows), with this
+    process in the foreground (a background job reading its terminal would be stopped).
+    """
+    if sys.platform == "win32" or sys.stdin is None:
+        return None
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced or closed stdin (e.g. pytest)
+        return None
+    if not os.isatty(fd):
+        return None
+    try:
+        if os.tcgetpgrp(fd) != os.getpgrp():
+            return None
+    except OSError:
+        pass  # not our controlling terminal: nothing would stop us for reading it
+    return fd
+
+
+def _browser_available() -> bool:
+    """Whether `webbrowser` knows a browser to start (``BROWSER`` included)."""
+    import webbrowser
+
+    try:
+        webbrowser.get()
+    except webbrowser.Error:
+        return False
+    return True
+
+
+def _copy_to_clipboard(text: str) -> bool:
+    """Put `text` on the clipboard with the first command that works; never raises."""
+    import shutil
+    import subprocess
+
+    for command in _CLIPBOARD_COMMANDS:
+        path = shutil.which(command[0])
+        if path is None:
+            continue
+        try:
+            # Output to DEVNULL, not pipes: xclip and wl-copy leave a process behind to serve the
+            # selection, and it would hold a pipe open until the timeout.
+            result = subprocess.run(
+                [path, *command[1:]],
+                input=text.encode(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=_CLIPBOARD_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if result.returncode == 0:
+            return True
+    return False
+
+
+def _qr_text(url: str, *, coloured: bool) -> Text:
+    """`url` as a QR code of half blocks, two modules rows per line. Raises ImportError.
+
+    Coloured, it is drawn black on white whatever the terminal's theme. Without colour the light
+    modules are the blocks, which reads right on the usual dark terminal (scanners also accept
+    the inverse, as it looks on a light one).
+    """
+    import segno
+    from rich.text import Text
+
+    qr = segno.make(url, error="l", micro=False)
+    rows = [[bool(module) for module in row] for row in qr.matrix_iter(border=_QR_BORDER)]
+    if len(rows) % 2:
+        rows.append([False] * len(rows[0]))
+    lines = []
+    for top, bottom in zip(rows[::2], rows[1::2], strict=True):
+        lines.append(
+            "".join(
+                _HALF_BLOCKS[(t, b) if coloured else (not t, not b)]
+                for t, b in zip(top, bottom, strict=True)
+            )
+        )
+    return Text("\n".join(lines), style=_QR_STYLE if coloured else "", end="\n")
+
+
+class _EnterReader:
+    """Waits in a daemon thread for one line on a terminal's stdin, then calls `on_line`.
+
+    It polls with `select` and never blocks in a read, so `stop()` returns within one poll and
+    leaves nothing behind that could swallow the program's later input. In the terminal's usual
+    line mode, a line typed but not yet ended with Enter stays in the terminal for the program.
+    """
+
+    def __init__(self, fd: int, on_line: Callable[[], None]) -> None:
+        self._fd = fd
+        self._on_line = on_line
+        self._stop = threading.Event()
+        self._done_reading = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="loctocat-enter", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop reading; once this returns, stdin is no longer read."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._done_reading.wait(_READER_STOP_SECONDS)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def _run(self) -> None:
+        try:
+            got_line = self._read_line()
+        finally:
+            self._done_reading.set()
+        if got_line and not self._stop.is_set():
+            self._on_line()
+
+    def _read_line(self) -> bool:
+        import select
+
+        while not self._stop.is_set():
+            try:
+                ready, _, _ = select.select([self._fd], [], [], _READ_POLL_SECONDS)
+                if not ready or self._stop.is_set():
+                    continue
+                data = os.read(self._fd, 4096)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except (OSError, ValueError):  # stdin closed or gone: give up quietly
+                return False
+            return bool(data)  # b"": end of input (Ctrl+D), no Enter
+        return False
+
+
 class TerminalPrompt:
     """The default `Prompt`: prints the code, a spinner and the outcome to a rich console.
 
@@ -152,6 +335,21 @@ class TerminalPrompt:
             "Authentication complete."; ``""`` shows nothing.
         spinner: a rich spinner name (``python -m rich.spinner`` lists them), your own
             `SpinnerLike` object (e.g. a ``halo.Halo``), or ``None`` for no waiting indicator.
+        open_browser: offer "Press Enter to open <page> in your browser...". ``None`` (the
+            default) offers it when someone can press Enter: stdin and the console are
+            terminals, ``CI`` is not set, and `webbrowser` finds a browser (set ``BROWSER`` to
+            choose one). ``True`` offers it in CI too; ``False`` never. The page is
+            `verification_uri_complete` when the server sent one. Not offered on Windows.
+        qr: show a QR code of the page, for signing in from a phone. ``None`` (the default) shows
+            it on a terminal over SSH (``SSH_CONNECTION`` or ``SSH_TTY`` set) when `segno` is
+            installed; ``True`` always (as plain text off a terminal; without `segno`, a line
+            says to ``pip install 'loctocat[qr]'``); ``False`` never.
+        copy_code: put the code on the clipboard (with ``pbcopy``, ``wl-copy``, ``xclip``,
+            ``xsel`` or ``clip.exe``, whichever is found first and works) and say so. When none
+            works nothing is printed and the flow goes on.
+
+        With an empty `message` (show nothing), the automatic choices above are all off; only
+        an explicit ``True`` turns a feature on.
 
     Raises:
         ConfigurationError: `spinner` is an unknown name or not a spinner object.
@@ -164,12 +362,18 @@ class TerminalPrompt:
         message: str | Callable[[LoctocatAuthInfo], str] | None = None,
         success_message: str | None = None,
         spinner: str | SpinnerLike | None = _DEFAULT_SPINNER,
+        open_browser: bool | None = None,
+        qr: bool | None = None,
+        copy_code: bool = False,
     ) -> None:
         from rich.console import Console
 
         self._console = console if console is not None else Console(stderr=True)
         self._message = message
         self._success_message = success_message
+        self._open_browser = open_browser
+        self._qr = qr
+        self._copy_code = copy_code
         self._unicode = _can_encode(self._console, "✓✗…")
         self._spinner_name: str | None = None
         self._user_spinner: SpinnerLike | None = None
@@ -190,6 +394,7 @@ class TerminalPrompt:
         self._rich_spinner: Spinner | None = None
         self._refresher: threading.Thread | None = None
         self._stop_refreshing = threading.Event()
+        self._reader: _EnterReader | None = None
 
     @property
     def console(self) -> Console:
@@ -197,12 +402,27 @@ class TerminalPrompt:
         return self._console
 
     def show_code(self, auth_info: LoctocatAuthInfo) -> None:
-        """Print where to go and the code to enter (or the custom `message`)."""
+        """Print where to go and the code to enter (or the custom `message`), then the extras.
+
+        The extras are the QR code, the clipboard copy and the "Press Enter" offer, as the
+        `qr`, `copy_code` and `open_browser` options say.
+        """
+        from rich.text import Text
+
         with self._lock:
             self._auth_info = auth_info
-            text = self._code_text(auth_info)
-            if text is not None:
-                self._print(text)
+            if self._message is None:
+                self._show_default_text(auth_info)
+                auto = True
+            else:
+                custom = self._message(auth_info) if callable(self._message) else self._message
+                if custom:
+                    self._print(Text(custom))
+                auto = bool(custom)
+            self._show_qr(_browser_url(auth_info), auto=auto)
+            if self._copy_code and _copy_to_clipboard(auth_info.user_code):
+                self._print(Text("Copied the code to the clipboard."))
+            self._offer_browser(_browser_url(auth_info), auto=auto)
 
     def start_waiting(self) -> None:
         """Start the spinner; without a terminal, print the waiting line once instead."""
@@ -221,6 +441,7 @@ class TerminalPrompt:
     def succeeded(self, token: Token) -> None:
         """Stop the spinner and print the success line (unless `success_message` is ``""``)."""
         with self._lock:
+            self._stop_reader()
             text = self._success_message
             if text is None:
                 text = "Authentication complete."
@@ -237,6 +458,7 @@ class TerminalPrompt:
     def failed(self, error: BaseException) -> None:
         """Stop the spinner and print one line saying why the flow ended."""
         with self._lock:
+            self._stop_reader()
             text = failure_message(error)
             if self._user_spinner_running:
                 fail = getattr(self._user_spinner, "fail", None)
@@ -248,8 +470,13 @@ class TerminalPrompt:
             self._print(self._outcome_line("✗", "X", "red", text))
 
     def close(self) -> None:
-        """Stop any spinner and its thread and show the cursor again. Safe to call repeatedly."""
+        """Stop the spinner, stop waiting for Enter and show the cursor again.
+
+        Once it returns no thread of the prompt reads stdin, so the program can. A browser
+        already being started is left to finish. Safe to call repeatedly.
+        """
         with self._lock:
+            self._stop_reader()
             self._stop_spinners()
 
     # -- text -------------------------------------------------------------------------------
@@ -266,27 +493,135 @@ class TerminalPrompt:
         console = self._console
         return console.is_interactive and console.is_terminal and not console.is_dumb_terminal
 
-    def _code_text(self, auth_info: LoctocatAuthInfo) -> Text | None:
-        from rich.text import Text
+    def _fancy(self) -> bool:
+        # Boxes and pictures: a terminal that is not dumb (colour or not).
+        return self._console.is_terminal and not self._console.is_dumb_terminal
 
-        if self._message is None:
-            return self._default_code_text(auth_info)
-        custom = self._message(auth_info) if callable(self._message) else self._message
-        return Text(custom) if custom else None
-
-    def _default_code_text(self, auth_info: LoctocatAuthInfo) -> Text:
+    def _show_default_text(self, auth_info: LoctocatAuthInfo) -> None:
         from rich.text import Text
 
         styled = self._styled()
-        text = Text()
-        text.append("!", style="bold yellow" if styled else "")
-        text.append(" First copy your one-time code: ")
-        text.append(auth_info.user_code, style="bold" if styled else "")
-        text.append(f"\nOpen {auth_info.verification_uri} in your browser and enter the code.")
+        header = Text()
+        header.append("!", style="bold yellow" if styled else "")
+        header.append(" First copy your one-time code: ")
+        # Kept unspaced on this line so that it can be copied and pasted as it is.
+        header.append(auth_info.user_code, style="bold" if styled else "")
+        self._print(header)
+        panel = self._code_panel(auth_info.user_code)
+        if panel is not None:
+            self._console.print(panel, highlight=False)
+        text = Text(f"Open {auth_info.verification_uri} in your browser and enter the code.")
         # Microsoft-style `message` fields are left out on purpose: they repeat this, less clearly.
         if auth_info.verification_uri_complete:
             text.append(f"\nOr open {auth_info.verification_uri_complete} to skip typing it.")
-        return text
+        self._print(text)
+
+    def _code_panel(self, code: str) -> RenderableType | None:
+        """The code spaced out in a box, or None off a terminal or when it would not fit."""
+        from rich.padding import Padding
+        from rich.panel import Panel
+        from rich.text import Text
+
+        if not self._fancy():
+            return None
+        styled = self._styled()
+        spaced = Text(" ".join(code), style="bold" if styled else "", no_wrap=True, end="")
+        # Never wrapped: a box that does not fit (indent, borders, padding) is left out; the
+        # code is on the line above anyway.
+        if 2 + 2 + 2 * _PANEL_PADDING + spaced.cell_len > self._console.width:
+            return None
+        panel = Panel(
+            spaced,
+            expand=False,
+            padding=(0, _PANEL_PADDING),
+            border_style="yellow" if styled else "none",
+        )
+        return Padding(panel, (0, 0, 0, 2), expand=False)
+
+    def _show_qr(self, url: str, *, auto: bool) -> None:
+        from rich.text import Text
+
+        wanted = self._qr if self._qr is not None else auto and _over_ssh() and self._fancy()
+        if not wanted:
+            return
+        try:
+            qr = _qr_text(url, coloured=self._styled())
+        except ImportError:
+            if self._qr:  # asked for explicitly: say how to get it
+                self._print(Text(_QR_INSTALL_HINT))
+            return
+        if len(qr.plain.split("\n", 1)[0]) > self._console.width:
+            if self._qr:
+                self._print(Text("The terminal is too narrow for the QR code."))
+            return
+        self._print(Text("Or scan this QR code:"))
+        self._print(qr)
+
+    # -- opening the browser ----------------------------------------------------------------
+
+    def _offer_browser(self, url: str, *, auto: bool) -> None:
+        from rich.text import Text
+
+        if self._open_browser is False or (self._open_browser is None and not auto):
+            return
+        if self._open_browser is None and _in_ci():
+            return
+        if not self._console.is_terminal:
+            return
+        fd = _interactive_stdin()
+        if fd is None or not _browser_available():
+            return
+        self._stop_reader()
+        self._print(Text(f"Press Enter to open {url} in your browser..."))
+        self._reader = _EnterReader(fd, lambda: self._enter_pressed(url))
+        self._reader.start()
+
+    def _stop_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.stop()
+
+    def _enter_pressed(self, url: str) -> None:
+        """In the reader's thread: Enter was pressed, open the page unless the flow is over."""
+        import webbrowser
+
+        from rich.text import Text
+
+        with self._lock:
+            reader = self._reader
+            if reader is None or reader.stopped:
+                return
+            self._undo_enter_echo()
+            self._print(Text(f"Opening {url} in your browser."))
+        try:
+            opened = webbrowser.open(url)
+        except Exception:
+            opened = False
+        if not opened:
+            with self._lock:
+                if self._reader is reader:  # only while the flow still runs
+                    self._print(Text(f"Could not start a browser; open {url} yourself."))
+
+    def _undo_enter_echo(self) -> None:
+        """Put the spinner back where it was: the terminal echoed Enter as a line break."""
+        from rich.control import Control
+        from rich.segment import ControlType
+
+        live = self._live
+        if live is None:
+            return
+        # Under the Live's lock so that no refresh runs in between. Wherever the spinner was
+        # redrawn meanwhile (its old line or the new one), erase the current line and go up: the
+        # next refresh draws on the spinner's old line and nothing is left behind.
+        lock: AbstractContextManager[object] = getattr(live, "_lock", None) or nullcontext()
+        with lock:
+            self._console.control(
+                Control(
+                    ControlType.CARRIAGE_RETURN,
+                    (ControlType.ERASE_IN_LINE, 2),
+                    (ControlType.CURSOR_UP, 1),
+                )
+            )
 
     def _waiting_text(self) -> Text:
         from rich.text import Text
@@ -397,6 +732,9 @@ def prompt_from_options(
     use_default_spinner: bool = True,
     spinner: str | SpinnerLike | None = None,
     console: Console | None = None,
+    open_browser: bool | None = None,
+    qr: bool | None = None,
+    copy_code: bool = False,
 ) -> TerminalPrompt:
     """Build the `TerminalPrompt` that loctocat 1.0's `authenticate()` keywords describe.
 
@@ -409,6 +747,8 @@ def prompt_from_options(
       ``halo.Halo`` that 1.0 took. With none, ``use_default_spinner`` picks rich's ``"dots"``
       or no spinner at all.
     - `console` is where to print; stderr by default.
+    - `open_browser`, `qr` and `copy_code` are passed on to `TerminalPrompt`, which describes
+      them: "Press Enter to open" the page, a QR code of it, the code on the clipboard.
 
     Raises:
         ConfigurationError: `spinner` is an unknown name or not a spinner object.
@@ -420,5 +760,11 @@ def prompt_from_options(
     if spinner is None or (isinstance(spinner, str) and not spinner):
         spinner = _DEFAULT_SPINNER if use_default_spinner else None
     return TerminalPrompt(
-        console=console, message=message, success_message=success_message, spinner=spinner
+        console=console,
+        message=message,
+        success_message=success_message,
+        spinner=spinner,
+        open_browser=open_browser,
+        qr=qr,
+        copy_code=copy_code,
     )
