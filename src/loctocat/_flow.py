@@ -190,8 +190,14 @@ class ClientConfig:
             )
         if self.client_auth == "basic" and self.client_secret is None:
             raise ConfigurationError("client_auth='basic' needs a client_secret")
-        if self.min_interval < 0 or self.default_interval < 0:
-            raise ConfigurationError("min_interval and poll_interval cannot be negative")
+        if self.default_interval < 0:
+            raise ConfigurationError("poll_interval cannot be negative")
+        if not self.min_interval > 0:
+            # A positive floor is what guarantees every wait moves time on toward the deadline.
+            raise ConfigurationError(
+                f"min_interval must be a positive number of seconds, got {self.min_interval!r} "
+                "(0.01 is plenty against a local test server)"
+            )
         if self.min_interval > MAX_INTERVAL:
             raise ConfigurationError(
                 f"min_interval cannot exceed {MAX_INTERVAL} s, the longest wait between polls"

@@ -349,7 +349,7 @@ _scope_lists = st.lists(st.sampled_from(["read", "write", "openid"]), max_size=3
 _client_auths: st.SearchStrategy[ClientAuth] = st.sampled_from(["body", "basic"])
 _default_intervals = st.integers(0, 10)
 _min_intervals = st.one_of(
-    st.just(1.0), st.sampled_from([0.0, 0.5, 2, 5]), st.floats(0, MAX_INTERVAL)
+    st.just(1.0), st.sampled_from([0.01, 0.5, 2, 5]), st.floats(0.01, MAX_INTERVAL)
 )
 _timeouts = st.none() | st.floats(0.5, 10_000)
 

@@ -281,7 +281,7 @@ scripted_answers: st.SearchStrategy[Scripted] = st.one_of(
 
 
 @given(
-    configs(min_interval=st.just(1.0) | st.floats(0, 10), timeout=st.none()),
+    configs(min_interval=st.just(1.0) | st.floats(0.01, 10), timeout=st.none()),
     valid_device_answers(expires_in=st.just(MAX_EXPIRES_IN)).flatmap(
         lambda a: encoded(a, hostile=False)
     ),

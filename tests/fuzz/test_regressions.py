@@ -121,3 +121,11 @@ def test_to_dict_keeps_a_servers_own_expires_at() -> None:
     assert isinstance(run.result, Token)
     assert run.result.extra["expires_at"] == 1568775134
     assert run.result.to_dict()["expires_at"] == 1568775134
+
+
+@pytest.mark.parametrize("floor", [0.0, -1.0, float("nan")])
+def test_a_min_interval_of_zero_is_refused(floor: float) -> None:
+    """With no floor, a server answering 500 (backoff doubles 0) or pending with interval 0
+    would be polled in a loop that never moves time on: found at 100,000 examples."""
+    with pytest.raises(ConfigurationError, match="positive"):
+        config(min_interval=floor)
