@@ -8,12 +8,12 @@ NODE_SETUP := node_modules/.setup-done
 # cannot work here). Installed once, as root (or through sudo), unattended.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test fuzz lint typecheck setup browser clean
+.PHONY: demo test fuzz lint typecheck docs setup browser clean
 
 demo: $(SETUP)
 	$(BIN)/loctocat demo $(if $(DEMO_ARGS),$(DEMO_ARGS),$(shell [ -t 0 ] || echo --auto-approve))
 
-test: $(SETUP) $(NODE_SETUP) $(CHROMIUM) lint typecheck
+test: $(SETUP) $(NODE_SETUP) $(CHROMIUM) lint typecheck docs
 	LOCTOCAT_REQUIRE_INTEROP=1 LOCTOCAT_REQUIRE_BROWSER=1 $(BIN)/pytest
 
 # The long property-based run of the sans-I/O core: 100,000 examples per property
@@ -30,6 +30,11 @@ lint: $(SETUP)
 
 typecheck: $(SETUP)
 	$(BIN)/mypy --strict src
+
+# The documentation site (mkdocs.yml, docs/) into site/; --strict fails on any warning, such as
+# a broken link or a missing API reference. Its code examples run in tests/docs.
+docs: $(SETUP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 setup: $(SETUP) $(NODE_SETUP)
 

@@ -346,10 +346,9 @@ class TerminalPrompt:
             says to ``pip install 'loctocat[qr]'``); ``False`` never.
         copy_code: put the code on the clipboard (with ``pbcopy``, ``wl-copy``, ``xclip``,
             ``xsel`` or ``clip.exe``, whichever is found first and works) and say so. When none
-            works nothing is printed and the flow goes on.
-
-        With an empty `message` (show nothing), the automatic choices above are all off; only
-        an explicit ``True`` turns a feature on.
+            works nothing is printed and the flow goes on. With an empty `message` (show
+            nothing), the automatic choices above are all off; only an explicit ``True`` turns
+            a feature on.
 
     Raises:
         ConfigurationError: `spinner` is an unknown name or not a spinner object.
