@@ -8,7 +8,7 @@ NODE_SETUP := node_modules/.setup-done
 # cannot work here). Installed once, as root (or through sudo), unattended.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test fuzz lint typecheck docs setup browser clean
+.PHONY: demo test fuzz bench lint typecheck docs setup browser clean
 
 demo: $(SETUP)
 	$(BIN)/loctocat demo $(if $(DEMO_ARGS),$(DEMO_ARGS),$(shell [ -t 0 ] || echo --auto-approve))
@@ -23,6 +23,11 @@ fuzz: $(SETUP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/fuzz -q -k '$(FUZZ_HALF)' & first=$$!; \
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/fuzz -q -k 'not ($(FUZZ_HALF))'; second=$$?; \
 	wait $$first; first=$$?; exit $$(( first || second ))
+
+# Benchmarks against loctocat 1.0.3, Authlib, MSAL and a minimal httpx loop, each in its own
+# virtualenv under benchmarks/ (~12 min; QUICK=1 for a ~4 min smoke run). Not part of `test`.
+bench:
+	$(PYTHON) benchmarks/run.py $(if $(QUICK),--quick)
 
 lint: $(SETUP)
 	$(BIN)/ruff check .

@@ -201,7 +201,32 @@ class Authenticator:
         return {handler.error: handler for handler in self._handlers}
 
     def _new_http_client(self, cls: type[T]) -> T:
-        return cls(timeout=self.request_timeout, follow_redirects=False)  # type: ignore[call-arg]
+        options: dict[str, Any] = {"timeout": self.request_timeout, "follow_redirects": False}
+        # httpx builds its default SSL context when the client is made, loading the whole CA
+        # bundle: about 0.1 s, most of the time to the first prompt. When every endpoint this
+        # client will call is plain http:// on loopback, no TLS is ever spoken, so it gets a
+        # context that costs nothing instead: one that trusts no certificate and checks host
+        # names, so that were it ever used for https (it cannot be: redirects are not followed)
+        # it would fail closed. Any https:// endpoint, or an unknown one (the discovery probe),
+        # keeps httpx's default verification exactly as before.
+        endpoints = [getattr(self, "auth_url", None), getattr(self, "token_url", None)]
+        revocation_url = getattr(self, "revocation_url", None)
+        if revocation_url is not None:
+            endpoints.append(revocation_url)
+        urls: list[str] = [url for url in endpoints if isinstance(url, str)]
+        # An https:// proxy from the environment (which httpx honours) still speaks TLS.
+        import urllib.request  # already loaded by httpx, which uses it for the same lookup
+
+        tls_proxy = any(str(p).startswith("https:") for p in urllib.request.getproxies().values())
+        if len(urls) == len(endpoints) and not tls_proxy:
+            import urllib.parse
+
+            parts = [urllib.parse.urlsplit(url) for url in urls]
+            if all(p.scheme == "http" and _flow._is_loopback(p.hostname or "") for p in parts):
+                import ssl
+
+                options["verify"] = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        return cls(**options)
 
     # --- handlers (loctocat 1.0 API) ----------------------------------------------------
 

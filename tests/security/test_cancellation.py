@@ -154,7 +154,7 @@ class Scene:
             "token_url": token_url,
             # The first poll comes at once; after the fake server's slow_down the next one is
             # 5 s away. `timeout` ends a flow that was never interrupted instead of hanging.
-            "min_interval": 0.0 if self.phase == "in_flight" else 0.01,
+            "min_interval": 0.01,
             "timeout": 8,
         }
 

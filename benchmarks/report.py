@@ -1,0 +1,122 @@
+"""Write results.md and results.png from results.json: `python report.py benchmarks/results`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+FLOOR = "httpx floor"
+
+
+def ratio(value: float | None, floor: float | None) -> str:
+    if value is None or not floor:
+        return "-"
+    return f"{value / floor:.2f}x"
+
+
+def write_report(results: dict[str, Any], out: Path) -> None:
+    m = results["machine"]
+    lines = [
+        "# loctocat benchmark results",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']} ({m['platform']}).",
+        f"Versions: {m['versions']}; loctocat 1 venv: {m['versions_loctocat1_venv']}.",
+        f"Load average (1/5/15 min) before: {results['load_before']}, after: "
+        f"{results['load_after']} (other jobs shared the machine: timings are noisy).",
+        f"Run took {results['duration_s']:.0f} s{' (--quick)' if results['quick'] else ''}.",
+        "",
+        "## 1-3. One flow (fake server in its own process, loopback HTTP, interval 1 s)",
+        "",
+        "| client | first prompt (s) | vs floor | approval→token (s) | delivery (ms) "
+        "| poll lateness p50 / p99 / max (ms) | min (ms) | connections | polls |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    fp, fl = results["first_prompt"], results["flow"]
+    floor_prompt = fp[FLOOR].get("median")
+    for name in fp:
+        p, f = fp[name], fl.get(name, {})
+        if "error" in p and "median" not in p:
+            lines.append(f"| {name} | failed: {p['error']} | | | | | | | |")
+            continue
+        late = f.get("lateness_ms", {})
+        if "latency_median" not in f:
+            flow_cells = f"flow failed: {f.get('error')} | | | | |"
+        else:
+            flow_cells = (
+                f"{f['latency_median']:.3f} | {1000 * f['delivery_median']:.1f} | "
+                f"{late['p50']:.1f} / {late['p99']:.1f} / {late['max']:.1f} | {late['min']:.1f} | "
+                f"{f['connections']:g} | {f['polls']:g}"
+            )
+        lines.append(
+            f"| {name} | {p['median']:.3f} | {ratio(p['median'], floor_prompt)} | {flow_cells} |"
+        )
+    imp = results["import"]
+    lines += [
+        "",
+        f"`import loctocat`: {imp['importtime_cumulative_us_median'] / 1000:.1f} ms cumulative "
+        f"(`-X importtime`), process `python -c 'import loctocat'` "
+        f"{imp['python_import_loctocat_wall_median']:.3f} s vs `python -c pass` "
+        f"{imp['python_pass_wall_median']:.3f} s (medians).",
+        "",
+    ]
+    s = results["scale"]
+    lines += [
+        f"## 4-5. N concurrent async flows, one shared AsyncClient (interval {s['interval']} s, "
+        "starts spread over one interval)",
+        "",
+        "| transport | client | N | CPU/request (µs) | vs floor | memory/flow (KiB) "
+        "| peak RSS (MiB) | lateness p50 / p99 (ms) | done | connections |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for transport in ("memory", "loopback"):
+        for name, by_n in s[transport].items():
+            for n, r in by_n.items():
+                if "error" in r:
+                    lines.append(f"| {transport} | {name} | {n} | {r['error']} | | | | | | |")
+                    continue
+                floor = s[transport].get("floor", {}).get(n, {}).get("cpu_per_request_us")
+                late = r["lateness_ms"]
+                lines.append(
+                    f"| {transport} | {name} | {n} | {r['cpu_per_request_us']:.0f} | "
+                    f"{ratio(r['cpu_per_request_us'], floor)} | {r['mem_per_flow_kb']:.1f} | "
+                    f"{r['maxrss'] / 2**20:.0f} | {late['p50']:.1f} / {late['p99']:.1f} | "
+                    f"{r['done']:g}/{n} | {r.get('connections', '-')} |"
+                )
+    lines += ["", f"Profile of loctocat 2 at N=1000 in memory: `{results['profile']}`.", ""]
+    (out / "results.md").write_text("\n".join(lines))
+    plot(results, out / "results.png")
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    fp = {k: v["median"] for k, v in results["first_prompt"].items() if "median" in v}
+    axes[0].barh(list(fp), list(fp.values()))
+    axes[0].set_xlabel("seconds (median)")
+    axes[0].set_title("Time to first prompt")
+    s = results["scale"]
+    for transport, style in (("memory", "-o"), ("loopback", "--s")):
+        for name, by_n in s[transport].items():
+            good = {int(n): r for n, r in by_n.items() if "error" not in r}
+            ns = sorted(good)
+            label = f"{name} ({transport})"
+            axes[1].plot(ns, [good[n]["cpu_per_request_us"] for n in ns], style, label=label)
+            axes[2].plot(ns, [good[n]["maxrss"] / 2**20 for n in ns], style, label=label)
+    axes[1].set(xscale="log", xlabel="concurrent flows", ylabel="CPU µs per request")
+    axes[1].set_title("CPU per poll")
+    axes[2].set(xscale="log", xlabel="concurrent flows", ylabel="peak RSS (MiB)")
+    axes[2].set_title("Memory")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    folder = Path(sys.argv[1])
+    write_report(json.loads((folder / "results.json").read_text()), folder)

@@ -1,0 +1,386 @@
+"""Run the loctocat benchmarks and write benchmarks/results/ (results.json, .md, .png).
+
+`python3 benchmarks/run.py [--quick]` (or `make bench`). Builds benchmarks/.venv (loctocat 2
+from this checkout, Authlib, MSAL, matplotlib, pyinstrument) and benchmarks/.venv-loctocat1
+(loctocat 1.0.3 from PyPI) on first use. See benchmarks/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SCENARIOS = HERE / "scenarios"
+RESULTS = HERE / "results"
+VENV = HERE / ".venv"
+VENV1 = HERE / ".venv-loctocat1"
+PY = VENV / "bin" / "python"
+PY1 = VENV1 / "bin" / "python"
+CODE = re.compile(r"\b[A-Z]{4}-[A-Z]{4}\b")
+
+# name -> (interpreter, script)
+SINGLE = {
+    "loctocat 2": (PY, "loctocat2.py"),
+    "loctocat 2 (default SSL ctx)": (PY, "loctocat2_default_ssl.py"),
+    "loctocat 1.0.3": (PY1, "loctocat1.py"),
+    "httpx floor": (PY, "httpx_floor.py"),
+    "urllib (stdlib)": (PY, "urllib_floor.py"),
+    "Authlib httpx": (PY, "authlib_httpx.py"),
+    "MSAL": (PY, "msal_client.py"),
+}
+FLOOR = "httpx floor"
+
+
+def ensure_venvs() -> None:
+    if not PY.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        pip = [str(PY), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, "--upgrade", "pip"], check=True)
+        deps = ["authlib", "msal", "matplotlib", "pyinstrument", "-e", str(ROOT)]
+        subprocess.run([*pip, *deps], check=True)
+    if not PY1.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV1)], check=True)
+        pip = [str(PY1), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, "loctocat==1.0.3"], check=True)
+
+
+def versions(python: Path, names: list[str]) -> dict[str, str]:
+    code = (
+        "import json, sys, importlib.metadata as m\n"
+        "out = {}\n"
+        "for n in sys.argv[1:]:\n"
+        "    try: out[n] = m.version(n)\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "print(json.dumps(out))"
+    )
+    run = subprocess.run([str(python), "-c", code, *names], capture_output=True, text=True)
+    return dict(json.loads(run.stdout))
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    libs = ["loctocat", "httpx", "httpcore", "anyio", "authlib", "msal", "requests", "rich"]
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions(PY, libs),
+        "versions_loctocat1_venv": versions(PY1, ["loctocat", "requests", "oauthlib", "halo"]),
+    }
+
+
+class Server:
+    """benchmarks/server.py in its own process, so the client's CPU is measured alone."""
+
+    def __init__(self, interval: int, approve_after: float) -> None:
+        self.proc = subprocess.Popen(
+            [
+                str(PY),
+                str(HERE / "server.py"),
+                "--interval",
+                str(interval),
+                "--approve-after",
+                str(approve_after),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().split()
+        assert line[0] == "READY", line
+        self.base_url = line[1]
+
+    def command(self, text: str) -> str:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline()
+
+    def stats(self) -> dict[str, Any]:
+        return dict(json.loads(self.command("stats")))
+
+    def reset(self) -> None:
+        self.command("reset")
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.flush()
+        self.proc.wait(timeout=30)
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "0"}
+
+
+def first_prompt(server: Server, python: Path, script: str, reps: int) -> dict[str, Any]:
+    """Process start -> user code on the terminal (stdout or stderr), a fresh process each run."""
+    times: list[float] = []
+    error = None
+    for _ in range(reps):
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [str(python), str(SCENARIOS / script), server.base_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env(),
+        )
+        assert proc.stdout is not None
+        seen = b""
+        while True:
+            chunk = proc.stdout.read1(4096)
+            if not chunk:
+                break
+            seen += chunk
+            if CODE.search(seen.decode(errors="replace")):
+                times.append(time.perf_counter() - start)
+                break
+        proc.kill()
+        proc.wait()
+        if not times or len(times) < _ + 1:
+            error = seen.decode(errors="replace").strip().splitlines()[-1:]
+            break
+    if not times:
+        return {"error": error}
+    return {"median": statistics.median(times), "runs": times}
+
+
+def import_time(reps: int) -> dict[str, Any]:
+    walls: list[float] = []
+    cumulative: list[int] = []
+    for _ in range(reps):
+        run = subprocess.run(
+            [str(PY), "-X", "importtime", "-c", "import loctocat"],
+            capture_output=True,
+            text=True,
+        )
+        last = [ln for ln in run.stderr.splitlines() if ln.rstrip().endswith("| loctocat")]
+        cumulative.append(int(last[-1].split("|")[1]))
+        start = time.perf_counter()
+        subprocess.run([str(PY), "-c", "import loctocat"], check=True)
+        walls.append(time.perf_counter() - start)
+    bare = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        subprocess.run([str(PY), "-c", "pass"], check=True)
+        bare.append(time.perf_counter() - start)
+    return {
+        "importtime_cumulative_us_median": statistics.median(cumulative),
+        "python_import_loctocat_wall_median": statistics.median(walls),
+        "python_pass_wall_median": statistics.median(bare),
+    }
+
+
+def single_flow(server: Server, python: Path, script: str, reps: int) -> dict[str, Any]:
+    """One whole flow: approval-to-token latency, poll lateness, connections opened."""
+    out = HERE / "results" / ".flow.json"
+    runs: list[dict[str, Any]] = []
+    for _ in range(reps):
+        server.reset()
+        out.unlink(missing_ok=True)
+        run = subprocess.run(
+            [str(python), str(SCENARIOS / script), server.base_url],
+            capture_output=True,
+            env={**env(), "BENCH_OUT": str(out)},
+            timeout=60,
+        )
+        if run.returncode != 0 or not out.exists():
+            tail = run.stderr.decode(errors="replace").strip().splitlines()[-1:]
+            return {"error": tail, "runs": runs}
+        client = json.loads(out.read_text())
+        stats = server.stats()
+        grant = stats["grants"][-1]
+        approved = grant["approved_at"]
+        polls = grant["poll_times"]
+        answering = min(t for t in polls if t >= approved)
+        previous = [grant["created_at"], *polls[:-1]]
+        late = [t - p - grant["interval"] for t, p in zip(polls, previous, strict=True)]
+        runs.append(
+            {
+                "latency": client["t_token"] - approved,
+                "wait_for_poll": answering - approved,
+                "delivery": client["t_token"] - answering,
+                "lateness": late,
+                "polls": len(polls),
+                "connections": stats["connections_opened"],
+                "cpu": client["cpu"],
+            }
+        )
+    lateness = [x for r in runs for x in r["lateness"]]
+    return {
+        "latency_median": statistics.median(r["latency"] for r in runs),
+        "delivery_median": statistics.median(r["delivery"] for r in runs),
+        "lateness_ms": percentiles(lateness),
+        "connections": statistics.median(r["connections"] for r in runs),
+        "polls": statistics.median(r["polls"] for r in runs),
+        "cpu_median": statistics.median(r["cpu"] for r in runs),
+        "runs": runs,
+    }
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {"min": 1000 * ordered[0], "p50": at(0.5), "p99": at(0.99), "max": 1000 * ordered[-1]}
+
+
+def scale(
+    name: str, n: int, target: str, interval: int, server: Server | None, timeout: float
+) -> dict[str, Any]:
+    out = RESULTS / ".scale.json"
+    out.unlink(missing_ok=True)
+    if server is not None:
+        server.reset()
+    script = SCENARIOS / f"scale_{name}.py"
+    try:
+        subprocess.run(
+            [str(PY), str(script), str(n), target, str(interval), str(out)],
+            check=True,
+            timeout=timeout,
+        )
+    except (subprocess.TimeoutExpired, subprocess.CalledProcessError) as error:
+        return {"error": f"{type(error).__name__} after {timeout:.0f} s"}
+    result = json.loads(out.read_text())
+    if server is not None:
+        stats = server.stats()
+        result["requests"] = stats["requests"]
+        result["failure_count"] += result["n"] - result["done"] - result["failure_count"]
+        result["connections"] = stats["connections_opened"]
+        late = []
+        for grant in stats["grants"]:
+            previous = grant["created_at"]
+            for t in grant["poll_times"]:
+                late.append(t - previous - interval)
+                previous = t
+        result["lateness"] = late
+    late = result.pop("lateness")
+    result["lateness_ms"] = percentiles(late)
+    result["cpu_per_request_us"] = 1e6 * result["cpu"] / max(1, result["requests"])
+    result["mem_per_flow_kb"] = (result["rss_peak_during"] - result["rss_base"]) / n / 1024
+    return result
+
+
+def median_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    good = [r for r in runs if "error" not in r]
+    if not good:
+        return runs[0]
+    keys = ["cpu_per_request_us", "mem_per_flow_kb", "maxrss", "wall", "cpu", "done"]
+    merged: dict[str, Any] = {k: statistics.median(r[k] for r in good) for k in keys}
+    merged["lateness_ms"] = {
+        q: statistics.median(r["lateness_ms"][q] for r in good) for q in good[0]["lateness_ms"]
+    }
+    merged["failure_count"] = max(r["failure_count"] for r in good)
+    if "connections" in good[0]:
+        merged["connections"] = statistics.median(r["connections"] for r in good)
+    merged["runs"] = len(good)
+    return merged
+
+
+def profile(n: int, interval: int) -> str:
+    """pyinstrument over loctocat 2's scale run in memory: where its per-poll CPU goes."""
+    text = RESULTS / "profile_scale_loctocat2.txt"
+    cmd = [str(PY), "-m", "pyinstrument", "-o", str(text)]
+    out = RESULTS / ".profile.json"
+    subprocess.run(
+        [*cmd, str(SCENARIOS / "scale_loctocat2.py"), str(n), "memory", str(interval), str(out)],
+        check=True,
+    )
+    return str(text.relative_to(ROOT))
+
+
+def loopback(results: dict[str, Any], sizes: list[int], interval: int) -> None:
+    server = Server(interval=interval, approve_after=2.5 * interval)
+    try:
+        for n in sizes:
+            for name in ("loctocat2", "floor"):
+                print(f"scale over loopback: {name} N={n}...", flush=True)
+                run = scale(name, n, server.base_url, interval, server, 150 if n >= 10_000 else 240)
+                results["scale"]["loopback"].setdefault(name, {})[str(n)] = median_runs([run])
+    finally:
+        server.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run")
+    parser.add_argument(
+        "--loopback-only",
+        action="store_true",
+        help="redo only the loopback scale runs (N <= 1,000) into the existing results.json",
+    )
+    args = parser.parse_args()
+    ensure_venvs()
+    RESULTS.mkdir(exist_ok=True)
+    if args.loopback_only:
+        results = json.loads((RESULTS / "results.json").read_text())
+        loopback(results, [100, 1000], results["scale"]["interval"])
+        (RESULTS / "results.json").write_text(json.dumps(results, indent=1))
+        subprocess.run([str(PY), str(HERE / "report.py"), str(RESULTS)], check=True)
+        return
+    reps_prompt, reps_flow = (3, 1) if args.quick else (12, 3)
+    sizes = [100, 1000] if args.quick else [100, 1000, 10_000]
+    started = time.monotonic()
+    results: dict[str, Any] = {"quick": args.quick, "machine": machine()}
+    results["load_before"] = os.getloadavg()
+
+    print("import time...", flush=True)
+    results["import"] = import_time(5 if args.quick else 10)
+
+    server = Server(interval=1, approve_after=2.5)
+    try:
+        results["first_prompt"] = {}
+        results["flow"] = {}
+        for name, (python, script) in SINGLE.items():
+            print(f"first prompt: {name}...", flush=True)
+            results["first_prompt"][name] = first_prompt(server, python, script, reps_prompt)
+            print(f"single flow: {name}...", flush=True)
+            results["flow"][name] = single_flow(server, python, script, reps_flow)
+    finally:
+        server.close()
+
+    interval = 5
+    results["scale"] = {"interval": interval, "memory": {}, "loopback": {}}
+    for n in sizes:
+        reps = 1 if n >= 10_000 or args.quick else 2
+        for name in ("loctocat2", "floor"):
+            print(f"scale in memory: {name} N={n}...", flush=True)
+            runs = [scale(name, n, "memory", interval, None, 240) for _ in range(reps)]
+            results["scale"]["memory"].setdefault(name, {})[str(n)] = median_runs(runs)
+    loopback(results, sizes, interval)
+    print("profile...", flush=True)
+    results["profile"] = profile(1000, interval)
+    results["load_after"] = os.getloadavg()
+    results["duration_s"] = time.monotonic() - started
+    for stray in RESULTS.glob(".*.json"):
+        stray.unlink()
+    (RESULTS / "results.json").write_text(json.dumps(results, indent=1))
+    # matplotlib lives in the benchmarks venv, not in whatever Python runs this script.
+    subprocess.run([str(PY), str(HERE / "report.py"), str(RESULTS)], check=True)
+    print(f"done in {results['duration_s']:.0f} s: see {RESULTS.relative_to(ROOT)}/results.md")
+
+
+if __name__ == "__main__":
+    main()
