@@ -11,7 +11,6 @@ with a fake clock.
 from __future__ import annotations
 
 import base64
-import email.utils
 import json
 import logging
 import math
@@ -454,6 +453,8 @@ def retry_after_seconds(response: Response, now: datetime | None = None) -> floa
     if value.isascii() and value.isdigit():  # "²".isdigit() is true too
         return float(value)
     try:
+        import email.utils  # only for the rare HTTP-date form; kept off the import path
+
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, OverflowError):  # OverflowError: a year beyond 2**31
         return None
