@@ -200,6 +200,17 @@ class Authenticator:
     def _handler_map(self) -> dict[str, Handler]:
         return {handler.error: handler for handler in self._handlers}
 
+    # The core's flows, configured from this authenticator: each driver only runs them.
+
+    def _device_flow(self) -> Generator[Effect, Any, PendingGrant]:
+        return _flow.device_authorization_flow(self._config(), clock=time.monotonic)
+
+    def _poll_flow(self, grant: PendingGrant) -> Generator[Effect, Any, Token]:
+        return _flow.poll_flow(self._config(), grant, self._handler_map(), clock=time.monotonic)
+
+    def _refresh_flow(self, token: Token) -> Generator[Effect, Any, Token]:
+        return _lifecycle.refresh_flow(self._config(), token)
+
     def _new_http_client(self, cls: type[T]) -> T:
         options: dict[str, Any] = {"timeout": self.request_timeout, "follow_redirects": False}
         # httpx builds its default SSL context when the client is made, loading the whole CA
@@ -253,7 +264,7 @@ class Authenticator:
         while the user waits for a code.
         """
         try:
-            grant = self._run(_flow.device_authorization_flow(self._config(), clock=time.monotonic))
+            grant = self._run(self._device_flow())
         except BaseException:
             self.close()
             raise
@@ -268,7 +279,7 @@ class Authenticator:
         """
         grant = self._pending_grant()
         try:
-            flow = _flow.poll_flow(self._config(), grant, self._handler_map(), clock=time.monotonic)
+            flow = self._poll_flow(grant)
             token = self._run(flow)
         finally:
             self.close()
@@ -358,7 +369,7 @@ class Authenticator:
                 return still_valid
             if token is not None and token.refresh_token:
                 try:
-                    return self._keep(self._run(_lifecycle.refresh_flow(self._config(), token)))
+                    return self._keep(self._run(self._refresh_flow(token)))
                 except InvalidGrant:
                     pass  # the refresh token is used up: log in again below
                 finally:
@@ -378,7 +389,7 @@ class Authenticator:
             if token is None:
                 raise ConfigurationError("there is no token to refresh: call get_token() first")
             try:
-                return self._keep(self._run(_lifecycle.refresh_flow(self._config(), token)))
+                return self._keep(self._run(self._refresh_flow(token)))
             finally:
                 self.close()
 
@@ -591,7 +602,7 @@ class AsyncAuthenticator(Authenticator):
     async def ping(self) -> LoctocatAuthInfo:  # type: ignore[override]
         """Ask the server for a device code and a user code (see `Authenticator.ping`)."""
         try:
-            flow = _flow.device_authorization_flow(self._config(), clock=time.monotonic)
+            flow = self._device_flow()
             grant = await self._run_async(flow)
         except BaseException:
             await self.aclose()
@@ -602,7 +613,7 @@ class AsyncAuthenticator(Authenticator):
         """Poll until the user approves and return the access token (see `Authenticator.poll`)."""
         grant = self._pending_grant()
         try:
-            flow = _flow.poll_flow(self._config(), grant, self._handler_map(), clock=time.monotonic)
+            flow = self._poll_flow(grant)
             token = await self._run_async(flow)
         finally:
             await self.aclose()
@@ -667,9 +678,7 @@ class AsyncAuthenticator(Authenticator):
                 return still_valid
             if token is not None and token.refresh_token:
                 try:
-                    refreshed = await self._run_async(
-                        _lifecycle.refresh_flow(self._config(), token)
-                    )
+                    refreshed = await self._run_async(self._refresh_flow(token))
                     return self._keep(refreshed)
                 except InvalidGrant:
                     pass  # the refresh token is used up: log in again below
@@ -686,7 +695,7 @@ class AsyncAuthenticator(Authenticator):
             if token is None:
                 raise ConfigurationError("there is no token to refresh: call get_token() first")
             try:
-                refreshed = await self._run_async(_lifecycle.refresh_flow(self._config(), token))
+                refreshed = await self._run_async(self._refresh_flow(token))
                 return self._keep(refreshed)
             finally:
                 await self.aclose()
