@@ -11,10 +11,12 @@ with a fake clock.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import math
 import urllib.parse
+import zlib
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -54,8 +56,12 @@ MAX_TOKEN_LIFETIME = 100 * 365 * 86_400
 MAX_RETRY_AFTER = float(MAX_INTERVAL)
 #: Ceiling of the exponential backoff after transient failures, in seconds.
 MAX_BACKOFF = 60.0
-#: Answers larger than this are refused: token answers are a few kilobytes at most.
+#: Answers larger than this are refused: token answers are a few kilobytes at most. The cap
+#: holds for the bytes on the wire and again for the bytes once decompressed.
 MAX_BODY_BYTES = 256 * 1024
+#: The content codings we ask for and can undo, under a size cap (RFC 9110 §8.4.1). One layer
+#: at most: a stack of them is what compression bombs are made of.
+ACCEPT_ENCODING = "gzip, deflate"
 
 #: Error codes that mean "try again later" rather than "this flow failed".
 _TRANSIENT_ERROR_CODES = frozenset({"server_error", "temporarily_unavailable"})
@@ -99,8 +105,11 @@ _TOKEN_ENDPOINT = "token endpoint"
 class Request:
     """Send a form-encoded POST and answer with a `Response` or a `TransportFailure`.
 
-    The driver reads at most `max_body_bytes + 1` bytes of the body, so that an oversized
-    answer is noticed without being read whole.
+    The driver reads at most `max_body_bytes + 1` bytes of the body, as they come off the wire
+    (not content-decoded), so that an oversized answer is noticed without being read whole.
+    The whole request (connecting, sending, the answer's headers and body) must be over within
+    `timeout` seconds, when given, or the driver's own request timeout if that is shorter;
+    otherwise it is a `TransportFailure`.
     """
 
     url: str
@@ -111,15 +120,24 @@ class Request:
     endpoint: str
     max_body_bytes: int = MAX_BODY_BYTES
     method: str = "POST"
+    #: Seconds left for this request, when the flow's own deadline is near; None: no limit
+    #: beyond the driver's request timeout.
+    timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """What the server answered to a `Request`. Header names are lower-case."""
+    """What the server answered to a `Request`. Header names are lower-case.
+
+    `body` is the body as it came off the wire: when the server compressed it, the
+    `content-encoding` header says so and the core decompresses it, under the size cap. (An
+    HTTP library that already decompressed the body must leave that header out.)
+    """
 
     status_code: int
     headers: Mapping[str, str]
-    body: bytes
+    # Not in the repr: the body holds the codes and tokens.
+    body: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,21 +242,35 @@ def check_endpoint_url(url: object, name: str) -> None:
     loopback hosts (127.0.0.0/8, ::1, localhost), where nothing crosses a network.
     """
     if not isinstance(url, str) or not url:
-        raise ConfigurationError(f"{name} must be a URL string, got {url!r}")
-    parts = urllib.parse.urlsplit(url)
+        raise ConfigurationError(f"{name} must be a URL string, got {url!r}", parameter=name)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number in range
+    except ValueError as exc:  # "http://[::1" and the like
+        raise ConfigurationError(
+            f"{name} is not a valid URL ({exc}): {url!r}", parameter=name
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"{name} must be an absolute https:// URL, got {url!r}")
+        raise ConfigurationError(
+            f"{name} must be an absolute https:// URL, got {url!r}", parameter=name
+        )
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ConfigurationError(
+            f"{name} must not contain spaces or control characters, got {url!r}", parameter=name
+        )
     if parts.query or parts.fragment:
         # Parameters travel in the body; a query string would be sent with every request.
         raise ConfigurationError(
             f"{name} must not carry a query string or fragment ({url!r}): pass extra "
-            "parameters as keyword arguments instead, so they travel in the request body"
+            "parameters as keyword arguments instead, so they travel in the request body",
+            parameter=name,
         )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigurationError(
             f"{name} uses plain http:// for the remote host {parts.hostname!r}, which would "
             f"send codes and tokens unencrypted: use https:// (http:// is only allowed for "
-            f"loopback hosts such as localhost or 127.0.0.1)"
+            f"loopback hosts such as localhost or 127.0.0.1)",
+            parameter=name,
         )
 
 
@@ -246,7 +278,11 @@ def check_endpoint_url(url: object, name: str) -> None:
 
 
 def client_headers(config: ClientConfig) -> tuple[tuple[str, str], ...]:
-    headers = [("Accept", "application/json"), ("User-Agent", config.user_agent)]
+    headers = [
+        ("Accept", "application/json"),
+        ("Accept-Encoding", ACCEPT_ENCODING),
+        ("User-Agent", config.user_agent),
+    ]
     if config.client_secret is not None and config.client_auth == "basic":
         # RFC 6749 §2.3.1: both parts are form-urlencoded before being joined and encoded.
         pair = (
@@ -299,31 +335,88 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
+def _form_fields(text: str) -> dict[str, Any]:
+    # A form repeating a field is refused as JSON repeating one is: which value to trust?
+    return _reject_duplicate_keys(urllib.parse.parse_qsl(text, keep_blank_values=True))
+
+
+def _too_large(request: Request, after: str = "") -> ProtocolError:
+    return ProtocolError(
+        f"the {request.endpoint} ({request.url}) sent an answer larger than "
+        f"{request.max_body_bytes} bytes{after}; refusing to read it",
+        endpoint=request.url,
+    )
+
+
+class _Undecodable(Exception):
+    """The body does not match its content coding: as if it had been garbled on the way."""
+
+
+def _decompressed(body: bytes, coding: str, request: Request) -> bytes:
+    """`body` decompressed, stopping one byte past the cap so a bomb never inflates whole."""
+    limit = request.max_body_bytes
+    # gzip: a gzip header only. deflate: RFC 9110 says zlib format, but servers also send raw
+    # deflate, so both are accepted (as browsers and httpx do).
+    attempts = (16 + zlib.MAX_WBITS,) if coding in ("gzip", "x-gzip") else (zlib.MAX_WBITS, -15)
+    for wbits in attempts:
+        inflater = zlib.decompressobj(wbits)
+        try:
+            data = inflater.decompress(body, limit + 1)
+        except zlib.error:
+            continue
+        if len(data) > limit:
+            raise _too_large(request, " once decompressed")
+        if inflater.eof and not inflater.unused_data:
+            return data
+        break  # truncated, or data after the end of the stream
+    raise _Undecodable(f"the body does not match its content encoding {coding!r}")
+
+
+def _content(response: Response, request: Request) -> bytes:
+    """The body with its content coding undone, within the size cap.
+
+    Raises `ProtocolError` for a body over the cap (before or after decompressing) and for a
+    coding loctocat did not ask for (a stack of them, or an unknown one), `_Undecodable` for a
+    body its coding cannot undo.
+    """
+    if len(response.body) > request.max_body_bytes:
+        raise _too_large(request)
+    header = response.headers.get("content-encoding", "")
+    codings = [c.strip().lower() for c in header.split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    if not codings:
+        return response.body
+    if len(codings) > 1 or codings[0] not in ("gzip", "x-gzip", "deflate"):
+        raise ProtocolError(
+            f"the {request.endpoint} ({request.url}) sent an answer with the content encoding "
+            f"{header.strip()!r}; only one layer of gzip or deflate is accepted "
+            f"(Accept-Encoding: {ACCEPT_ENCODING})",
+            endpoint=request.url,
+        )
+    return _decompressed(response.body, codings[0], request)
+
+
 def decode_body(response: Response, request: Request) -> dict[str, Any] | None:
     """The answer's fields, or None when the body is not a JSON object (or a form).
 
     The Content-Type is not trusted: servers label JSON as text/plain or text/html. A body
     labelled application/x-www-form-urlencoded is parsed as a form (GitHub answers so when
-    the Accept header is lost on the way).
+    the Accept header is lost on the way). A field given twice is a `ProtocolError`. The body
+    is decompressed first (see `_content`); one its coding cannot undo raises `_Undecodable`.
     """
-    if len(response.body) > request.max_body_bytes:
-        raise ProtocolError(
-            f"the {request.endpoint} ({request.url}) sent an answer larger than "
-            f"{request.max_body_bytes} bytes; refusing to read it",
-            endpoint=request.url,
-        )
+    body = _content(response, request)
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
-        text = response.body.decode("utf-8")
+        text = body.decode("utf-8")
         if content_type == "application/x-www-form-urlencoded":
-            return dict(urllib.parse.parse_qsl(text, keep_blank_values=True))
+            return _form_fields(text)
         data = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
     except RecursionError:
         return None  # JSON nested a thousand deep is no token answer
     except (UnicodeDecodeError, ValueError) as exc:
         if "appears twice" in str(exc):
             raise ProtocolError(
-                f"the {request.endpoint} ({request.url}) sent invalid JSON: {exc}",
+                f"the {request.endpoint} ({request.url}) sent invalid data: {exc}",
                 endpoint=request.url,
             ) from None
         return None
@@ -444,6 +537,25 @@ def _is_unavailable(response: Response) -> bool:
     return response.status_code == 429 or response.status_code >= 500
 
 
+def _read(
+    request: Request, result: RequestResult
+) -> tuple[Response, dict[str, Any] | None] | TransportFailure:
+    """The answer and its fields, or a `TransportFailure` when there is no usable answer.
+
+    A 5xx or 429 answer is judged before its body, which is not read (an error page of any
+    size or shape means "not now"). A body that does not match its content coding counts as
+    garbled on the way, like a broken connection.
+    """
+    if isinstance(result, TransportFailure):
+        return result
+    if _is_unavailable(result):
+        return result, None
+    try:
+        return result, decode_body(result, request)
+    except _Undecodable as exc:
+        return TransportFailure(f"the answer could not be decoded ({exc})")
+
+
 def retry_after_seconds(response: Response, now: datetime | None = None) -> float | None:
     """RFC 9110 §10.2.3 Retry-After as seconds: a delay, or an HTTP-date."""
     value = response.headers.get("retry-after")
@@ -493,17 +605,17 @@ def fail_fast_answer(
     For the requests a person waits on (the codes, a refresh, discovery): retrying would only
     delay the error, so a failure is reported at once.
     """
-    if isinstance(result, TransportFailure):
+    read = _read(request, result)
+    if isinstance(read, TransportFailure):
         raise TransportError(
-            f"could not reach the {request.endpoint} ({request.url}): {result.description}"
+            f"could not reach the {request.endpoint} ({request.url}): {read.description}"
         )
+    result, data = read
     if _is_unavailable(result):
-        # Judged before the body: an error page of any size or shape means "not now".
         raise TransportError(
             f"the {request.endpoint} ({request.url}) is unavailable right now "
             f"(HTTP {result.status_code}); try again later"
         )
-    data = decode_body(result, request)
     error = oauth_error(data, result, quirks)
     if error is not None:
         raise error
@@ -563,7 +675,7 @@ def device_authorization_flow(
 ) -> Generator[Effect, Any, PendingGrant]:
     """RFC 8628 §3.1-3.2: ask for the codes. Returns the grant to poll for."""
     started = clock()
-    request = device_authorization_request(config)
+    request = dataclasses.replace(device_authorization_request(config), timeout=config.timeout)
     result = yield request
     info, interval = parse_device_response(config, request, result)
     log.debug(
@@ -611,12 +723,12 @@ def judge_token_response(
     request: Request, result: RequestResult, quirks: Quirks = RFC_8628
 ) -> PollOutcome:
     """RFC 8628 §3.5: what one answer from the token endpoint means."""
-    if isinstance(result, TransportFailure):
-        return _Unavailable(result.description)
+    read = _read(request, result)
+    if isinstance(read, TransportFailure):
+        return _Unavailable(read.description)
+    result, data = read
     if _is_unavailable(result):
-        # Judged before the body: an error page of any size or shape means "not now".
         return _Unavailable(f"HTTP {result.status_code}", retry_after_seconds(result))
-    data = decode_body(result, request)
     error = oauth_error(data, result, quirks)
     if error is not None and _meaning(error, quirks) in _TRANSIENT_ERROR_CODES:
         return _Unavailable(f"HTTP {result.status_code} {error.error}", retry_after_seconds(result))
@@ -685,6 +797,9 @@ def poll_flow(
         # "the client SHOULD wait at least `interval` seconds between polling requests"
         yield Sleep(wait)
         request = token_request(config, grant.auth_info)
+        if grant.timeout_at < math.inf:
+            # The caller's deadline bounds each request too, not only the waits between them.
+            request = dataclasses.replace(request, timeout=max(0.0, grant.timeout_at - clock()))
         result = yield request
         polls += 1
         outcome = judge_token_response(request, result, config.quirks)

@@ -52,7 +52,13 @@ class ConfigurationError(LoctocatError, ValueError):
     """The library was called or configured in a way that cannot work.
 
     The message says what was wrong and how to fix it. Nothing was sent to the server.
+    `parameter` names the argument or setting it is about (e.g. ``"auth_url"``), when it is
+    about one, so that a command line can name its own flag instead.
     """
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
 
 
 class ProtocolError(LoctocatError):
