@@ -1,8 +1,13 @@
-"""After the device flow: refresh (RFC 6749 §6), revocation (RFC 7009), discovery (RFC 8414).
+"""The token's life after the device flow: refresh (RFC 6749 §6), revocation (RFC 7009),
+discovery (RFC 8414), and the policy that ties them to a token store.
 
-Sans-I/O like `_flow`: each flow is a generator of `Request` effects, judged here, driven by
-`Authenticator` and `AsyncAuthenticator`. Each is a single request that a person or a program
-is waiting on, so failures are reported at once rather than retried.
+Sans-I/O like `_flow`: each flow is a generator of effects, judged here, driven by
+`Authenticator` and `AsyncAuthenticator`. Besides `Request`, the token-lifecycle flows ask
+their driver to read the clock and to use the token store (`LoadToken`, `SaveToken`,
+`DeleteToken`) or to run the device flow with its prompt (`Login`); the driver holds the
+store's lock for the key around the whole flow, so that whoever shares the store does one
+refresh or one login per key and the others find its result. Each request is one that a person
+or a program is waiting on, so failures are reported at once rather than retried.
 """
 
 from __future__ import annotations
@@ -12,29 +17,46 @@ import logging
 import urllib.parse
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeAlias
 
 from loctocat._flow import (
+    ACCEPT_ENCODING,
     ClientConfig,
     Effect,
     Request,
     Response,
     TransportFailure,
+    check_endpoint_url,
     client_headers,
     client_params,
     fail_fast_answer,
     parse_token,
 )
 from loctocat._models import Token
-from loctocat.errors import ConfigurationError, InvalidGrant, ProtocolError
+from loctocat.errors import (
+    ConfigurationError,
+    InvalidGrant,
+    LoctocatError,
+    ProtocolError,
+    StoreError,
+)
 
 __all__ = [
+    "CurrentTime",
+    "DeleteToken",
+    "LoadToken",
+    "Login",
+    "SaveToken",
     "ServerMetadata",
     "discovery_flow",
     "discovery_urls",
+    "get_token_flow",
+    "logout_flow",
     "refresh_flow",
     "refresh_request",
     "revocation_flow",
+    "stored_refresh_flow",
 ]
 
 log = logging.getLogger("loctocat")
@@ -42,6 +64,159 @@ log = logging.getLogger("loctocat")
 _TOKEN_ENDPOINT = "token endpoint"
 _REVOCATION_ENDPOINT = "revocation endpoint"
 _DISCOVERY = "discovery document"
+
+
+# --- Effects of the token-lifecycle flows -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentTime:
+    """Send the current time, as an aware UTC datetime."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadToken:
+    """Send the token stored under `key` (None when there is none, or no store).
+
+    A `StoreError` the store raises is sent as the value, for the flow to judge: a corrupt
+    entry is as good as none, since the login that follows replaces it.
+    """
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaveToken:
+    """Make `token` the current one and store it under `key`; then send None."""
+
+    key: str
+    token: Token
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteToken:
+    """Forget the current token and the one stored under `key`; then send None."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """Run the device flow with the prompt and send the `Token` it brings."""
+
+
+LifecycleEffect: TypeAlias = Effect | CurrentTime | LoadToken | SaveToken | DeleteToken | Login
+
+
+def _stored(loaded: Token | StoreError | None) -> Token | None:
+    """What a `LoadToken` found: a token, or None when there is none or it is unreadable."""
+    if isinstance(loaded, StoreError):
+        if not getattr(loaded, "corrupt", False):
+            raise loaded  # the store cannot be used at all: say so rather than log in for nothing
+        log.warning("%s; logging in again will replace it", loaded)
+        return None
+    return loaded
+
+
+def _freshest(current: Token | None, stored: Token | None) -> Token | None:
+    # The stored token wins: another authenticator or process may have renewed it.
+    return stored if stored is not None else current
+
+
+def _expired(token: Token, now: datetime, leeway: float) -> bool:
+    return token.expires_at is not None and now + timedelta(seconds=leeway) >= token.expires_at
+
+
+def get_token_flow(
+    config: ClientConfig,
+    key: str,
+    current: Token | None,
+    *,
+    leeway: float,
+    force_refresh: bool = False,
+) -> Generator[LifecycleEffect, Any, Token]:
+    """A valid token, asking as little as possible: stored and valid → refreshed → a new login.
+
+    `current` is the token the caller holds (None if it holds none). With `force_refresh`,
+    that token is suspect (the server refused it): it is renewed, unless the store already
+    holds another one, renewed meanwhile by someone else, which is then trusted as usual. A
+    caller holding no token suspects the stored one.
+    """
+    token = _freshest(current, _stored((yield LoadToken(key))))
+    renewed_elsewhere = (
+        token is not None and current is not None and token.access_token != current.access_token
+    )
+    if token is not None and (not force_refresh or renewed_elsewhere):
+        now: datetime = yield CurrentTime()
+        if not _expired(token, now, leeway):
+            return token
+    if token is not None and token.refresh_token:
+        try:
+            refreshed = yield from refresh_flow(config, token)
+        except InvalidGrant:
+            log.debug("the refresh token was rejected; logging in again")
+        else:
+            yield SaveToken(key, refreshed)
+            return refreshed
+    new: Token = yield Login()
+    yield SaveToken(key, new)
+    return new
+
+
+def stored_refresh_flow(
+    config: ClientConfig, key: str, current: Token | None
+) -> Generator[LifecycleEffect, Any, Token]:
+    """Refresh the freshest token known now, store and return the new one.
+
+    Raises `ConfigurationError` when there is no token, or it has no refresh token, and
+    `InvalidGrant` when the server rejects the refresh token (log in again then).
+    """
+    token = _freshest(current, _stored((yield LoadToken(key))))
+    if token is None:
+        raise ConfigurationError("there is no token to refresh: call get_token() first")
+    refreshed = yield from refresh_flow(config, token)
+    yield SaveToken(key, refreshed)
+    return refreshed
+
+
+def logout_flow(
+    config: ClientConfig,
+    key: str,
+    current: Token | None,
+    revocation_url: str | None,
+    *,
+    revoke: bool = True,
+) -> Generator[LifecycleEffect, Any, bool]:
+    """Revoke the token at the server (RFC 7009), then forget it. True if it was revoked.
+
+    Forgets only once the server has confirmed the revocation, so that a failed revocation
+    (the server unreachable, an error) leaves the token where it was to try again; the error
+    says so. Without a revocation endpoint, or with `revoke=False`, the token is only forgotten
+    here (and False returned): it stays valid at the server until it expires.
+    """
+    loaded = yield LoadToken(key)
+    # A corrupt entry cannot be revoked, but it can be forgotten.
+    token = _freshest(current, None if isinstance(loaded, StoreError) else loaded)
+    if isinstance(loaded, StoreError) and not getattr(loaded, "corrupt", False):
+        raise loaded
+    revoked = False
+    if token is not None and revoke and revocation_url is not None:
+        value, hint = (
+            (token.refresh_token, "refresh_token")
+            if token.refresh_token
+            else (token.access_token, "access_token")
+        )
+        try:
+            yield from revocation_flow(config, revocation_url, value, hint)
+        except LoctocatError as error:
+            error.add_note(
+                "The token was not forgotten: log out again later, or with revoke=False to "
+                "only forget it here."
+            )
+            raise
+        revoked = True
+    yield DeleteToken(key)
+    return revoked
 
 
 # --- Refresh (RFC 6749 §6) --------------------------------------------------------------------
@@ -137,8 +312,18 @@ def discovery_urls(issuer: str) -> list[str]:
 
 
 def discovery_flow(issuer: str, user_agent: str) -> Generator[Effect, Any, ServerMetadata]:
-    """Read the issuer's metadata, trying the OpenID path first, then RFC 8414's."""
-    headers = (("Accept", "application/json"), ("User-Agent", user_agent))
+    """Read the issuer's metadata, trying the OpenID path first, then RFC 8414's.
+
+    RFC 8414 §2: the issuer is an https URL with no query or fragment (http only for a
+    loopback host, as for every endpoint); anything else raises `ConfigurationError` before a
+    request is made, since the document it serves would name where the secrets go.
+    """
+    check_endpoint_url(issuer, "issuer")
+    headers = (
+        ("Accept", "application/json"),
+        ("Accept-Encoding", ACCEPT_ENCODING),
+        ("User-Agent", user_agent),
+    )
     for url in discovery_urls(issuer):
         request = Request(url, (), headers, _DISCOVERY, method="GET")
         result = yield request
@@ -162,6 +347,15 @@ def _metadata(issuer: str, request: Request, data: Mapping[str, Any]) -> ServerM
                 endpoint=request.url,
                 field=name,
             )
+        try:
+            # The endpoints get the secrets: the rules for URLs given by hand hold for them too.
+            check_endpoint_url(value, name)
+        except ConfigurationError as exc:
+            raise ProtocolError(
+                f"the {_DISCOVERY} ({request.url}) names an endpoint loctocat will not use: {exc}",
+                endpoint=request.url,
+                field=name,
+            ) from None
         return value
 
     advertised = endpoint("issuer", required=True)
