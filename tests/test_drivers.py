@@ -222,7 +222,7 @@ def test_ctrl_c_stops_a_sync_flow_at_once_and_closes_the_connection(
     with pytest.raises(KeyboardInterrupt):
         auth.poll()
     assert time.monotonic() - started < 1.5
-    assert auth._own_http_client is None
+    assert auth._transport._own_client is None
 
 
 def test_authenticate_prompts_on_stderr_and_keeps_stdout_clean(
@@ -316,7 +316,7 @@ async def test_cancelling_an_async_flow_stops_at_once(server: FakeAuthorizationS
         await auth.poll()
     assert scope.cancelled_caught
     assert time.monotonic() - started < 1
-    assert auth._own_http_client is None
+    assert auth._transport._own_client is None
 
 
 @pytest.mark.anyio

@@ -1,7 +1,10 @@
-"""`Authenticator` and `AsyncAuthenticator`: thin drivers of the sans-I/O core in `_flow`.
+"""`Authenticator` and `AsyncAuthenticator`: thin drivers of the sans-I/O core.
 
-Each driver turns the core's effects into I/O: `Request` into an HTTP call, `Sleep` into a
-wait, `CallHandler` into a call of the user's handler. No protocol rule lives here.
+Each public method is a lock plus one run of a core flow (`_flow`, `_lifecycle`); running a
+flow turns its effects into I/O: `Request` into an HTTP call through a transport
+(`_transport`), `Sleep` into a wait, `CallHandler` into a call of the user's handler, the
+store effects into calls of the token store, `Login` into the device flow with its prompt.
+No protocol rule lives here.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -19,17 +23,16 @@ from loctocat._flow import (
     CallHandler,
     ClientAuth,
     ClientConfig,
-    Effect,
     PendingGrant,
     Quirks,
     Request,
-    Response,
     Sleep,
-    TransportFailure,
 )
 from loctocat._handlers import Handler
+from loctocat._lifecycle import CurrentTime, DeleteToken, LoadToken, Login, SaveToken
 from loctocat._models import LoctocatAuthInfo, Token
-from loctocat.errors import ConfigurationError, InvalidGrant
+from loctocat._transport import AsyncTransport, SyncTransport
+from loctocat.errors import ConfigurationError, StoreError
 
 if TYPE_CHECKING:
     import anyio
@@ -43,11 +46,14 @@ if TYPE_CHECKING:
 __all__ = ["AsyncAuthenticator", "Authenticator", "Handler", "LoctocatAuthInfo", "Token"]
 
 T = TypeVar("T")
+Flow = Generator[Any, Any, T]
 
-#: Seconds one HTTP request may take (connect, each read, ...) before it counts as failed.
+#: Seconds one HTTP request may take, from connecting to the last byte of the answer.
 DEFAULT_REQUEST_TIMEOUT = 10.0
 #: Seconds before its expiry at which a token is treated as expired (clock skew, slow requests).
 DEFAULT_LEEWAY = 30.0
+#: The longest pause between two tries of a store lock another holder has (async only).
+_LOCK_POLL_MAX = 0.1
 
 # Discovery documents, read once per process and issuer.
 _discovered: dict[str, _lifecycle.ServerMetadata] = {}
@@ -82,7 +88,8 @@ class Authenticator:
             never closes it. By default loctocat opens one for the flow and closes it after.
         timeout: seconds the whole flow may take before `FlowTimeout`; by default it lasts
             until the code expires.
-        request_timeout: seconds one HTTP request may take (default 10).
+        request_timeout: seconds one HTTP request may take, from connecting to the last byte
+            of the answer (default 10).
         poll_interval: seconds between polls when the server does not say (RFC default 5).
         min_interval: the shortest wait between polls, whatever the server says (default 1);
             lower it only against a local test server.
@@ -100,6 +107,7 @@ class Authenticator:
     `Token` (refresh token, expiry, scope, ID token, other fields).
     """
 
+    _transport_class: type[SyncTransport] | type[AsyncTransport] = SyncTransport
     _http_client_type_name = "httpx.Client"
 
     def __init__(
@@ -147,29 +155,43 @@ class Authenticator:
         self._grant: PendingGrant | None = None
         self._handlers: list[Handler] = []
         self._login_lock = threading.Lock()
-        self._init_http(http_client, request_timeout)
-        self._config()  # refuse a bad configuration now, before anything is sent
+        self._check_http_client(http_client)
+        self._transport: Any = self._transport_class(
+            http_client,  # type: ignore[arg-type]
+            request_timeout,
+            lambda: (self.auth_url, self.token_url, self.revocation_url or self.token_url),
+        )
+        # Refuse a bad configuration now, before anything is sent.
+        self._config()
         if revocation_url is not None:
             _flow.check_endpoint_url(revocation_url, "revocation_url")
+        if store is not None:
+            self.store_key()
 
-    def _init_http(self, http_client: object, request_timeout: float) -> None:
-        self._check_http_client(http_client)
-        self._user_http_client = http_client
-        self._own_http_client: Any = None
-        self.request_timeout = request_timeout
+    @property
+    def request_timeout(self) -> float:
+        """Seconds one HTTP request may take, from connecting to the last byte of the answer."""
+        timeout: float = self._transport.request_timeout
+        return timeout
+
+    @request_timeout.setter
+    def request_timeout(self, seconds: float) -> None:
+        self._transport.request_timeout = seconds
 
     # --- configuration shared by both drivers -------------------------------------------
 
-    def _check_http_client(self, http_client: object) -> None:
+    @classmethod
+    def _check_http_client(cls, http_client: object) -> None:
         if http_client is None:
             return
         import httpx
 
-        expected = httpx.AsyncClient if isinstance(self, AsyncAuthenticator) else httpx.Client
+        expected = httpx.AsyncClient if cls._transport_class is AsyncTransport else httpx.Client
         if not isinstance(http_client, expected):
             raise ConfigurationError(
-                f"http_client must be an {self._http_client_type_name} for "
-                f"{type(self).__name__}, got {type(http_client).__name__}"
+                f"http_client must be an {cls._http_client_type_name} for "
+                f"{cls.__name__}, got {type(http_client).__name__}",
+                parameter="http_client",
             )
 
     def _config(self) -> ClientConfig:
@@ -202,42 +224,28 @@ class Authenticator:
 
     # The core's flows, configured from this authenticator: each driver only runs them.
 
-    def _device_flow(self) -> Generator[Effect, Any, PendingGrant]:
-        return _flow.device_authorization_flow(self._config(), clock=time.monotonic)
+    def _device_flow(self, clock: Callable[[], float]) -> Flow[PendingGrant]:
+        return _flow.device_authorization_flow(self._config(), clock=clock)
 
-    def _poll_flow(self, grant: PendingGrant) -> Generator[Effect, Any, Token]:
-        return _flow.poll_flow(self._config(), grant, self._handler_map(), clock=time.monotonic)
+    def _poll_flow(self, grant: PendingGrant, clock: Callable[[], float]) -> Flow[Token]:
+        return _flow.poll_flow(self._config(), grant, self._handler_map(), clock=clock)
 
-    def _refresh_flow(self, token: Token) -> Generator[Effect, Any, Token]:
-        return _lifecycle.refresh_flow(self._config(), token)
+    def _get_token_flow(self, force_refresh: bool) -> Flow[Token]:
+        return _lifecycle.get_token_flow(
+            self._config(),
+            self.store_key(),
+            self.token,
+            leeway=self.leeway,
+            force_refresh=force_refresh,
+        )
 
-    def _new_http_client(self, cls: type[T]) -> T:
-        options: dict[str, Any] = {"timeout": self.request_timeout, "follow_redirects": False}
-        # httpx builds its default SSL context when the client is made, loading the whole CA
-        # bundle: about 0.1 s, most of the time to the first prompt. When every endpoint this
-        # client will call is plain http:// on loopback, no TLS is ever spoken, so it gets a
-        # context that costs nothing instead: one that trusts no certificate and checks host
-        # names, so that were it ever used for https (it cannot be: redirects are not followed)
-        # it would fail closed. Any https:// endpoint, or an unknown one (the discovery probe),
-        # keeps httpx's default verification exactly as before.
-        endpoints = [getattr(self, "auth_url", None), getattr(self, "token_url", None)]
-        revocation_url = getattr(self, "revocation_url", None)
-        if revocation_url is not None:
-            endpoints.append(revocation_url)
-        urls: list[str] = [url for url in endpoints if isinstance(url, str)]
-        # An https:// proxy from the environment (which httpx honours) still speaks TLS.
-        import urllib.request  # already loaded by httpx, which uses it for the same lookup
+    def _refresh_flow(self) -> Flow[Token]:
+        return _lifecycle.stored_refresh_flow(self._config(), self.store_key(), self.token)
 
-        tls_proxy = any(str(p).startswith("https:") for p in urllib.request.getproxies().values())
-        if len(urls) == len(endpoints) and not tls_proxy:
-            import urllib.parse
-
-            parts = [urllib.parse.urlsplit(url) for url in urls]
-            if all(p.scheme == "http" and _flow._is_loopback(p.hostname or "") for p in parts):
-                import ssl
-
-                options["verify"] = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        return cls(**options)
+    def _logout_flow(self, revoke: bool) -> Flow[bool]:
+        return _lifecycle.logout_flow(
+            self._config(), self.store_key(), self.token, self.revocation_url, revoke=revoke
+        )
 
     # --- handlers (loctocat 1.0 API) ----------------------------------------------------
 
@@ -254,7 +262,7 @@ class Authenticator:
         """The handlers attached so far, in the order they were attached."""
         return list(self._handlers)
 
-    # --- the sync driver ----------------------------------------------------------------
+    # --- the device flow ----------------------------------------------------------------
 
     def ping(self) -> LoctocatAuthInfo:
         """Ask the server for a device code and a user code (RFC 8628 §3.1).
@@ -264,7 +272,7 @@ class Authenticator:
         while the user waits for a code.
         """
         try:
-            grant = self._run(self._device_flow())
+            grant = self._run(self._device_flow(time.monotonic))
         except BaseException:
             self.close()
             raise
@@ -279,8 +287,7 @@ class Authenticator:
         """
         grant = self._pending_grant()
         try:
-            flow = self._poll_flow(grant)
-            token = self._run(flow)
+            token = self._run(self._poll_flow(grant, time.monotonic))
         finally:
             self.close()
         return self._finish(token)
@@ -303,7 +310,7 @@ class Authenticator:
         Halo-like object (`use_default_spinner=False` shows none). Pass `prompt` to replace the
         whole display with your own `loctocat.prompt.Prompt`.
         """
-        shown = self._prompt(
+        shown = _prompt(
             prompt,
             use_default_message,
             message,
@@ -331,27 +338,26 @@ class Authenticator:
         Reads `/.well-known/openid-configuration`, then RFC 8414's
         `/.well-known/oauth-authorization-server`, checks that the document names this issuer,
         and takes the device, token and revocation endpoints from it (cached for the process).
-        Other keyword options are those of `Authenticator`. Raises `ConfigurationError` when
-        the server does not advertise a device authorization endpoint.
+        The issuer must be an `https://` URL (`http://` only for a loopback host), and so must
+        every endpoint the document names: anything else is refused before it is used.
+        Other keyword options are those of `Authenticator`, and win over the document's:
+        pass `auth_url=` when the server offers the device flow but does not advertise its
+        endpoint (django-oauth-toolkit, GitLab). Raises `ConfigurationError` when there is no
+        device authorization endpoint either way.
         """
         metadata = _discovered.get(issuer)
         if metadata is None:
-            probe = cls._probe(options)
+            cls._check_http_client(options.get("http_client"))
+            transport = SyncTransport(
+                options.get("http_client"),
+                options.get("request_timeout", DEFAULT_REQUEST_TIMEOUT),
+            )
             try:
-                metadata = probe._run(_lifecycle.discovery_flow(issuer, _user_agent()))
+                metadata = _drive(_lifecycle.discovery_flow(issuer, _user_agent()), transport.send)
             finally:
-                probe.close()
+                transport.close()
             _discovered[issuer] = metadata
         return cls(client_id, scopes=scopes, **_discovered_options(metadata, options))
-
-    @classmethod
-    def _probe(cls, options: Mapping[str, Any]) -> Self:
-        """An instance able to send requests only, to read metadata before the real one."""
-        probe = cls.__new__(cls)
-        probe._init_http(
-            options.get("http_client"), options.get("request_timeout", DEFAULT_REQUEST_TIMEOUT)
-        )
-        return probe
 
     def get_token(self, *, force_refresh: bool = False, prompt: Prompt | None = None) -> str:
         """A valid access token, with as little asking as possible: the call most apps want.
@@ -359,24 +365,21 @@ class Authenticator:
         A token that is still valid (in memory or in `store`) is returned with no request; an
         expired one is refreshed with its refresh token and stored; otherwise the device flow
         runs with the prompt (see `authenticate()`) and the new token is stored.
-        `force_refresh=True` skips the first step, e.g. after the server answered 401.
-        Threads calling at once share one refresh or one login; with a `FileTokenStore`, so do
-        processes.
+        `force_refresh=True` renews the token held now, e.g. after the server answered 401
+        (a token someone else renewed meanwhile is used instead).
+
+        Whatever shares the store (threads, tasks, authenticators, processes) does one refresh
+        or one login per login key, and the others wait for it and use its token; logins to
+        other servers or clients are not held up. A corrupt stored entry is replaced by the
+        new login. If the new token cannot be stored, `StoreError` says so and the token is
+        still at `self.token`.
         """
-        with self._login_lock, self._store_lock():
-            token, still_valid = self._valid_token(force_refresh)
-            if still_valid is not None:
-                return still_valid
-            if token is not None and token.refresh_token:
-                try:
-                    return self._keep(self._run(self._refresh_flow(token)))
-                except InvalidGrant:
-                    pass  # the refresh token is used up: log in again below
-                finally:
-                    self.close()
-            self.authenticate(prompt=prompt)
-            assert self.token is not None
-            return self._keep(self.token)
+        with self._exclusive():
+            try:
+                self.token = self._run(self._get_token_flow(force_refresh), prompt)
+                return self.token.access_token
+            finally:
+                self.close()
 
     def refresh(self) -> str:
         """Refresh the current (or stored) token now and return the new access token.
@@ -384,27 +387,25 @@ class Authenticator:
         Keeps the old refresh token when the server does not send a new one. Raises
         `InvalidGrant` when the server rejects the refresh token: log in again then.
         """
-        with self._login_lock, self._store_lock():
-            token = self._token_to_use()
-            if token is None:
-                raise ConfigurationError("there is no token to refresh: call get_token() first")
+        with self._exclusive():
             try:
-                return self._keep(self._run(self._refresh_flow(token)))
+                return self._run(self._refresh_flow()).access_token
             finally:
                 self.close()
 
-    def logout(self) -> None:
-        """Forget the token here and in `store`, and revoke it at the server (RFC 7009).
+    def logout(self, *, revoke: bool = True) -> bool:
+        """Revoke the token at the server (RFC 7009), then forget it here and in `store`.
 
-        Revocation happens when a `revocation_url` is known (`from_issuer()` finds it). The
-        refresh token is revoked when there is one, which ends the whole grant.
+        Returns True when the server revoked it, False when it was only forgotten: there is
+        no `revocation_url` (`from_issuer()` finds it), or `revoke=False`; the token then
+        stays valid at the server until it expires. The refresh token is revoked when there
+        is one, which ends the whole grant. When revoking fails (the server is unreachable,
+        or answers an error), the error is raised and nothing is forgotten, so that you can
+        try again, or forget it only with `revoke=False`.
         """
-        with self._login_lock, self._store_lock():
-            token = self._forget()
-            if token is None or self.revocation_url is None:
-                return
+        with self._exclusive():
             try:
-                self._run(self._revocation(token))
+                return self._run(self._logout_flow(revoke))
             finally:
                 self.close()
 
@@ -424,8 +425,6 @@ class Authenticator:
 
         return LoctocatRequestsAuth(self)
 
-    # --- token bookkeeping shared by both drivers ----------------------------------------
-
     def store_key(self) -> str:
         """The key this login's token is stored under (server, client, scopes, account)."""
         from loctocat.store import token_key
@@ -433,53 +432,9 @@ class Authenticator:
         server = self.issuer or self.token_url
         return token_key(server, self.client_id, _scopes_tuple(self.scopes), self.account)
 
-    def _store_lock(self) -> AbstractContextManager[object]:
-        return self.store.lock(self.store_key()) if self.store is not None else nullcontext()
-
-    def _token_to_use(self) -> Token | None:
-        """The freshest token known: a stored one (another process may have renewed it) wins."""
-        stored = self.store.load(self.store_key()) if self.store is not None else None
-        if stored is not None and stored != self.token:
-            self.token = stored
-        return self.token
-
-    def _valid_token(self, force_refresh: bool) -> tuple[Token | None, str | None]:
-        """The token to renew, or the access token to return as it is."""
-        previous = self.token
-        token = self._token_to_use()
-        # After a 401 our token is suspect, but one renewed meanwhile by someone else is not.
-        trusted = not force_refresh or token is not previous
-        if token is not None and trusted and not token.is_expired(self.leeway):
-            return token, token.access_token
-        return token, None
-
-    def _keep(self, token: Token) -> str:
-        self.token = token
-        if self.store is not None:
-            self.store.save(self.store_key(), token)
-        return token.access_token
-
-    def _forget(self) -> Token | None:
-        token = self._token_to_use()
-        self.token = None
-        if self.store is not None:
-            self.store.delete(self.store_key())
-        return token
-
-    def _revocation(self, token: Token) -> Generator[Effect, Any, None]:
-        assert self.revocation_url is not None
-        value, hint = (
-            (token.refresh_token, "refresh_token")
-            if token.refresh_token
-            else (token.access_token, "access_token")
-        )
-        return _lifecycle.revocation_flow(self._config(), self.revocation_url, value, hint)
-
     def close(self) -> None:
         """Close the HTTP connection loctocat opened (never an `http_client` you passed)."""
-        client, self._own_http_client = self._own_http_client, None
-        if client is not None:
-            client.close()
+        self._transport.close()
 
     def __enter__(self) -> Self:
         return self
@@ -492,62 +447,63 @@ class Authenticator:
     ) -> None:
         self.close()
 
-    def _run(self, flow: Generator[Effect, Any, T]) -> T:
-        result: Any = None
-        try:
-            while True:
-                try:
-                    effect = flow.send(result)
-                except StopIteration as stop:
-                    return stop.value  # type: ignore[no-any-return]
-                result = self._perform(effect)
-        finally:
-            flow.close()
+    # --- the sync driver ----------------------------------------------------------------
 
-    def _perform(self, effect: Effect) -> object:
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One operation at a time on this authenticator, and on its login in the store."""
+        store_lock: AbstractContextManager[object] = (
+            self.store.lock(self.store_key()) if self.store is not None else nullcontext()
+        )
+        with self._login_lock, store_lock:
+            yield
+
+    def _run(self, flow: Flow[T], prompt: Prompt | None = None) -> T:
+        return _drive(flow, lambda effect: self._perform(effect, prompt))
+
+    def _perform(self, effect: object, prompt: Prompt | None) -> object:
         if isinstance(effect, Request):
-            return self._send(effect)
+            return self._transport.send(effect)
         if isinstance(effect, Sleep):
             time.sleep(effect.seconds)
-            return None
-        assert isinstance(effect, CallHandler)
-        effect.handler.action(self)
+        elif isinstance(effect, CallHandler):
+            effect.handler.action(self)
+        elif isinstance(effect, Login):
+            self.authenticate(prompt=prompt)
+            return self.token
+        else:
+            return self._perform_store(effect)
         return None
 
-    def _send(self, request: Request) -> Response | TransportFailure:
-        import httpx
-
-        client = self._user_http_client
-        if client is None:
-            if self._own_http_client is None:
-                self._own_http_client = self._new_http_client(httpx.Client)
-            client = self._own_http_client
-        assert isinstance(client, httpx.Client)
-        # httpx's timeout bounds each read, not the request: a server trickling its body would
-        # never trip it, so the body is read against a deadline. The header phase is bounded
-        # only by the per-read timeout and httpcore's limit on the size of the headers
-        # (100 KiB); bounding it too would take a watchdog thread.
-        deadline = time.monotonic() + self.request_timeout
-        try:
-            with client.stream(
-                request.method,
-                request.url,
-                data=dict(request.form) or None,
-                headers=request.headers,
-                follow_redirects=False,  # even on a user's client: credentials stay put
-            ) as response:
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    if time.monotonic() > deadline:
-                        return _no_complete_answer(self.request_timeout)
-                    body += chunk
-                    if len(body) > request.max_body_bytes:
-                        break  # enough to know it is too large; the core says so
-                return _response(response, bytes(body))
-        except httpx.RequestError as exc:
-            return _transport_failure(exc)
-
     # --- state shared by both drivers ---------------------------------------------------
+
+    def _perform_store(self, effect: object) -> object:
+        """Carry out a store effect (blocking: the async driver calls it in a worker thread)."""
+        if isinstance(effect, CurrentTime):
+            return datetime.now(UTC)
+        if isinstance(effect, LoadToken):
+            if self.store is None:
+                return None
+            try:
+                return self.store.load(effect.key)
+            except StoreError as error:
+                return error  # the flow judges it
+        if isinstance(effect, SaveToken):
+            self.token = effect.token
+            if self.store is not None:
+                try:
+                    self.store.save(effect.key, effect.token)
+                except StoreError as error:
+                    raise StoreError(
+                        f"{error} (the token was received but not stored: it is kept in "
+                        "memory, as authenticator.token, for as long as this program runs)"
+                    ) from error
+            return None
+        assert isinstance(effect, DeleteToken), effect
+        if self.store is not None:
+            self.store.delete(effect.key)
+        self.token = None
+        return None
 
     def _remember(self, grant: PendingGrant) -> LoctocatAuthInfo:
         self._grant = grant
@@ -560,29 +516,6 @@ class Authenticator:
         self._grant = None  # a device code is single-use (RFC 8628 §3.5)
         return token.access_token
 
-    def _prompt(
-        self,
-        prompt: Prompt | None,
-        use_default_message: bool,
-        message: str | Callable[[LoctocatAuthInfo], str] | None,
-        use_default_success_message: bool,
-        success_message: str | None,
-        use_default_spinner: bool,
-        spinner: Any,
-    ) -> Prompt:
-        if prompt is not None:
-            return prompt
-        from loctocat.prompt import prompt_from_options
-
-        return prompt_from_options(
-            use_default_message=use_default_message,
-            message=message,
-            use_default_success_message=use_default_success_message,
-            success_message=success_message,
-            use_default_spinner=use_default_spinner,
-            spinner=spinner,
-        )
-
 
 class AsyncAuthenticator(Authenticator):
     """`Authenticator` with awaitable methods, for asyncio and trio (through anyio).
@@ -590,20 +523,24 @@ class AsyncAuthenticator(Authenticator):
     Waiting never blocks the event loop, so thousands of flows can wait in one process.
     Cancelling the task (or the enclosing cancel scope) stops polling at once and closes the
     connection. `http_client` takes an `httpx.AsyncClient`; handlers' actions may be
-    coroutine functions.
+    coroutine functions. Token-store reads and writes run in a worker thread, and waiting for
+    a store lock another task or process holds never blocks the loop.
 
     ```python
     token = await AsyncAuthenticator(client_id, auth_url, token_url).authenticate()
     ```
     """
 
+    _transport_class = AsyncTransport
     _http_client_type_name = "httpx.AsyncClient"
+    _store_in_thread = False
 
     async def ping(self) -> LoctocatAuthInfo:  # type: ignore[override]
         """Ask the server for a device code and a user code (see `Authenticator.ping`)."""
+        import anyio
+
         try:
-            flow = self._device_flow()
-            grant = await self._run_async(flow)
+            grant = await self._run_async(self._device_flow(anyio.current_time))
         except BaseException:
             await self.aclose()
             raise
@@ -611,10 +548,11 @@ class AsyncAuthenticator(Authenticator):
 
     async def poll(self) -> str:  # type: ignore[override]
         """Poll until the user approves and return the access token (see `Authenticator.poll`)."""
+        import anyio
+
         grant = self._pending_grant()
         try:
-            flow = self._poll_flow(grant)
-            token = await self._run_async(flow)
+            token = await self._run_async(self._poll_flow(grant, anyio.current_time))
         finally:
             await self.aclose()
         return self._finish(token)
@@ -631,7 +569,7 @@ class AsyncAuthenticator(Authenticator):
         prompt: Prompt | None = None,
     ) -> str:
         """Run the whole flow and return the access token (see `Authenticator.authenticate`)."""
-        shown = self._prompt(
+        shown = _prompt(
             prompt,
             use_default_message,
             message,
@@ -655,11 +593,16 @@ class AsyncAuthenticator(Authenticator):
         """An authenticator for the server at `issuer` (see `Authenticator.from_issuer`)."""
         metadata = _discovered.get(issuer)
         if metadata is None:
-            probe = cls._probe(options)
+            cls._check_http_client(options.get("http_client"))
+            transport = AsyncTransport(
+                options.get("http_client"),
+                options.get("request_timeout", DEFAULT_REQUEST_TIMEOUT),
+            )
             try:
-                metadata = await probe._run_async(_lifecycle.discovery_flow(issuer, _user_agent()))
+                flow = _lifecycle.discovery_flow(issuer, _user_agent())
+                metadata = await _drive_async(flow, transport.send)
             finally:
-                await probe.aclose()
+                await transport.aclose()
             _discovered[issuer] = metadata
         return cls(client_id, scopes=scopes, **_discovered_options(metadata, options))
 
@@ -668,67 +611,35 @@ class AsyncAuthenticator(Authenticator):
     ) -> str:
         """A valid access token, refreshing or logging in only when needed.
 
-        See `Authenticator.get_token`. Tasks calling at once share one refresh or one login.
-        A `FileTokenStore`'s cross-process lock is taken without awaiting: brief, except
-        while another process is logging in.
+        See `Authenticator.get_token`: tasks of one event loop are kept apart like threads
+        and processes, one refresh or one login per login key.
         """
-        async with self._async_login_lock(), _async_context(self._store_lock()):
-            token, still_valid = self._valid_token(force_refresh)
-            if still_valid is not None:
-                return still_valid
-            if token is not None and token.refresh_token:
-                try:
-                    refreshed = await self._run_async(self._refresh_flow(token))
-                    return self._keep(refreshed)
-                except InvalidGrant:
-                    pass  # the refresh token is used up: log in again below
-                finally:
-                    await self.aclose()
-            await self.authenticate(prompt=prompt)
-            assert self.token is not None
-            return self._keep(self.token)
+        async with self._exclusive_async():
+            try:
+                self.token = await self._run_async(self._get_token_flow(force_refresh), prompt)
+                return self.token.access_token
+            finally:
+                await self.aclose()
 
     async def refresh(self) -> str:  # type: ignore[override]
         """Refresh the current (or stored) token now (see `Authenticator.refresh`)."""
-        async with self._async_login_lock(), _async_context(self._store_lock()):
-            token = self._token_to_use()
-            if token is None:
-                raise ConfigurationError("there is no token to refresh: call get_token() first")
+        async with self._exclusive_async():
             try:
-                refreshed = await self._run_async(self._refresh_flow(token))
-                return self._keep(refreshed)
+                return (await self._run_async(self._refresh_flow())).access_token
             finally:
                 await self.aclose()
 
-    async def logout(self) -> None:  # type: ignore[override]
-        """Forget the token and revoke it at the server (see `Authenticator.logout`)."""
-        async with self._async_login_lock(), _async_context(self._store_lock()):
-            token = self._forget()
-            if token is None or self.revocation_url is None:
-                return
+    async def logout(self, *, revoke: bool = True) -> bool:  # type: ignore[override]
+        """Revoke the token at the server, then forget it (see `Authenticator.logout`)."""
+        async with self._exclusive_async():
             try:
-                await self._run_async(self._revocation(token))
+                return await self._run_async(self._logout_flow(revoke))
             finally:
                 await self.aclose()
-
-    def _async_login_lock(self) -> anyio.Lock:
-        import anyio
-
-        # Made on first use, inside the event loop that will use it.
-        lock: anyio.Lock | None = getattr(self, "_anyio_login_lock", None)
-        if lock is None:
-            lock = self._anyio_login_lock = anyio.Lock()
-        return lock
 
     async def aclose(self) -> None:
         """Close the HTTP connection loctocat opened (never an `http_client` you passed)."""
-        import anyio
-
-        client, self._own_http_client = self._own_http_client, None
-        if client is not None:
-            # Shielded, so that closing still happens while the flow is being cancelled.
-            with anyio.CancelScope(shield=True):
-                await client.aclose()
+        await self._transport.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -741,70 +652,160 @@ class AsyncAuthenticator(Authenticator):
     ) -> None:
         await self.aclose()
 
-    async def _run_async(self, flow: Generator[Effect, Any, T]) -> T:
-        result: Any = None
-        try:
-            while True:
-                try:
-                    effect = flow.send(result)
-                except StopIteration as stop:
-                    return stop.value  # type: ignore[no-any-return]
-                result = await self._perform_async(effect)
-        finally:
-            flow.close()
+    # --- the async driver ---------------------------------------------------------------
 
-    async def _perform_async(self, effect: Effect) -> object:
+    @asynccontextmanager
+    async def _exclusive_async(self) -> AsyncIterator[None]:
+        """One operation at a time on this authenticator, and on its login in the store."""
+        async with self._async_login_lock():
+            if self.store is None:
+                yield
+                return
+            lock = self.store.lock(self.store_key())
+            # A store whose lock can be tried without waiting (loctocat's own) is used from
+            # worker threads; any other store as before, on the event loop's thread, since its
+            # lock may tie its other calls to the thread that took it.
+            self._store_in_thread = _can_try(lock)
+            async with _holding(lock):
+                yield
+
+    def _async_login_lock(self) -> anyio.Lock:
+        import anyio
+
+        # Made on first use, inside the event loop that will use it.
+        lock: anyio.Lock | None = getattr(self, "_anyio_login_lock", None)
+        if lock is None:
+            lock = self._anyio_login_lock = anyio.Lock()
+        return lock
+
+    async def _run_async(self, flow: Flow[T], prompt: Prompt | None = None) -> T:
+        async def perform(effect: object) -> object:
+            return await self._perform_async(effect, prompt)
+
+        return await _drive_async(flow, perform)
+
+    async def _perform_async(self, effect: object, prompt: Prompt | None) -> object:
         import anyio
 
         if isinstance(effect, Request):
-            return await self._send_async(effect)
+            return await self._transport.send(effect)
         if isinstance(effect, Sleep):
             await anyio.sleep(effect.seconds)
-            return None
-        assert isinstance(effect, CallHandler)
-        outcome = effect.handler.action(self)
-        if inspect.isawaitable(outcome):
-            await outcome
+        elif isinstance(effect, CallHandler):
+            outcome = effect.handler.action(self)
+            if inspect.isawaitable(outcome):
+                await outcome
+        elif isinstance(effect, Login):
+            await self.authenticate(prompt=prompt)
+            return self.token
+        elif isinstance(effect, CurrentTime) or not self._store_in_thread:
+            return self._perform_store(effect)
+        else:
+            # Token stores block (files, locks, keychains): not on the event loop.
+            return await anyio.to_thread.run_sync(self._perform_store, effect)
         return None
 
-    async def _send_async(self, request: Request) -> Response | TransportFailure:
-        import anyio
-        import httpx
 
-        client = self._user_http_client
-        if client is None:
-            if self._own_http_client is None:
-                self._own_http_client = self._new_http_client(httpx.AsyncClient)
-            client = self._own_http_client
-        assert isinstance(client, httpx.AsyncClient)
-        # httpx's timeout bounds each read, not the request: the whole of it is bounded here.
-        with anyio.move_on_after(self.request_timeout):
+# --- running flows --------------------------------------------------------------------------
+
+
+def _drive(flow: Flow[T], perform: Callable[[Any], object]) -> T:
+    """Run a core flow to its end, carrying out each effect it yields with `perform`."""
+    result: Any = None
+    try:
+        while True:
             try:
-                async with client.stream(
-                    request.method,
-                    request.url,
-                    data=dict(request.form) or None,
-                    headers=request.headers,
-                    follow_redirects=False,  # even on a user's client: credentials stay put
-                ) as response:
-                    body = bytearray()
-                    with anyio.CancelScope() as reading:
-                        async for chunk in response.aiter_bytes():
-                            body += chunk
-                            if len(body) > request.max_body_bytes:
-                                # Enough to know it is too large; the core says so. Not
-                                # `break`: that would abandon httpx's async generators unclosed.
-                                reading.cancel()
-                    return _response(response, bytes(body))
-            except httpx.RequestError as exc:
-                return _transport_failure(exc)
-        return _no_complete_answer(self.request_timeout)
+                effect = flow.send(result)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            result = perform(effect)
+    finally:
+        flow.close()
+
+
+async def _drive_async(flow: Flow[T], perform: Callable[[Any], Any]) -> T:
+    """`_drive` with an awaitable `perform`."""
+    result: Any = None
+    try:
+        while True:
+            try:
+                effect = flow.send(result)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            result = await perform(effect)
+    finally:
+        flow.close()
+
+
+def _can_try(lock: object) -> bool:
+    """Whether a store's lock is a `KeyLock`: tried without waiting, owned by whom you say."""
+    return callable(getattr(lock, "acquire", None)) and callable(getattr(lock, "release", None))
 
 
 @asynccontextmanager
-async def _async_context(context: AbstractContextManager[object]) -> AsyncIterator[None]:
-    with context:
+async def _holding(lock: AbstractContextManager[object]) -> AsyncIterator[None]:
+    """Hold a store's lock from async code, never blocking the event loop while waiting.
+
+    loctocat's stores give a `KeyLock`, tried without waiting and retried after a pause,
+    owned by this task (so two tasks of one thread exclude each other). Any other context
+    manager (a store of your own) is simply entered: give it a `KeyLock`-like lock to keep it
+    off the event loop.
+    """
+    import anyio
+
+    if not _can_try(lock):
+        with lock:
+            yield
+        return
+    acquire: Any = getattr(lock, "acquire")  # noqa: B009
+    release: Any = getattr(lock, "release")  # noqa: B009
+    owner = ("task", threading.get_ident(), anyio.get_current_task().id)
+    timeout: float | None = getattr(lock, "timeout", None)
+    started = time.monotonic()
+    pause = 0.005
+    while not acquire(0, owner=owner):
+        if timeout is not None and time.monotonic() - started >= timeout:
+            timed_out = getattr(lock, "timed_out", None)
+            raise (
+                timed_out()
+                if callable(timed_out)
+                else StoreError(
+                    f"could not take the token store's lock within {timeout} s: another task or "
+                    "process is using the same login; try again"
+                )
+            )
+        await anyio.sleep(pause)
+        pause = min(pause * 2, _LOCK_POLL_MAX)
+    try:
         yield
+    finally:
+        release(owner=owner)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _prompt(
+    prompt: Prompt | None,
+    use_default_message: bool,
+    message: str | Callable[[LoctocatAuthInfo], str] | None,
+    use_default_success_message: bool,
+    success_message: str | None,
+    use_default_spinner: bool,
+    spinner: Any,
+) -> Prompt:
+    if prompt is not None:
+        return prompt
+    from loctocat.prompt import prompt_from_options
+
+    return prompt_from_options(
+        use_default_message=use_default_message,
+        message=message,
+        use_default_success_message=use_default_success_message,
+        success_message=success_message,
+        use_default_spinner=use_default_spinner,
+        spinner=spinner,
+    )
 
 
 def _user_agent() -> str:
@@ -817,11 +818,12 @@ def _discovered_options(
     metadata: _lifecycle.ServerMetadata, options: dict[str, Any]
 ) -> dict[str, Any]:
     """The constructor arguments a discovery document gives, under the caller's own options."""
-    if metadata.device_authorization_endpoint is None:
+    if metadata.device_authorization_endpoint is None and options.get("auth_url") is None:
         raise ConfigurationError(
             f"the server {metadata.issuer!r} does not advertise a device_authorization_endpoint, "
-            "so it may not offer the device flow; if it does, pass auth_url and token_url "
-            "to Authenticator yourself"
+            "so it may not offer the device flow; if it does, pass auth_url= (its device "
+            "authorization endpoint) to from_issuer()",
+            parameter="auth_url",
         )
     return {
         "auth_url": metadata.device_authorization_endpoint,
@@ -844,43 +846,6 @@ def _showing(prompt: Prompt) -> Iterator[Prompt]:
         prompt.close()
 
 
-def _response(response: httpx.Response, body: bytes) -> Response:
-    headers = {name.lower(): value for name, value in response.headers.items()}
-    return Response(response.status_code, headers, body)
-
-
-def _transport_failure(exc: httpx.RequestError) -> TransportFailure:
-    """No usable answer: a network failure, broken HTTP, or a body that cannot be decoded."""
-    import httpx
-
-    if isinstance(exc, httpx.TransportError):
-        return TransportFailure(_describe_transport_error(exc))
-    # httpx.DecodingError (a Content-Encoding the body does not match) is no TransportError.
-    return TransportFailure(f"the answer could not be decoded ({exc})")
-
-
-def _no_complete_answer(seconds: float) -> TransportFailure:
-    return TransportFailure(f"no complete answer within {seconds:g} s")
-
-
-def _describe_transport_error(exc: httpx.TransportError) -> str:
-    import httpx
-
-    kind = {
-        httpx.ConnectTimeout: "connection timed out",
-        httpx.ReadTimeout: "no answer in time",
-        httpx.WriteTimeout: "sending timed out",
-        httpx.PoolTimeout: "no free connection in time",
-        httpx.ConnectError: "connection failed",
-        httpx.ReadError: "connection broke while reading the answer",
-        httpx.WriteError: "connection broke while sending",
-        httpx.RemoteProtocolError: "the server broke the connection or sent malformed HTTP",
-        httpx.ProxyError: "the proxy failed",
-    }.get(type(exc), "network error")
-    detail = str(exc)
-    return f"{kind} ({detail})" if detail else kind
-
-
 def _scopes_tuple(scopes: Iterable[str] | str | None) -> tuple[str, ...]:
     if scopes is None:
         return ()
@@ -890,7 +855,8 @@ def _scopes_tuple(scopes: Iterable[str] | str | None) -> tuple[str, ...]:
     for scope in result:
         if not isinstance(scope, str) or not scope or any(c.isspace() for c in scope):
             raise ConfigurationError(
-                f"each scope must be a non-empty string without spaces, got {scope!r}"
+                f"each scope must be a non-empty string without spaces, got {scope!r}",
+                parameter="scopes",
             )
     return result
 
@@ -906,6 +872,7 @@ def _string_params(params: Mapping[str, object], what: str) -> dict[str, str]:
             result[name] = str(value)
         else:
             raise ConfigurationError(
-                f"{what} {name}={value!r} must be a string or a number, not {type(value).__name__}"
+                f"{what} {name}={value!r} must be a string or a number, not {type(value).__name__}",
+                parameter=name,
             )
     return result

@@ -194,6 +194,32 @@ def trickle(every: float = 0.2) -> Behaviour:
     return behave
 
 
+def trickle_headers(every: float = 0.2) -> Behaviour:
+    """The status line and headers one byte every `every` seconds (each read succeeds)."""
+
+    def behave(exchange: Exchange) -> bool:
+        payload = exchange.success_body()
+        fields = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+        answer = head(200, fields) + payload
+        for i in range(len(answer)):
+            exchange.send(answer[i : i + 1])
+            exchange.pause(every)
+        return True
+
+    return behave
+
+
+def endless_interim(every: float = 0.2) -> Behaviour:
+    """`102 Processing` interim answers, one every `every` seconds, and never a final one."""
+
+    def behave(exchange: Exchange) -> bool:
+        while True:
+            exchange.send(b"HTTP/1.1 102 Processing\r\n\r\n")
+            exchange.pause(every)
+
+    return behave
+
+
 def truncated() -> Behaviour:
     """Announce the whole body in Content-Length, send half of it, then close (FIN)."""
 

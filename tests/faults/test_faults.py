@@ -16,6 +16,7 @@ import logging
 import math
 import re
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -32,8 +33,10 @@ from misbehaving_server import (
     reset,
     respond,
     silence,
+    endless_interim,
     too_many_requests,
     trickle,
+    trickle_headers,
     truncated,
 )
 
@@ -136,6 +139,23 @@ def gzip_bomb(body: bytes) -> bytes:
     return gzip.compress(b"{" + b" " * (16 * MAX_BODY_BYTES) + body[1:])
 
 
+@functools.cache
+def _stacked_gzip_bomb() -> bytes:
+    # Compressed a MiB at a time, so that making it never holds the 256 MiB it inflates to.
+    deflater = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    spaces = b" " * (1 << 20)
+    inner = b"".join(deflater.compress(spaces) for _ in range(256)) + deflater.flush()
+    return gzip.compress(inner, compresslevel=9)
+
+
+def stacked_gzip_bomb() -> bytes:
+    """590 bytes on the wire, gzip inside gzip: 256 MiB of spaces once both are undone.
+
+    Made when the scenario is arranged (it takes most of a second), not while answering.
+    """
+    return _stacked_gzip_bomb()
+
+
 def duplicated(body: bytes) -> bytes:
     """The answer with its first field given a second, different value."""
     first = next(iter(json.loads(body)))
@@ -152,6 +172,7 @@ _SILENT = "no answer in time|no complete answer within"
 _TRICKLED = "no complete answer within 0.5 s"
 _MALFORMED = "malformed HTTP"
 _UNDECODABLE = "could not be decoded"
+_ENCODING = "content encoding .* only one layer of gzip or deflate"
 
 SCENARIOS = [
     Scenario(
@@ -220,6 +241,38 @@ SCENARIOS = [
         "gzip-bomb",
         scripted(lambda _: respond(body=gzip_bomb, headers=[("Content-Encoding", "gzip")])),
         Fails(ProtocolError, "larger than"), Fails(ProtocolError, "larger than"),
+    ),
+    Scenario(
+        "gzip-gzip-bomb",
+        scripted(
+            lambda _: respond(
+                body=stacked_gzip_bomb(), headers=[("Content-Encoding", "gzip, gzip")]
+            )
+        ),
+        Fails(ProtocolError, _ENCODING), Fails(ProtocolError, _ENCODING),
+    ),
+    Scenario(
+        "gzip-bomb-in-two-headers",
+        scripted(
+            lambda _: respond(
+                body=stacked_gzip_bomb(),
+                headers=[("Content-Encoding", "gzip"), ("Content-Encoding", "gzip")],
+            )
+        ),
+        Fails(ProtocolError, _ENCODING), Fails(ProtocolError, _ENCODING),
+    ),
+    Scenario(
+        "unknown-content-encoding",
+        scripted(lambda _: respond(headers=[("Content-Encoding", "br")])),
+        Fails(ProtocolError, _ENCODING), Fails(ProtocolError, _ENCODING),
+    ),
+    Scenario(
+        "trickled-headers", scripted(lambda _: trickle_headers(0.2)),
+        Fails(TransportError, f"{_UNREACHED}.*{_TRICKLED}"), Recovers(_TRICKLED),
+    ),
+    Scenario(
+        "endless-102-processing", scripted(lambda _: endless_interim(0.2)),
+        Fails(TransportError, f"{_UNREACHED}.*{_TRICKLED}"), Recovers(_TRICKLED),
     ),
     Scenario(
         "truncated-content-length", scripted(lambda _: truncated()),

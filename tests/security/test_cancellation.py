@@ -307,7 +307,7 @@ async def test_asyncio_task_cancel(scene: Scene) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     latency = time.monotonic() - started
-    assert auth._own_http_client is None
+    assert auth._transport._own_client is None
     check_clean_end(scene, latency, f"asyncio task.cancel() [{scene.phase}]")
 
 
@@ -329,7 +329,7 @@ async def test_asyncio_timeout(scene: Scene) -> None:
         timed_out = True
     assert timed_out
     assert timeout.expired()
-    assert auth._own_http_client is None
+    assert auth._transport._own_client is None
     deadline = timeout.when()
     assert deadline is not None
     check_clean_end(scene, ended[0] - deadline, f"asyncio.timeout() [{scene.phase}]")
@@ -345,7 +345,7 @@ async def test_anyio_move_on_after(scene: Scene, anyio_backend: str) -> None:
         await auth.poll()
     ended = anyio.current_time()
     assert scope.cancelled_caught
-    assert auth._own_http_client is None
+    assert auth._transport._own_client is None
     check_clean_end(scene, ended - scope.deadline, f"move_on_after {anyio_backend} [{scene.phase}]")
 
 
@@ -365,7 +365,7 @@ async def test_anyio_cancel_scope_cancel(scene: Scene, anyio_backend: str) -> No
             await auth.poll()
         latency = time.monotonic() - started[0]
     assert scope.cancelled_caught
-    assert auth._own_http_client is None
+    assert auth._transport._own_client is None
     check_clean_end(scene, latency, f"CancelScope.cancel() {anyio_backend} [{scene.phase}]")
 
 
@@ -398,5 +398,5 @@ def test_ctrl_c_stops_a_sync_flow(scene: Scene) -> None:
         ended = time.monotonic()
     finally:
         presser.join()
-    assert auth._own_http_client is None
+    assert auth._transport._own_client is None
     check_clean_end(scene, ended - sent[0], f"Ctrl+C sync [{scene.phase}]")

@@ -1,0 +1,356 @@
+"""Transports: carry out the core's `Request` effects over httpx, sync and async.
+
+A transport owns (or borrows) one httpx client, sends each request under one deadline rule,
+and closes. It decides nothing about the protocol: it hands back the status, the headers and
+at most `max_body_bytes + 1` bytes of the body exactly as they came off the wire (content
+decoding is the core's job, under its size cap), or a `TransportFailure`.
+
+The deadline rule, for both: the whole request (connecting, TLS, sending, the answer's
+headers, interim 1xx answers, the body) ends within `min(request_timeout, request.timeout)`
+seconds. The async transport gets that from a cancel scope. The sync one cannot interrupt a
+blocking read from outside, so on the client it builds itself, every socket operation is
+given only the time left until the deadline (`_DeadlineBackend`); on a client of yours it is
+checked between the chunks of the body, and each read is bounded by your client's timeout.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from loctocat._flow import Request, RequestResult, Response, TransportFailure, _is_loopback
+
+if TYPE_CHECKING:
+    import httpcore
+    import httpx
+
+__all__ = ["AsyncTransport", "SyncTransport"]
+
+ClientT = TypeVar("ClientT")
+
+_DEADLINE_SLACK = 0.01
+
+# The monotonic time by which the request being sent in this thread must be over.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "loctocat_request_deadline", default=None
+)
+
+
+def _request_seconds(request: Request, request_timeout: float) -> float:
+    if request.timeout is None:
+        return request_timeout
+    return min(request.timeout, request_timeout)
+
+
+class SyncTransport:
+    """Sends requests with an `httpx.Client`: yours (never closed here) or one of its own."""
+
+    def __init__(
+        self,
+        http_client: httpx.Client | None,
+        request_timeout: float,
+        endpoints: Callable[[], Sequence[str | None]] | None = None,
+    ) -> None:
+        self.request_timeout = request_timeout
+        self._user_client = http_client
+        self._own_client: httpx.Client | None = None
+        # The URLs the client will be used for, asked when it is made (see `_new_client`).
+        self._endpoints = endpoints or tuple
+
+    def send(self, request: Request) -> RequestResult:
+        """The answer to `request`, or a `TransportFailure`; never raises for network trouble."""
+        import httpx
+
+        client = self._user_client
+        if client is None:
+            if self._own_client is None:
+                self._own_client = _new_client(
+                    httpx.Client, self.request_timeout, self._endpoints, _bound_sync_pools
+                )
+            client = self._own_client
+        seconds = _request_seconds(request, self.request_timeout)
+        deadline = time.monotonic() + seconds
+        reset = _deadline.set(deadline)
+        try:
+            with client.stream(
+                request.method,
+                request.url,
+                data=dict(request.form) or None,
+                headers=request.headers,
+                follow_redirects=False,  # even on a user's client: credentials stay put
+                extensions={"timeout": _timeouts(seconds)},
+            ) as response:
+                if response.is_stream_consumed:
+                    return _already_read(response, request)
+                body = bytearray()
+                for chunk in response.iter_raw():
+                    if time.monotonic() > deadline:
+                        return _no_complete_answer(seconds)
+                    body += chunk
+                    if len(body) > request.max_body_bytes:
+                        break  # enough to know it is too large; the core says so
+                return _response(response, bytes(body))
+        except httpx.RequestError as exc:
+            # A socket timeout set to the time left may fire a hair before the deadline.
+            if time.monotonic() >= deadline - _DEADLINE_SLACK:
+                return _no_complete_answer(seconds)
+            return _transport_failure(exc)
+        finally:
+            _deadline.reset(reset)
+
+    def close(self) -> None:
+        """Close the client this transport opened (never one you passed)."""
+        client, self._own_client = self._own_client, None
+        if client is not None:
+            client.close()
+
+
+class AsyncTransport:
+    """Sends requests with an `httpx.AsyncClient`: yours (never closed here) or its own."""
+
+    def __init__(
+        self,
+        http_client: httpx.AsyncClient | None,
+        request_timeout: float,
+        endpoints: Callable[[], Sequence[str | None]] | None = None,
+    ) -> None:
+        self.request_timeout = request_timeout
+        self._user_client = http_client
+        self._own_client: httpx.AsyncClient | None = None
+        # The URLs the client will be used for, asked when it is made (see `_new_client`).
+        self._endpoints = endpoints or tuple
+
+    async def send(self, request: Request) -> RequestResult:
+        """The answer to `request`, or a `TransportFailure`; never raises for network trouble."""
+        import anyio
+        import httpx
+
+        client = self._user_client
+        if client is None:
+            if self._own_client is None:
+                self._own_client = _new_client(
+                    httpx.AsyncClient, self.request_timeout, self._endpoints, None
+                )
+            client = self._own_client
+        seconds = _request_seconds(request, self.request_timeout)
+        # The cancel scope bounds everything httpx does, whatever it is waiting for.
+        with anyio.move_on_after(seconds):
+            try:
+                async with client.stream(
+                    request.method,
+                    request.url,
+                    data=dict(request.form) or None,
+                    headers=request.headers,
+                    follow_redirects=False,  # even on a user's client: credentials stay put
+                    extensions={"timeout": _timeouts(seconds)},
+                ) as response:
+                    if response.is_stream_consumed:
+                        return _already_read(response, request)
+                    body = bytearray()
+                    with anyio.CancelScope() as reading:
+                        async for chunk in response.aiter_raw():
+                            body += chunk
+                            if len(body) > request.max_body_bytes:
+                                # Enough to know it is too large; the core says so. Not
+                                # `break`: that would abandon httpx's async generators unclosed.
+                                reading.cancel()
+                    return _response(response, bytes(body))
+            except httpx.RequestError as exc:
+                return _transport_failure(exc)
+        return _no_complete_answer(seconds)
+
+    async def aclose(self) -> None:
+        """Close the client this transport opened (never one you passed)."""
+        import anyio
+
+        client, self._own_client = self._own_client, None
+        if client is not None:
+            # Shielded, so that closing still happens while the flow is being cancelled.
+            with anyio.CancelScope(shield=True):
+                await client.aclose()
+
+
+# --- building a client --------------------------------------------------------------------------
+
+
+def _timeouts(seconds: float) -> dict[str, float]:
+    return {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}
+
+
+def _new_client(
+    cls: type[ClientT],
+    request_timeout: float,
+    endpoints: Callable[[], Sequence[str | None]],
+    prepare: Any,
+) -> ClientT:
+    options: dict[str, Any] = {"timeout": request_timeout, "follow_redirects": False}
+    # httpx builds its default SSL context when the client is made, loading the whole CA
+    # bundle: about 0.1 s, most of the time to the first prompt. When every endpoint this
+    # client will call is plain http:// on loopback, no TLS is ever spoken, so it gets a
+    # context that costs nothing instead: one that trusts no certificate and checks host
+    # names, so that were it ever used for https (it cannot be: redirects are not followed)
+    # it would fail closed. Any https:// endpoint, or an unknown one (the discovery probe),
+    # keeps httpx's default verification exactly as before.
+    urls = endpoints()
+    if urls and _all_plain_loopback(urls):
+        import ssl
+
+        options["verify"] = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client = cls(**options)
+    if prepare is not None:
+        prepare(client)
+    return client
+
+
+def _all_plain_loopback(endpoints: Iterable[str | None]) -> bool:
+    import urllib.parse
+
+    # An https:// proxy from the environment (which httpx honours) still speaks TLS.
+    import urllib.request  # already loaded by httpx, which uses it for the same lookup
+
+    if any(str(p).startswith("https:") for p in urllib.request.getproxies().values()):
+        return False
+    for url in endpoints:
+        if url is None:
+            return False
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "http" or not _is_loopback(parts.hostname or ""):
+            return False
+    return True
+
+
+def _bound_sync_pools(client: httpx.Client) -> None:
+    """Give every connection pool of `client` the network backend that keeps the deadline."""
+    import httpcore
+
+    transports = [client._transport, *client._mounts.values()]
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if isinstance(pool, httpcore.ConnectionPool) and backend is not None:
+            # httpcore calls the backend's methods only: any object with them will do.
+            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[assignment]
+
+
+def _time_left(timeout: float | None, kind: str) -> float | None:
+    """`timeout`, shortened to what is left until this thread's request deadline."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        import httpcore
+
+        error = {"connect": httpcore.ConnectTimeout, "write": httpcore.WriteTimeout}
+        raise error.get(kind, httpcore.ReadTimeout)("the request deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream:
+    """An httpcore network stream whose every operation ends by the request's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _time_left(timeout, "read"))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _time_left(timeout, "write"))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> _DeadlineStream:
+        inner = self._inner.start_tls(ssl_context, server_hostname, _time_left(timeout, "connect"))
+        return _DeadlineStream(inner)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend:
+    """httpcore's network backend, each connection's operations kept within the deadline.
+
+    Every read, write and connect gets only the time left until the deadline of the request
+    being sent, so a server trickling its headers a byte at a time, or sending one interim
+    `102 Processing` after another, cannot stretch a request past it; a reused connection
+    obeys the deadline of each new request.
+    """
+
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> _DeadlineStream:
+        inner = self._inner.connect_tcp(
+            host, port, _time_left(timeout, "connect"), local_address, socket_options
+        )
+        return _DeadlineStream(inner)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> _DeadlineStream:
+        inner = self._inner.connect_unix_socket(
+            path, _time_left(timeout, "connect"), socket_options
+        )
+        return _DeadlineStream(inner)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+# --- answers ------------------------------------------------------------------------------------
+
+
+def _response(response: httpx.Response, body: bytes) -> Response:
+    headers = {name.lower(): value for name, value in response.headers.items()}
+    return Response(response.status_code, headers, body)
+
+
+def _already_read(response: httpx.Response, request: Request) -> Response:
+    """An answer httpx read (and decoded) before handing it over, as in-memory transports'."""
+    headers = {name.lower(): value for name, value in response.headers.items()}
+    headers.pop("content-encoding", None)  # already undone
+    return Response(response.status_code, headers, response.content[: request.max_body_bytes + 1])
+
+
+def _no_complete_answer(seconds: float) -> TransportFailure:
+    return TransportFailure(f"no complete answer within {seconds:g} s")
+
+
+def _transport_failure(exc: httpx.RequestError) -> TransportFailure:
+    """No usable answer: a network failure, or broken HTTP."""
+    import httpx
+
+    if isinstance(exc, httpx.TransportError):
+        return TransportFailure(_describe_transport_error(exc))
+    return TransportFailure(f"the request failed ({exc})")
+
+
+def _describe_transport_error(exc: httpx.TransportError) -> str:
+    import httpx
+
+    kind = {
+        httpx.ConnectTimeout: "connection timed out",
+        httpx.ReadTimeout: "no answer in time",
+        httpx.WriteTimeout: "sending timed out",
+        httpx.PoolTimeout: "no free connection in time",
+        httpx.ConnectError: "connection failed",
+        httpx.ReadError: "connection broke while reading the answer",
+        httpx.WriteError: "connection broke while sending",
+        httpx.RemoteProtocolError: "the server broke the connection or sent malformed HTTP",
+        httpx.ProxyError: "the proxy failed",
+    }.get(type(exc), "network error")
+    detail = str(exc)
+    return f"{kind} ({detail})" if detail else kind
