@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import signal
 import stat
 import subprocess
@@ -625,3 +626,10 @@ def test_keyring_lock_file_is_per_key_in_the_cache_directory(
     assert len(seen[1]) == 2
     if os.name == "posix":
         assert stat.S_IMODE((cache_home / "loctocat").stat().st_mode) == 0o700
+
+
+def test_store_error_says_whether_the_data_is_corrupt_and_keeps_it_when_pickled() -> None:
+    assert StoreError("disk full").corrupt is False
+    error = StoreError("the entry is unreadable", corrupt=True)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), copy.corrupt) == (StoreError, str(error), True)
