@@ -32,7 +32,8 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Iterator
+import weakref
+from collections.abc import Hashable, Iterable, Iterator
 from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
@@ -47,6 +48,7 @@ from loctocat.errors import ConfigurationError, StoreError
 
 __all__ = [
     "FileTokenStore",
+    "KeyLock",
     "KeyringTokenStore",
     "MemoryTokenStore",
     "TokenStore",
@@ -58,7 +60,7 @@ logger = logging.getLogger("loctocat")
 #: The `version` written in, and understood from, a token file.
 FILE_FORMAT_VERSION = 1
 
-#: How long `lock()`, `save()` and `delete()` wait for another holder of the lock by default.
+#: How long ``with lock(key)``, `save()` and `delete()` wait for another holder by default.
 DEFAULT_LOCK_TIMEOUT = 60.0
 
 
@@ -66,11 +68,11 @@ DEFAULT_LOCK_TIMEOUT = 60.0
 class TokenStore(Protocol):
     """Where tokens are kept between runs, by key (see `token_key`).
 
-    Hold `lock(key)` around load -> refresh -> save: two threads or two processes refreshing the
-    same login then take turns, and the second finds the token the first saved instead of
-    spending the refresh token again (many servers rotate refresh tokens, so a second refresh
-    with the old one fails). The lock is re-entrant within a thread, so `save()` and `delete()`
-    may be called while holding it.
+    Hold `lock(key)` around load -> refresh or login -> save: two threads, tasks or processes
+    after the same login then take turns, and the second finds the token the first saved
+    instead of spending the refresh token again (many servers rotate refresh tokens, so a
+    second refresh with the old one fails) or logging in a second time. The lock is
+    re-entrant for the same thread, so `save()` and `delete()` may be called while holding it.
     """
 
     def load(self, key: str) -> Token | None:
@@ -85,8 +87,12 @@ class TokenStore(Protocol):
         """Forget the token saved under `key` (e.g. on logout). No error if there is none."""
         ...
 
-    def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
-        """A context manager that holds the lock for `key` across threads and processes."""
+    def lock(self, key: str) -> contextlib.AbstractContextManager[object]:
+        """A context manager that holds the lock for `key` across threads and processes.
+
+        loctocat's stores return a `KeyLock`, which also excludes tasks sharing a thread (see
+        there); your own store may return any context manager.
+        """
         ...
 
 
@@ -127,13 +133,13 @@ def token_key(
 class MemoryTokenStore:
     """Tokens in a dict, for tests and for caching within one process. Thread-safe.
 
-    Nothing is written anywhere: the tokens are gone when the process ends. `lock()` is one
-    re-entrant lock for all keys.
+    Nothing is written anywhere: the tokens are gone when the process ends. `lock(key)` is a
+    `KeyLock` per key, which excludes the threads and tasks of this process only.
     """
 
     def __init__(self) -> None:
         self._tokens: dict[str, Token] = {}
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
 
     def load(self, key: str) -> Token | None:
         """The token saved under `key`, or None if there is none."""
@@ -150,70 +156,185 @@ class MemoryTokenStore:
         with self._lock:
             self._tokens.pop(key, None)
 
-    @contextlib.contextmanager
-    def lock(self, key: str) -> Iterator[None]:
-        """Hold the store's lock (re-entrant within a thread)."""
-        with self._lock:
-            yield
+    def lock(self, key: str) -> KeyLock:
+        """The lock for `key` (see `KeyLock`); ``with`` waits for it as long as it takes."""
+        return KeyLock(_memory_lock(self, key), None, "using this login")
 
 
-class _ProcessWideLock:
-    """A lock that serializes threads, then processes: an RLock, then a file lock.
+class _SharedLock:
+    """What every `KeyLock` of one lock identity in this process shares: who holds it, how often.
 
-    `filelock.FileLock` is re-entrant per object but not safe to share between threads
-    (with `thread_local=False`) nor guaranteed to exclude threads of one process from each other
-    on every platform; the RLock in front makes both hold. One instance exists per lock file
-    in a process (see `_lock_for`), so two stores on the same path share it.
+    The owner and its count live under a `threading.Condition`; waiters sleep on it until the
+    count drops to 0. A lock with a `path` also takes a `filelock.FileLock` there when its
+    count goes from 0 to 1, and releases it at 1 -> 0, so other processes are excluded too.
+    The in-process part comes first because a `FileLock` shared by threads
+    (`thread_local=False`) neither tells owners apart nor, on every platform, excludes threads
+    of one process from each other.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._thread_lock = threading.RLock()
-        self._file_lock = filelock.FileLock(path, mode=0o600, thread_local=False)
-
-    @contextlib.contextmanager
-    def hold(self, timeout: float | None) -> Iterator[None]:
-        wait = -1.0 if timeout is None else timeout
-        started = time.monotonic()
-        if not self._thread_lock.acquire(timeout=wait):
-            raise self._timed_out(timeout)
-        try:
-            # What is left of the timeout after waiting for the other threads.
-            left = -1.0 if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-            try:
-                self._file_lock.acquire(timeout=left)
-            except filelock.Timeout:
-                raise self._timed_out(timeout) from None
-            except OSError as exc:
-                raise StoreError(
-                    f"cannot create the lock file {self.path}: {exc.strerror or exc}; "
-                    "check that its directory is writable"
-                ) from None
-            try:
-                yield
-            finally:
-                self._file_lock.release()
-        finally:
-            self._thread_lock.release()
-
-    def _timed_out(self, timeout: float | None) -> StoreError:
-        return StoreError(
-            f"could not lock {self.path} within {timeout} s: another thread or process is "
-            "using the token store (perhaps refreshing the same login); try again, or pass a "
-            "larger lock_timeout"
+        self._condition = threading.Condition(threading.Lock())
+        self._owner: Hashable | None = None
+        self._count = 0
+        # True while the next owner waits for the file lock; others keep waiting meanwhile.
+        self._taking = False
+        self._file_lock = (
+            None if path is None else filelock.FileLock(path, mode=0o600, thread_local=False)
         )
 
+    def acquire(self, owner: Hashable, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._condition:
+            if self._count and self._owner == owner:
+                self._count += 1
+                return True
+            while self._count or self._taking:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._condition.wait(left)
+            if self._file_lock is None:
+                self._owner, self._count = owner, 1
+                return True
+            self._taking = True
+        taken = False
+        try:
+            # Outside the condition: waiting for another process must not stop the threads of
+            # this one from giving up on their own timeouts.
+            taken = self._take_file_lock(deadline)
+        finally:
+            with self._condition:
+                self._taking = False
+                if taken:
+                    self._owner, self._count = owner, 1
+                else:
+                    self._condition.notify_all()
+        return taken
 
-_locks: dict[str, _ProcessWideLock] = {}
+    def _take_file_lock(self, deadline: float | None) -> bool:
+        assert self._file_lock is not None
+        try:
+            if deadline is None:
+                self._file_lock.acquire(timeout=-1)
+            else:
+                left = deadline - time.monotonic()
+                # A single attempt when no time is left, so that timeout=0 never sleeps.
+                self._file_lock.acquire(timeout=max(left, 0.0), blocking=left > 0)
+        except filelock.Timeout:
+            return False
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the lock file {self.path}: {exc.strerror or exc}; "
+                "check that its directory is writable"
+            ) from None
+        return True
+
+    def release(self, owner: Hashable) -> None:
+        with self._condition:
+            if not self._count or self._owner != owner:
+                raise RuntimeError(f"release() of a lock this owner does not hold ({self.path})")
+            if self._count > 1:
+                self._count -= 1
+                return
+            try:
+                if self._file_lock is not None:
+                    self._file_lock.release()
+            finally:
+                self._owner, self._count = None, 0
+                self._condition.notify_all()
+
+
+class KeyLock:
+    """The lock of one key of a token store, as `lock(key)` returns it.
+
+    It excludes other threads, other asyncio or trio tasks, and other processes (the file and
+    keyring stores lock a file for that; `MemoryTokenStore` only this process). It is
+    re-entrant for its owner: the same owner may acquire it again, and must release it as many
+    times. The owner is the calling thread unless you pass `owner=`.
+
+    As a context manager it acquires for the calling thread, waiting the store's
+    `lock_timeout`, and raises `StoreError` when that runs out::
+
+        with store.lock(key):
+            ...
+
+    Tasks that share a thread must not use ``with``: they would all be the same owner (the
+    thread) and enter together. Each passes an owner of its own instead, and waits without
+    blocking the event loop::
+
+        lock = store.lock(key)
+        me = asyncio.current_task()  # or anyio.get_current_task()
+        while not lock.acquire(0, owner=me):
+            await asyncio.sleep(0.05)
+        try:
+            ...
+        finally:
+            lock.release(owner=me)
+    """
+
+    def __init__(self, shared: _SharedLock, lock_timeout: float | None, holder: str) -> None:
+        self._shared = shared
+        self._lock_timeout = lock_timeout
+        self._holder = holder  # who a timeout blames, e.g. "using this login"
+
+    def __repr__(self) -> str:
+        where = "memory" if self._shared.path is None else str(self._shared.path)
+        return f"KeyLock({where!r})"
+
+    def acquire(self, timeout: float | None = None, *, owner: Hashable | None = None) -> bool:
+        """Take the lock for `owner`; True once it is held, False if `timeout` ran out first.
+
+        `timeout` is in seconds: 0 tries once without waiting, None waits for ever. `owner`
+        defaults to the calling thread; pass your task (e.g. ``asyncio.current_task()``) to
+        exclude other tasks of the same thread. Raises `StoreError` if the lock file cannot be
+        created.
+        """
+        if timeout is not None and not timeout >= 0:
+            raise ValueError("KeyLock.acquire(): timeout must be None or at least 0 seconds")
+        return self._shared.acquire(threading.get_ident() if owner is None else owner, timeout)
+
+    def release(self, *, owner: Hashable | None = None) -> None:
+        """Release the lock once for `owner` (the calling thread by default).
+
+        Raises `RuntimeError` if `owner` does not hold it.
+        """
+        self._shared.release(threading.get_ident() if owner is None else owner)
+
+    def __enter__(self) -> None:
+        if not self.acquire(self._lock_timeout):
+            raise StoreError(
+                f"could not lock {self._shared.path} within {self._lock_timeout} s: another "
+                f"thread or process is {self._holder}; try again, or pass a larger lock_timeout"
+            )
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+_locks: dict[str, _SharedLock] = {}
+_memory_locks: weakref.WeakKeyDictionary[MemoryTokenStore, dict[str, _SharedLock]] = (
+    weakref.WeakKeyDictionary()
+)
 _locks_guard = threading.Lock()
 
 
-def _lock_for(path: Path) -> _ProcessWideLock:
+def _file_lock(path: Path) -> _SharedLock:
+    """The one `_SharedLock` of this process for the lock file `path`."""
     with _locks_guard:
         name = os.path.abspath(path)
         if name not in _locks:
-            _locks[name] = _ProcessWideLock(Path(name))
+            _locks[name] = _SharedLock(Path(name))
         return _locks[name]
+
+
+def _memory_lock(store: MemoryTokenStore, key: str) -> _SharedLock:
+    """The one `_SharedLock` of this process for `key` in `store`."""
+    with _locks_guard:
+        by_key = _memory_locks.setdefault(store, {})
+        if key not in by_key:
+            by_key[key] = _SharedLock(None)
+        return by_key[key]
 
 
 def _forget_locks_after_fork() -> None:
@@ -222,6 +343,7 @@ def _forget_locks_after_fork() -> None:
     global _locks_guard
     _locks_guard = threading.Lock()
     _locks.clear()
+    _memory_locks.clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -285,16 +407,21 @@ class FileTokenStore:
     The file is ``{"version": 1, "tokens": {key: token.to_dict(), ...}}``. It is created with
     mode 0600 (its directory, if missing, with 0700) and always replaced atomically, so a
     process killed while saving leaves the previous file whole. Every save and delete reads,
-    changes and writes the file under a lock on ``<path>.lock``, so processes saving at once
-    lose nothing; `lock()` takes the same lock.
+    changes and writes the file under a short lock on ``<path>.lock``, so processes saving at
+    once lose nothing.
+
+    `lock(key)` is one lock per key, a `KeyLock` on a file in the directory
+    ``<file name>.locks/`` next to the token file: holding it for one login never makes
+    another login wait, and `save()` and `delete()` never wait for it (they wait only for each
+    other's read-modify-write), so they may be called while holding it.
 
     A file that is not a token file makes `load()` raise `StoreError`; `save()` then moves it
     aside to ``<path>.corrupt-<UTC time>`` (with a warning in the ``loctocat`` log) and starts
     a new file. An unreadable entry only affects its own key, and is kept as it is when other
     keys are saved.
 
-    `lock_timeout` is how many seconds `lock()`, `save()` and `delete()` wait for another
-    holder before raising `StoreError` (None: wait for ever).
+    `lock_timeout` is how many seconds ``with lock(key)``, `save()` and `delete()` wait for
+    another holder before raising `StoreError` (None: wait for ever).
     """
 
     def __init__(
@@ -309,6 +436,7 @@ class FileTokenStore:
         self.path = Path(path)
         self.lock_timeout = lock_timeout
         self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._key_lock_directory = self.path.with_name(self.path.name + ".locks")
 
     def __repr__(self) -> str:
         return f"FileTokenStore({str(self.path)!r})"
@@ -336,7 +464,7 @@ class FileTokenStore:
             raise StoreError(
                 f"cannot save the token for {key!r}: one of its extra fields is not JSON data"
             ) from None
-        with self.lock(key):
+        with self._file_lock():
             tokens = self._read_for_update()
             tokens[key] = entry
             self._write(tokens)
@@ -348,22 +476,38 @@ class FileTokenStore:
         """
         if not self.path.exists():
             return
-        with self.lock(key):
+        with self._file_lock():
             tokens = self._read_for_update()
             if key in tokens:
                 del tokens[key]
                 self._write(tokens)
 
-    @contextlib.contextmanager
-    def lock(self, key: str) -> Iterator[None]:
-        """Hold the lock on the whole file (all keys), across threads and processes.
+    def lock(self, key: str) -> KeyLock:
+        """The lock for `key` alone, across threads, tasks and processes (see `KeyLock`).
 
-        Re-entrant within a thread. Raises `StoreError` after `lock_timeout` seconds.
+        Its file is ``<first 32 hex digits of sha256(key)>.lock`` in ``<file name>.locks/``,
+        created (mode 0700) if needed. ``with`` raises `StoreError` after `lock_timeout`
+        seconds.
         """
         self._make_directory()
+        try:
+            self._key_lock_directory.mkdir(mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the directory {self._key_lock_directory} for lock files: "
+                f"{exc.strerror or exc}; check that {self.path.parent} is writable"
+            ) from None
+        name = sha256(key.encode()).hexdigest()[:32] + ".lock"
         # Looked up on each call rather than kept: a forked child gets fresh locks (see above).
-        with _lock_for(self._lock_path).hold(self.lock_timeout):
-            yield
+        shared = _file_lock(self._key_lock_directory / name)
+        return KeyLock(shared, self.lock_timeout, "using this login (perhaps refreshing it)")
+
+    def _file_lock(self) -> KeyLock:
+        """The short lock on the whole file that `save()` and `delete()` hold while writing."""
+        self._make_directory()
+        return KeyLock(
+            _file_lock(self._lock_path), self.lock_timeout, f"saving to the token file {self.path}"
+        )
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -393,7 +537,7 @@ class FileTokenStore:
             raise self._newer_format(exc) from None
 
     def _read_for_update(self) -> dict[str, Any]:
-        """The current entries, moving a corrupt file aside. Call with the lock held."""
+        """The current entries, moving a corrupt file aside. Call holding `_file_lock()`."""
         self._remove_stale_temp_files()
         raw = self._read_bytes()
         if raw is None:
@@ -447,8 +591,8 @@ class FileTokenStore:
         return f"{self.path.name}.tmp-"
 
     def _remove_stale_temp_files(self) -> None:
-        # Every writer holds the lock while its temp file exists, so any temp file seen under the
-        # lock was left by a writer that was killed. It may hold a secret: remove it.
+        # Every writer holds the file lock while its temp file exists, so any temp file seen
+        # under that lock was left by a writer that was killed. It may hold a secret: remove it.
         prefix = self._temp_prefix()
         with contextlib.suppress(OSError):
             for entry in os.scandir(self.path.parent):
@@ -457,7 +601,7 @@ class FileTokenStore:
                         os.unlink(entry.path)
 
     def _write(self, tokens: dict[str, Any]) -> None:
-        """Replace the file atomically with `tokens`. Call with the lock held."""
+        """Replace the file atomically with `tokens`. Call holding `_file_lock()`."""
         data = json.dumps({"version": FILE_FORMAT_VERSION, "tokens": tokens}, indent=2) + "\n"
         temp = self.path.with_name(self._temp_prefix() + secrets.token_hex(8))
         try:
@@ -558,7 +702,7 @@ class KeyringTokenStore:
             raise StoreError(
                 f"cannot save the token for {key!r}: one of its extra fields is not JSON data"
             ) from None
-        # One keychain entry per key: a single call, so no read-modify-write needs the lock.
+        # One keychain entry per key: a single call, so no read-modify-write needs a lock.
         with self._errors("write"):
             self._keyring.set_password(self.service, key, data)
 
@@ -574,12 +718,11 @@ class KeyringTokenStore:
             if self.load(key) is not None:
                 raise
 
-    @contextlib.contextmanager
-    def lock(self, key: str) -> Iterator[None]:
-        """Hold the lock for `key`, across threads and processes. Re-entrant within a thread.
+    def lock(self, key: str) -> KeyLock:
+        """The lock for `key`, across threads, tasks and processes (see `KeyLock`).
 
         The lock file is ``keyring-<hash of service and key>.lock`` in the user cache directory.
-        Raises `StoreError` after `lock_timeout` seconds.
+        ``with`` raises `StoreError` after `lock_timeout` seconds.
         """
         digest = sha256(f"{self.service}|{key}".encode()).hexdigest()[:32]
         try:
@@ -589,8 +732,8 @@ class KeyringTokenStore:
                 f"cannot create the directory {self._lock_dir} for keyring lock files: "
                 f"{exc.strerror or exc}; check that it is writable"
             ) from None
-        with _lock_for(self._lock_dir / f"keyring-{digest}.lock").hold(self.lock_timeout):
-            yield
+        shared = _file_lock(self._lock_dir / f"keyring-{digest}.lock")
+        return KeyLock(shared, self.lock_timeout, "using this login (perhaps refreshing it)")
 
     @contextlib.contextmanager
     def _errors(self, action: str) -> Iterator[None]:

@@ -8,6 +8,8 @@ real `keyring.backend.KeyringBackend` subclass keeping passwords in a dict).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -23,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import keyring
 import keyring.errors
 import pytest
@@ -32,6 +35,7 @@ from loctocat import ConfigurationError, LoctocatError, Token
 from loctocat.errors import StoreError
 from loctocat.store import (
     FileTokenStore,
+    KeyLock,
     KeyringTokenStore,
     MemoryTokenStore,
     TokenStore,
@@ -210,6 +214,77 @@ def test_store_lock_serializes_threads(store: TokenStore) -> None:
     assert store.load("k").refresh_count == 2  # type: ignore[union-attr]
     first, second = sorted(spans)
     assert first[1] <= second[0]  # the second got in only after the first was out
+
+
+def test_key_lock_is_reentrant_per_owner_and_excludes_other_owners(store: TokenStore) -> None:
+    lock = store.lock("k")
+    assert isinstance(lock, KeyLock)
+    assert lock.acquire(0, owner="a") is True
+    assert lock.acquire(0, owner="a") is True  # re-entrant: counted
+    assert lock.acquire(0, owner="b") is False
+    assert store.lock("k").acquire(0) is False  # another KeyLock of the key, this thread
+    assert store.lock("other").acquire(0, owner="b") is True  # another key: free
+    store.lock("other").release(owner="b")
+    lock.release(owner="a")
+    assert lock.acquire(0, owner="b") is False  # still held once by "a"
+    started = time.monotonic()
+    assert lock.acquire(0.1, owner="b") is False
+    assert time.monotonic() - started >= 0.09
+    lock.release(owner="a")
+    assert lock.acquire(0, owner="b") is True
+    with pytest.raises(RuntimeError):
+        lock.release(owner="a")
+    with pytest.raises(RuntimeError):
+        lock.release()  # the thread is not the owner either
+    lock.release(owner="b")
+    with pytest.raises(ValueError, match="timeout"):
+        lock.acquire(-1)
+    with lock:  # the thread is the owner of a ``with``
+        assert lock.acquire(0) is True
+        lock.release()
+        assert lock.acquire(0, owner="b") is False
+    assert lock.acquire(0, owner="b") is True
+    lock.release(owner="b")
+
+
+def test_key_lock_waits_for_a_release_by_another_thread(store: TokenStore) -> None:
+    lock = store.lock("k")
+    assert isinstance(lock, KeyLock)
+    assert lock.acquire(0)
+    got: list[bool] = []
+    thread = threading.Thread(target=lambda: got.append(lock.acquire(5)))
+    thread.start()
+    time.sleep(0.1)
+    assert got == []  # still waiting
+    lock.release()
+    thread.join(5)
+    assert got == [True]
+    assert lock.acquire(0) is False  # now the other thread holds it
+
+
+@pytest.mark.anyio
+async def test_two_tasks_on_one_thread_exclude_each_other(store: TokenStore) -> None:
+    """Tasks share the thread, so each passes itself as the owner, and waits without blocking."""
+    spans: list[tuple[float, float]] = []
+
+    async def refresh() -> None:
+        lock = store.lock("k")
+        assert isinstance(lock, KeyLock)
+        me = anyio.get_current_task()
+        while not lock.acquire(0, owner=me):
+            await anyio.sleep(0.01)
+        try:
+            entered = time.monotonic()
+            await anyio.sleep(0.1)  # the refresh request; the other task runs meanwhile
+            spans.append((entered, time.monotonic()))
+        finally:
+            lock.release(owner=me)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(refresh)
+        group.start_soon(refresh)
+    first, second = sorted(spans)
+    assert first[1] <= second[0]
 
 
 def test_store_error_is_a_loctocat_error() -> None:
@@ -492,7 +567,44 @@ def test_corrupt_entry_affects_only_its_key_and_survives_other_saves(tmp_path: P
     assert store.load("not-a-dict") is None
 
 
-def test_lock_timeout_raises_store_error(tmp_path: Path) -> None:
+def test_save_waits_for_another_save_and_times_out_naming_the_file_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save waits only for another save's read-modify-write, under ``<path>.lock``."""
+    path = tmp_path / "tokens.json"
+    holder = FileTokenStore(path)
+    waiter = FileTokenStore(path, lock_timeout=0.2)
+    writing = threading.Event()
+    finish = threading.Event()
+    real_write = FileTokenStore._write
+
+    def slow_write(self: FileTokenStore, tokens: dict[str, Any]) -> None:
+        if self is holder:
+            writing.set()
+            finish.wait(5)
+        real_write(self, tokens)
+
+    monkeypatch.setattr(FileTokenStore, "_write", slow_write)
+    thread = threading.Thread(target=lambda: holder.save("a", make_token("a")))
+    thread.start()
+    try:
+        assert writing.wait(5)
+        started = time.monotonic()
+        with pytest.raises(
+            StoreError, match=r"could not lock .*tokens\.json\.lock within"
+        ) as caught:
+            waiter.save("b", make_token())
+        assert 0.15 < time.monotonic() - started < 3
+        assert "lock_timeout" in str(caught.value)
+        assert not caught.value.corrupt
+    finally:
+        finish.set()
+        thread.join(5)
+    waiter.save("b", make_token("b"))  # free again
+    assert holder.load("a").access_token == "a"  # type: ignore[union-attr]
+
+
+def test_key_lock_timeout_names_the_key_lock_file(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
     holder = FileTokenStore(path)
     waiter = FileTokenStore(path, lock_timeout=0.2)
@@ -509,13 +621,131 @@ def test_lock_timeout_raises_store_error(tmp_path: Path) -> None:
     try:
         assert held.wait(5)
         started = time.monotonic()
-        with pytest.raises(StoreError, match=r"could not lock .*tokens\.json\.lock"):
-            waiter.save("k", make_token())
+        with pytest.raises(StoreError) as caught, waiter.lock("k"):
+            pass
         assert 0.15 < time.monotonic() - started < 3
+        lock_file = path.parent / "tokens.json.locks" / f"{key_digest('k')}.lock"
+        message = str(caught.value)
+        assert f"could not lock {lock_file} within 0.2 s" in message
+        assert "another thread or process is using this login" in message
+        assert "larger lock_timeout" in message
+        # Meanwhile, saving and deleting (any key) do not wait for the holder of "k".
+        waiter.save("k", make_token("saved"))
+        waiter.delete("k")
+        with waiter.lock("other"):  # another key: its own lock
+            waiter.save("other", make_token())
     finally:
         release.set()
         thread.join(5)
-    waiter.save("k", make_token())  # free again
+    with waiter.lock("k"):  # free again
+        pass
+
+
+def no_sleep(seconds: float) -> None:
+    raise AssertionError(f"slept {seconds} s")
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+@contextlib.contextmanager
+def held_by_another_process(where: str, key: str, cache_home: Path | None = None) -> Iterator[None]:
+    """Run store_worker.py's `hold` mode: another process holds lock(key) inside the block."""
+    env = dict(os.environ)
+    if cache_home is not None:
+        env["XDG_CACHE_HOME"] = str(cache_home)
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER), "hold", where, key],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip() == "HELD", proc.stderr.read() if proc.stderr else ""
+        yield
+    finally:
+        out, err = proc.communicate("\n", timeout=10)
+    assert proc.returncode == 0, err
+    assert json.loads(out) == {"released": True}
+
+
+@pytest.mark.parametrize("kind", ["file", "keyring"])
+def test_try_lock_never_blocks_while_another_process_holds_the_key(
+    kind: str,
+    tmp_path: Path,
+    fake_keyring: FakeKeyring,
+    cache_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = tmp_path / "tokens.json"
+    store: FileTokenStore | KeyringTokenStore
+    if kind == "file":
+        where, store = str(path), FileTokenStore(path, lock_timeout=0.2)
+    else:
+        where, store = "keyring:my-cli", KeyringTokenStore("my-cli", lock_timeout=0.2)
+    with held_by_another_process(where, "k", cache_home):
+        lock = store.lock("k")
+        with monkeypatch.context() as patched:
+            # One attempt and no wait: sleeping at all (filelock's poll) fails the test.
+            patched.setattr(time, "sleep", no_sleep)
+            started = time.monotonic()
+            assert lock.acquire(0) is False
+            assert lock.acquire(0) is False
+            assert time.monotonic() - started < 0.5
+        started = time.monotonic()
+        assert lock.acquire(0.2) is False
+        assert 0.15 < time.monotonic() - started < 3
+        message = "another thread or process is using this login"
+        with pytest.raises(StoreError, match=message), store.lock("k"):
+            pass
+        assert store.lock("other").acquire(0)  # other keys are free
+        store.lock("other").release()
+        with pytest.raises(RuntimeError):
+            lock.release()  # the failed attempts left "k" not even half held here
+    assert lock.acquire(0) is True
+    lock.release()
+
+
+def test_lock_of_one_key_does_not_wait_for_another_key_across_processes(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    store = FileTokenStore(path, lock_timeout=0.5)
+    with held_by_another_process(str(path), "a"):
+        started = time.monotonic()
+        with store.lock("b"):
+            store.save("b", make_token("b"))
+        assert time.monotonic() - started < 0.4
+        assert store.lock("a").acquire(0) is False  # while "a" really is held
+
+
+def test_save_and_delete_do_not_wait_for_another_process_holding_a_key_lock(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tokens.json"
+    store = FileTokenStore(path, lock_timeout=0.5)
+    store.save("k", make_token("before"))
+    with held_by_another_process(str(path), "k"):
+        started = time.monotonic()
+        store.save("k", make_token("during"))
+        store.save("other", make_token("other"))
+        store.delete("other")
+        assert time.monotonic() - started < 0.4
+        assert store.load("k").access_token == "during"  # type: ignore[union-attr]
+    assert store.load("other") is None
+
+
+def test_key_lock_files_are_per_key_in_a_private_directory(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    store = FileTokenStore(path)
+    with store.lock("a"), store.lock("b"):
+        names = sorted(p.name for p in (tmp_path / "tokens.json.locks").iterdir())
+    assert names == sorted(f"{key_digest(key)}.lock" for key in "ab")
+    if os.name == "posix":
+        assert stat.S_IMODE((tmp_path / "tokens.json.locks").stat().st_mode) == 0o700
 
 
 # -- KeyringTokenStore -------------------------------------------------------------------------
