@@ -26,8 +26,10 @@ service) and says what to do. Tokens never appear in those messages nor in the l
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
+import math
 import os
 import secrets
 import threading
@@ -37,7 +39,7 @@ from collections.abc import Hashable, Iterable, Iterator
 from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
-from types import ModuleType
+from types import MappingProxyType, ModuleType
 from typing import Any, Protocol, runtime_checkable
 
 import filelock
@@ -57,8 +59,11 @@ __all__ = [
 
 logger = logging.getLogger("loctocat")
 
-#: The `version` written in, and understood from, a token file.
-FILE_FORMAT_VERSION = 1
+#: The `version` written in a token file. Files of version 1 are read too, and saved as 2.
+FILE_FORMAT_VERSION = 2
+
+#: The `format` written in, and understood from, a keyring entry.
+KEYRING_FORMAT = 2
 
 #: How long ``with lock(key)``, `save()` and `delete()` wait for another holder by default.
 DEFAULT_LOCK_TIMEOUT = 60.0
@@ -355,11 +360,15 @@ class _CorruptFileError(Exception):
 
 
 class _NewerFormatError(Exception):
-    """The token file was written by a newer loctocat, with a format version we do not know."""
+    """Written by a newer loctocat, with a format version we do not know."""
 
 
-def _parse_file(raw: bytes) -> dict[str, Any]:
-    """The `tokens` mapping of a token file's bytes, with entries left as they are."""
+class _CorruptEntryError(Exception):
+    """A saved token is unreadable; the message says why, without quoting any value."""
+
+
+def _parse_file(raw: bytes) -> tuple[int, dict[str, Any]]:
+    """The format version and the `tokens` mapping of a token file's bytes, entries as they are."""
     try:
         document = json.loads(raw)
     except UnicodeDecodeError:
@@ -375,40 +384,130 @@ def _parse_file(raw: bytes) -> dict[str, Any]:
         raise _CorruptFileError("its 'version' is missing or not an integer")
     if version > FILE_FORMAT_VERSION:
         raise _NewerFormatError(version)
-    if version != FILE_FORMAT_VERSION:
-        raise _CorruptFileError(f"its 'version' is {version}, expected {FILE_FORMAT_VERSION}")
+    if version < 1:
+        raise _CorruptFileError(f"its 'version' is {version}, expected 1 or 2")
     tokens = document.get("tokens")
     if not isinstance(tokens, dict):
         raise _CorruptFileError("its 'tokens' is missing or not a JSON object")
-    return tokens
+    return version, tokens
 
 
-def _token_from_entry(entry: Any, key: str, where: str) -> Token:
-    """Rebuild a saved token, or raise `StoreError` saying (without secrets) what is wrong."""
+# The fields of the server's answer that `Token` has attributes for; the others are in `extra`.
+_SERVER_FIELDS = tuple(
+    f.name
+    for f in dataclasses.fields(Token)
+    if f.name not in ("extra", "expires_at", "received_at")
+)
+
+
+def _entry(token: Token) -> dict[str, Any]:
+    """`token` as a format 2 entry: the server's answer, and apart from it loctocat's own times.
+
+    Built from the fields rather than with `Token.to_dict()`, which puts the times among the
+    server's fields: a server field named like them would then be read back as the expiry.
+    """
+    response: dict[str, Any] = dict(token.extra)
+    for name in _SERVER_FIELDS:
+        value = getattr(token, name)
+        if value is not None:
+            response[name] = value
+    return {
+        "response": response,
+        "expires_at": None if token.expires_at is None else token.expires_at.timestamp(),
+        "received_at": token.received_at.timestamp(),
+    }
+
+
+def _time(value: object, name: str) -> datetime:
+    """A saved POSIX time as an aware datetime; `_CorruptEntryError` if it is not one."""
+    # bool is an int subclass, and float() would take a numeric string: neither is ours.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _CorruptEntryError(f"its {name!r} is not a number of seconds")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise _CorruptEntryError(f"its {name!r} is out of range") from None
+
+
+def _token_from_entry(entry: Any) -> Token:
+    """Rebuild a token from a format 2 entry, or raise `_CorruptEntryError`."""
     if not isinstance(entry, dict):
-        reason = f"it is a JSON {type(entry).__name__}, not an object"
-    else:
-        try:
-            return Token.from_dict(entry)
-        except (ValueError, TypeError, OverflowError) as exc:
-            # Token.from_dict's own messages name a field and never a value; other errors
-            # (e.g. float("<garbage>")) may quote the value, which could be a secret.
-            message = str(exc)
-            reason = message if message.startswith("a saved token") else "a field has a bad value"
-    raise StoreError(
+        raise _CorruptEntryError(f"it is a JSON {type(entry).__name__}, not an object")
+    response = entry.get("response")
+    if not isinstance(response, dict):
+        raise _CorruptEntryError("its 'response' is missing or not an object")
+    access_token = response.get("access_token")
+    if not isinstance(access_token, str) or not access_token:
+        raise _CorruptEntryError("its 'access_token' is missing or not a non-empty string")
+    values: dict[str, Any] = {}
+    for name in _SERVER_FIELDS:
+        value = response.get(name)
+        if value is not None and not isinstance(value, str):
+            raise _CorruptEntryError(f"its {name!r} is not a string")
+        if value is not None:
+            values[name] = value
+    expires_at = entry.get("expires_at")
+    extra = {name: value for name, value in response.items() if name not in _SERVER_FIELDS}
+    return Token(
+        **values,
+        expires_at=None if expires_at is None else _time(expires_at, "expires_at"),
+        received_at=_time(entry.get("received_at"), "received_at"),
+        extra=MappingProxyType(extra),
+    )
+
+
+def _token_from_flat_entry(entry: Any) -> Token:
+    """Rebuild a token from a version 1 entry (`Token.to_dict()`), or raise `_CorruptEntryError`."""
+    if not isinstance(entry, dict):
+        raise _CorruptEntryError(f"it is a JSON {type(entry).__name__}, not an object")
+    # Token.from_dict would take a bool or a numeric string as a time, and fail with the
+    # platform's own error (OSError, OverflowError, ...) on one out of range.
+    for name in ("loctocat_expires_at", "loctocat_received_at"):
+        if entry.get(name) is not None:
+            _time(entry[name], name)
+    try:
+        return Token.from_dict(entry)
+    except (ValueError, TypeError, OverflowError, OSError) as exc:
+        # Token.from_dict's own messages name a field and never a value; other errors may
+        # quote the value, which could be a secret.
+        message = str(exc)
+        raise _CorruptEntryError(
+            message if message.startswith("a saved token") else "a field has a bad value"
+        ) from None
+
+
+def _json(key: str, entry: dict[str, Any]) -> str:
+    """The entry for `key` as JSON text; `StoreError` if an extra field is not JSON data."""
+    try:
+        return json.dumps(entry)
+    except (TypeError, ValueError):
+        raise StoreError(
+            f"cannot save the token for {key!r}: one of its extra fields is not JSON data"
+        ) from None
+
+
+def _unreadable(key: str, where: str, reason: str) -> StoreError:
+    return StoreError(
         f"the token saved under {key!r} in {where} is unreadable ({reason}); "
-        "delete it (store.delete(key)) and log in again"
+        "delete it (store.delete(key)) and log in again",
+        corrupt=True,
     )
 
 
 class FileTokenStore:
     """Tokens in one JSON file, safe to share between threads and processes.
 
-    The file is ``{"version": 1, "tokens": {key: token.to_dict(), ...}}``. It is created with
-    mode 0600 (its directory, if missing, with 0700) and always replaced atomically, so a
-    process killed while saving leaves the previous file whole. Every save and delete reads,
-    changes and writes the file under a short lock on ``<path>.lock``, so processes saving at
-    once lose nothing.
+    The file is ``{"version": 2, "tokens": {key: entry, ...}}``, where each entry is
+    ``{"response": {...}, "expires_at": ..., "received_at": ...}``: the token endpoint's answer
+    exactly as received (every field, known or not), and apart from it the times loctocat
+    computed (POSIX seconds; `expires_at` is null when the server gave no expiry). Files of
+    version 1 (entries written by `Token.to_dict()`) are read too, and the next save rewrites
+    them as version 2.
+
+    The file is created with mode 0600 (its directory, if missing, with 0700) and always
+    replaced atomically, so a process killed while saving leaves the previous file whole. Every
+    save and delete reads, changes and writes the file under a short lock on ``<path>.lock``,
+    so processes saving at once lose nothing.
 
     `lock(key)` is one lock per key, a `KeyLock` on a file in the directory
     ``<file name>.locks/`` next to the token file: holding it for one login never makes
@@ -417,8 +516,9 @@ class FileTokenStore:
 
     A file that is not a token file makes `load()` raise `StoreError`; `save()` then moves it
     aside to ``<path>.corrupt-<UTC time>`` (with a warning in the ``loctocat`` log) and starts
-    a new file. An unreadable entry only affects its own key, and is kept as it is when other
-    keys are saved.
+    a new file. An unreadable entry only affects its own key: it is kept as it is when other
+    keys are saved, and replaced when its own key is. Both raise a `StoreError` whose
+    `corrupt` is True.
 
     `lock_timeout` is how many seconds ``with lock(key)``, `save()` and `delete()` wait for
     another holder before raising `StoreError` (None: wait for ever).
@@ -447,10 +547,16 @@ class FileTokenStore:
         Raises `StoreError` if the file cannot be read or is not a token file, or if this
         entry is unreadable. Needs no lock: the file is only ever replaced whole.
         """
-        tokens = self._read()
-        if tokens is None or key not in tokens:
+        read = self._read()
+        if read is None or key not in read[1]:
             return None
-        return _token_from_entry(tokens[key], key, str(self.path))
+        version, tokens = read
+        try:
+            if version == 1:
+                return _token_from_flat_entry(tokens[key])
+            return _token_from_entry(tokens[key])
+        except _CorruptEntryError as exc:
+            raise _unreadable(key, str(self.path), str(exc)) from None
 
     def save(self, key: str, token: Token) -> None:
         """Save `token` under `key`, keeping every other entry as it is.
@@ -458,12 +564,8 @@ class FileTokenStore:
         Creates the file (and its directory) if needed. A corrupt file is moved aside first
         (see the class). Raises `StoreError` if the file cannot be written.
         """
-        try:
-            entry = json.loads(json.dumps(token.to_dict()))
-        except (TypeError, ValueError):
-            raise StoreError(
-                f"cannot save the token for {key!r}: one of its extra fields is not JSON data"
-            ) from None
+        # Through JSON text and back: the file then holds a copy, checked to be JSON data.
+        entry = json.loads(_json(key, _entry(token)))
         with self._file_lock():
             tokens = self._read_for_update()
             tokens[key] = entry
@@ -522,7 +624,7 @@ class FileTokenStore:
                 "check that it is a file you may read"
             ) from None
 
-    def _read(self) -> dict[str, Any] | None:
+    def _read(self) -> tuple[int, dict[str, Any]] | None:
         raw = self._read_bytes()
         if raw is None:
             return None
@@ -531,25 +633,35 @@ class FileTokenStore:
         except _CorruptFileError as exc:
             raise StoreError(
                 f"the token file {self.path} is corrupt ({exc}); move it aside or delete it "
-                "and log in again (saving a token does this for you, keeping a copy)"
+                "and log in again (saving a token does this for you, keeping a copy)",
+                corrupt=True,
             ) from None
         except _NewerFormatError as exc:
             raise self._newer_format(exc) from None
 
     def _read_for_update(self) -> dict[str, Any]:
-        """The current entries, moving a corrupt file aside. Call holding `_file_lock()`."""
+        """The current entries, in format 2, moving a corrupt file aside.
+
+        Call holding `_file_lock()`. Entries of a version 1 file are converted; those that
+        cannot be read are kept as they are, so that they are not lost.
+        """
         self._remove_stale_temp_files()
         raw = self._read_bytes()
         if raw is None:
             return {}
         try:
-            return _parse_file(raw)
+            version, tokens = _parse_file(raw)
         except _NewerFormatError as exc:
             # Not corrupt: a newer loctocat can read it, so leave it alone.
             raise self._newer_format(exc) from None
         except _CorruptFileError as exc:
             self._move_aside(str(exc))
             return {}
+        if version == 1:
+            for key, entry in tokens.items():
+                with contextlib.suppress(_CorruptEntryError):
+                    tokens[key] = _entry(_token_from_flat_entry(entry))
+        return tokens
 
     def _newer_format(self, exc: _NewerFormatError) -> StoreError:
         return StoreError(
@@ -692,16 +804,28 @@ class KeyringTokenStore:
             entry = json.loads(raw)
         except (ValueError, RecursionError):
             entry = raw  # reported below as "a JSON str, not an object"; never quoted
-        return _token_from_entry(entry, key, where)
+        try:
+            if isinstance(entry, dict) and "access_token" in entry:
+                # Saved by an older loctocat: `Token.to_dict()`, with no "format".
+                return _token_from_flat_entry(entry)
+            if isinstance(entry, dict):
+                entry_format = entry.get("format")
+                if type(entry_format) is int and entry_format > KEYRING_FORMAT:
+                    raise StoreError(
+                        f"the token saved under {key!r} in {where} has format {entry_format}, "
+                        "written by a newer loctocat; upgrade loctocat, or use another service"
+                    )
+                if entry_format != KEYRING_FORMAT:
+                    raise _CorruptEntryError("its 'format' is missing or unknown")
+            return _token_from_entry(entry)
+        except _CorruptEntryError as exc:
+            raise _unreadable(key, where, str(exc)) from None
 
     def save(self, key: str, token: Token) -> None:
         """Save `token` under `key`, replacing any token saved there before."""
-        try:
-            data = json.dumps(token.to_dict())
-        except (TypeError, ValueError):
-            raise StoreError(
-                f"cannot save the token for {key!r}: one of its extra fields is not JSON data"
-            ) from None
+        # The same entry as in a token file, marked so that it is told apart from the flat
+        # `Token.to_dict()` that older versions saved.
+        data = _json(key, {"format": KEYRING_FORMAT, **_entry(token)})
         # One keychain entry per key: a single call, so no read-modify-write needs a lock.
         with self._errors("write"):
             self._keyring.set_password(self.service, key, data)

@@ -294,11 +294,98 @@ def test_store_error_is_a_loctocat_error() -> None:
 # -- FileTokenStore: format, modes, default path ----------------------------------------------
 
 
+def entry_of(token: Token) -> dict[str, Any]:
+    """The format 2 entry of `token`, spelled out."""
+    assert token.expires_at is not None
+    return {
+        "response": {
+            "access_token": token.access_token,
+            "token_type": "Bearer",
+            "refresh_token": token.refresh_token,
+            "scope": token.scope,
+            **token.extra,
+        },
+        "expires_at": token.expires_at.timestamp(),
+        "received_at": token.received_at.timestamp(),
+    }
+
+
 def test_file_format(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
-    token = make_token()
+    token = make_token(created_at=1234)
     FileTokenStore(path).save("k", token)
-    assert json.loads(path.read_text()) == {"version": 1, "tokens": {"k": token.to_dict()}}
+    document = json.loads(path.read_text())
+    assert document == {"version": 2, "tokens": {"k": entry_of(token)}}
+    assert document["tokens"]["k"]["response"]["created_at"] == 1234
+
+
+# What a server may send beside the standard fields: names loctocat uses (or used) for its own
+# bookkeeping, with values that would break it if they were read as its own.
+COLLIDING_FIELDS: list[dict[str, Any]] = [
+    {"loctocat_expires_at": 0},  # read as the expiry: a new login every run
+    {"loctocat_expires_at": 1e18},  # out of range: OSError
+    {"loctocat_expires_at": "x", "loctocat_received_at": True},
+    {"expires_at": 0, "received_at": "yesterday", "response": {"access_token": "other"}},
+    {"format": 99, "version": 7, "tokens": [], "expires_in_ms": None},
+]
+
+
+@pytest.mark.parametrize("fields", COLLIDING_FIELDS, ids=range(len(COLLIDING_FIELDS)))
+@pytest.mark.parametrize("kind", ["file", "keyring"])
+@pytest.mark.parametrize("expires", [True, False], ids=["expiry", "no-expiry"])
+def test_server_fields_never_collide_with_the_stored_times(
+    kind: str,
+    expires: bool,
+    fields: dict[str, Any],
+    tmp_path: Path,
+    fake_keyring: FakeKeyring,
+    cache_home: Path,
+) -> None:
+    token = Token(
+        access_token=SECRET,
+        refresh_token=REFRESH_SECRET,
+        expires_at=datetime.now(UTC) + timedelta(hours=1) if expires else None,
+        extra=fields,
+    )
+    store: TokenStore = (
+        FileTokenStore(tmp_path / "tokens.json") if kind == "file" else KeyringTokenStore()
+    )
+    store.save("k", token)
+    loaded = store.load("k")
+    assert loaded == token  # every field, the server's and loctocat's times, exactly
+    assert dict(loaded.extra) == fields
+    assert loaded.expires_at == token.expires_at
+    assert loaded.received_at == token.received_at
+    assert loaded.is_expired() is False
+
+
+def test_version_1_file_is_read_and_saved_as_version_2(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    old = make_token("old-access", created_at=1234)
+    no_expiry = Token(access_token="no-expiry", scope="repo")
+    unreadable = {"access_token": SECRET, "scope": 42}
+    tokens = {"old": old.to_dict(), "no-expiry": no_expiry.to_dict(), "bad": unreadable}
+    path.write_text(json.dumps({"version": 1, "tokens": tokens}))
+    store = FileTokenStore(path)
+    assert store.load("old") == old
+    assert store.load("no-expiry") == no_expiry
+
+    store.save("new", make_token("new-access"))
+    document = json.loads(path.read_text())
+    assert document["version"] == 2
+    assert document["tokens"]["old"] == entry_of(old)
+    assert document["tokens"]["no-expiry"] == {
+        "response": {"access_token": "no-expiry", "token_type": "Bearer", "scope": "repo"},
+        "expires_at": None,
+        "received_at": no_expiry.received_at.timestamp(),
+    }
+    assert document["tokens"]["bad"] == unreadable  # kept as it was, not lost
+    assert store.load("old") == old
+    assert store.load("no-expiry") == no_expiry
+    assert store.load("new").access_token == "new-access"  # type: ignore[union-attr]
+    with pytest.raises(StoreError, match="'bad'") as caught:
+        store.load("bad")
+    assert caught.value.corrupt
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG_DATA_HOME is Linux's")
@@ -479,6 +566,7 @@ def test_corrupt_file_load_raises_naming_path_and_remedy(tmp_path: Path, content
     assert str(path) in message
     assert "corrupt" in message
     assert "delete it" in message
+    assert caught.value.corrupt
     assert path.read_bytes() == content  # loading changes nothing
 
 
@@ -514,7 +602,7 @@ def test_corrupt_file_delete_moves_it_aside(tmp_path: Path) -> None:
 
 def test_newer_file_format_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
-    content = b'{"version": 2, "tokens": {"k": {"access_token": "a"}}}'
+    content = b'{"version": 3, "tokens": {"k": {"access_token": "a"}}}'
     path.write_bytes(content)
     store = FileTokenStore(path)
     actions: list[Callable[[], object]] = [
@@ -522,8 +610,9 @@ def test_newer_file_format_is_left_alone(tmp_path: Path) -> None:
         lambda: store.save("k", make_token()),
     ]
     for action in actions:
-        with pytest.raises(StoreError, match="newer loctocat"):
+        with pytest.raises(StoreError, match="newer loctocat") as caught:
             action()
+        assert not caught.value.corrupt  # a newer loctocat reads it: saving must not replace it
     assert path.read_bytes() == content
     assert not list(tmp_path.glob("*.corrupt-*"))
 
@@ -555,6 +644,7 @@ def test_corrupt_entry_affects_only_its_key_and_survives_other_saves(tmp_path: P
         assert SECRET not in message
         assert REFRESH_SECRET not in message
         assert caught.value.__cause__ is None  # no secret hiding in a chained error either
+        assert caught.value.corrupt
     assert store.load("good").access_token == "good-access"  # type: ignore[union-attr]
 
     store.save("new", make_token("new-access"))
@@ -565,6 +655,74 @@ def test_corrupt_entry_affects_only_its_key_and_survives_other_saves(tmp_path: P
 
     store.delete("not-a-dict")  # the remedy the message gives
     assert store.load("not-a-dict") is None
+
+
+# Times no platform can turn into a datetime, or that are not times at all. Before, they raised a
+# bare OSError, OverflowError or ValueError (reported by the CLI as an unexpected error), or, for
+# a bool or a numeric string, were silently taken as a time.
+BAD_TIMES: list[Any] = [
+    1e18,
+    -1e18,
+    -1e11,  # year -1199
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    REFRESH_SECRET,
+    "1700000000",
+    True,
+    False,
+    [],
+    {},
+]
+
+
+@pytest.mark.parametrize("bad", BAD_TIMES, ids=range(len(BAD_TIMES)))
+@pytest.mark.parametrize("field", ["expires_at", "received_at"])
+@pytest.mark.parametrize("layout", ["file-v1", "file-v2", "keyring-flat", "keyring-v2"])
+def test_bad_time_in_any_format_is_a_corrupt_entry_that_saving_replaces(
+    layout: str,
+    field: str,
+    bad: Any,
+    tmp_path: Path,
+    fake_keyring: FakeKeyring,
+    cache_home: Path,
+) -> None:
+    token = make_token()
+    if layout.endswith("-v2"):
+        entry = {**entry_of(token), field: bad}
+    else:
+        entry = {**token.to_dict(), f"loctocat_{field}": bad}
+    path = tmp_path / "tokens.json"
+    store: TokenStore
+    if layout.startswith("file"):
+        version = 1 if layout == "file-v1" else 2
+        path.write_text(json.dumps({"version": version, "tokens": {"k": entry}}))
+        store = FileTokenStore(path)
+    else:
+        marked = {"format": 2, **entry} if layout == "keyring-v2" else entry
+        fake_keyring.passwords["loctocat", "k"] = json.dumps(marked)
+        store = KeyringTokenStore()
+
+    with pytest.raises(StoreError) as caught:
+        store.load("k")
+    message = str(caught.value)
+    assert caught.value.corrupt
+    assert "'k'" in message
+    assert field in message  # names the field ('expires_at' or 'loctocat_expires_at', ...)
+    for secret in (SECRET, REFRESH_SECRET, "1700000000"):
+        assert secret not in message
+    assert caught.value.__cause__ is None
+
+    store.save("k", make_token("fresh"))  # logging in again replaces it
+    assert store.load("k").access_token == "fresh"  # type: ignore[union-attr]
+
+
+def test_failure_to_read_the_file_is_not_called_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    path.mkdir()  # reading it fails with an OSError, whatever the user's rights
+    with pytest.raises(StoreError, match="cannot read the token file") as caught:
+        FileTokenStore(path).load("k")
+    assert not caught.value.corrupt
 
 
 def test_save_waits_for_another_save_and_times_out_naming_the_file_lock(
@@ -784,16 +942,43 @@ def test_keyring_entry_is_token_json_under_service_and_key(
     token = make_token()
     KeyringTokenStore("my-cli").save("s|c|repo", token)
     assert list(fake_keyring.passwords) == [("my-cli", "s|c|repo")]
-    assert json.loads(fake_keyring.passwords["my-cli", "s|c|repo"]) == token.to_dict()
+    entry = json.loads(fake_keyring.passwords["my-cli", "s|c|repo"])
+    assert entry == {"format": 2, **entry_of(token)}
     assert KeyringTokenStore("other").load("s|c|repo") is None
+
+
+def test_keyring_reads_the_flat_entries_of_older_versions(
+    fake_keyring: FakeKeyring, cache_home: Path
+) -> None:
+    token = make_token(created_at=1234)
+    fake_keyring.passwords["loctocat", "k"] = json.dumps(token.to_dict())
+    store = KeyringTokenStore()
+    assert store.load("k") == token
+    store.save("k", token)
+    assert json.loads(fake_keyring.passwords["loctocat", "k"])["format"] == 2
+    assert store.load("k") == token
+
+
+def test_keyring_entry_of_a_newer_format_is_not_called_corrupt(
+    fake_keyring: FakeKeyring, cache_home: Path
+) -> None:
+    fake_keyring.passwords["loctocat", "k"] = json.dumps({"format": 3, "whatever": SECRET})
+    with pytest.raises(StoreError, match="newer loctocat") as caught:
+        KeyringTokenStore().load("k")
+    assert not caught.value.corrupt
+    assert SECRET not in str(caught.value)
 
 
 @pytest.mark.parametrize("raw", ["not json " + SECRET, json.dumps([SECRET]), "{}"])
 def test_keyring_corrupt_entry(fake_keyring: FakeKeyring, cache_home: Path, raw: str) -> None:
     fake_keyring.passwords["loctocat", "k"] = raw
+    store = KeyringTokenStore()
     with pytest.raises(StoreError, match=r"'k' in the keyring service 'loctocat'") as caught:
-        KeyringTokenStore().load("k")
+        store.load("k")
     assert SECRET not in str(caught.value)
+    assert caught.value.corrupt
+    store.save("k", make_token("fresh"))  # logging in again replaces it
+    assert store.load("k").access_token == "fresh"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
