@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import secrets
+import stat
 import threading
 import time
 import weakref
@@ -530,13 +531,17 @@ class FileTokenStore:
         *,
         lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
+        own_directory = platformdirs.user_data_path("loctocat")
         if path is None:
-            path = platformdirs.user_data_path("loctocat") / "tokens.json"
+            path = own_directory / "tokens.json"
         #: The token file.
         self.path = Path(path)
         self.lock_timeout = lock_timeout
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._key_lock_directory = self.path.with_name(self.path.name + ".locks")
+        # loctocat's own directory may be tightened; one the caller chose is only warned about.
+        self._in_own_directory = os.path.abspath(self.path.parent) == os.path.abspath(own_directory)
+        self._warned_visible = False
 
     def __repr__(self) -> str:
         return f"FileTokenStore({str(self.path)!r})"
@@ -547,6 +552,7 @@ class FileTokenStore:
         Raises `StoreError` if the file cannot be read or is not a token file, or if this
         entry is unreadable. Needs no lock: the file is only ever replaced whole.
         """
+        self._check_directory()
         read = self._read()
         if read is None or key not in read[1]:
             return None
@@ -698,6 +704,51 @@ class FileTokenStore:
                 f"cannot create the directory {self.path.parent} for the token file: "
                 f"{exc.strerror or exc}; create it, or pass another path"
             ) from None
+        self._check_directory()
+
+    def _check_directory(self) -> None:
+        """Refuse a directory others may write to; tighten or warn about one they may list.
+
+        POSIX only: Windows has ACLs instead of these mode bits.
+        """
+        directory = self.path.parent
+        if os.name != "posix":
+            return
+        try:
+            mode = directory.stat().st_mode
+        except OSError:
+            return  # missing (created 0700 when needed), or reported when the file is used
+        if mode & (stat.S_IWGRP | stat.S_IWOTH) and not mode & stat.S_ISVTX:
+            # Whoever may write to the directory may rename or replace the token file in it,
+            # whatever the file's own mode: they could plant a token of their choosing.
+            raise StoreError(
+                f"the directory {directory} of the token file may be written to by other users, "
+                f"who could replace the token file; run chmod go-w {directory}, or pass a path "
+                "in a directory only you may write to"
+            )
+        if not mode & (stat.S_IRWXG | stat.S_IRWXO):
+            return
+        # Other users can list it: they see the file names (not their contents, mode 0600).
+        if self._in_own_directory:
+            try:
+                os.chmod(directory, 0o700)
+            except OSError:
+                pass  # not ours to change after all: warn below instead
+            else:
+                logger.warning(
+                    "The token directory %s could be listed by other users; "
+                    "changed its mode to 0700.",
+                    directory,
+                )
+                return
+        if not self._warned_visible:
+            self._warned_visible = True
+            logger.warning(
+                "The names of the files in the token directory %s are visible to other users "
+                "(their contents are not); to hide them, run chmod go-rwx %s",
+                directory,
+                directory,
+            )
 
     def _temp_prefix(self) -> str:
         return f"{self.path.name}.tmp-"

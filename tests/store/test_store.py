@@ -431,6 +431,134 @@ def test_file_is_0600_from_creation_and_directory_0700(
         assert stat.S_IMODE((path.parent / "tokens.json.lock").stat().st_mode) == 0o600
 
 
+# -- FileTokenStore: the directory's permissions ------------------------------------------------
+
+
+def loctocat_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "loctocat" and r.levelno == logging.WARNING
+    ]
+
+
+@POSIX_ONLY
+@pytest.mark.parametrize("mode", [0o770, 0o730, 0o707, 0o777, 0o702])
+def test_directory_others_may_write_to_is_refused(tmp_path: Path, mode: int) -> None:
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    directory.chmod(mode)
+    store = FileTokenStore(directory / "tokens.json")
+    actions: list[Callable[[], object]] = [
+        lambda: store.save("k", make_token()),
+        lambda: store.load("k"),
+        lambda: store.lock("k"),
+    ]
+    for action in actions:
+        with pytest.raises(StoreError) as caught:
+            action()
+        message = str(caught.value)
+        assert str(directory) in message
+        assert f"chmod go-w {directory}" in message
+        assert not caught.value.corrupt
+    assert list(directory.iterdir()) == []  # nothing was written there
+    assert stat.S_IMODE(directory.stat().st_mode) == mode  # nor changed
+
+
+@POSIX_ONLY
+def test_sticky_directory_others_may_write_to_is_used_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Like /tmp: others may create files there, but not rename or remove ours."""
+    directory = tmp_path / "sticky"
+    directory.mkdir()
+    directory.chmod(0o1777)
+    store = FileTokenStore(directory / "tokens.json")
+    with caplog.at_level(logging.WARNING, logger="loctocat"):
+        store.save("k", make_token())
+    assert store.load("k").access_token == SECRET  # type: ignore[union-attr]
+    [warning] = loctocat_warnings(caplog)
+    assert str(directory) in warning
+
+
+@POSIX_ONLY
+@pytest.mark.parametrize("mode", [0o755, 0o750, 0o711, 0o701])
+def test_chosen_directory_others_may_list_is_used_with_one_warning_per_store(
+    tmp_path: Path, mode: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "visible"
+    directory.mkdir()
+    directory.chmod(mode)
+    path = directory / "tokens.json"
+    store = FileTokenStore(path)
+    with caplog.at_level(logging.WARNING, logger="loctocat"):
+        store.save("k", make_token())
+        assert store.load("k") is not None
+        with store.lock("k"):
+            store.delete("k")
+    [warning] = loctocat_warnings(caplog)
+    assert str(directory) in warning
+    assert "visible to other users" in warning
+    assert f"chmod go-rwx {directory}" in warning
+    assert stat.S_IMODE(directory.stat().st_mode) == mode  # the caller's directory: not changed
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="loctocat"):
+        FileTokenStore(path).load("k")  # another store warns again
+    assert len(loctocat_warnings(caplog)) == 1
+
+
+@POSIX_ONLY
+def test_private_directory_gives_no_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "private"
+    directory.mkdir(mode=0o700)
+    directory.chmod(0o700)
+    store = FileTokenStore(directory / "tokens.json")
+    with caplog.at_level(logging.WARNING, logger="loctocat"):
+        store.save("k", make_token())
+        store.load("k")
+        with store.lock("k"):
+            pass
+    assert loctocat_warnings(caplog) == []
+
+
+@POSIX_ONLY
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG_DATA_HOME is Linux's")
+@pytest.mark.parametrize("explicit", [False, True], ids=["default", "explicit-path"])
+def test_own_default_directory_others_may_list_is_tightened(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    explicit: bool,
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    directory = tmp_path / "data" / "loctocat"
+    directory.mkdir(parents=True)
+    directory.chmod(0o755)
+    store = FileTokenStore(directory / "other.json") if explicit else FileTokenStore()
+    with caplog.at_level(logging.WARNING, logger="loctocat"):
+        store.save("k", make_token())
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    [warning] = loctocat_warnings(caplog)
+    assert str(directory) in warning
+    assert "0700" in warning
+
+
+@POSIX_ONLY
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG_DATA_HOME is Linux's")
+def test_own_default_directory_others_may_write_to_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    directory = tmp_path / "data" / "loctocat"
+    directory.mkdir(parents=True)
+    directory.chmod(0o775)
+    with pytest.raises(StoreError, match=r"chmod go-w"):
+        FileTokenStore().save("k", make_token())
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o775
+
+
 def test_load_does_not_create_anything(tmp_path: Path) -> None:
     store = FileTokenStore(tmp_path / "missing" / "tokens.json")
     assert store.load("k") is None
