@@ -5,14 +5,15 @@ from loctocat.store import FileTokenStore, token_key
 
 store = FileTokenStore()  # ~/.local/share/loctocat/tokens.json on Linux
 key = token_key(token_url, client_id, scopes)
-with store.lock(key):  # another process refreshing the same login waits here
+with store.lock(key):  # another thread or process after the same login waits here
     token = store.load(key)
     if token is None or token.is_expired():
         token = log_in_or_refresh(token)  # your code
         store.save(key, token)
 ```
 
-Three stores share the `TokenStore` protocol:
+Three stores share the `TokenStore` protocol, and their `lock(key)` returns a `KeyLock`, one
+per key, which asyncio and trio tasks can share too (see there):
 
 - `FileTokenStore`: one JSON file, mode 0600, replaced atomically, shared safely between
   threads and processes. The default.
