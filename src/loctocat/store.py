@@ -328,8 +328,9 @@ _locks_guard = threading.Lock()
 
 def _file_lock(path: Path) -> _SharedLock:
     """The one `_SharedLock` of this process for the lock file `path`."""
+    # The real path: two spellings of one file (through a symbolic link, say) are one lock.
+    name = os.path.realpath(path)
     with _locks_guard:
-        name = os.path.abspath(path)
         if name not in _locks:
             _locks[name] = _SharedLock(Path(name))
         return _locks[name]

@@ -1024,6 +1024,38 @@ def test_save_and_delete_do_not_wait_for_another_process_holding_a_key_lock(
     assert store.load("other") is None
 
 
+def test_lock_file_that_cannot_be_created_is_a_store_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    store = FileTokenStore(path)
+    key_lock_file = tmp_path / "tokens.json.locks" / f"{key_digest('k')}.lock"
+    key_lock_file.mkdir(parents=True)  # a directory where the lock file should be
+    (tmp_path / "tokens.json.lock").mkdir()
+    actions: list[tuple[Path, Callable[[], object]]] = [
+        (key_lock_file, lambda: store.lock("k").acquire(0)),
+        (tmp_path / "tokens.json.lock", lambda: store.save("k", make_token())),
+    ]
+    for lock_file, action in actions:
+        with pytest.raises(StoreError, match="cannot create the lock file") as caught:
+            action()
+        assert str(lock_file) in str(caught.value)
+        assert not caught.value.corrupt
+    assert store.lock("other").acquire(0)  # the failure left nothing half held
+    store.lock("other").release()
+
+
+@POSIX_ONLY
+def test_one_lock_file_reached_through_a_symbolic_link_is_one_lock(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    direct = FileTokenStore(tmp_path / "real" / "tokens.json")
+    linked = FileTokenStore(tmp_path / "link" / "tokens.json", lock_timeout=0.2)
+    with direct.lock("k"):
+        # Re-entrant for this thread: taken as a second lock, it would wait for itself.
+        with linked.lock("k"):
+            linked.save("k", make_token())
+        assert linked.lock("k").acquire(0, owner="another task") is False
+
+
 def test_key_lock_files_are_per_key_in_a_private_directory(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
     store = FileTokenStore(path)
