@@ -442,13 +442,10 @@ def _token_from_entry(entry: Any) -> Token:
     access_token = response.get("access_token")
     if not isinstance(access_token, str) or not access_token:
         raise _CorruptEntryError("its 'access_token' is missing or not a non-empty string")
-    values: dict[str, Any] = {}
-    for name in _SERVER_FIELDS:
-        value = response.get(name)
-        if value is not None and not isinstance(value, str):
+    values = {name: response[name] for name in _SERVER_FIELDS if response.get(name) is not None}
+    for name, value in values.items():
+        if not isinstance(value, str):
             raise _CorruptEntryError(f"its {name!r} is not a string")
-        if value is not None:
-            values[name] = value
     expires_at = entry.get("expires_at")
     extra = {name: value for name, value in response.items() if name not in _SERVER_FIELDS}
     return Token(
@@ -816,8 +813,10 @@ class KeyringTokenStore:
     """Tokens in the OS keychain (macOS Keychain, Windows Credential Manager, Secret Service).
 
     Needs the optional `keyring` package: ``pip install 'loctocat[keyring]'``. Each key is one
-    entry: service `service`, user name the key, password the token as JSON. `lock()` is a
-    file lock under the user cache directory, since keychains have no locks of their own.
+    entry: service `service`, user name the key, password the token as JSON, in the same form
+    as an entry of `FileTokenStore`'s file plus ``"format": 2``. Entries saved by earlier
+    versions (`Token.to_dict()`) are read too. `lock(key)` is a `KeyLock` on a file under the
+    user cache directory, since keychains have no locks of their own.
 
     Windows Credential Manager holds at most about 2.5 KB per entry; a token too big for it
     (large ID tokens) makes `save()` raise `StoreError`: use `FileTokenStore` then.
@@ -846,7 +845,8 @@ class KeyringTokenStore:
     def load(self, key: str) -> Token | None:
         """The token saved under `key`, or None if there is none.
 
-        Raises `StoreError` if the keychain cannot be used, or if the entry is not a token.
+        Raises `StoreError` if the keychain cannot be used, or if the entry is not a token
+        (then its `corrupt` is True, and saving a token under `key` replaces the entry).
         """
         with self._errors("read"):
             raw: str | None = self._keyring.get_password(self.service, key)
