@@ -87,7 +87,26 @@ class StoreError(LoctocatError):
 
     The message names the file (or keyring service) and says what to do, for example delete a
     corrupt entry and log in again. It never contains a token.
+
+    Attributes:
+        corrupt: True when the stored data itself is unreadable (a corrupt file or entry):
+            logging in again and saving replaces it. False for every other failure, such as a
+            file you may not read, a full disk, a lock that timed out, or a file written by a
+            newer loctocat.
     """
+
+    def __init__(self, message: str, *, corrupt: bool = False) -> None:
+        super().__init__(message)
+        self.corrupt = corrupt
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Exception pickling passes only `args` back to the constructor: keep `corrupt` too
+        # (e.g. for errors sent back from a worker process).
+        return (_store_error, (str(self), self.corrupt))
+
+
+def _store_error(message: str, corrupt: bool) -> StoreError:
+    return StoreError(message, corrupt=corrupt)
 
 
 class ServerError(LoctocatError):

@@ -5,14 +5,15 @@ from loctocat.store import FileTokenStore, token_key
 
 store = FileTokenStore()  # ~/.local/share/loctocat/tokens.json on Linux
 key = token_key(token_url, client_id, scopes)
-with store.lock(key):  # another process refreshing the same login waits here
+with store.lock(key):  # another thread or process after the same login waits here
     token = store.load(key)
     if token is None or token.is_expired():
         token = log_in_or_refresh(token)  # your code
         store.save(key, token)
 ```
 
-Three stores share the `TokenStore` protocol:
+Three stores share the `TokenStore` protocol, and their `lock(key)` returns a `KeyLock`, one
+per key, which asyncio and trio tasks can share too (see there):
 
 - `FileTokenStore`: one JSON file, mode 0600, replaced atomically, shared safely between
   threads and processes. The default.
@@ -26,17 +27,21 @@ service) and says what to do. Tokens never appear in those messages nor in the l
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
+import math
 import os
 import secrets
+import stat
 import threading
 import time
-from collections.abc import Iterable, Iterator
+import weakref
+from collections.abc import Hashable, Iterable, Iterator
 from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
-from types import ModuleType
+from types import MappingProxyType, ModuleType
 from typing import Any, Protocol, runtime_checkable
 
 import filelock
@@ -47,6 +52,7 @@ from loctocat.errors import ConfigurationError, StoreError
 
 __all__ = [
     "FileTokenStore",
+    "KeyLock",
     "KeyringTokenStore",
     "MemoryTokenStore",
     "TokenStore",
@@ -55,10 +61,13 @@ __all__ = [
 
 logger = logging.getLogger("loctocat")
 
-#: The `version` written in, and understood from, a token file.
-FILE_FORMAT_VERSION = 1
+#: The `version` written in a token file. Files of version 1 are read too, and saved as 2.
+FILE_FORMAT_VERSION = 2
 
-#: How long `lock()`, `save()` and `delete()` wait for another holder of the lock by default.
+#: The `format` written in, and understood from, a keyring entry.
+KEYRING_FORMAT = 2
+
+#: How long ``with lock(key)``, `save()` and `delete()` wait for another holder by default.
 DEFAULT_LOCK_TIMEOUT = 60.0
 
 
@@ -66,11 +75,11 @@ DEFAULT_LOCK_TIMEOUT = 60.0
 class TokenStore(Protocol):
     """Where tokens are kept between runs, by key (see `token_key`).
 
-    Hold `lock(key)` around load -> refresh -> save: two threads or two processes refreshing the
-    same login then take turns, and the second finds the token the first saved instead of
-    spending the refresh token again (many servers rotate refresh tokens, so a second refresh
-    with the old one fails). The lock is re-entrant within a thread, so `save()` and `delete()`
-    may be called while holding it.
+    Hold `lock(key)` around load -> refresh or login -> save: two threads, tasks or processes
+    after the same login then take turns, and the second finds the token the first saved
+    instead of spending the refresh token again (many servers rotate refresh tokens, so a
+    second refresh with the old one fails) or logging in a second time. The lock is
+    re-entrant for the same thread, so `save()` and `delete()` may be called while holding it.
     """
 
     def load(self, key: str) -> Token | None:
@@ -85,8 +94,12 @@ class TokenStore(Protocol):
         """Forget the token saved under `key` (e.g. on logout). No error if there is none."""
         ...
 
-    def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
-        """A context manager that holds the lock for `key` across threads and processes."""
+    def lock(self, key: str) -> contextlib.AbstractContextManager[object]:
+        """A context manager that holds the lock for `key` across threads and processes.
+
+        loctocat's stores return a `KeyLock`, which also excludes tasks sharing a thread (see
+        there); your own store may return any context manager.
+        """
         ...
 
 
@@ -127,13 +140,13 @@ def token_key(
 class MemoryTokenStore:
     """Tokens in a dict, for tests and for caching within one process. Thread-safe.
 
-    Nothing is written anywhere: the tokens are gone when the process ends. `lock()` is one
-    re-entrant lock for all keys.
+    Nothing is written anywhere: the tokens are gone when the process ends. `lock(key)` is a
+    `KeyLock` per key, which excludes the threads and tasks of this process only.
     """
 
     def __init__(self) -> None:
         self._tokens: dict[str, Token] = {}
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
 
     def load(self, key: str) -> Token | None:
         """The token saved under `key`, or None if there is none."""
@@ -150,70 +163,186 @@ class MemoryTokenStore:
         with self._lock:
             self._tokens.pop(key, None)
 
-    @contextlib.contextmanager
-    def lock(self, key: str) -> Iterator[None]:
-        """Hold the store's lock (re-entrant within a thread)."""
-        with self._lock:
-            yield
+    def lock(self, key: str) -> KeyLock:
+        """The lock for `key` (see `KeyLock`); ``with`` waits for it as long as it takes."""
+        return KeyLock(_memory_lock(self, key), None, "using this login")
 
 
-class _ProcessWideLock:
-    """A lock that serializes threads, then processes: an RLock, then a file lock.
+class _SharedLock:
+    """What every `KeyLock` of one lock identity in this process shares: who holds it, how often.
 
-    `filelock.FileLock` is re-entrant per object but not safe to share between threads
-    (with `thread_local=False`) nor guaranteed to exclude threads of one process from each other
-    on every platform; the RLock in front makes both hold. One instance exists per lock file
-    in a process (see `_lock_for`), so two stores on the same path share it.
+    The owner and its count live under a `threading.Condition`; waiters sleep on it until the
+    count drops to 0. A lock with a `path` also takes a `filelock.FileLock` there when its
+    count goes from 0 to 1, and releases it at 1 -> 0, so other processes are excluded too.
+    The in-process part comes first because a `FileLock` shared by threads
+    (`thread_local=False`) neither tells owners apart nor, on every platform, excludes threads
+    of one process from each other.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._thread_lock = threading.RLock()
-        self._file_lock = filelock.FileLock(path, mode=0o600, thread_local=False)
-
-    @contextlib.contextmanager
-    def hold(self, timeout: float | None) -> Iterator[None]:
-        wait = -1.0 if timeout is None else timeout
-        started = time.monotonic()
-        if not self._thread_lock.acquire(timeout=wait):
-            raise self._timed_out(timeout)
-        try:
-            # What is left of the timeout after waiting for the other threads.
-            left = -1.0 if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-            try:
-                self._file_lock.acquire(timeout=left)
-            except filelock.Timeout:
-                raise self._timed_out(timeout) from None
-            except OSError as exc:
-                raise StoreError(
-                    f"cannot create the lock file {self.path}: {exc.strerror or exc}; "
-                    "check that its directory is writable"
-                ) from None
-            try:
-                yield
-            finally:
-                self._file_lock.release()
-        finally:
-            self._thread_lock.release()
-
-    def _timed_out(self, timeout: float | None) -> StoreError:
-        return StoreError(
-            f"could not lock {self.path} within {timeout} s: another thread or process is "
-            "using the token store (perhaps refreshing the same login); try again, or pass a "
-            "larger lock_timeout"
+        self._condition = threading.Condition(threading.Lock())
+        self._owner: Hashable | None = None
+        self._count = 0
+        # True while the next owner waits for the file lock; others keep waiting meanwhile.
+        self._taking = False
+        self._file_lock = (
+            None if path is None else filelock.FileLock(path, mode=0o600, thread_local=False)
         )
 
+    def acquire(self, owner: Hashable, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._condition:
+            if self._count and self._owner == owner:
+                self._count += 1
+                return True
+            while self._count or self._taking:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._condition.wait(left)
+            if self._file_lock is None:
+                self._owner, self._count = owner, 1
+                return True
+            self._taking = True
+        taken = False
+        try:
+            # Outside the condition: waiting for another process must not stop the threads of
+            # this one from giving up on their own timeouts.
+            taken = self._take_file_lock(deadline)
+        finally:
+            with self._condition:
+                self._taking = False
+                if taken:
+                    self._owner, self._count = owner, 1
+                else:
+                    self._condition.notify_all()
+        return taken
 
-_locks: dict[str, _ProcessWideLock] = {}
+    def _take_file_lock(self, deadline: float | None) -> bool:
+        assert self._file_lock is not None
+        try:
+            if deadline is None:
+                self._file_lock.acquire(timeout=-1)
+            else:
+                left = deadline - time.monotonic()
+                # A single attempt when no time is left, so that timeout=0 never sleeps.
+                self._file_lock.acquire(timeout=max(left, 0.0), blocking=left > 0)
+        except filelock.Timeout:
+            return False
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the lock file {self.path}: {exc.strerror or exc}; "
+                "check that its directory is writable"
+            ) from None
+        return True
+
+    def release(self, owner: Hashable) -> None:
+        with self._condition:
+            if not self._count or self._owner != owner:
+                raise RuntimeError(f"release() of a lock this owner does not hold ({self.path})")
+            if self._count > 1:
+                self._count -= 1
+                return
+            try:
+                if self._file_lock is not None:
+                    self._file_lock.release()
+            finally:
+                self._owner, self._count = None, 0
+                self._condition.notify_all()
+
+
+class KeyLock:
+    """The lock of one key of a token store, as `lock(key)` returns it.
+
+    It excludes other threads, other asyncio or trio tasks, and other processes (the file and
+    keyring stores lock a file for that; `MemoryTokenStore` only this process). It is
+    re-entrant for its owner: the same owner may acquire it again, and must release it as many
+    times. The owner is the calling thread unless you pass `owner=`.
+
+    As a context manager it acquires for the calling thread, waiting the store's
+    `lock_timeout`, and raises `StoreError` when that runs out::
+
+        with store.lock(key):
+            ...
+
+    Tasks that share a thread must not use ``with``: they would all be the same owner (the
+    thread) and enter together. Each passes an owner of its own instead, and waits without
+    blocking the event loop::
+
+        lock = store.lock(key)
+        me = asyncio.current_task()  # or anyio.get_current_task()
+        while not lock.acquire(0, owner=me):
+            await asyncio.sleep(0.05)
+        try:
+            ...
+        finally:
+            lock.release(owner=me)
+    """
+
+    def __init__(self, shared: _SharedLock, lock_timeout: float | None, holder: str) -> None:
+        self._shared = shared
+        self._lock_timeout = lock_timeout
+        self._holder = holder  # who a timeout blames, e.g. "using this login"
+
+    def __repr__(self) -> str:
+        where = "memory" if self._shared.path is None else str(self._shared.path)
+        return f"KeyLock({where!r})"
+
+    def acquire(self, timeout: float | None = None, *, owner: Hashable | None = None) -> bool:
+        """Take the lock for `owner`; True once it is held, False if `timeout` ran out first.
+
+        `timeout` is in seconds: 0 tries once without waiting, None waits for ever. `owner`
+        defaults to the calling thread; pass your task (e.g. ``asyncio.current_task()``) to
+        exclude other tasks of the same thread. Raises `StoreError` if the lock file cannot be
+        created.
+        """
+        if timeout is not None and not timeout >= 0:
+            raise ValueError("KeyLock.acquire(): timeout must be None or at least 0 seconds")
+        return self._shared.acquire(threading.get_ident() if owner is None else owner, timeout)
+
+    def release(self, *, owner: Hashable | None = None) -> None:
+        """Release the lock once for `owner` (the calling thread by default).
+
+        Raises `RuntimeError` if `owner` does not hold it.
+        """
+        self._shared.release(threading.get_ident() if owner is None else owner)
+
+    def __enter__(self) -> None:
+        if not self.acquire(self._lock_timeout):
+            raise StoreError(
+                f"could not lock {self._shared.path} within {self._lock_timeout} s: another "
+                f"thread or process is {self._holder}; try again, or pass a larger lock_timeout"
+            )
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+_locks: dict[str, _SharedLock] = {}
+_memory_locks: weakref.WeakKeyDictionary[MemoryTokenStore, dict[str, _SharedLock]] = (
+    weakref.WeakKeyDictionary()
+)
 _locks_guard = threading.Lock()
 
 
-def _lock_for(path: Path) -> _ProcessWideLock:
+def _file_lock(path: Path) -> _SharedLock:
+    """The one `_SharedLock` of this process for the lock file `path`."""
+    # The real path: two spellings of one file (through a symbolic link, say) are one lock.
+    name = os.path.realpath(path)
     with _locks_guard:
-        name = os.path.abspath(path)
         if name not in _locks:
-            _locks[name] = _ProcessWideLock(Path(name))
+            _locks[name] = _SharedLock(Path(name))
         return _locks[name]
+
+
+def _memory_lock(store: MemoryTokenStore, key: str) -> _SharedLock:
+    """The one `_SharedLock` of this process for `key` in `store`."""
+    with _locks_guard:
+        by_key = _memory_locks.setdefault(store, {})
+        if key not in by_key:
+            by_key[key] = _SharedLock(None)
+        return by_key[key]
 
 
 def _forget_locks_after_fork() -> None:
@@ -222,6 +351,7 @@ def _forget_locks_after_fork() -> None:
     global _locks_guard
     _locks_guard = threading.Lock()
     _locks.clear()
+    _memory_locks.clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -233,11 +363,15 @@ class _CorruptFileError(Exception):
 
 
 class _NewerFormatError(Exception):
-    """The token file was written by a newer loctocat, with a format version we do not know."""
+    """Written by a newer loctocat, with a format version we do not know."""
 
 
-def _parse_file(raw: bytes) -> dict[str, Any]:
-    """The `tokens` mapping of a token file's bytes, with entries left as they are."""
+class _CorruptEntryError(Exception):
+    """A saved token is unreadable; the message says why, without quoting any value."""
+
+
+def _parse_file(raw: bytes) -> tuple[int, dict[str, Any]]:
+    """The format version and the `tokens` mapping of a token file's bytes, entries as they are."""
     try:
         document = json.loads(raw)
     except UnicodeDecodeError:
@@ -253,48 +387,141 @@ def _parse_file(raw: bytes) -> dict[str, Any]:
         raise _CorruptFileError("its 'version' is missing or not an integer")
     if version > FILE_FORMAT_VERSION:
         raise _NewerFormatError(version)
-    if version != FILE_FORMAT_VERSION:
-        raise _CorruptFileError(f"its 'version' is {version}, expected {FILE_FORMAT_VERSION}")
+    if version < 1:
+        raise _CorruptFileError(f"its 'version' is {version}, expected 1 or 2")
     tokens = document.get("tokens")
     if not isinstance(tokens, dict):
         raise _CorruptFileError("its 'tokens' is missing or not a JSON object")
-    return tokens
+    return version, tokens
 
 
-def _token_from_entry(entry: Any, key: str, where: str) -> Token:
-    """Rebuild a saved token, or raise `StoreError` saying (without secrets) what is wrong."""
+# The fields of the server's answer that `Token` has attributes for; the others are in `extra`.
+_SERVER_FIELDS = tuple(
+    f.name
+    for f in dataclasses.fields(Token)
+    if f.name not in ("extra", "expires_at", "received_at")
+)
+
+
+def _entry(token: Token) -> dict[str, Any]:
+    """`token` as a format 2 entry: the server's answer, and apart from it loctocat's own times.
+
+    Built from the fields rather than with `Token.to_dict()`, which puts the times among the
+    server's fields: a server field named like them would then be read back as the expiry.
+    """
+    response: dict[str, Any] = dict(token.extra)
+    for name in _SERVER_FIELDS:
+        value = getattr(token, name)
+        if value is not None:
+            response[name] = value
+    return {
+        "response": response,
+        "expires_at": None if token.expires_at is None else token.expires_at.timestamp(),
+        "received_at": token.received_at.timestamp(),
+    }
+
+
+def _time(value: object, name: str) -> datetime:
+    """A saved POSIX time as an aware datetime; `_CorruptEntryError` if it is not one."""
+    # bool is an int subclass, and float() would take a numeric string: neither is ours.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _CorruptEntryError(f"its {name!r} is not a number of seconds")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise _CorruptEntryError(f"its {name!r} is out of range") from None
+
+
+def _token_from_entry(entry: Any) -> Token:
+    """Rebuild a token from a format 2 entry, or raise `_CorruptEntryError`."""
     if not isinstance(entry, dict):
-        reason = f"it is a JSON {type(entry).__name__}, not an object"
-    else:
-        try:
-            return Token.from_dict(entry)
-        except (ValueError, TypeError, OverflowError) as exc:
-            # Token.from_dict's own messages name a field and never a value; other errors
-            # (e.g. float("<garbage>")) may quote the value, which could be a secret.
-            message = str(exc)
-            reason = message if message.startswith("a saved token") else "a field has a bad value"
-    raise StoreError(
+        raise _CorruptEntryError(f"it is a JSON {type(entry).__name__}, not an object")
+    response = entry.get("response")
+    if not isinstance(response, dict):
+        raise _CorruptEntryError("its 'response' is missing or not an object")
+    access_token = response.get("access_token")
+    if not isinstance(access_token, str) or not access_token:
+        raise _CorruptEntryError("its 'access_token' is missing or not a non-empty string")
+    values = {name: response[name] for name in _SERVER_FIELDS if response.get(name) is not None}
+    for name, value in values.items():
+        if not isinstance(value, str):
+            raise _CorruptEntryError(f"its {name!r} is not a string")
+    expires_at = entry.get("expires_at")
+    extra = {name: value for name, value in response.items() if name not in _SERVER_FIELDS}
+    return Token(
+        **values,
+        expires_at=None if expires_at is None else _time(expires_at, "expires_at"),
+        received_at=_time(entry.get("received_at"), "received_at"),
+        extra=MappingProxyType(extra),
+    )
+
+
+def _token_from_flat_entry(entry: Any) -> Token:
+    """Rebuild a token from a version 1 entry (`Token.to_dict()`), or raise `_CorruptEntryError`."""
+    if not isinstance(entry, dict):
+        raise _CorruptEntryError(f"it is a JSON {type(entry).__name__}, not an object")
+    # Token.from_dict would take a bool or a numeric string as a time, and fail with the
+    # platform's own error (OSError, OverflowError, ...) on one out of range.
+    for name in ("loctocat_expires_at", "loctocat_received_at"):
+        if entry.get(name) is not None:
+            _time(entry[name], name)
+    try:
+        return Token.from_dict(entry)
+    except (ValueError, TypeError, OverflowError, OSError) as exc:
+        # Token.from_dict's own messages name a field and never a value; other errors may
+        # quote the value, which could be a secret.
+        message = str(exc)
+        raise _CorruptEntryError(
+            message if message.startswith("a saved token") else "a field has a bad value"
+        ) from None
+
+
+def _json(key: str, entry: dict[str, Any]) -> str:
+    """The entry for `key` as JSON text; `StoreError` if an extra field is not JSON data."""
+    try:
+        return json.dumps(entry)
+    except (TypeError, ValueError):
+        raise StoreError(
+            f"cannot save the token for {key!r}: one of its extra fields is not JSON data"
+        ) from None
+
+
+def _unreadable(key: str, where: str, reason: str) -> StoreError:
+    return StoreError(
         f"the token saved under {key!r} in {where} is unreadable ({reason}); "
-        "delete it (store.delete(key)) and log in again"
+        "delete it (store.delete(key)) and log in again",
+        corrupt=True,
     )
 
 
 class FileTokenStore:
     """Tokens in one JSON file, safe to share between threads and processes.
 
-    The file is ``{"version": 1, "tokens": {key: token.to_dict(), ...}}``. It is created with
-    mode 0600 (its directory, if missing, with 0700) and always replaced atomically, so a
-    process killed while saving leaves the previous file whole. Every save and delete reads,
-    changes and writes the file under a lock on ``<path>.lock``, so processes saving at once
-    lose nothing; `lock()` takes the same lock.
+    The file is ``{"version": 2, "tokens": {key: entry, ...}}``, where each entry is
+    ``{"response": {...}, "expires_at": ..., "received_at": ...}``: the token endpoint's answer
+    exactly as received (every field, known or not), and apart from it the times loctocat
+    computed (POSIX seconds; `expires_at` is null when the server gave no expiry). Files of
+    version 1 (entries written by `Token.to_dict()`) are read too, and the next save rewrites
+    them as version 2.
+
+    The file is created with mode 0600 (its directory, if missing, with 0700) and always
+    replaced atomically, so a process killed while saving leaves the previous file whole. Every
+    save and delete reads, changes and writes the file under a short lock on ``<path>.lock``,
+    so processes saving at once lose nothing.
+
+    `lock(key)` is one lock per key, a `KeyLock` on a file in the directory
+    ``<file name>.locks/`` next to the token file: holding it for one login never makes
+    another login wait, and `save()` and `delete()` never wait for it (they wait only for each
+    other's read-modify-write), so they may be called while holding it.
 
     A file that is not a token file makes `load()` raise `StoreError`; `save()` then moves it
     aside to ``<path>.corrupt-<UTC time>`` (with a warning in the ``loctocat`` log) and starts
-    a new file. An unreadable entry only affects its own key, and is kept as it is when other
-    keys are saved.
+    a new file. An unreadable entry only affects its own key: it is kept as it is when other
+    keys are saved, and replaced when its own key is. Both raise a `StoreError` whose
+    `corrupt` is True.
 
-    `lock_timeout` is how many seconds `lock()`, `save()` and `delete()` wait for another
-    holder before raising `StoreError` (None: wait for ever).
+    `lock_timeout` is how many seconds ``with lock(key)``, `save()` and `delete()` wait for
+    another holder before raising `StoreError` (None: wait for ever).
     """
 
     def __init__(
@@ -303,12 +530,17 @@ class FileTokenStore:
         *,
         lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
+        own_directory = platformdirs.user_data_path("loctocat")
         if path is None:
-            path = platformdirs.user_data_path("loctocat") / "tokens.json"
+            path = own_directory / "tokens.json"
         #: The token file.
         self.path = Path(path)
         self.lock_timeout = lock_timeout
         self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._key_lock_directory = self.path.with_name(self.path.name + ".locks")
+        # loctocat's own directory may be tightened; one the caller chose is only warned about.
+        self._in_own_directory = os.path.abspath(self.path.parent) == os.path.abspath(own_directory)
+        self._warned_visible = False
 
     def __repr__(self) -> str:
         return f"FileTokenStore({str(self.path)!r})"
@@ -319,10 +551,17 @@ class FileTokenStore:
         Raises `StoreError` if the file cannot be read or is not a token file, or if this
         entry is unreadable. Needs no lock: the file is only ever replaced whole.
         """
-        tokens = self._read()
-        if tokens is None or key not in tokens:
+        self._check_directory()
+        read = self._read()
+        if read is None or key not in read[1]:
             return None
-        return _token_from_entry(tokens[key], key, str(self.path))
+        version, tokens = read
+        try:
+            if version == 1:
+                return _token_from_flat_entry(tokens[key])
+            return _token_from_entry(tokens[key])
+        except _CorruptEntryError as exc:
+            raise _unreadable(key, str(self.path), str(exc)) from None
 
     def save(self, key: str, token: Token) -> None:
         """Save `token` under `key`, keeping every other entry as it is.
@@ -330,13 +569,9 @@ class FileTokenStore:
         Creates the file (and its directory) if needed. A corrupt file is moved aside first
         (see the class). Raises `StoreError` if the file cannot be written.
         """
-        try:
-            entry = json.loads(json.dumps(token.to_dict()))
-        except (TypeError, ValueError):
-            raise StoreError(
-                f"cannot save the token for {key!r}: one of its extra fields is not JSON data"
-            ) from None
-        with self.lock(key):
+        # Through JSON text and back: the file then holds a copy, checked to be JSON data.
+        entry = json.loads(_json(key, _entry(token)))
+        with self._file_lock():
             tokens = self._read_for_update()
             tokens[key] = entry
             self._write(tokens)
@@ -348,22 +583,38 @@ class FileTokenStore:
         """
         if not self.path.exists():
             return
-        with self.lock(key):
+        with self._file_lock():
             tokens = self._read_for_update()
             if key in tokens:
                 del tokens[key]
                 self._write(tokens)
 
-    @contextlib.contextmanager
-    def lock(self, key: str) -> Iterator[None]:
-        """Hold the lock on the whole file (all keys), across threads and processes.
+    def lock(self, key: str) -> KeyLock:
+        """The lock for `key` alone, across threads, tasks and processes (see `KeyLock`).
 
-        Re-entrant within a thread. Raises `StoreError` after `lock_timeout` seconds.
+        Its file is ``<first 32 hex digits of sha256(key)>.lock`` in ``<file name>.locks/``,
+        created (mode 0700) if needed. ``with`` raises `StoreError` after `lock_timeout`
+        seconds.
         """
         self._make_directory()
+        try:
+            self._key_lock_directory.mkdir(mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the directory {self._key_lock_directory} for lock files: "
+                f"{exc.strerror or exc}; check that {self.path.parent} is writable"
+            ) from None
+        name = sha256(key.encode()).hexdigest()[:32] + ".lock"
         # Looked up on each call rather than kept: a forked child gets fresh locks (see above).
-        with _lock_for(self._lock_path).hold(self.lock_timeout):
-            yield
+        shared = _file_lock(self._key_lock_directory / name)
+        return KeyLock(shared, self.lock_timeout, "using this login (perhaps refreshing it)")
+
+    def _file_lock(self) -> KeyLock:
+        """The short lock on the whole file that `save()` and `delete()` hold while writing."""
+        self._make_directory()
+        return KeyLock(
+            _file_lock(self._lock_path), self.lock_timeout, f"saving to the token file {self.path}"
+        )
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -378,7 +629,7 @@ class FileTokenStore:
                 "check that it is a file you may read"
             ) from None
 
-    def _read(self) -> dict[str, Any] | None:
+    def _read(self) -> tuple[int, dict[str, Any]] | None:
         raw = self._read_bytes()
         if raw is None:
             return None
@@ -387,25 +638,35 @@ class FileTokenStore:
         except _CorruptFileError as exc:
             raise StoreError(
                 f"the token file {self.path} is corrupt ({exc}); move it aside or delete it "
-                "and log in again (saving a token does this for you, keeping a copy)"
+                "and log in again (saving a token does this for you, keeping a copy)",
+                corrupt=True,
             ) from None
         except _NewerFormatError as exc:
             raise self._newer_format(exc) from None
 
     def _read_for_update(self) -> dict[str, Any]:
-        """The current entries, moving a corrupt file aside. Call with the lock held."""
+        """The current entries, in format 2, moving a corrupt file aside.
+
+        Call holding `_file_lock()`. Entries of a version 1 file are converted; those that
+        cannot be read are kept as they are, so that they are not lost.
+        """
         self._remove_stale_temp_files()
         raw = self._read_bytes()
         if raw is None:
             return {}
         try:
-            return _parse_file(raw)
+            version, tokens = _parse_file(raw)
         except _NewerFormatError as exc:
             # Not corrupt: a newer loctocat can read it, so leave it alone.
             raise self._newer_format(exc) from None
         except _CorruptFileError as exc:
             self._move_aside(str(exc))
             return {}
+        if version == 1:
+            for key, entry in tokens.items():
+                with contextlib.suppress(_CorruptEntryError):
+                    tokens[key] = _entry(_token_from_flat_entry(entry))
+        return tokens
 
     def _newer_format(self, exc: _NewerFormatError) -> StoreError:
         return StoreError(
@@ -442,13 +703,58 @@ class FileTokenStore:
                 f"cannot create the directory {self.path.parent} for the token file: "
                 f"{exc.strerror or exc}; create it, or pass another path"
             ) from None
+        self._check_directory()
+
+    def _check_directory(self) -> None:
+        """Refuse a directory others may write to; tighten or warn about one they may list.
+
+        POSIX only: Windows has ACLs instead of these mode bits.
+        """
+        directory = self.path.parent
+        if os.name != "posix":
+            return
+        try:
+            mode = directory.stat().st_mode
+        except OSError:
+            return  # missing (created 0700 when needed), or reported when the file is used
+        if mode & (stat.S_IWGRP | stat.S_IWOTH) and not mode & stat.S_ISVTX:
+            # Whoever may write to the directory may rename or replace the token file in it,
+            # whatever the file's own mode: they could plant a token of their choosing.
+            raise StoreError(
+                f"the directory {directory} of the token file may be written to by other users, "
+                f"who could replace the token file; run chmod go-w {directory}, or pass a path "
+                "in a directory only you may write to"
+            )
+        if not mode & (stat.S_IRWXG | stat.S_IRWXO):
+            return
+        # Other users can list it: they see the file names (not their contents, mode 0600).
+        if self._in_own_directory:
+            try:
+                os.chmod(directory, 0o700)
+            except OSError:
+                pass  # not ours to change after all: warn below instead
+            else:
+                logger.warning(
+                    "The token directory %s could be listed by other users; "
+                    "changed its mode to 0700.",
+                    directory,
+                )
+                return
+        if not self._warned_visible:
+            self._warned_visible = True
+            logger.warning(
+                "The names of the files in the token directory %s are visible to other users "
+                "(their contents are not); to hide them, run chmod go-rwx %s",
+                directory,
+                directory,
+            )
 
     def _temp_prefix(self) -> str:
         return f"{self.path.name}.tmp-"
 
     def _remove_stale_temp_files(self) -> None:
-        # Every writer holds the lock while its temp file exists, so any temp file seen under the
-        # lock was left by a writer that was killed. It may hold a secret: remove it.
+        # Every writer holds the file lock while its temp file exists, so any temp file seen
+        # under that lock was left by a writer that was killed. It may hold a secret: remove it.
         prefix = self._temp_prefix()
         with contextlib.suppress(OSError):
             for entry in os.scandir(self.path.parent):
@@ -457,7 +763,7 @@ class FileTokenStore:
                         os.unlink(entry.path)
 
     def _write(self, tokens: dict[str, Any]) -> None:
-        """Replace the file atomically with `tokens`. Call with the lock held."""
+        """Replace the file atomically with `tokens`. Call holding `_file_lock()`."""
         data = json.dumps({"version": FILE_FORMAT_VERSION, "tokens": tokens}, indent=2) + "\n"
         temp = self.path.with_name(self._temp_prefix() + secrets.token_hex(8))
         try:
@@ -507,8 +813,10 @@ class KeyringTokenStore:
     """Tokens in the OS keychain (macOS Keychain, Windows Credential Manager, Secret Service).
 
     Needs the optional `keyring` package: ``pip install 'loctocat[keyring]'``. Each key is one
-    entry: service `service`, user name the key, password the token as JSON. `lock()` is a
-    file lock under the user cache directory, since keychains have no locks of their own.
+    entry: service `service`, user name the key, password the token as JSON, in the same form
+    as an entry of `FileTokenStore`'s file plus ``"format": 2``. Entries saved by earlier
+    versions (`Token.to_dict()`) are read too. `lock(key)` is a `KeyLock` on a file under the
+    user cache directory, since keychains have no locks of their own.
 
     Windows Credential Manager holds at most about 2.5 KB per entry; a token too big for it
     (large ID tokens) makes `save()` raise `StoreError`: use `FileTokenStore` then.
@@ -537,7 +845,8 @@ class KeyringTokenStore:
     def load(self, key: str) -> Token | None:
         """The token saved under `key`, or None if there is none.
 
-        Raises `StoreError` if the keychain cannot be used, or if the entry is not a token.
+        Raises `StoreError` if the keychain cannot be used, or if the entry is not a token
+        (then its `corrupt` is True, and saving a token under `key` replaces the entry).
         """
         with self._errors("read"):
             raw: str | None = self._keyring.get_password(self.service, key)
@@ -548,17 +857,29 @@ class KeyringTokenStore:
             entry = json.loads(raw)
         except (ValueError, RecursionError):
             entry = raw  # reported below as "a JSON str, not an object"; never quoted
-        return _token_from_entry(entry, key, where)
+        try:
+            if isinstance(entry, dict) and "access_token" in entry:
+                # Saved by an older loctocat: `Token.to_dict()`, with no "format".
+                return _token_from_flat_entry(entry)
+            if isinstance(entry, dict):
+                entry_format = entry.get("format")
+                if type(entry_format) is int and entry_format > KEYRING_FORMAT:
+                    raise StoreError(
+                        f"the token saved under {key!r} in {where} has format {entry_format}, "
+                        "written by a newer loctocat; upgrade loctocat, or use another service"
+                    )
+                if entry_format != KEYRING_FORMAT:
+                    raise _CorruptEntryError("its 'format' is missing or unknown")
+            return _token_from_entry(entry)
+        except _CorruptEntryError as exc:
+            raise _unreadable(key, where, str(exc)) from None
 
     def save(self, key: str, token: Token) -> None:
         """Save `token` under `key`, replacing any token saved there before."""
-        try:
-            data = json.dumps(token.to_dict())
-        except (TypeError, ValueError):
-            raise StoreError(
-                f"cannot save the token for {key!r}: one of its extra fields is not JSON data"
-            ) from None
-        # One keychain entry per key: a single call, so no read-modify-write needs the lock.
+        # The same entry as in a token file, marked so that it is told apart from the flat
+        # `Token.to_dict()` that older versions saved.
+        data = _json(key, {"format": KEYRING_FORMAT, **_entry(token)})
+        # One keychain entry per key: a single call, so no read-modify-write needs a lock.
         with self._errors("write"):
             self._keyring.set_password(self.service, key, data)
 
@@ -574,12 +895,11 @@ class KeyringTokenStore:
             if self.load(key) is not None:
                 raise
 
-    @contextlib.contextmanager
-    def lock(self, key: str) -> Iterator[None]:
-        """Hold the lock for `key`, across threads and processes. Re-entrant within a thread.
+    def lock(self, key: str) -> KeyLock:
+        """The lock for `key`, across threads, tasks and processes (see `KeyLock`).
 
         The lock file is ``keyring-<hash of service and key>.lock`` in the user cache directory.
-        Raises `StoreError` after `lock_timeout` seconds.
+        ``with`` raises `StoreError` after `lock_timeout` seconds.
         """
         digest = sha256(f"{self.service}|{key}".encode()).hexdigest()[:32]
         try:
@@ -589,8 +909,8 @@ class KeyringTokenStore:
                 f"cannot create the directory {self._lock_dir} for keyring lock files: "
                 f"{exc.strerror or exc}; check that it is writable"
             ) from None
-        with _lock_for(self._lock_dir / f"keyring-{digest}.lock").hold(self.lock_timeout):
-            yield
+        shared = _file_lock(self._lock_dir / f"keyring-{digest}.lock")
+        return KeyLock(shared, self.lock_timeout, "using this login (perhaps refreshing it)")
 
     @contextlib.contextmanager
     def _errors(self, action: str) -> Iterator[None]:

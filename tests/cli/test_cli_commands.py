@@ -144,7 +144,7 @@ def test_login_prints_nothing_on_stdout_and_stores_the_token(
     assert server.grants[0].user_code in done.stderr  # the prompt went to stderr
     [issued] = server.issued_tokens
     [(key, entry)] = stored_tokens(store).items()
-    assert entry["access_token"] == issued.access_token
+    assert entry["response"]["access_token"] == issued.access_token
     assert key.endswith("|cli-client|read write")
     assert issued.scope == "read write"
 
@@ -190,7 +190,7 @@ def test_token_refreshes_an_expired_token(
         assert run(env, "login", *manual(server, store)).returncode == EXIT_OK
     document = json.loads(store.read_text())
     for entry in document["tokens"].values():
-        entry["loctocat_expires_at"] = time.time() - 60
+        entry["expires_at"] = time.time() - 60
     store.write_text(json.dumps(document))
 
     done = run(env, "token", *manual(server, store))
@@ -200,7 +200,7 @@ def test_token_refreshes_an_expired_token(
     assert done.stdout == refreshed.access_token + "\n"
     assert device_requests(server) == 1
     [entry] = stored_tokens(store).values()
-    assert entry["access_token"] == refreshed.access_token
+    assert entry["response"]["access_token"] == refreshed.access_token
 
 
 def test_logout_forgets_and_revokes(

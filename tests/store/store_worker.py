@@ -6,6 +6,9 @@ Modes (every one prints a JSON line to stdout when done):
 - ``refresh PATH KEY START_AT ALWAYS``: at time START_AT, hold `store.lock(KEY)` around
   load -> (if ALWAYS is "1" or the token is expired: sleep 0.3 s, save it with
   `refresh_count` + 1). Prints when it asked for, got and released the lock.
+- ``hold STORE KEY``: hold `store.lock(KEY)`, print "HELD", and keep it until a line (or
+  end of file) arrives on stdin. STORE is a token file path, or ``keyring:SERVICE`` for a
+  `KeyringTokenStore` (its lock file is under ``$XDG_CACHE_HOME``; the keychain is not used).
 - ``slow-write PATH KEY SIZE``: save a token of SIZE characters, but `os.write` writes only
   half of it, prints "HALF-WRITTEN", and then hangs, so the test can SIGKILL this process in
   the middle of writing the temp file.
@@ -22,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loctocat._models import Token
-from loctocat.store import FileTokenStore
+from loctocat.store import FileTokenStore, KeyringTokenStore, TokenStore
 
 
 def wait_until(start_at: float) -> None:
@@ -64,6 +67,18 @@ def refresh(path: str, key: str, start_at: str, always: str) -> None:
     )
 
 
+def hold(where: str, key: str) -> None:
+    store: TokenStore
+    if where.startswith("keyring:"):
+        store = KeyringTokenStore(where.removeprefix("keyring:"))
+    else:
+        store = FileTokenStore(where)
+    with store.lock(key):
+        print("HELD", flush=True)
+        sys.stdin.readline()
+    print(json.dumps({"released": True}))
+
+
 def slow_write(path: str, key: str, size: str) -> None:
     real_write = os.write
 
@@ -85,6 +100,7 @@ if __name__ == "__main__":
     modes: dict[str, Callable[..., None]] = {
         "save-many": save_many,
         "refresh": refresh,
+        "hold": hold,
         "slow-write": slow_write,
     }
     modes[sys.argv[1]](*sys.argv[2:])

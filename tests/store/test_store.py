@@ -8,9 +8,12 @@ real `keyring.backend.KeyringBackend` subclass keeping passwords in a dict).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import os
+import pickle
 import signal
 import stat
 import subprocess
@@ -22,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import keyring
 import keyring.errors
 import pytest
@@ -31,6 +35,7 @@ from loctocat import ConfigurationError, LoctocatError, Token
 from loctocat.errors import StoreError
 from loctocat.store import (
     FileTokenStore,
+    KeyLock,
     KeyringTokenStore,
     MemoryTokenStore,
     TokenStore,
@@ -211,6 +216,77 @@ def test_store_lock_serializes_threads(store: TokenStore) -> None:
     assert first[1] <= second[0]  # the second got in only after the first was out
 
 
+def test_key_lock_is_reentrant_per_owner_and_excludes_other_owners(store: TokenStore) -> None:
+    lock = store.lock("k")
+    assert isinstance(lock, KeyLock)
+    assert lock.acquire(0, owner="a") is True
+    assert lock.acquire(0, owner="a") is True  # re-entrant: counted
+    assert lock.acquire(0, owner="b") is False
+    assert store.lock("k").acquire(0) is False  # another KeyLock of the key, this thread
+    assert store.lock("other").acquire(0, owner="b") is True  # another key: free
+    store.lock("other").release(owner="b")
+    lock.release(owner="a")
+    assert lock.acquire(0, owner="b") is False  # still held once by "a"
+    started = time.monotonic()
+    assert lock.acquire(0.1, owner="b") is False
+    assert time.monotonic() - started >= 0.09
+    lock.release(owner="a")
+    assert lock.acquire(0, owner="b") is True
+    with pytest.raises(RuntimeError):
+        lock.release(owner="a")
+    with pytest.raises(RuntimeError):
+        lock.release()  # the thread is not the owner either
+    lock.release(owner="b")
+    with pytest.raises(ValueError, match="timeout"):
+        lock.acquire(-1)
+    with lock:  # the thread is the owner of a ``with``
+        assert lock.acquire(0) is True
+        lock.release()
+        assert lock.acquire(0, owner="b") is False
+    assert lock.acquire(0, owner="b") is True
+    lock.release(owner="b")
+
+
+def test_key_lock_waits_for_a_release_by_another_thread(store: TokenStore) -> None:
+    lock = store.lock("k")
+    assert isinstance(lock, KeyLock)
+    assert lock.acquire(0)
+    got: list[bool] = []
+    thread = threading.Thread(target=lambda: got.append(lock.acquire(5)))
+    thread.start()
+    time.sleep(0.1)
+    assert got == []  # still waiting
+    lock.release()
+    thread.join(5)
+    assert got == [True]
+    assert lock.acquire(0) is False  # now the other thread holds it
+
+
+@pytest.mark.anyio
+async def test_two_tasks_on_one_thread_exclude_each_other(store: TokenStore) -> None:
+    """Tasks share the thread, so each passes itself as the owner, and waits without blocking."""
+    spans: list[tuple[float, float]] = []
+
+    async def refresh() -> None:
+        lock = store.lock("k")
+        assert isinstance(lock, KeyLock)
+        me = anyio.get_current_task()
+        while not lock.acquire(0, owner=me):
+            await anyio.sleep(0.01)
+        try:
+            entered = time.monotonic()
+            await anyio.sleep(0.1)  # the refresh request; the other task runs meanwhile
+            spans.append((entered, time.monotonic()))
+        finally:
+            lock.release(owner=me)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(refresh)
+        group.start_soon(refresh)
+    first, second = sorted(spans)
+    assert first[1] <= second[0]
+
+
 def test_store_error_is_a_loctocat_error() -> None:
     assert issubclass(StoreError, LoctocatError)
 
@@ -218,11 +294,98 @@ def test_store_error_is_a_loctocat_error() -> None:
 # -- FileTokenStore: format, modes, default path ----------------------------------------------
 
 
+def entry_of(token: Token) -> dict[str, Any]:
+    """The format 2 entry of `token`, spelled out."""
+    assert token.expires_at is not None
+    return {
+        "response": {
+            "access_token": token.access_token,
+            "token_type": "Bearer",
+            "refresh_token": token.refresh_token,
+            "scope": token.scope,
+            **token.extra,
+        },
+        "expires_at": token.expires_at.timestamp(),
+        "received_at": token.received_at.timestamp(),
+    }
+
+
 def test_file_format(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
-    token = make_token()
+    token = make_token(created_at=1234)
     FileTokenStore(path).save("k", token)
-    assert json.loads(path.read_text()) == {"version": 1, "tokens": {"k": token.to_dict()}}
+    document = json.loads(path.read_text())
+    assert document == {"version": 2, "tokens": {"k": entry_of(token)}}
+    assert document["tokens"]["k"]["response"]["created_at"] == 1234
+
+
+# What a server may send beside the standard fields: names loctocat uses (or used) for its own
+# bookkeeping, with values that would break it if they were read as its own.
+COLLIDING_FIELDS: list[dict[str, Any]] = [
+    {"loctocat_expires_at": 0},  # read as the expiry: a new login every run
+    {"loctocat_expires_at": 1e18},  # out of range: OSError
+    {"loctocat_expires_at": "x", "loctocat_received_at": True},
+    {"expires_at": 0, "received_at": "yesterday", "response": {"access_token": "other"}},
+    {"format": 99, "version": 7, "tokens": [], "expires_in_ms": None},
+]
+
+
+@pytest.mark.parametrize("fields", COLLIDING_FIELDS, ids=range(len(COLLIDING_FIELDS)))
+@pytest.mark.parametrize("kind", ["file", "keyring"])
+@pytest.mark.parametrize("expires", [True, False], ids=["expiry", "no-expiry"])
+def test_server_fields_never_collide_with_the_stored_times(
+    kind: str,
+    expires: bool,
+    fields: dict[str, Any],
+    tmp_path: Path,
+    fake_keyring: FakeKeyring,
+    cache_home: Path,
+) -> None:
+    token = Token(
+        access_token=SECRET,
+        refresh_token=REFRESH_SECRET,
+        expires_at=datetime.now(UTC) + timedelta(hours=1) if expires else None,
+        extra=fields,
+    )
+    store: TokenStore = (
+        FileTokenStore(tmp_path / "tokens.json") if kind == "file" else KeyringTokenStore()
+    )
+    store.save("k", token)
+    loaded = store.load("k")
+    assert loaded == token  # every field, the server's and loctocat's times, exactly
+    assert dict(loaded.extra) == fields
+    assert loaded.expires_at == token.expires_at
+    assert loaded.received_at == token.received_at
+    assert loaded.is_expired() is False
+
+
+def test_version_1_file_is_read_and_saved_as_version_2(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    old = make_token("old-access", created_at=1234)
+    no_expiry = Token(access_token="no-expiry", scope="repo")
+    unreadable = {"access_token": SECRET, "scope": 42}
+    tokens = {"old": old.to_dict(), "no-expiry": no_expiry.to_dict(), "bad": unreadable}
+    path.write_text(json.dumps({"version": 1, "tokens": tokens}))
+    store = FileTokenStore(path)
+    assert store.load("old") == old
+    assert store.load("no-expiry") == no_expiry
+
+    store.save("new", make_token("new-access"))
+    document = json.loads(path.read_text())
+    assert document["version"] == 2
+    assert document["tokens"]["old"] == entry_of(old)
+    assert document["tokens"]["no-expiry"] == {
+        "response": {"access_token": "no-expiry", "token_type": "Bearer", "scope": "repo"},
+        "expires_at": None,
+        "received_at": no_expiry.received_at.timestamp(),
+    }
+    assert document["tokens"]["bad"] == unreadable  # kept as it was, not lost
+    assert store.load("old") == old
+    assert store.load("no-expiry") == no_expiry
+    assert store.load("new").access_token == "new-access"  # type: ignore[union-attr]
+    with pytest.raises(StoreError, match="'bad'") as caught:
+        store.load("bad")
+    assert caught.value.corrupt
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG_DATA_HOME is Linux's")
@@ -266,6 +429,134 @@ def test_file_is_0600_from_creation_and_directory_0700(
     assert names <= {"tokens.json", "tokens.json.lock"}  # no temp file left
     if "tokens.json.lock" in names:  # filelock may remove it on release
         assert stat.S_IMODE((path.parent / "tokens.json.lock").stat().st_mode) == 0o600
+
+
+# -- FileTokenStore: the directory's permissions ------------------------------------------------
+
+
+def loctocat_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "loctocat" and r.levelno == logging.WARNING
+    ]
+
+
+@POSIX_ONLY
+@pytest.mark.parametrize("mode", [0o770, 0o730, 0o707, 0o777, 0o702])
+def test_directory_others_may_write_to_is_refused(tmp_path: Path, mode: int) -> None:
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    directory.chmod(mode)
+    store = FileTokenStore(directory / "tokens.json")
+    actions: list[Callable[[], object]] = [
+        lambda: store.save("k", make_token()),
+        lambda: store.load("k"),
+        lambda: store.lock("k"),
+    ]
+    for action in actions:
+        with pytest.raises(StoreError) as caught:
+            action()
+        message = str(caught.value)
+        assert str(directory) in message
+        assert f"chmod go-w {directory}" in message
+        assert not caught.value.corrupt
+    assert list(directory.iterdir()) == []  # nothing was written there
+    assert stat.S_IMODE(directory.stat().st_mode) == mode  # nor changed
+
+
+@POSIX_ONLY
+def test_sticky_directory_others_may_write_to_is_used_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Like /tmp: others may create files there, but not rename or remove ours."""
+    directory = tmp_path / "sticky"
+    directory.mkdir()
+    directory.chmod(0o1777)
+    store = FileTokenStore(directory / "tokens.json")
+    with caplog.at_level(logging.WARNING, logger="loctocat"):
+        store.save("k", make_token())
+    assert store.load("k").access_token == SECRET  # type: ignore[union-attr]
+    [warning] = loctocat_warnings(caplog)
+    assert str(directory) in warning
+
+
+@POSIX_ONLY
+@pytest.mark.parametrize("mode", [0o755, 0o750, 0o711, 0o701])
+def test_chosen_directory_others_may_list_is_used_with_one_warning_per_store(
+    tmp_path: Path, mode: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "visible"
+    directory.mkdir()
+    directory.chmod(mode)
+    path = directory / "tokens.json"
+    store = FileTokenStore(path)
+    with caplog.at_level(logging.WARNING, logger="loctocat"):
+        store.save("k", make_token())
+        assert store.load("k") is not None
+        with store.lock("k"):
+            store.delete("k")
+    [warning] = loctocat_warnings(caplog)
+    assert str(directory) in warning
+    assert "visible to other users" in warning
+    assert f"chmod go-rwx {directory}" in warning
+    assert stat.S_IMODE(directory.stat().st_mode) == mode  # the caller's directory: not changed
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="loctocat"):
+        FileTokenStore(path).load("k")  # another store warns again
+    assert len(loctocat_warnings(caplog)) == 1
+
+
+@POSIX_ONLY
+def test_private_directory_gives_no_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "private"
+    directory.mkdir(mode=0o700)
+    directory.chmod(0o700)
+    store = FileTokenStore(directory / "tokens.json")
+    with caplog.at_level(logging.WARNING, logger="loctocat"):
+        store.save("k", make_token())
+        store.load("k")
+        with store.lock("k"):
+            pass
+    assert loctocat_warnings(caplog) == []
+
+
+@POSIX_ONLY
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG_DATA_HOME is Linux's")
+@pytest.mark.parametrize("explicit", [False, True], ids=["default", "explicit-path"])
+def test_own_default_directory_others_may_list_is_tightened(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    explicit: bool,
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    directory = tmp_path / "data" / "loctocat"
+    directory.mkdir(parents=True)
+    directory.chmod(0o755)
+    store = FileTokenStore(directory / "other.json") if explicit else FileTokenStore()
+    with caplog.at_level(logging.WARNING, logger="loctocat"):
+        store.save("k", make_token())
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    [warning] = loctocat_warnings(caplog)
+    assert str(directory) in warning
+    assert "0700" in warning
+
+
+@POSIX_ONLY
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG_DATA_HOME is Linux's")
+def test_own_default_directory_others_may_write_to_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    directory = tmp_path / "data" / "loctocat"
+    directory.mkdir(parents=True)
+    directory.chmod(0o775)
+    with pytest.raises(StoreError, match=r"chmod go-w"):
+        FileTokenStore().save("k", make_token())
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o775
 
 
 def test_load_does_not_create_anything(tmp_path: Path) -> None:
@@ -403,6 +694,7 @@ def test_corrupt_file_load_raises_naming_path_and_remedy(tmp_path: Path, content
     assert str(path) in message
     assert "corrupt" in message
     assert "delete it" in message
+    assert caught.value.corrupt
     assert path.read_bytes() == content  # loading changes nothing
 
 
@@ -438,7 +730,7 @@ def test_corrupt_file_delete_moves_it_aside(tmp_path: Path) -> None:
 
 def test_newer_file_format_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
-    content = b'{"version": 2, "tokens": {"k": {"access_token": "a"}}}'
+    content = b'{"version": 3, "tokens": {"k": {"access_token": "a"}}}'
     path.write_bytes(content)
     store = FileTokenStore(path)
     actions: list[Callable[[], object]] = [
@@ -446,8 +738,9 @@ def test_newer_file_format_is_left_alone(tmp_path: Path) -> None:
         lambda: store.save("k", make_token()),
     ]
     for action in actions:
-        with pytest.raises(StoreError, match="newer loctocat"):
+        with pytest.raises(StoreError, match="newer loctocat") as caught:
             action()
+        assert not caught.value.corrupt  # a newer loctocat reads it: saving must not replace it
     assert path.read_bytes() == content
     assert not list(tmp_path.glob("*.corrupt-*"))
 
@@ -479,6 +772,7 @@ def test_corrupt_entry_affects_only_its_key_and_survives_other_saves(tmp_path: P
         assert SECRET not in message
         assert REFRESH_SECRET not in message
         assert caught.value.__cause__ is None  # no secret hiding in a chained error either
+        assert caught.value.corrupt
     assert store.load("good").access_token == "good-access"  # type: ignore[union-attr]
 
     store.save("new", make_token("new-access"))
@@ -491,7 +785,112 @@ def test_corrupt_entry_affects_only_its_key_and_survives_other_saves(tmp_path: P
     assert store.load("not-a-dict") is None
 
 
-def test_lock_timeout_raises_store_error(tmp_path: Path) -> None:
+# Times no platform can turn into a datetime, or that are not times at all. Before, they raised a
+# bare OSError, OverflowError or ValueError (reported by the CLI as an unexpected error), or, for
+# a bool or a numeric string, were silently taken as a time.
+BAD_TIMES: list[Any] = [
+    1e18,
+    -1e18,
+    -1e11,  # year -1199
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    REFRESH_SECRET,
+    "1700000000",
+    True,
+    False,
+    [],
+    {},
+]
+
+
+@pytest.mark.parametrize("bad", BAD_TIMES, ids=range(len(BAD_TIMES)))
+@pytest.mark.parametrize("field", ["expires_at", "received_at"])
+@pytest.mark.parametrize("layout", ["file-v1", "file-v2", "keyring-flat", "keyring-v2"])
+def test_bad_time_in_any_format_is_a_corrupt_entry_that_saving_replaces(
+    layout: str,
+    field: str,
+    bad: Any,
+    tmp_path: Path,
+    fake_keyring: FakeKeyring,
+    cache_home: Path,
+) -> None:
+    token = make_token()
+    if layout.endswith("-v2"):
+        entry = {**entry_of(token), field: bad}
+    else:
+        entry = {**token.to_dict(), f"loctocat_{field}": bad}
+    path = tmp_path / "tokens.json"
+    store: TokenStore
+    if layout.startswith("file"):
+        version = 1 if layout == "file-v1" else 2
+        path.write_text(json.dumps({"version": version, "tokens": {"k": entry}}))
+        store = FileTokenStore(path)
+    else:
+        marked = {"format": 2, **entry} if layout == "keyring-v2" else entry
+        fake_keyring.passwords["loctocat", "k"] = json.dumps(marked)
+        store = KeyringTokenStore()
+
+    with pytest.raises(StoreError) as caught:
+        store.load("k")
+    message = str(caught.value)
+    assert caught.value.corrupt
+    assert "'k'" in message
+    assert field in message  # names the field ('expires_at' or 'loctocat_expires_at', ...)
+    for secret in (SECRET, REFRESH_SECRET, "1700000000"):
+        assert secret not in message
+    assert caught.value.__cause__ is None
+
+    store.save("k", make_token("fresh"))  # logging in again replaces it
+    assert store.load("k").access_token == "fresh"  # type: ignore[union-attr]
+
+
+def test_failure_to_read_the_file_is_not_called_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    path.mkdir()  # reading it fails with an OSError, whatever the user's rights
+    with pytest.raises(StoreError, match="cannot read the token file") as caught:
+        FileTokenStore(path).load("k")
+    assert not caught.value.corrupt
+
+
+def test_save_waits_for_another_save_and_times_out_naming_the_file_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save waits only for another save's read-modify-write, under ``<path>.lock``."""
+    path = tmp_path / "tokens.json"
+    holder = FileTokenStore(path)
+    waiter = FileTokenStore(path, lock_timeout=0.2)
+    writing = threading.Event()
+    finish = threading.Event()
+    real_write = FileTokenStore._write
+
+    def slow_write(self: FileTokenStore, tokens: dict[str, Any]) -> None:
+        if self is holder:
+            writing.set()
+            finish.wait(5)
+        real_write(self, tokens)
+
+    monkeypatch.setattr(FileTokenStore, "_write", slow_write)
+    thread = threading.Thread(target=lambda: holder.save("a", make_token("a")))
+    thread.start()
+    try:
+        assert writing.wait(5)
+        started = time.monotonic()
+        with pytest.raises(
+            StoreError, match=r"could not lock .*tokens\.json\.lock within"
+        ) as caught:
+            waiter.save("b", make_token())
+        assert 0.15 < time.monotonic() - started < 3
+        assert "lock_timeout" in str(caught.value)
+        assert not caught.value.corrupt
+    finally:
+        finish.set()
+        thread.join(5)
+    waiter.save("b", make_token("b"))  # free again
+    assert holder.load("a").access_token == "a"  # type: ignore[union-attr]
+
+
+def test_key_lock_timeout_names_the_key_lock_file(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
     holder = FileTokenStore(path)
     waiter = FileTokenStore(path, lock_timeout=0.2)
@@ -508,13 +907,163 @@ def test_lock_timeout_raises_store_error(tmp_path: Path) -> None:
     try:
         assert held.wait(5)
         started = time.monotonic()
-        with pytest.raises(StoreError, match=r"could not lock .*tokens\.json\.lock"):
-            waiter.save("k", make_token())
+        with pytest.raises(StoreError) as caught, waiter.lock("k"):
+            pass
         assert 0.15 < time.monotonic() - started < 3
+        lock_file = path.parent / "tokens.json.locks" / f"{key_digest('k')}.lock"
+        message = str(caught.value)
+        assert f"could not lock {lock_file} within 0.2 s" in message
+        assert "another thread or process is using this login" in message
+        assert "larger lock_timeout" in message
+        # Meanwhile, saving and deleting (any key) do not wait for the holder of "k".
+        waiter.save("k", make_token("saved"))
+        waiter.delete("k")
+        with waiter.lock("other"):  # another key: its own lock
+            waiter.save("other", make_token())
     finally:
         release.set()
         thread.join(5)
-    waiter.save("k", make_token())  # free again
+    with waiter.lock("k"):  # free again
+        pass
+
+
+def no_sleep(seconds: float) -> None:
+    raise AssertionError(f"slept {seconds} s")
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+@contextlib.contextmanager
+def held_by_another_process(where: str, key: str, cache_home: Path | None = None) -> Iterator[None]:
+    """Run store_worker.py's `hold` mode: another process holds lock(key) inside the block."""
+    env = dict(os.environ)
+    if cache_home is not None:
+        env["XDG_CACHE_HOME"] = str(cache_home)
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER), "hold", where, key],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip() == "HELD", proc.stderr.read() if proc.stderr else ""
+        yield
+    finally:
+        out, err = proc.communicate("\n", timeout=10)
+    assert proc.returncode == 0, err
+    assert json.loads(out) == {"released": True}
+
+
+@pytest.mark.parametrize("kind", ["file", "keyring"])
+def test_try_lock_never_blocks_while_another_process_holds_the_key(
+    kind: str,
+    tmp_path: Path,
+    fake_keyring: FakeKeyring,
+    cache_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = tmp_path / "tokens.json"
+    store: FileTokenStore | KeyringTokenStore
+    if kind == "file":
+        where, store = str(path), FileTokenStore(path, lock_timeout=0.2)
+    else:
+        where, store = "keyring:my-cli", KeyringTokenStore("my-cli", lock_timeout=0.2)
+    with held_by_another_process(where, "k", cache_home):
+        lock = store.lock("k")
+        with monkeypatch.context() as patched:
+            # One attempt and no wait: sleeping at all (filelock's poll) fails the test.
+            patched.setattr(time, "sleep", no_sleep)
+            started = time.monotonic()
+            assert lock.acquire(0) is False
+            assert lock.acquire(0) is False
+            assert time.monotonic() - started < 0.5
+        started = time.monotonic()
+        assert lock.acquire(0.2) is False
+        assert 0.15 < time.monotonic() - started < 3
+        message = "another thread or process is using this login"
+        with pytest.raises(StoreError, match=message), store.lock("k"):
+            pass
+        assert store.lock("other").acquire(0)  # other keys are free
+        store.lock("other").release()
+        with pytest.raises(RuntimeError):
+            lock.release()  # the failed attempts left "k" not even half held here
+    assert lock.acquire(0) is True
+    lock.release()
+
+
+def test_lock_of_one_key_does_not_wait_for_another_key_across_processes(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    store = FileTokenStore(path, lock_timeout=0.5)
+    with held_by_another_process(str(path), "a"):
+        started = time.monotonic()
+        with store.lock("b"):
+            store.save("b", make_token("b"))
+        assert time.monotonic() - started < 0.4
+        assert store.lock("a").acquire(0) is False  # while "a" really is held
+
+
+def test_save_and_delete_do_not_wait_for_another_process_holding_a_key_lock(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tokens.json"
+    store = FileTokenStore(path, lock_timeout=0.5)
+    store.save("k", make_token("before"))
+    with held_by_another_process(str(path), "k"):
+        started = time.monotonic()
+        store.save("k", make_token("during"))
+        store.save("other", make_token("other"))
+        store.delete("other")
+        assert time.monotonic() - started < 0.4
+        assert store.load("k").access_token == "during"  # type: ignore[union-attr]
+    assert store.load("other") is None
+
+
+def test_lock_file_that_cannot_be_created_is_a_store_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    store = FileTokenStore(path)
+    key_lock_file = tmp_path / "tokens.json.locks" / f"{key_digest('k')}.lock"
+    key_lock_file.mkdir(parents=True)  # a directory where the lock file should be
+    (tmp_path / "tokens.json.lock").mkdir()
+    actions: list[tuple[Path, Callable[[], object]]] = [
+        (key_lock_file, lambda: store.lock("k").acquire(0)),
+        (tmp_path / "tokens.json.lock", lambda: store.save("k", make_token())),
+    ]
+    for lock_file, action in actions:
+        with pytest.raises(StoreError, match="cannot create the lock file") as caught:
+            action()
+        assert str(lock_file) in str(caught.value)
+        assert not caught.value.corrupt
+    assert store.lock("other").acquire(0)  # the failure left nothing half held
+    store.lock("other").release()
+
+
+@POSIX_ONLY
+def test_one_lock_file_reached_through_a_symbolic_link_is_one_lock(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    direct = FileTokenStore(tmp_path / "real" / "tokens.json")
+    linked = FileTokenStore(tmp_path / "link" / "tokens.json", lock_timeout=0.2)
+    with direct.lock("k"):
+        # Re-entrant for this thread: taken as a second lock, it would wait for itself.
+        with linked.lock("k"):
+            linked.save("k", make_token())
+        assert linked.lock("k").acquire(0, owner="another task") is False
+
+
+def test_key_lock_files_are_per_key_in_a_private_directory(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    store = FileTokenStore(path)
+    with store.lock("a"), store.lock("b"):
+        names = sorted(p.name for p in (tmp_path / "tokens.json.locks").iterdir())
+    assert names == sorted(f"{key_digest(key)}.lock" for key in "ab")
+    if os.name == "posix":
+        assert stat.S_IMODE((tmp_path / "tokens.json.locks").stat().st_mode) == 0o700
 
 
 # -- KeyringTokenStore -------------------------------------------------------------------------
@@ -553,16 +1102,43 @@ def test_keyring_entry_is_token_json_under_service_and_key(
     token = make_token()
     KeyringTokenStore("my-cli").save("s|c|repo", token)
     assert list(fake_keyring.passwords) == [("my-cli", "s|c|repo")]
-    assert json.loads(fake_keyring.passwords["my-cli", "s|c|repo"]) == token.to_dict()
+    entry = json.loads(fake_keyring.passwords["my-cli", "s|c|repo"])
+    assert entry == {"format": 2, **entry_of(token)}
     assert KeyringTokenStore("other").load("s|c|repo") is None
+
+
+def test_keyring_reads_the_flat_entries_of_older_versions(
+    fake_keyring: FakeKeyring, cache_home: Path
+) -> None:
+    token = make_token(created_at=1234)
+    fake_keyring.passwords["loctocat", "k"] = json.dumps(token.to_dict())
+    store = KeyringTokenStore()
+    assert store.load("k") == token
+    store.save("k", token)
+    assert json.loads(fake_keyring.passwords["loctocat", "k"])["format"] == 2
+    assert store.load("k") == token
+
+
+def test_keyring_entry_of_a_newer_format_is_not_called_corrupt(
+    fake_keyring: FakeKeyring, cache_home: Path
+) -> None:
+    fake_keyring.passwords["loctocat", "k"] = json.dumps({"format": 3, "whatever": SECRET})
+    with pytest.raises(StoreError, match="newer loctocat") as caught:
+        KeyringTokenStore().load("k")
+    assert not caught.value.corrupt
+    assert SECRET not in str(caught.value)
 
 
 @pytest.mark.parametrize("raw", ["not json " + SECRET, json.dumps([SECRET]), "{}"])
 def test_keyring_corrupt_entry(fake_keyring: FakeKeyring, cache_home: Path, raw: str) -> None:
     fake_keyring.passwords["loctocat", "k"] = raw
+    store = KeyringTokenStore()
     with pytest.raises(StoreError, match=r"'k' in the keyring service 'loctocat'") as caught:
-        KeyringTokenStore().load("k")
+        store.load("k")
     assert SECRET not in str(caught.value)
+    assert caught.value.corrupt
+    store.save("k", make_token("fresh"))  # logging in again replaces it
+    assert store.load("k").access_token == "fresh"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -625,3 +1201,10 @@ def test_keyring_lock_file_is_per_key_in_the_cache_directory(
     assert len(seen[1]) == 2
     if os.name == "posix":
         assert stat.S_IMODE((cache_home / "loctocat").stat().st_mode) == 0o700
+
+
+def test_store_error_says_whether_the_data_is_corrupt_and_keeps_it_when_pickled() -> None:
+    assert StoreError("disk full").corrupt is False
+    error = StoreError("the entry is unreadable", corrupt=True)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), copy.corrupt) == (StoreError, str(error), True)
