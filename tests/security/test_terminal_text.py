@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from loctocat import ServerError
-from loctocat.cli import EXIT_ERROR
+from loctocat import ServerError, TransportError, cli
+from loctocat.cli import EXIT_ERROR, main
 from loctocat.errors import AccessDenied
 from loctocat.testing import FakeAuthorizationServer, Fault
 
@@ -129,3 +129,31 @@ def test_cli_error_line_shows_a_hostile_error_escaped(
     # Both the prompt's failure line and the command line's own error line name the error.
     assert stderr.count(r"\x1b[2J\x1b]0;pwned\x07gone\u202e") == 2
     assert r"[see https://example.com/\x1b]8;;https://evil.example/" in stderr
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            TransportError(f"HTTP 503 {CLEAR_SCREEN}{TITLE}"),
+            r"loctocat: HTTP 503 \x1b[2J\x1b]0;pwned\x07",
+        ),
+        (
+            RuntimeError(f"boom{CLEAR_SCREEN}\x9b2J"),
+            r"loctocat: unexpected error: RuntimeError: boom\x1b[2J\x9b2J "
+            "(run with --debug for the traceback)",
+        ),
+    ],
+)
+def test_cli_error_lines_are_escaped(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    error: Exception,
+    line: str,
+) -> None:
+    def fail(args: object, run: object) -> int:
+        raise error
+
+    monkeypatch.setitem(cli._COMMANDS, "providers", fail)
+    assert main(["providers"]) != 0
+    assert capsys.readouterr().err == line + "\n"
