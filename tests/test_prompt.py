@@ -255,6 +255,8 @@ class Cancelled(BaseException):
         (BaseExceptionGroup("tg", [AccessDenied("access_denied")]), "✗ Authorization was denied."),
         (ServerError("invalid_scope", "nope"), "✗ invalid_scope: nope"),
         (RuntimeError("boom\n  second line"), "✗ boom second line"),
+        (ServerError("access_denied", "\x1b[2Jgone"), r"✗ access_denied: \x1b[2Jgone"),
+        (RuntimeError("\x1b]0;title\x07boom\x9b2J"), r"✗ \x1b]0;title\x07boom\x9b2J"),
         (TimeoutError(), "✗ TimeoutError"),
     ],
 )
@@ -263,6 +265,65 @@ def test_failure_lines(error: BaseException, expected: str) -> None:
     run_flow(prompt_from_options(console=console), error=error)
     assert out.getvalue().splitlines()[-1] == expected
     assert failure_message(error) == expected.removeprefix("✗ ")
+
+
+# -- what a hostile server sends ------------------------------------------------------------
+
+# A link whose text is GitHub's page but whose target is another (OSC 8), clear screen (CSI),
+# a window title ended by BEL, the one-character C1 CSI, and a right-to-left override.
+LINK = "\x1b]8;;https://evil.example/\x1b\\https://github.com/login/device\x1b]8;;\x1b\\"
+SHOWN_LINK = r"\x1b]8;;https://evil.example/\x1b\https://github.com/login/device\x1b]8;;\x1b" + "\\"
+HOSTILE = {
+    "user_code": "WDJB\x1b[2J-MJHT",
+    "verification_uri": LINK,
+    "verification_uri_complete": "https://example.com/\x1b]0;pwned\x07\x9b5m\u202etxt.exe",
+}
+# The prompt's own colour codes (reset, bold, yellow, bold red, bold yellow), and what a
+# terminal would act on once they are taken out.
+PROMPT_SGR = re.compile(r"\x1b\[(?:0|1|33|1;31|1;33)m")
+TERMINAL_CONTROLS = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def shown_text(output: str) -> str:
+    """`output` without the prompt's colour codes, once checked that nothing else acts."""
+    assert "\x1b]" not in output  # no OSC at all: no window title, no hyperlink of rich's own
+    text = PROMPT_SGR.sub("", output)
+    assert not TERMINAL_CONTROLS.search(text), text
+    return text
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_hostile_auth_info_is_shown_escaped(terminal: bool) -> None:
+    console, out = make_console(terminal=terminal)
+    prompt = TerminalPrompt(console=console, spinner=None, qr=False)
+    prompt.show_code(make_auth_info(**HOSTILE))
+    prompt.failed(ServerError("invalid_scope", "\x1b[2J\x1b[5mgone\u202e", "\x1b]8;;x\x07"))
+    prompt.close()
+    text = shown_text(out.getvalue())
+    assert r"! First copy your one-time code: WDJB\x1b[2J-MJHT" + "\n" in text
+    assert f"Open {SHOWN_LINK} in your browser and enter the code.\n" in text
+    assert (
+        r"Or open https://example.com/\x1b]0;pwned\x07\x9b5m\u202etxt.exe to skip typing it."
+        in text
+    )
+    assert (r" ".join(r"WDJB\x1b[2J-MJHT") in text) is terminal  # the code in its box
+    assert text.endswith(r"invalid_scope: \x1b[2J\x1b[5mgone\u202e [see \x1b]8;;x\x07]" + "\n")
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_custom_message_keeps_its_line_breaks_and_escapes_the_rest(terminal: bool) -> None:
+    console, out = make_console(terminal=terminal)
+
+    def message(auth_info: LoctocatAuthInfo) -> str:
+        return f"Go to {auth_info.verification_uri}\nand type\t{auth_info.user_code}\r"
+
+    TerminalPrompt(console=console, message=message, spinner=None).show_code(
+        make_auth_info(**HOSTILE)
+    )
+    text = shown_text(out.getvalue())
+    assert text == f"Go to {SHOWN_LINK}\n" + r"and type\x09WDJB\x1b[2J-MJHT\x0d" + "\n"
 
 
 def test_failure_while_spinning_prints_after_the_spinner_is_gone() -> None:
@@ -767,6 +828,15 @@ def test_copy_code_failing_says_nothing(
     assert time.monotonic() - started < 3
     assert "clipboard" not in out.getvalue()
     assert out.getvalue().endswith("✓ Authentication complete.\n")
+
+
+def test_code_with_control_characters_is_not_copied(fake_bin: Path, tmp_path: Path) -> None:
+    fake_command(fake_bin, "xclip", f"/bin/cat > {tmp_path}/stdin")
+    console, out = make_console(terminal=False)
+    prompt = prompt_from_options(console=console, copy_code=True)
+    prompt.show_code(make_auth_info(user_code="WDJB\x1b[201~-MJHT"))
+    assert not (tmp_path / "stdin").exists()
+    assert "clipboard" not in out.getvalue()
 
 
 # -- Press Enter to open the browser ----------------------------------------------------------

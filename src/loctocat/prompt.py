@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from loctocat._models import LoctocatAuthInfo, Token
+from loctocat._text import one_line, printable
 from loctocat.errors import AccessDenied, ConfigurationError, ExpiredToken
 
 if TYPE_CHECKING:
@@ -142,8 +143,9 @@ def failure_message(error: BaseException) -> str:
         return "The code expired before it was approved. Run the command again for a new code."
     if any(cls.__name__ in _CANCELLED_NAMES for cls in type(error).__mro__):
         return "Cancelled."
-    # Error messages may span lines (e.g. server descriptions); the failure line must not.
-    text = " ".join(str(error).split())
+    # Error messages may quote the server, over several lines: the failure line is one line,
+    # and shows the server's control characters as escapes instead of sending them.
+    text = one_line(str(error))
     return text or type(error).__name__
 
 
@@ -168,6 +170,11 @@ def _can_encode(console: Console, text: str) -> bool:
     except (UnicodeEncodeError, LookupError):
         return False
     return True
+
+
+def _printable_lines(text: str) -> str:
+    """`text` with its line breaks kept and every other control character escaped."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def _browser_url(auth_info: LoctocatAuthInfo) -> str:
@@ -328,9 +335,10 @@ class TerminalPrompt:
         console: where to print; by default a `rich.console.Console(stderr=True)`. Whether it
             animates and uses colour follows the console (`is_terminal`, ``TERM=dumb``,
             ``NO_COLOR``, ``FORCE_COLOR``), so pass ``Console(force_terminal=...)`` to override.
-        message: the text shown with the code: a string (printed as-is, no markup), or a
-            function given the `LoctocatAuthInfo` that returns it. ``None`` shows the default
-            text; ``""`` shows nothing.
+        message: the text shown with the code: a string (printed as it is, without markup), or
+            a function given the `LoctocatAuthInfo` that returns it. ``None`` shows the default
+            text; ``""`` shows nothing. Its line breaks are kept; any other control character
+            (the server's values may hold some) is shown as an escape such as ``\\x1b``.
         success_message: the text after ``✓`` once a token arrives. ``None`` shows
             "Authentication complete."; ``""`` shows nothing.
         spinner: a rich spinner name (``python -m rich.spinner`` lists them), your own
@@ -416,10 +424,13 @@ class TerminalPrompt:
             else:
                 custom = self._message(auth_info) if callable(self._message) else self._message
                 if custom:
-                    self._print(Text(custom))
+                    self._print(Text(_printable_lines(custom)))
                 auto = bool(custom)
             self._show_qr(_browser_url(auth_info), auto=auto)
-            if self._copy_code and _copy_to_clipboard(auth_info.user_code):
+            # A code with control characters is not copied: pasted into a terminal, they would
+            # act there.
+            code = auth_info.user_code
+            if self._copy_code and printable(code) == code and _copy_to_clipboard(code):
                 self._print(Text("Copied the code to the clipboard."))
             self._offer_browser(_browser_url(auth_info), auto=auto)
 
@@ -500,19 +511,24 @@ class TerminalPrompt:
         from rich.text import Text
 
         styled = self._styled()
+        # Everything shown comes from the server: its control characters are shown as escapes.
+        code = printable(auth_info.user_code)
         header = Text()
         header.append("!", style="bold yellow" if styled else "")
         header.append(" First copy your one-time code: ")
         # Kept unspaced on this line so that it can be copied and pasted as it is.
-        header.append(auth_info.user_code, style="bold" if styled else "")
+        header.append(code, style="bold" if styled else "")
         self._print(header)
-        panel = self._code_panel(auth_info.user_code)
+        panel = self._code_panel(code)
         if panel is not None:
             self._console.print(panel, highlight=False)
-        text = Text(f"Open {auth_info.verification_uri} in your browser and enter the code.")
+        text = Text(
+            f"Open {printable(auth_info.verification_uri)} in your browser and enter the code."
+        )
         # Microsoft-style `message` fields are left out on purpose: they repeat this, less clearly.
         if auth_info.verification_uri_complete:
-            text.append(f"\nOr open {auth_info.verification_uri_complete} to skip typing it.")
+            complete = printable(auth_info.verification_uri_complete)
+            text.append(f"\nOr open {complete} to skip typing it.")
         self._print(text)
 
     def _code_panel(self, code: str) -> RenderableType | None:
@@ -571,7 +587,7 @@ class TerminalPrompt:
         if fd is None or not _browser_available():
             return
         self._stop_reader()
-        self._print(Text(f"Press Enter to open {url} in your browser..."))
+        self._print(Text(f"Press Enter to open {printable(url)} in your browser..."))
         self._reader = _EnterReader(fd, lambda: self._enter_pressed(url))
         self._reader.start()
 
@@ -591,7 +607,7 @@ class TerminalPrompt:
             if reader is None or reader.stopped:
                 return
             self._undo_enter_echo()
-            self._print(Text(f"Opening {url} in your browser."))
+            self._print(Text(f"Opening {printable(url)} in your browser."))
         try:
             opened = webbrowser.open(url)
         except Exception:
@@ -599,7 +615,7 @@ class TerminalPrompt:
         if not opened:
             with self._lock:
                 if self._reader is reader:  # only while the flow still runs
-                    self._print(Text(f"Could not start a browser; open {url} yourself."))
+                    self._print(Text(f"Could not start a browser; open {printable(url)} yourself."))
 
     def _undo_enter_echo(self) -> None:
         """Put the spinner back where it was: the terminal echoed Enter as a line break."""

@@ -131,6 +131,31 @@ def test_cli_error_line_shows_a_hostile_error_escaped(
     assert r"[see https://example.com/\x1b]8;;https://evil.example/" in stderr
 
 
+def test_cli_shows_a_hostile_device_answer_escaped(
+    server: FakeAuthorizationServer, env: dict[str, str], tmp_path: Path
+) -> None:
+    server.plan_device(
+        json_fault(
+            200,
+            {
+                "device_code": "device-code",
+                "user_code": f"WDJB{CLEAR_SCREEN}-MJHT",
+                "verification_uri": LINK,
+                "verification_uri_complete": f"https://example.com/{TITLE}\u202e",
+                "expires_in": 900,
+                "interval": 1,
+            },
+        )
+    )
+    # The fake server never issued this device code: the first poll ends the flow.
+    stderr = login(server, env, tmp_path, exit_code=EXIT_ERROR)
+    assert "\x1b" not in stderr
+    assert not UNSAFE.search(stderr)
+    assert r"First copy your one-time code: WDJB\x1b[2J-MJHT" in stderr
+    assert r"Open \x1b]8;;https://evil.example/\x1b\https://github.com/login/device" in stderr
+    assert r"Or open https://example.com/\x1b]0;pwned\x07\u202e to skip typing it." in stderr
+
+
 @pytest.mark.parametrize(
     ("error", "line"),
     [
