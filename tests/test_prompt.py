@@ -16,6 +16,7 @@ import sys
 import termios
 import threading
 import time
+import webbrowser
 from pathlib import Path
 from typing import Any, Literal
 
@@ -872,17 +873,32 @@ def keyboard(monkeypatch: pytest.MonkeyPatch) -> Any:
     stdin.close()
 
 
+class RecordingBrowser(webbrowser.BackgroundBrowser):
+    """A browser started in the background, as xdg-open is, that records what it opens."""
+
+    def __init__(self, urls: list[str], *, starts: bool = True) -> None:
+        super().__init__("recording-browser")
+        self.urls = urls
+        self.starts = starts
+
+    def open(self, url: str, new: int = 0, autoraise: bool = True) -> bool:
+        self.urls.append(url)
+        return self.starts
+
+
 @pytest.fixture
 def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The URLs `webbrowser.open` was asked to open (it succeeds without opening anything)."""
-    import webbrowser
+    """The URLs a browser was asked to open (it succeeds without opening anything).
 
+    `webbrowser.get()` gives a `RecordingBrowser`; `webbrowser.open` records into the same list.
+    """
     urls: list[str] = []
 
     def fake_open(url: str, *args: object, **kwargs: object) -> bool:
         urls.append(url)
         return True
 
+    monkeypatch.setattr(webbrowser, "get", lambda using=None: RecordingBrowser(urls))
     monkeypatch.setattr(webbrowser, "open", fake_open)
     return urls
 
@@ -930,9 +946,8 @@ def test_enter_opens_verification_uri_without_a_complete_one(
 def test_browser_that_fails_to_start_gets_a_fallback_line(
     keyboard: FakeStdin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import webbrowser
-
-    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: False)
+    missing = webbrowser.BackgroundBrowser("/nonexistent/browser")
+    monkeypatch.setattr(webbrowser, "get", lambda using=None: missing)
     console, out = make_console(terminal=True)
     prompt = prompt_from_options(console=console)
     prompt.show_code(make_auth_info())
@@ -1070,8 +1085,6 @@ def test_stdin_terminal_in_the_foreground_is_read(monkeypatch: pytest.MonkeyPatc
 
 
 def test_browser_available_follows_the_browser_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    import webbrowser
-
     from loctocat.prompt import _browser_available
 
     monkeypatch.setattr(webbrowser, "_tryorder", None)  # look again, with this environment
@@ -1085,6 +1098,102 @@ def test_browser_available_follows_the_browser_variable(monkeypatch: pytest.Monk
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")
     assert not _browser_available()
+
+
+# -- which pages and which browsers ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "opened"),
+    [
+        ("https://github.com/login/device", True),
+        ("https://example.com/device?user_code=WDJB-MJHT", True),
+        ("HTTPS://EXAMPLE.COM:8443/device#code", True),
+        ("https://user@example.com/device", True),
+        ("http://localhost:8080/device", True),
+        ("http://app.localhost/device", True),
+        ("http://127.0.0.1/device", True),
+        ("http://127.4.5.6:9000/", True),
+        ("http://[::1]:8000/device", True),
+        ("javascript:alert(document.cookie)", False),
+        ("file:///etc/passwd", False),
+        ("--new-window=file:///etc/passwd", False),
+        ("-https://example.com/device", False),
+        ("data:text/html,<script>alert(1)</script>", False),
+        ("vbscript:msgbox(1)", False),
+        ("ftp://example.com/device", False),
+        ("http://example.com/device", False),  # plain http to another machine
+        ("http://localhost.evil.example/device", False),
+        ("http://127.0.0.1.evil.example/device", False),
+        ("http://[::2]/device", False),
+        ("https:example.com/device", False),  # no host
+        ("https:///device", False),
+        ("//example.com/device", False),
+        ("example.com/device", False),
+        ("https://[::1/device", False),  # not parseable
+        ("https://example.com/ device", False),
+        ("https://example.com/\tdevice", False),
+        ("https://example.com/device\n", False),
+        ("https://example.com/\u00a0device", False),
+        ("https://example.com/\x1b[2J", False),
+        ("https://example.com/\x9b2J", False),
+        ("https://example.com/\u202eexe.txt", False),
+        ("", False),
+    ],
+)
+def test_which_pages_are_opened(url: str, opened: bool) -> None:
+    from loctocat.prompt import _is_web_page
+
+    assert _is_web_page(url) is opened
+
+
+REFUSED = "in a browser: only https:// pages are opened; open it yourself if you trust it."
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(document.cookie)",
+        "file:///etc/passwd",
+        "--new-window=file:///etc/passwd",
+        "http://example.com/device",
+    ],
+)
+@pytest.mark.parametrize("field", ["verification_uri", "verification_uri_complete"])
+def test_other_pages_are_shown_but_never_opened(
+    keyboard: FakeStdin, opened: list[str], url: str, field: str
+) -> None:
+    console, out = make_console(terminal=True)
+    prompt = TerminalPrompt(console=console, spinner=None)
+    prompt.show_code(make_auth_info(**{field: url}))
+    keyboard.type(b"\n")
+    time.sleep(0.15)  # more than one poll: a reader would have taken the line
+    prompt.close()
+    text = SGR.sub("", out.getvalue())
+    assert opened == []
+    assert keyboard.unread() == b"\n"  # left for the program
+    assert "Press Enter" not in text
+    assert f"Not opening {url} {REFUSED}\n" in text
+    assert url in text.split("Not opening")[0]  # shown where to go all the same
+
+
+def test_refused_page_is_shown_escaped(keyboard: FakeStdin, opened: list[str]) -> None:
+    console, out = make_console(terminal=True)
+    prompt = TerminalPrompt(console=console, spinner=None)
+    prompt.show_code(make_auth_info(verification_uri="javascript:\x1b[2J"))
+    prompt.close()
+    assert rf"Not opening javascript:\x1b[2J {REFUSED}" in shown_text(out.getvalue())
+    assert opened == []
+
+
+def test_opening_checks_the_page_itself(opened: list[str]) -> None:
+    from loctocat.prompt import _open_page
+
+    assert not _open_page("file:///etc/passwd")
+    assert not _open_page("javascript:alert(1)")
+    assert opened == []
+    assert _open_page("https://example.com/device")
+    assert opened == ["https://example.com/device"]
 
 
 def test_svg_of_the_prompt_for_the_docs_can_be_remade(tmp_path: Path) -> None:

@@ -15,10 +15,11 @@ prints to stderr (stdout stays free for your program's output)::
 On a terminal the code is also shown spaced out in a box (easy to read and type on another
 device), the spinner animates and counts down, and, when someone is at the keyboard (stdin and
 stderr are terminals, ``CI`` is not set) and a browser can be started, pressing Enter opens the
-page (``BROWSER`` picks the browser, as for Python's `webbrowser`). Over SSH a QR code of the page
-is shown too when `segno` is installed (``pip install 'loctocat[qr]'``); ``copy_code=True`` puts
-the code on the clipboard. Anywhere else (CI, pipes, a redirected stderr, ``TERM=dumb``) the same
-lines are printed once as plain text, with no control codes and nothing waiting for input.
+page if it is an https:// one (``BROWSER`` picks the browser, as for Python's `webbrowser`).
+Over SSH a QR code of the page is shown too when `segno` is installed
+(``pip install 'loctocat[qr]'``); ``copy_code=True`` puts the code on the clipboard. Anywhere
+else (CI, pipes, a redirected stderr, ``TERM=dumb``) the same lines are printed once as plain
+text, with no control codes and nothing waiting for input.
 ``NO_COLOR`` turns off colour and bold; ``FORCE_COLOR`` and rich's other variables work as usual.
 
 To change the wording, pass options (the loctocat 1.0 keywords, see `prompt_from_options`) or a
@@ -31,16 +32,20 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import urllib.parse
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from loctocat._flow import _is_loopback
 from loctocat._models import LoctocatAuthInfo, Token
 from loctocat._text import one_line, printable
 from loctocat.errors import AccessDenied, ConfigurationError, ExpiredToken
 
 if TYPE_CHECKING:
+    import webbrowser
+
     # rich is imported only where it is used, so that `import loctocat` stays fast.
     from rich.console import Console, RenderableType
     from rich.live import Live
@@ -212,15 +217,56 @@ def _interactive_stdin() -> int | None:
     return fd
 
 
-def _browser_available() -> bool:
-    """Whether `webbrowser` knows a browser to start (``BROWSER`` included)."""
+def _is_web_page(url: str) -> bool:
+    """Whether "Press Enter" may open `url`: an https:// page, or an http:// one on this machine.
+
+    Anything else a server sends (``javascript:``, ``file:``, ``data:``, or an option such as
+    ``--new-window=...``, which Python before 3.13 hands to the browser command as one) is shown
+    but never opened.
+    """
+    # isprintable() is False for every control and format character, and for every kind of
+    # whitespace but the plain space, which is checked on its own.
+    if not url.isprintable() or " " in url:
+        return False
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed "[" around an IPv6 address
+        return False
+    if not host:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host))
+
+
+def _usable_browser() -> webbrowser.BaseBrowser | None:
+    """The browser "Press Enter" starts: `webbrowser.get()`, the first of ``BROWSER`` if set."""
     import webbrowser
 
     try:
-        webbrowser.get()
+        return webbrowser.get()
     except webbrowser.Error:
+        return None
+
+
+def _browser_available() -> bool:
+    """Whether there is a browser that "Press Enter" may start (see `_usable_browser`)."""
+    return _usable_browser() is not None
+
+
+def _open_page(url: str) -> bool:
+    """Open `url` in the usable browser: False if it is not a web page or nothing started."""
+    # Checked here too, right before anything is started, whatever the caller checked.
+    if not _is_web_page(url):
         return False
-    return True
+    browser = _usable_browser()
+    if browser is None:
+        return False
+    # Not webbrowser.open(): when the first browser fails, it tries every other one it knows in
+    # turn (3.11's open() loops over all of _tryorder), text browsers included.
+    try:
+        return bool(browser.open(url))
+    except Exception:
+        return False
 
 
 def _copy_to_clipboard(text: str) -> bool:
@@ -347,7 +393,9 @@ class TerminalPrompt:
             default) offers it when someone can press Enter: stdin and the console are
             terminals, ``CI`` is not set, and `webbrowser` finds a browser (set ``BROWSER`` to
             choose one). ``True`` offers it in CI too; ``False`` never. The page is
-            `verification_uri_complete` when the server sent one. Not offered on Windows.
+            `verification_uri_complete` when the server sent one. Only an ``https://`` page (or
+            ``http://`` on this machine) is opened: for any other a line says why not, and the
+            user opens it if they trust it. Not offered on Windows.
         qr: show a QR code of the page, for signing in from a phone. ``None`` (the default) shows
             it on a terminal over SSH (``SSH_CONNECTION`` or ``SSH_TTY`` set) when `segno` is
             installed; ``True`` always (as plain text off a terminal; without `segno`, a line
@@ -586,6 +634,14 @@ class TerminalPrompt:
         fd = _interactive_stdin()
         if fd is None or not _browser_available():
             return
+        if not _is_web_page(url):
+            self._print(
+                Text(
+                    f"Not opening {printable(url)} in a browser: only https:// pages are "
+                    "opened; open it yourself if you trust it."
+                )
+            )
+            return
         self._stop_reader()
         self._print(Text(f"Press Enter to open {printable(url)} in your browser..."))
         self._reader = _EnterReader(fd, lambda: self._enter_pressed(url))
@@ -598,8 +654,6 @@ class TerminalPrompt:
 
     def _enter_pressed(self, url: str) -> None:
         """In the reader's thread: Enter was pressed, open the page unless the flow is over."""
-        import webbrowser
-
         from rich.text import Text
 
         with self._lock:
@@ -608,11 +662,7 @@ class TerminalPrompt:
                 return
             self._undo_enter_echo()
             self._print(Text(f"Opening {printable(url)} in your browser."))
-        try:
-            opened = webbrowser.open(url)
-        except Exception:
-            opened = False
-        if not opened:
+        if not _open_page(url):
             with self._lock:
                 if self._reader is reader:  # only while the flow still runs
                     self._print(Text(f"Could not start a browser; open {printable(url)} yourself."))
