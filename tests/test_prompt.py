@@ -1196,6 +1196,67 @@ def test_opening_checks_the_page_itself(opened: list[str]) -> None:
     assert opened == ["https://example.com/device"]
 
 
+@pytest.mark.parametrize(
+    ("browser", "usable"),
+    [
+        (webbrowser.GenericBrowser("www-browser"), False),  # how lynx, w3m and links come too
+        (webbrowser.Elinks("elinks"), False),
+        (webbrowser.BackgroundBrowser("xdg-open"), True),
+        (webbrowser.BackgroundBrowser(["gio", "open", "--", "%s"]), True),
+        (webbrowser.Mozilla("firefox"), True),
+        (webbrowser.Chrome("google-chrome"), True),
+        (webbrowser.Konqueror(), True),
+    ],
+)
+def test_text_browsers_are_used_only_when_chosen(
+    monkeypatch: pytest.MonkeyPatch, browser: webbrowser.BaseBrowser, usable: bool
+) -> None:
+    from loctocat.prompt import _browser_available, _open_page
+
+    started: list[str] = []
+    monkeypatch.setattr(webbrowser, "get", lambda using=None: browser)
+    monkeypatch.setattr(browser, "open", lambda url, *a, **k: started.append(url) or True)
+    assert _browser_available() is usable
+    assert _open_page("https://example.com/device") is usable
+    assert bool(started) is usable
+    monkeypatch.setenv("BROWSER", "w3m")  # the user's own choice is always used
+    assert _browser_available()
+    monkeypatch.setenv("BROWSER", os.pathsep)  # set, but naming no browser
+    assert _browser_available() is usable
+
+
+def test_a_text_browser_found_on_the_path_is_not_offered(
+    fake_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # webbrowser itself, as over SSH: no display, a terminal, and only w3m installed.
+    fake_command(fake_bin, "w3m", f'echo "$@" > {tmp_path}/w3m')
+    for name in ("DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(webbrowser, "_tryorder", None)  # look again, with this environment
+    monkeypatch.setattr(webbrowser, "_browsers", {})
+    stdin = FakeStdin()
+    monkeypatch.setattr("loctocat.prompt._interactive_stdin", lambda: stdin.read_fd)
+    try:
+        console, out = make_console(terminal=True)
+        prompt = TerminalPrompt(console=console, spinner=None)
+        prompt.show_code(make_auth_info())
+        stdin.type(b"\n")
+        time.sleep(0.15)
+        prompt.close()
+        assert "Press Enter" not in out.getvalue()
+        assert not (tmp_path / "w3m").exists()
+
+        monkeypatch.setattr(webbrowser, "_tryorder", None)
+        monkeypatch.setattr(webbrowser, "_browsers", {})
+        monkeypatch.setenv("BROWSER", "w3m")
+        prompt = TerminalPrompt(console=console, spinner=None)
+        prompt.show_code(make_auth_info())
+        assert "Press Enter to open https://example.com/device" in out.getvalue()
+        prompt.close()
+    finally:
+        stdin.close()
+
+
 def test_svg_of_the_prompt_for_the_docs_can_be_remade(tmp_path: Path) -> None:
     script = Path(__file__).parents[1] / "docs" / "assets" / "make_prompt_svg.py"
     subprocess.run([sys.executable, str(script), str(tmp_path / "prompt.svg")], check=True)

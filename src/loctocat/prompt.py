@@ -15,7 +15,8 @@ prints to stderr (stdout stays free for your program's output)::
 On a terminal the code is also shown spaced out in a box (easy to read and type on another
 device), the spinner animates and counts down, and, when someone is at the keyboard (stdin and
 stderr are terminals, ``CI`` is not set) and a browser can be started, pressing Enter opens the
-page if it is an https:// one (``BROWSER`` picks the browser, as for Python's `webbrowser`).
+page if it is an https:// one (``BROWSER`` picks the browser, as for Python's `webbrowser`; a
+text browser such as lynx runs only when ``BROWSER`` names it).
 Over SSH a QR code of the page is shown too when `segno` is installed
 (``pip install 'loctocat[qr]'``); ``copy_code=True`` puts the code on the clipboard. Anywhere
 else (CI, pipes, a redirected stderr, ``TERM=dumb``) the same lines are printed once as plain
@@ -238,14 +239,46 @@ def _is_web_page(url: str) -> bool:
     return parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host))
 
 
+def _runs_in_the_terminal(browser: webbrowser.BaseBrowser) -> bool:
+    """Whether `browser` would take over the terminal until it exits, as a text browser does.
+
+    What CPython 3.11's webbrowser.py does: www-browser, links, lynx and w3m are registered as
+    plain `GenericBrowser`s, whose open() runs the command on our terminal and waits for it to
+    exit; elinks is an `Elinks`, a `UnixBrowser` with ``background = False``, which does the
+    same when its remote call fails. A `BackgroundBrowser` (xdg-open, gio, x-www-browser, ...)
+    starts its command in a new session and returns at once; the graphical `UnixBrowser`s
+    (Mozilla, Chrome, Opera, ...) set ``background = True``, which sends their input and
+    output to /dev/null; Konqueror's does too, and the macOS and Windows classes hand the page
+    to the system. None of those takes over the terminal.
+    """
+    import webbrowser
+
+    if isinstance(browser, webbrowser.BackgroundBrowser):
+        return False
+    if isinstance(browser, webbrowser.GenericBrowser):
+        return True
+    if isinstance(browser, webbrowser.UnixBrowser):
+        return not browser.background
+    return False
+
+
 def _usable_browser() -> webbrowser.BaseBrowser | None:
-    """The browser "Press Enter" starts: `webbrowser.get()`, the first of ``BROWSER`` if set."""
+    """The browser "Press Enter" starts, or None when there is none it may start.
+
+    It is `webbrowser.get()`: the first command in ``BROWSER`` when that is set (the user's own
+    choice, even a text browser), else the first browser Python found, unless that one would
+    take over the terminal (a text browser, over SSH say) while the prompt is still using it.
+    """
     import webbrowser
 
     try:
-        return webbrowser.get()
+        browser = webbrowser.get()
     except webbrowser.Error:
         return None
+    chosen = any(os.environ.get("BROWSER", "").split(os.pathsep))
+    if chosen or not _runs_in_the_terminal(browser):
+        return browser
+    return None
 
 
 def _browser_available() -> bool:
@@ -391,11 +424,13 @@ class TerminalPrompt:
             `SpinnerLike` object (e.g. a ``halo.Halo``), or ``None`` for no waiting indicator.
         open_browser: offer "Press Enter to open <page> in your browser...". ``None`` (the
             default) offers it when someone can press Enter: stdin and the console are
-            terminals, ``CI`` is not set, and `webbrowser` finds a browser (set ``BROWSER`` to
-            choose one). ``True`` offers it in CI too; ``False`` never. The page is
-            `verification_uri_complete` when the server sent one. Only an ``https://`` page (or
-            ``http://`` on this machine) is opened: for any other a line says why not, and the
-            user opens it if they trust it. Not offered on Windows.
+            terminals, ``CI`` is not set, and `webbrowser` finds a browser that runs beside the
+            terminal (set ``BROWSER`` to choose one; a text browser such as lynx or w3m, which
+            would take over the terminal, is used only when ``BROWSER`` names it). ``True``
+            offers it in CI too; ``False`` never. The page is `verification_uri_complete` when
+            the server sent one. Only an ``https://`` page (or ``http://`` on this machine) is
+            opened: for any other a line says why not, and the user opens it if they trust it.
+            Not offered on Windows.
         qr: show a QR code of the page, for signing in from a phone. ``None`` (the default) shows
             it on a terminal over SSH (``SSH_CONNECTION`` or ``SSH_TTY`` set) when `segno` is
             installed; ``True`` always (as plain text off a terminal; without `segno`, a line
