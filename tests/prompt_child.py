@@ -10,6 +10,7 @@ Usage: python prompt_child.py [SECONDS] [options]
     --wait-file PATH      wait until PATH exists instead (at most 20 s), then finish
     --outcome denied      end with AccessDenied (exit code 1) instead of a token
     --complete            the server sends verification_uri_complete too
+    --uri URL             the server's verification_uri (default https://example.com/device)
     --open-browser / --qr auto, true or false: the TerminalPrompt options (default auto)
     --copy-code           copy_code=True
     --no-segno            behave as if segno were not installed
@@ -32,6 +33,7 @@ parser.add_argument("seconds", nargs="?", type=float, default=0.5)
 parser.add_argument("--wait-file", type=Path)
 parser.add_argument("--outcome", choices=["success", "denied"], default="success")
 parser.add_argument("--complete", action="store_true")
+parser.add_argument("--uri", default="https://example.com/device")
 parser.add_argument("--open-browser", choices=list(TRI_STATE), default="auto")
 parser.add_argument("--qr", choices=list(TRI_STATE), default="auto")
 parser.add_argument("--copy-code", action="store_true")
@@ -45,7 +47,7 @@ if args.no_segno:
 auth_info = LoctocatAuthInfo(
     device_code="device-secret",
     user_code="WDJB-MJHT",
-    verification_uri="https://example.com/device",
+    verification_uri=args.uri,
     verification_uri_complete=(
         "https://example.com/device?user_code=WDJB-MJHT" if args.complete else None
     ),

@@ -16,6 +16,7 @@ import sys
 import termios
 import threading
 import time
+import webbrowser
 from pathlib import Path
 from typing import Any, Literal
 
@@ -255,6 +256,8 @@ class Cancelled(BaseException):
         (BaseExceptionGroup("tg", [AccessDenied("access_denied")]), "✗ Authorization was denied."),
         (ServerError("invalid_scope", "nope"), "✗ invalid_scope: nope"),
         (RuntimeError("boom\n  second line"), "✗ boom second line"),
+        (ServerError("access_denied", "\x1b[2Jgone"), r"✗ access_denied: \x1b[2Jgone"),
+        (RuntimeError("\x1b]0;title\x07boom\x9b2J"), r"✗ \x1b]0;title\x07boom\x9b2J"),
         (TimeoutError(), "✗ TimeoutError"),
     ],
 )
@@ -263,6 +266,65 @@ def test_failure_lines(error: BaseException, expected: str) -> None:
     run_flow(prompt_from_options(console=console), error=error)
     assert out.getvalue().splitlines()[-1] == expected
     assert failure_message(error) == expected.removeprefix("✗ ")
+
+
+# -- what a hostile server sends ------------------------------------------------------------
+
+# A link whose text is GitHub's page but whose target is another (OSC 8), clear screen (CSI),
+# a window title ended by BEL, the one-character C1 CSI, and a right-to-left override.
+LINK = "\x1b]8;;https://evil.example/\x1b\\https://github.com/login/device\x1b]8;;\x1b\\"
+SHOWN_LINK = r"\x1b]8;;https://evil.example/\x1b\https://github.com/login/device\x1b]8;;\x1b" + "\\"
+HOSTILE = {
+    "user_code": "WDJB\x1b[2J-MJHT",
+    "verification_uri": LINK,
+    "verification_uri_complete": "https://example.com/\x1b]0;pwned\x07\x9b5m\u202etxt.exe",
+}
+# The prompt's own colour codes (reset, bold, yellow, bold red, bold yellow), and what a
+# terminal would act on once they are taken out.
+PROMPT_SGR = re.compile(r"\x1b\[(?:0|1|33|1;31|1;33)m")
+TERMINAL_CONTROLS = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def shown_text(output: str) -> str:
+    """`output` without the prompt's colour codes, once checked that nothing else acts."""
+    assert "\x1b]" not in output  # no OSC at all: no window title, no hyperlink of rich's own
+    text = PROMPT_SGR.sub("", output)
+    assert not TERMINAL_CONTROLS.search(text), text
+    return text
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_hostile_auth_info_is_shown_escaped(terminal: bool) -> None:
+    console, out = make_console(terminal=terminal)
+    prompt = TerminalPrompt(console=console, spinner=None, qr=False)
+    prompt.show_code(make_auth_info(**HOSTILE))
+    prompt.failed(ServerError("invalid_scope", "\x1b[2J\x1b[5mgone\u202e", "\x1b]8;;x\x07"))
+    prompt.close()
+    text = shown_text(out.getvalue())
+    assert r"! First copy your one-time code: WDJB\x1b[2J-MJHT" + "\n" in text
+    assert f"Open {SHOWN_LINK} in your browser and enter the code.\n" in text
+    assert (
+        r"Or open https://example.com/\x1b]0;pwned\x07\x9b5m\u202etxt.exe to skip typing it."
+        in text
+    )
+    assert (r" ".join(r"WDJB\x1b[2J-MJHT") in text) is terminal  # the code in its box
+    assert text.endswith(r"invalid_scope: \x1b[2J\x1b[5mgone\u202e [see \x1b]8;;x\x07]" + "\n")
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_custom_message_keeps_its_line_breaks_and_escapes_the_rest(terminal: bool) -> None:
+    console, out = make_console(terminal=terminal)
+
+    def message(auth_info: LoctocatAuthInfo) -> str:
+        return f"Go to {auth_info.verification_uri}\nand type\t{auth_info.user_code}\r"
+
+    TerminalPrompt(console=console, message=message, spinner=None).show_code(
+        make_auth_info(**HOSTILE)
+    )
+    text = shown_text(out.getvalue())
+    assert text == f"Go to {SHOWN_LINK}\n" + r"and type\x09WDJB\x1b[2J-MJHT\x0d" + "\n"
 
 
 def test_failure_while_spinning_prints_after_the_spinner_is_gone() -> None:
@@ -769,6 +831,15 @@ def test_copy_code_failing_says_nothing(
     assert out.getvalue().endswith("✓ Authentication complete.\n")
 
 
+def test_code_with_control_characters_is_not_copied(fake_bin: Path, tmp_path: Path) -> None:
+    fake_command(fake_bin, "xclip", f"/bin/cat > {tmp_path}/stdin")
+    console, out = make_console(terminal=False)
+    prompt = prompt_from_options(console=console, copy_code=True)
+    prompt.show_code(make_auth_info(user_code="WDJB\x1b[201~-MJHT"))
+    assert not (tmp_path / "stdin").exists()
+    assert "clipboard" not in out.getvalue()
+
+
 # -- Press Enter to open the browser ----------------------------------------------------------
 
 
@@ -802,17 +873,32 @@ def keyboard(monkeypatch: pytest.MonkeyPatch) -> Any:
     stdin.close()
 
 
+class RecordingBrowser(webbrowser.BackgroundBrowser):
+    """A browser started in the background, as xdg-open is, that records what it opens."""
+
+    def __init__(self, urls: list[str], *, starts: bool = True) -> None:
+        super().__init__("recording-browser")
+        self.urls = urls
+        self.starts = starts
+
+    def open(self, url: str, new: int = 0, autoraise: bool = True) -> bool:
+        self.urls.append(url)
+        return self.starts
+
+
 @pytest.fixture
 def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The URLs `webbrowser.open` was asked to open (it succeeds without opening anything)."""
-    import webbrowser
+    """The URLs a browser was asked to open (it succeeds without opening anything).
 
+    `webbrowser.get()` gives a `RecordingBrowser`; `webbrowser.open` records into the same list.
+    """
     urls: list[str] = []
 
     def fake_open(url: str, *args: object, **kwargs: object) -> bool:
         urls.append(url)
         return True
 
+    monkeypatch.setattr(webbrowser, "get", lambda using=None: RecordingBrowser(urls))
     monkeypatch.setattr(webbrowser, "open", fake_open)
     return urls
 
@@ -860,9 +946,8 @@ def test_enter_opens_verification_uri_without_a_complete_one(
 def test_browser_that_fails_to_start_gets_a_fallback_line(
     keyboard: FakeStdin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import webbrowser
-
-    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: False)
+    missing = webbrowser.BackgroundBrowser("/nonexistent/browser")
+    monkeypatch.setattr(webbrowser, "get", lambda using=None: missing)
     console, out = make_console(terminal=True)
     prompt = prompt_from_options(console=console)
     prompt.show_code(make_auth_info())
@@ -1000,8 +1085,6 @@ def test_stdin_terminal_in_the_foreground_is_read(monkeypatch: pytest.MonkeyPatc
 
 
 def test_browser_available_follows_the_browser_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    import webbrowser
-
     from loctocat.prompt import _browser_available
 
     monkeypatch.setattr(webbrowser, "_tryorder", None)  # look again, with this environment
@@ -1015,6 +1098,163 @@ def test_browser_available_follows_the_browser_variable(monkeypatch: pytest.Monk
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")
     assert not _browser_available()
+
+
+# -- which pages and which browsers ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "opened"),
+    [
+        ("https://github.com/login/device", True),
+        ("https://example.com/device?user_code=WDJB-MJHT", True),
+        ("HTTPS://EXAMPLE.COM:8443/device#code", True),
+        ("https://user@example.com/device", True),
+        ("http://localhost:8080/device", True),
+        ("http://app.localhost/device", True),
+        ("http://127.0.0.1/device", True),
+        ("http://127.4.5.6:9000/", True),
+        ("http://[::1]:8000/device", True),
+        ("javascript:alert(document.cookie)", False),
+        ("file:///etc/passwd", False),
+        ("--new-window=file:///etc/passwd", False),
+        ("-https://example.com/device", False),
+        ("data:text/html,<script>alert(1)</script>", False),
+        ("vbscript:msgbox(1)", False),
+        ("ftp://example.com/device", False),
+        ("http://example.com/device", False),  # plain http to another machine
+        ("http://localhost.evil.example/device", False),
+        ("http://127.0.0.1.evil.example/device", False),
+        ("http://[::2]/device", False),
+        ("https:example.com/device", False),  # no host
+        ("https:///device", False),
+        ("//example.com/device", False),
+        ("example.com/device", False),
+        ("https://[::1/device", False),  # not parseable
+        ("https://example.com/ device", False),
+        ("https://example.com/\tdevice", False),
+        ("https://example.com/device\n", False),
+        ("https://example.com/\u00a0device", False),
+        ("https://example.com/\x1b[2J", False),
+        ("https://example.com/\x9b2J", False),
+        ("https://example.com/\u202eexe.txt", False),
+        ("", False),
+    ],
+)
+def test_which_pages_are_opened(url: str, opened: bool) -> None:
+    from loctocat.prompt import _is_web_page
+
+    assert _is_web_page(url) is opened
+
+
+REFUSED = "in a browser: only https:// pages are opened; open it yourself if you trust it."
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(document.cookie)",
+        "file:///etc/passwd",
+        "--new-window=file:///etc/passwd",
+        "http://example.com/device",
+    ],
+)
+@pytest.mark.parametrize("field", ["verification_uri", "verification_uri_complete"])
+def test_other_pages_are_shown_but_never_opened(
+    keyboard: FakeStdin, opened: list[str], url: str, field: str
+) -> None:
+    console, out = make_console(terminal=True)
+    prompt = TerminalPrompt(console=console, spinner=None)
+    prompt.show_code(make_auth_info(**{field: url}))
+    keyboard.type(b"\n")
+    time.sleep(0.15)  # more than one poll: a reader would have taken the line
+    prompt.close()
+    text = SGR.sub("", out.getvalue())
+    assert opened == []
+    assert keyboard.unread() == b"\n"  # left for the program
+    assert "Press Enter" not in text
+    assert f"Not opening {url} {REFUSED}\n" in text
+    assert url in text.split("Not opening")[0]  # shown where to go all the same
+
+
+def test_refused_page_is_shown_escaped(keyboard: FakeStdin, opened: list[str]) -> None:
+    console, out = make_console(terminal=True)
+    prompt = TerminalPrompt(console=console, spinner=None)
+    prompt.show_code(make_auth_info(verification_uri="javascript:\x1b[2J"))
+    prompt.close()
+    assert rf"Not opening javascript:\x1b[2J {REFUSED}" in shown_text(out.getvalue())
+    assert opened == []
+
+
+def test_opening_checks_the_page_itself(opened: list[str]) -> None:
+    from loctocat.prompt import _open_page
+
+    assert not _open_page("file:///etc/passwd")
+    assert not _open_page("javascript:alert(1)")
+    assert opened == []
+    assert _open_page("https://example.com/device")
+    assert opened == ["https://example.com/device"]
+
+
+@pytest.mark.parametrize(
+    ("browser", "usable"),
+    [
+        (webbrowser.GenericBrowser("www-browser"), False),  # how lynx, w3m and links come too
+        (webbrowser.Elinks("elinks"), False),
+        (webbrowser.BackgroundBrowser("xdg-open"), True),
+        (webbrowser.BackgroundBrowser(["gio", "open", "--", "%s"]), True),
+        (webbrowser.Mozilla("firefox"), True),
+        (webbrowser.Chrome("google-chrome"), True),
+        (webbrowser.Konqueror(), True),
+    ],
+)
+def test_text_browsers_are_used_only_when_chosen(
+    monkeypatch: pytest.MonkeyPatch, browser: webbrowser.BaseBrowser, usable: bool
+) -> None:
+    from loctocat.prompt import _browser_available, _open_page
+
+    started: list[str] = []
+    monkeypatch.setattr(webbrowser, "get", lambda using=None: browser)
+    monkeypatch.setattr(browser, "open", lambda url, *a, **k: started.append(url) or True)
+    assert _browser_available() is usable
+    assert _open_page("https://example.com/device") is usable
+    assert bool(started) is usable
+    monkeypatch.setenv("BROWSER", "w3m")  # the user's own choice is always used
+    assert _browser_available()
+    monkeypatch.setenv("BROWSER", os.pathsep)  # set, but naming no browser
+    assert _browser_available() is usable
+
+
+def test_a_text_browser_found_on_the_path_is_not_offered(
+    fake_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # webbrowser itself, as over SSH: no display, a terminal, and only w3m installed.
+    fake_command(fake_bin, "w3m", f'echo "$@" > {tmp_path}/w3m')
+    for name in ("DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(webbrowser, "_tryorder", None)  # look again, with this environment
+    monkeypatch.setattr(webbrowser, "_browsers", {})
+    stdin = FakeStdin()
+    monkeypatch.setattr("loctocat.prompt._interactive_stdin", lambda: stdin.read_fd)
+    try:
+        console, out = make_console(terminal=True)
+        prompt = TerminalPrompt(console=console, spinner=None)
+        prompt.show_code(make_auth_info())
+        stdin.type(b"\n")
+        time.sleep(0.15)
+        prompt.close()
+        assert "Press Enter" not in out.getvalue()
+        assert not (tmp_path / "w3m").exists()
+
+        monkeypatch.setattr(webbrowser, "_tryorder", None)
+        monkeypatch.setattr(webbrowser, "_browsers", {})
+        monkeypatch.setenv("BROWSER", "w3m")
+        prompt = TerminalPrompt(console=console, spinner=None)
+        prompt.show_code(make_auth_info())
+        assert "Press Enter to open https://example.com/device" in out.getvalue()
+        prompt.close()
+    finally:
+        stdin.close()
 
 
 def test_svg_of_the_prompt_for_the_docs_can_be_remade(tmp_path: Path) -> None:

@@ -181,6 +181,36 @@ def test_browser_that_cannot_start(approve: Path) -> None:
     assert terminal.finish() == 0
 
 
+def test_enter_opens_nothing_for_a_page_that_is_not_a_web_page(
+    approve: Path, browser: tuple[str, Path]
+) -> None:
+    command, opened = browser
+    terminal = Terminal(
+        "--uri",
+        "file:///etc/passwd",
+        "--wait-file",
+        str(approve),
+        "--read-after",
+        env=child_env(BROWSER=command),
+    )
+    terminal.expect("Open file:///etc/passwd in your browser and enter the code.")
+    terminal.expect("(expires in 14:5")
+    terminal.child.send("\r")
+    time.sleep(0.5)  # time enough for a browser to be started, were Enter read
+    approve.touch()
+    terminal.expect("Authentication complete.")
+    assert not opened.exists()  # the BROWSER command never ran
+    terminal.expect("got: ")
+    assert terminal.finish() == 0
+    assert "got: \r\n" in terminal.output  # the Enter was left to the program
+    screen = terminal.screen()
+    assert "Press Enter" not in terminal.output
+    assert (
+        "Not opening file:///etc/passwd in a browser: only https:// pages are opened; "
+        "open it yourself if you trust it."
+    ) in screen
+
+
 @pytest.mark.parametrize(
     ("args", "env", "offered"),
     [

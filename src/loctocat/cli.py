@@ -786,6 +786,8 @@ _COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with `argv` (default: sys.argv[1:]) and return the exit code."""
+    from loctocat._text import one_line  # error lines below may quote a server: escape them
+
     run = _Run()
     debug = False
     try:
@@ -810,8 +812,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             traceback.print_exc()
         # The prompt has already said what happened when a flow was running; repeat it
-        # in one line for logs and scripts.
-        print(f"loctocat: {_one_line(str(error))}", file=sys.stderr)
+        # in one line for logs and scripts, with the server's control characters escaped.
+        print(f"loctocat: {one_line(str(error))}", file=sys.stderr)
         return _exit_code(error)
     except Exception as error:
         if debug:
@@ -821,6 +823,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             hint = ""
         else:
             hint = " (run with --debug for the traceback)"
-        message = _one_line(f"{type(error).__name__}: {error}")
+        message = one_line(f"{type(error).__name__}: {error}")
         print(f"loctocat: unexpected error: {message}{hint}", file=sys.stderr)
         return EXIT_ERROR

@@ -25,6 +25,8 @@ Catch `LoctocatError` to handle everything loctocat raises.
 
 from __future__ import annotations
 
+from loctocat._text import one_line, printable
+
 __all__ = [
     "AccessDenied",
     "ConfigurationError",
@@ -112,6 +114,10 @@ def _store_error(message: str, corrupt: bool) -> StoreError:
 class ServerError(LoctocatError):
     """The authorization server answered with an OAuth error code.
 
+    The message (`str(error)`) is one line safe to print on a terminal: control characters the
+    server sent are shown as escapes such as ``\\x1b``. The attributes hold exactly what the
+    server sent: untrusted text, to escape (with `repr()`, say) before you print it yourself.
+
     Attributes:
         error: the error code, e.g. ``"access_denied"``.
         error_description: the server's human-readable explanation, if it sent one.
@@ -132,13 +138,15 @@ class ServerError(LoctocatError):
         self.error_description = error_description
         self.error_uri = error_uri
         self.status_code = status_code
-        message = error
+        # The server's words end up on terminals and in logs: they must not be able to send
+        # escape sequences there, nor break the message over several lines.
+        message = printable(error)
         if error_description:
-            message += f": {error_description}"
+            message += f": {one_line(error_description)}"
         if hint:
             message += f" ({hint})"
         if error_uri:
-            message += f" [see {error_uri}]"
+            message += f" [see {printable(error_uri)}]"
         super().__init__(message)
 
     @staticmethod

@@ -15,10 +15,12 @@ prints to stderr (stdout stays free for your program's output)::
 On a terminal the code is also shown spaced out in a box (easy to read and type on another
 device), the spinner animates and counts down, and, when someone is at the keyboard (stdin and
 stderr are terminals, ``CI`` is not set) and a browser can be started, pressing Enter opens the
-page (``BROWSER`` picks the browser, as for Python's `webbrowser`). Over SSH a QR code of the page
-is shown too when `segno` is installed (``pip install 'loctocat[qr]'``); ``copy_code=True`` puts
-the code on the clipboard. Anywhere else (CI, pipes, a redirected stderr, ``TERM=dumb``) the same
-lines are printed once as plain text, with no control codes and nothing waiting for input.
+page if it is an https:// one (``BROWSER`` picks the browser, as for Python's `webbrowser`; a
+text browser such as lynx runs only when ``BROWSER`` names it).
+Over SSH a QR code of the page is shown too when `segno` is installed
+(``pip install 'loctocat[qr]'``); ``copy_code=True`` puts the code on the clipboard. Anywhere
+else (CI, pipes, a redirected stderr, ``TERM=dumb``) the same lines are printed once as plain
+text, with no control codes and nothing waiting for input.
 ``NO_COLOR`` turns off colour and bold; ``FORCE_COLOR`` and rich's other variables work as usual.
 
 To change the wording, pass options (the loctocat 1.0 keywords, see `prompt_from_options`) or a
@@ -31,15 +33,20 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import urllib.parse
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from loctocat._flow import _is_loopback
 from loctocat._models import LoctocatAuthInfo, Token
+from loctocat._text import one_line, printable
 from loctocat.errors import AccessDenied, ConfigurationError, ExpiredToken
 
 if TYPE_CHECKING:
+    import webbrowser
+
     # rich is imported only where it is used, so that `import loctocat` stays fast.
     from rich.console import Console, RenderableType
     from rich.live import Live
@@ -142,8 +149,9 @@ def failure_message(error: BaseException) -> str:
         return "The code expired before it was approved. Run the command again for a new code."
     if any(cls.__name__ in _CANCELLED_NAMES for cls in type(error).__mro__):
         return "Cancelled."
-    # Error messages may span lines (e.g. server descriptions); the failure line must not.
-    text = " ".join(str(error).split())
+    # Error messages may quote the server, over several lines: the failure line is one line,
+    # and shows the server's control characters as escapes instead of sending them.
+    text = one_line(str(error))
     return text or type(error).__name__
 
 
@@ -168,6 +176,11 @@ def _can_encode(console: Console, text: str) -> bool:
     except (UnicodeEncodeError, LookupError):
         return False
     return True
+
+
+def _printable_lines(text: str) -> str:
+    """`text` with its line breaks kept and every other control character escaped."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def _browser_url(auth_info: LoctocatAuthInfo) -> str:
@@ -205,15 +218,88 @@ def _interactive_stdin() -> int | None:
     return fd
 
 
-def _browser_available() -> bool:
-    """Whether `webbrowser` knows a browser to start (``BROWSER`` included)."""
+def _is_web_page(url: str) -> bool:
+    """Whether "Press Enter" may open `url`: an https:// page, or an http:// one on this machine.
+
+    Anything else a server sends (``javascript:``, ``file:``, ``data:``, or an option such as
+    ``--new-window=...``, which Python before 3.13 hands to the browser command as one) is shown
+    but never opened.
+    """
+    # isprintable() is False for every control and format character, and for every kind of
+    # whitespace but the plain space, which is checked on its own.
+    if not url.isprintable() or " " in url:
+        return False
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed "[" around an IPv6 address
+        return False
+    if not host:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host))
+
+
+def _runs_in_the_terminal(browser: webbrowser.BaseBrowser) -> bool:
+    """Whether `browser` would take over the terminal until it exits, as a text browser does.
+
+    What CPython 3.11's webbrowser.py does: www-browser, links, lynx and w3m are registered as
+    plain `GenericBrowser`s, whose open() runs the command on our terminal and waits for it to
+    exit; elinks is an `Elinks`, a `UnixBrowser` with ``background = False``, which does the
+    same when its remote call fails. A `BackgroundBrowser` (xdg-open, gio, x-www-browser, ...)
+    starts its command in a new session and returns at once; the graphical `UnixBrowser`s
+    (Mozilla, Chrome, Opera, ...) set ``background = True``, which sends their input and
+    output to /dev/null; Konqueror's does too, and the macOS and Windows classes hand the page
+    to the system. None of those takes over the terminal.
+    """
+    import webbrowser
+
+    if isinstance(browser, webbrowser.BackgroundBrowser):
+        return False
+    if isinstance(browser, webbrowser.GenericBrowser):
+        return True
+    if isinstance(browser, webbrowser.UnixBrowser):
+        return not browser.background
+    return False
+
+
+def _usable_browser() -> webbrowser.BaseBrowser | None:
+    """The browser "Press Enter" starts, or None when there is none it may start.
+
+    It is `webbrowser.get()`: the first command in ``BROWSER`` when that is set (the user's own
+    choice, even a text browser), else the first browser Python found, unless that one would
+    take over the terminal (a text browser, over SSH say) while the prompt is still using it.
+    """
     import webbrowser
 
     try:
-        webbrowser.get()
+        browser = webbrowser.get()
     except webbrowser.Error:
+        return None
+    chosen = any(os.environ.get("BROWSER", "").split(os.pathsep))
+    if chosen or not _runs_in_the_terminal(browser):
+        return browser
+    return None
+
+
+def _browser_available() -> bool:
+    """Whether there is a browser that "Press Enter" may start (see `_usable_browser`)."""
+    return _usable_browser() is not None
+
+
+def _open_page(url: str) -> bool:
+    """Open `url` in the usable browser: False if it is not a web page or nothing started."""
+    # Checked here too, right before anything is started, whatever the caller checked.
+    if not _is_web_page(url):
         return False
-    return True
+    browser = _usable_browser()
+    if browser is None:
+        return False
+    # Not webbrowser.open(): when the first browser fails, it tries every other one it knows in
+    # turn (3.11's open() loops over all of _tryorder), text browsers included.
+    try:
+        return bool(browser.open(url))
+    except Exception:
+        return False
 
 
 def _copy_to_clipboard(text: str) -> bool:
@@ -328,18 +414,23 @@ class TerminalPrompt:
         console: where to print; by default a `rich.console.Console(stderr=True)`. Whether it
             animates and uses colour follows the console (`is_terminal`, ``TERM=dumb``,
             ``NO_COLOR``, ``FORCE_COLOR``), so pass ``Console(force_terminal=...)`` to override.
-        message: the text shown with the code: a string (printed as-is, no markup), or a
-            function given the `LoctocatAuthInfo` that returns it. ``None`` shows the default
-            text; ``""`` shows nothing.
+        message: the text shown with the code: a string (printed as it is, without markup), or
+            a function given the `LoctocatAuthInfo` that returns it. ``None`` shows the default
+            text; ``""`` shows nothing. Its line breaks are kept; any other control character
+            (the server's values may hold some) is shown as an escape such as ``\\x1b``.
         success_message: the text after ``✓`` once a token arrives. ``None`` shows
             "Authentication complete."; ``""`` shows nothing.
         spinner: a rich spinner name (``python -m rich.spinner`` lists them), your own
             `SpinnerLike` object (e.g. a ``halo.Halo``), or ``None`` for no waiting indicator.
         open_browser: offer "Press Enter to open <page> in your browser...". ``None`` (the
             default) offers it when someone can press Enter: stdin and the console are
-            terminals, ``CI`` is not set, and `webbrowser` finds a browser (set ``BROWSER`` to
-            choose one). ``True`` offers it in CI too; ``False`` never. The page is
-            `verification_uri_complete` when the server sent one. Not offered on Windows.
+            terminals, ``CI`` is not set, and `webbrowser` finds a browser that runs beside the
+            terminal (set ``BROWSER`` to choose one; a text browser such as lynx or w3m, which
+            would take over the terminal, is used only when ``BROWSER`` names it). ``True``
+            offers it in CI too; ``False`` never. The page is `verification_uri_complete` when
+            the server sent one. Only an ``https://`` page (or ``http://`` on this machine) is
+            opened: for any other a line says why not, and the user opens it if they trust it.
+            Not offered on Windows.
         qr: show a QR code of the page, for signing in from a phone. ``None`` (the default) shows
             it on a terminal over SSH (``SSH_CONNECTION`` or ``SSH_TTY`` set) when `segno` is
             installed; ``True`` always (as plain text off a terminal; without `segno`, a line
@@ -416,10 +507,13 @@ class TerminalPrompt:
             else:
                 custom = self._message(auth_info) if callable(self._message) else self._message
                 if custom:
-                    self._print(Text(custom))
+                    self._print(Text(_printable_lines(custom)))
                 auto = bool(custom)
             self._show_qr(_browser_url(auth_info), auto=auto)
-            if self._copy_code and _copy_to_clipboard(auth_info.user_code):
+            # A code with control characters is not copied: pasted into a terminal, they would
+            # act there.
+            code = auth_info.user_code
+            if self._copy_code and printable(code) == code and _copy_to_clipboard(code):
                 self._print(Text("Copied the code to the clipboard."))
             self._offer_browser(_browser_url(auth_info), auto=auto)
 
@@ -500,19 +594,24 @@ class TerminalPrompt:
         from rich.text import Text
 
         styled = self._styled()
+        # Everything shown comes from the server: its control characters are shown as escapes.
+        code = printable(auth_info.user_code)
         header = Text()
         header.append("!", style="bold yellow" if styled else "")
         header.append(" First copy your one-time code: ")
         # Kept unspaced on this line so that it can be copied and pasted as it is.
-        header.append(auth_info.user_code, style="bold" if styled else "")
+        header.append(code, style="bold" if styled else "")
         self._print(header)
-        panel = self._code_panel(auth_info.user_code)
+        panel = self._code_panel(code)
         if panel is not None:
             self._console.print(panel, highlight=False)
-        text = Text(f"Open {auth_info.verification_uri} in your browser and enter the code.")
+        text = Text(
+            f"Open {printable(auth_info.verification_uri)} in your browser and enter the code."
+        )
         # Microsoft-style `message` fields are left out on purpose: they repeat this, less clearly.
         if auth_info.verification_uri_complete:
-            text.append(f"\nOr open {auth_info.verification_uri_complete} to skip typing it.")
+            complete = printable(auth_info.verification_uri_complete)
+            text.append(f"\nOr open {complete} to skip typing it.")
         self._print(text)
 
     def _code_panel(self, code: str) -> RenderableType | None:
@@ -570,8 +669,16 @@ class TerminalPrompt:
         fd = _interactive_stdin()
         if fd is None or not _browser_available():
             return
+        if not _is_web_page(url):
+            self._print(
+                Text(
+                    f"Not opening {printable(url)} in a browser: only https:// pages are "
+                    "opened; open it yourself if you trust it."
+                )
+            )
+            return
         self._stop_reader()
-        self._print(Text(f"Press Enter to open {url} in your browser..."))
+        self._print(Text(f"Press Enter to open {printable(url)} in your browser..."))
         self._reader = _EnterReader(fd, lambda: self._enter_pressed(url))
         self._reader.start()
 
@@ -582,8 +689,6 @@ class TerminalPrompt:
 
     def _enter_pressed(self, url: str) -> None:
         """In the reader's thread: Enter was pressed, open the page unless the flow is over."""
-        import webbrowser
-
         from rich.text import Text
 
         with self._lock:
@@ -591,15 +696,11 @@ class TerminalPrompt:
             if reader is None or reader.stopped:
                 return
             self._undo_enter_echo()
-            self._print(Text(f"Opening {url} in your browser."))
-        try:
-            opened = webbrowser.open(url)
-        except Exception:
-            opened = False
-        if not opened:
+            self._print(Text(f"Opening {printable(url)} in your browser."))
+        if not _open_page(url):
             with self._lock:
                 if self._reader is reader:  # only while the flow still runs
-                    self._print(Text(f"Could not start a browser; open {url} yourself."))
+                    self._print(Text(f"Could not start a browser; open {printable(url)} yourself."))
 
     def _undo_enter_echo(self) -> None:
         """Put the spinner back where it was: the terminal echoed Enter as a line break."""
