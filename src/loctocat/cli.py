@@ -770,10 +770,6 @@ def _exit_code(error: BaseException) -> int:
     return EXIT_ERROR
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 _COMMANDS = {
     "login": _login,
     "token": _token,

@@ -308,12 +308,22 @@ class KeyLock:
         """
         self._shared.release(threading.get_ident() if owner is None else owner)
 
+    @property
+    def timeout(self) -> float | None:
+        """How long ``with`` waits, in seconds: the store's `lock_timeout` (None: for ever)."""
+        return self._lock_timeout
+
+    def timed_out(self) -> StoreError:
+        """The error to raise when waiting `timeout` seconds for the lock was not enough."""
+        where = "the lock" if self._shared.path is None else str(self._shared.path)
+        return StoreError(
+            f"could not lock {where} within {self._lock_timeout} s: another "
+            f"thread or process is {self._holder}; try again, or pass a larger lock_timeout"
+        )
+
     def __enter__(self) -> None:
         if not self.acquire(self._lock_timeout):
-            raise StoreError(
-                f"could not lock {self._shared.path} within {self._lock_timeout} s: another "
-                f"thread or process is {self._holder}; try again, or pass a larger lock_timeout"
-            )
+            raise self.timed_out()
 
     def __exit__(self, *exc_info: object) -> None:
         self.release()
