@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
+import zlib
 import urllib.parse
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
@@ -337,6 +339,72 @@ def test_duplicate_keys_are_refused() -> None:
     body = b'{"device_code": "a", "device_code": "b"}'
     with pytest.raises(ProtocolError, match="appears twice"):
         ping(config(), Response(200, {}, body))
+
+
+def test_duplicate_form_fields_are_refused() -> None:
+    body = urllib.parse.urlencode([*DEVICE_ANSWER.items(), ("device_code", "forged")]).encode()
+    answer = Response(200, {"content-type": "application/x-www-form-urlencoded"}, body)
+    with pytest.raises(ProtocolError, match="'device_code' appears twice"):
+        ping(config(), answer)
+
+
+def test_the_response_repr_never_shows_the_body() -> None:
+    answer = json_response(200, DEVICE_ANSWER)
+    assert "DEVICE-SECRET" not in repr(answer)
+
+
+def deflated(data: bytes, wbits: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize(
+    ("coding", "pack"),
+    [
+        ("gzip", lambda b: gzip.compress(b)),
+        ("x-gzip", lambda b: gzip.compress(b)),
+        ("GZIP", lambda b: gzip.compress(b)),
+        ("deflate", lambda b: deflated(b, zlib.MAX_WBITS)),  # zlib format, as RFC 9110 says
+        ("deflate", lambda b: deflated(b, -zlib.MAX_WBITS)),  # raw deflate, as servers send
+        ("identity", lambda b: b),
+        ("gzip, identity", lambda b: gzip.compress(b)),
+        ("", lambda b: b),
+    ],
+)
+def test_one_content_coding_is_undone(coding: str, pack: Any) -> None:
+    body = pack(json.dumps(DEVICE_ANSWER).encode())
+    answer = Response(200, {"content-type": "application/json", "content-encoding": coding}, body)
+    assert ping(config(), answer).auth_info.user_code == "WDJB-MJHT"
+
+
+@pytest.mark.parametrize("coding", ["gzip, gzip", "gzip,deflate", "br", "zstd", "compress"])
+def test_stacked_or_unknown_content_codings_are_protocol_errors(coding: str) -> None:
+    body = gzip.compress(gzip.compress(json.dumps(DEVICE_ANSWER).encode()))
+    answer = Response(200, {"content-encoding": coding}, body)
+    with pytest.raises(ProtocolError, match="only one layer of gzip or deflate"):
+        ping(config(), answer)
+
+
+def test_decompression_stops_at_the_cap() -> None:
+    body = gzip.compress(b"{" + b" " * (64 * MAX_BODY_BYTES) + b"}")
+    assert len(body) < MAX_BODY_BYTES
+    answer = Response(200, {"content-encoding": "gzip"}, body)
+    with pytest.raises(ProtocolError, match="larger than .* once decompressed"):
+        ping(config(), answer)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not gzip at all",
+        gzip.compress(json.dumps(DEVICE_ANSWER).encode())[:-8],  # truncated
+        gzip.compress(json.dumps(DEVICE_ANSWER).encode()) + b"trailing",
+    ],
+)
+def test_a_body_its_coding_cannot_undo_is_a_garbled_answer(body: bytes) -> None:
+    answer = Response(200, {"content-encoding": "gzip"}, body)
+    with pytest.raises(TransportError, match="could not be decoded"):
+        ping(config(), answer)
 
 
 def test_oversized_answers_are_refused() -> None:

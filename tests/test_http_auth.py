@@ -371,3 +371,66 @@ def test_requests_threads_failing_together_share_one_refresh(
 def test_requests_refuses_an_async_authenticator(server: FakeAuthorizationServer) -> None:
     with pytest.raises(ConfigurationError, match="synchronous"):
         LoctocatRequestsAuth(async_authenticator(server))
+
+
+# --- token types (RFC 6749 §7.1) ------------------------------------------------------------------
+
+
+def holding(token_type: str, **options: Any) -> Authenticator:
+    """An authenticator whose stored, valid token has this token_type."""
+    from datetime import UTC, datetime, timedelta
+
+    from loctocat import Token
+    from loctocat.store import MemoryTokenStore
+
+    store = MemoryTokenStore()
+    auth = Authenticator(
+        "client-1", "https://as.example/device", "https://as.example/token", store=store, **options
+    )
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    store.save(auth.store_key(), Token("the-token", token_type=token_type, expires_at=expires))
+    return auth
+
+
+def test_a_bearer_token_of_any_case_is_sent_as_bearer() -> None:
+    seen: list[str | None] = []
+
+    def resource(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Authorization"))
+        return httpx.Response(200)
+
+    auth = holding("bearer")
+    with httpx.Client(transport=httpx.MockTransport(resource), auth=auth.http_auth()) as client:
+        client.get("https://api.example/me")
+    assert seen == ["Bearer the-token"]
+
+
+@pytest.mark.parametrize("token_type", ["mac", "N_A", "DPoP"])
+def test_a_token_of_another_type_is_never_sent_as_bearer(token_type: str) -> None:
+    from loctocat import ProtocolError
+
+    seen: list[httpx.Request] = []
+
+    def resource(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    auth = holding(token_type)
+    with (
+        httpx.Client(transport=httpx.MockTransport(resource), auth=auth.http_auth()) as client,
+        pytest.raises(ProtocolError, match=f"type '{token_type}'.*only Bearer"),
+    ):
+        client.get("https://api.example/me")
+    assert seen == []
+
+    class Adapter(requests.adapters.BaseAdapter):
+        def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+            raise AssertionError("nothing may be sent")
+
+        def close(self) -> None:
+            pass
+
+    session = requests.Session()
+    session.mount("https://", Adapter())
+    with pytest.raises(ProtocolError, match="only Bearer"):
+        session.get("https://api.example/me", auth=auth.requests_auth())

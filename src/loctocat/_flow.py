@@ -26,6 +26,7 @@ from typing import Any, Literal, TypeAlias
 
 from loctocat._handlers import Handler
 from loctocat._models import LoctocatAuthInfo, Token
+from loctocat._text import printable
 from loctocat.errors import (
     ConfigurationError,
     ExpiredToken,
@@ -389,7 +390,7 @@ def _content(response: Response, request: Request) -> bytes:
     if len(codings) > 1 or codings[0] not in ("gzip", "x-gzip", "deflate"):
         raise ProtocolError(
             f"the {request.endpoint} ({request.url}) sent an answer with the content encoding "
-            f"{header.strip()!r}; only one layer of gzip or deflate is accepted "
+            f"{printable(header.strip())!r}; only one layer of gzip or deflate is accepted "
             f"(Accept-Encoding: {ACCEPT_ENCODING})",
             endpoint=request.url,
         )
@@ -424,7 +425,7 @@ def decode_body(response: Response, request: Request) -> dict[str, Any] | None:
 
 
 def _describe_body(response: Response) -> str:
-    content_type = response.headers.get("content-type", "no content type")
+    content_type = printable(response.headers.get("content-type", "no content type"))
     return f"HTTP {response.status_code} with a body that is not a JSON object ({content_type})"
 
 
@@ -441,7 +442,7 @@ def _successful_body(
 ) -> dict[str, Any]:
     """The fields of a 2xx answer; a redirect or any other status is a ProtocolError."""
     if 300 <= response.status_code < 400:
-        location = response.headers.get("location", "an unnamed place")
+        location = printable(response.headers.get("location", "an unnamed place"))
         raise _protocol_error(
             request,
             f"redirected the request to {location}; configure that URL instead (redirects are "
@@ -770,6 +771,24 @@ def parse_token(data: Mapping[str, Any], request: Request) -> Token:
         extra=MappingProxyType({k: v for k, v in data.items() if k not in known}),
         received_at=received_at,
     )
+
+
+def authorization_header(token: Token) -> str:
+    """The `Authorization` header value that presents `token` to a resource server.
+
+    RFC 6750 §2.1 for Bearer tokens, whatever the case of the `token_type` the server sent
+    (GitHub says "bearer"). RFC 6749 §7.1: "The client MUST NOT use an access token if it does
+    not understand the token type", so any other type raises `ProtocolError` rather than being
+    sent as if it were Bearer.
+    """
+    if token.token_type.lower() != "bearer":
+        raise ProtocolError(
+            f"the server issued an access token of type {printable(token.token_type)!r}, which "
+            "loctocat cannot present (only Bearer tokens are supported); RFC 6749 §7.1 forbids "
+            "using a token whose type the client does not understand",
+            field="token_type",
+        )
+    return f"Bearer {token.access_token}"
 
 
 def poll_flow(

@@ -53,6 +53,8 @@ from loctocat.errors import (
     ExpiredToken,
     FlowTimeout,
     LoctocatError,
+    ProtocolError,
+    ServerError,
     TransportError,
 )
 
@@ -150,8 +152,9 @@ examples:
   loctocat logout github --client-id Iv1.0123456789abcdef
   loctocat logout --issuer https://auth.example.com --client-id my-app --account work
 
-Forgets the stored token and revokes it (RFC 7009) when the server has a revocation endpoint
-(--issuer finds it in the metadata; with --auth-url/--token-url pass --revocation-url).
+Revokes the stored token (RFC 7009) when the server has a revocation endpoint (--issuer finds
+it in the metadata; with --auth-url/--token-url pass --revocation-url), then forgets it. When
+revoking fails, the token is kept, so that you can try again (or forget it with --no-revoke).
 
 {_SELECTION_NOTES}"""
 
@@ -349,13 +352,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--json", action="store_true", help="print the whole token as JSON")
 
-    commands.add_parser(
+    logout = commands.add_parser(
         "logout",
         parents=[selection],
-        help="forget the stored token and revoke it",
-        description="Forget the stored token and revoke it at the server.",
+        help="revoke the stored token and forget it",
+        description="Revoke the stored token at the server, then forget it.",
         epilog=_LOGOUT_EPILOG,
         formatter_class=raw,
+    )
+    logout.add_argument(
+        "--no-revoke",
+        action="store_true",
+        help="only forget the token here (it stays valid at the server until it expires)",
     )
 
     listing = commands.add_parser(
@@ -626,12 +634,17 @@ def _print_token(token: Token | None, as_json: bool) -> None:
 
 
 def _login(args: argparse.Namespace, run: _Run) -> int:
+    from loctocat.errors import StoreError
+
     store = _store(args)
     with _authenticator(args, store) as authenticator:
         authenticator.authenticate(prompt=_TrackingPrompt(run))
         token = authenticator.token
         assert token is not None
-        store.save(authenticator.store_key(), token)
+        try:
+            store.save(authenticator.store_key(), token)
+        except StoreError as exc:
+            return _not_stored(token, exc, args.print_token or args.json, args.json)
     print("Logged in.", file=sys.stderr)
     if args.print_token or args.json:
         _print_token(token, args.json)
@@ -639,34 +652,87 @@ def _login(args: argparse.Namespace, run: _Run) -> int:
 
 
 def _token(args: argparse.Namespace, run: _Run) -> int:
+    from loctocat.errors import StoreError
+
     store = _store(args)
     with _authenticator(args, store) as authenticator:
-        authenticator.get_token(prompt=_TrackingPrompt(run))
+        try:
+            authenticator.get_token(prompt=_TrackingPrompt(run))
+        except StoreError as exc:
+            if authenticator.token is None:
+                raise  # the store could not be read: no token was obtained
+            return _not_stored(authenticator.token, exc, True, args.json)
         _print_token(authenticator.token, args.json)
     return EXIT_OK
 
 
+def _not_stored(token: Token, error: Exception, hand_over: bool, as_json: bool) -> int:
+    """A token was issued but could not be stored: never lose it.
+
+    When the command prints it anyway, that is where it goes (with a warning); otherwise it is
+    written to a new private file (mode 0600) whose name is given, and the command fails.
+    """
+    from loctocat._text import one_line
+
+    # The store's own words, without the library's note about authenticator.token.
+    reason = one_line(str(error.__cause__ or error))
+    if hand_over:
+        _print_token(token, as_json)
+        print(f"loctocat: warning: the token could not be stored: {reason}", file=sys.stderr)
+        return EXIT_OK
+    import json
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="loctocat-token-", suffix=".json")
+    with os.fdopen(fd, "w") as rescue:
+        json.dump(token.to_dict(), rescue, indent=2)
+    print(
+        f"loctocat: logged in, but the token could not be stored: {reason}; it was written to "
+        f"{path} instead (readable only by you): use it from there, then delete the file",
+        file=sys.stderr,
+    )
+    return EXIT_ERROR
+
+
 def _logout(args: argparse.Namespace, run: _Run) -> int:
+    from loctocat.errors import StoreError
+
     store = _store(args)
     with _authenticator(args, store) as authenticator:
-        if store.load(authenticator.store_key()) is None:
-            print(f"Not logged in: no such token in {store.path}.", file=sys.stderr)
-            return EXIT_OK
         try:
-            authenticator.logout()
-        except LoctocatError as exc:
+            stored = store.load(authenticator.store_key())
+        except StoreError as exc:
+            if not exc.corrupt:
+                raise
+            stored = None  # unreadable: nothing to revoke, but forgetting it still helps
+            args.no_revoke = True
+        else:
+            if stored is None:
+                print(f"Not logged in: no such token in {store.path}.", file=sys.stderr)
+                return EXIT_OK
+        try:
+            revoked = authenticator.logout(revoke=not args.no_revoke)
+        except (TransportError, ProtocolError, ServerError) as exc:
             raise CommandFailed(
-                f"the token was removed from {store.path} but revoking it at the server "
-                f"failed: {exc}",
+                f"revoking the token at the server failed, so it is still stored in "
+                f"{store.path}: {exc}; try again later, or run logout with --no-revoke to "
+                "only forget it here",
                 _exit_code(exc),
             ) from exc
-        print("Logged out.", file=sys.stderr)
-        if authenticator.revocation_url is None:
-            print(
-                "(No revocation endpoint is known, so the token was only forgotten here: it "
-                "stays valid at the server until it expires.)",
-                file=sys.stderr,
-            )
+    if revoked:
+        print("Logged out. The token was revoked at the server and forgotten.", file=sys.stderr)
+    elif args.no_revoke:
+        print(
+            "Logged out. The token was forgotten here; it stays valid at the server until it "
+            "expires.",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            "Logged out. The token was forgotten here, but no revocation endpoint is known, so it "
+            "stays valid at the server until it expires (pass --revocation-url to revoke it).",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from loctocat._flow import authorization_header
 from loctocat.auth import AsyncAuthenticator, Authenticator
 from loctocat.errors import ConfigurationError
 
@@ -42,9 +43,10 @@ class LoctocatAuth(httpx.Auth):
     generator, a file upload) cannot be sent twice: its 401 is returned at once, and the next
     request uses the renewed token.
 
-    The scheme is always `Bearer` (RFC 6750), whatever the case of the `token_type` the server
-    sent (GitHub says `bearer`). httpx drops the header when following a redirect to another
-    origin, so the token only goes where you sent the request.
+    The scheme is `Bearer` (RFC 6750), whatever the case of the `token_type` the server sent
+    (GitHub says `bearer`); a token of any other type is never sent as Bearer: the request
+    raises `ProtocolError` instead (RFC 6749 §7.1). httpx drops the header when following a
+    redirect to another origin, so the token only goes where you sent the request.
     """
 
     # The 401 body is not needed to decide anything, and a streamed response stays streamed.
@@ -72,7 +74,8 @@ class LoctocatAuth(httpx.Auth):
                 "an AsyncAuthenticator's auth works only in an httpx.AsyncClient: use an "
                 "httpx.AsyncClient, or an Authenticator for this httpx.Client"
             )
-        sent = _authorize(request, authenticator.get_token())
+        authenticator.get_token()
+        sent = _authorize(request, authenticator)
         response = yield request
         if not _should_retry(response, sent):
             return
@@ -80,8 +83,8 @@ class LoctocatAuth(httpx.Auth):
         response.read()
         response.close()
         with self._renew_lock:
-            token = authenticator.get_token(force_refresh=self._must_force(sent))
-        _authorize(request, token)
+            authenticator.get_token(force_refresh=self._must_force(sent))
+        _authorize(request, authenticator)
         if _replayable(request):
             yield request
 
@@ -95,15 +98,16 @@ class LoctocatAuth(httpx.Auth):
                 "an Authenticator's auth works only in an httpx.Client: use an "
                 "AsyncAuthenticator for this httpx.AsyncClient"
             )
-        sent = _authorize(request, await authenticator.get_token())
+        await authenticator.get_token()
+        sent = _authorize(request, authenticator)
         response = yield request
         if not _should_retry(response, sent):
             return
         await response.aread()
         await response.aclose()
         async with self._async_lock():
-            token = await authenticator.get_token(force_refresh=self._must_force(sent))
-        _authorize(request, token)
+            await authenticator.get_token(force_refresh=self._must_force(sent))
+        _authorize(request, authenticator)
         if _replayable(request):
             yield request
 
@@ -122,11 +126,13 @@ class LoctocatAuth(httpx.Auth):
         new token is taken as is, instead of each failed request forcing one more refresh.
         """
         current = self.authenticator.token
-        return current is None or f"Bearer {current.access_token}" == sent
+        return current is None or authorization_header(current) == sent
 
 
-def _authorize(request: httpx.Request, access_token: str) -> str:
-    header = f"Bearer {access_token}"
+def _authorize(request: httpx.Request, authenticator: Authenticator) -> str:
+    """Put the authenticator's current token on `request`; the header value sent."""
+    assert authenticator.token is not None  # get_token() has just returned it
+    header = authorization_header(authenticator.token)
     request.headers["Authorization"] = header
     return header
 

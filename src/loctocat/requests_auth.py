@@ -17,6 +17,7 @@ import requests
 import requests.auth
 from requests.cookies import extract_cookies_to_jar
 
+from loctocat._flow import authorization_header
 from loctocat.auth import AsyncAuthenticator, Authenticator
 from loctocat.errors import ConfigurationError
 
@@ -41,8 +42,10 @@ class LoctocatRequestsAuth(requests.auth.AuthBase):
     cannot be rewound (a generator) is not sent twice: the 401 is returned and the next
     request uses the renewed token.
 
-    The scheme is always `Bearer` (RFC 6750). `requests` drops the header when following a
-    redirect to another host, and a 401 from such a host does not renew or resend anything.
+    The scheme is `Bearer` (RFC 6750); a token of any other type is never sent as Bearer: the
+    request raises `ProtocolError` instead (RFC 6749 §7.1). `requests` drops the header when
+    following a redirect to another host, and a 401 from such a host does not renew or resend
+    anything.
     """
 
     def __init__(self, authenticator: Authenticator) -> None:
@@ -60,7 +63,7 @@ class LoctocatRequestsAuth(requests.auth.AuthBase):
         self._renew_lock = threading.Lock()
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        sent = f"Bearer {self.authenticator.get_token()}"
+        sent = self._current_header()
         r.headers["Authorization"] = sent
         # Where the body starts, to rewind it for the retry (as requests' HTTPDigestAuth does).
         tell = getattr(r.body, "tell", None)
@@ -84,7 +87,8 @@ class LoctocatRequestsAuth(requests.auth.AuthBase):
             _ = response.content
             response.close()
             with self._renew_lock:
-                token = self.authenticator.get_token(force_refresh=self._must_force(sent))
+                self.authenticator.get_token(force_refresh=self._must_force(sent))
+                header = self._current_header(renew=False)
             body = request.body
             if body is not None and not isinstance(body, str | bytes):
                 seek = getattr(body, "seek", None)
@@ -97,7 +101,7 @@ class LoctocatRequestsAuth(requests.auth.AuthBase):
             cookies = retry._cookies  # type: ignore[attr-defined]
             extract_cookies_to_jar(cookies, request, response.raw)  # type: ignore[no-untyped-call]
             retry.prepare_cookies(cookies)
-            retry.headers["Authorization"] = f"Bearer {token}"
+            retry.headers["Authorization"] = header
             # Straight to the adapter: the session's hooks (this one) do not run again.
             answer: requests.Response = response.connection.send(retry, **kwargs)
             answer.history.append(response)
@@ -107,7 +111,15 @@ class LoctocatRequestsAuth(requests.auth.AuthBase):
         r.register_hook("response", handle_401)  # type: ignore[no-untyped-call]
         return r
 
+    def _current_header(self, *, renew: bool = True) -> str:
+        """The Authorization value for the authenticator's token (asked for first if `renew`)."""
+        if renew:
+            self.authenticator.get_token()
+        token = self.authenticator.token
+        assert token is not None  # get_token() has just returned it
+        return authorization_header(token)
+
     def _must_force(self, sent: str) -> bool:
         # As in LoctocatAuth: when a concurrent request already renewed the token, use it.
         current = self.authenticator.token
-        return current is None or f"Bearer {current.access_token}" == sent
+        return current is None or authorization_header(current) == sent

@@ -1,0 +1,464 @@
+"""Whatever shares a token store does one refresh or one login per key, and never waits on others.
+
+Authenticators sharing a store (on one event loop, in threads, in processes) against the fake
+server with rotating refresh tokens: one refresh, one login, the others reuse the result; a login
+in progress never holds up another login's token, nor freezes an event loop; force_refresh really
+refreshes; a corrupt entry is replaced by the next login; logout forgets only what was revoked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from loctocat import (
+    AsyncAuthenticator,
+    Authenticator,
+    ConfigurationError,
+    LoctocatAuthInfo,
+    ProtocolError,
+    StoreError,
+    Token,
+    TransportError,
+)
+from loctocat.auth import _discovered
+from loctocat.store import FileTokenStore, MemoryTokenStore, TokenStore
+from loctocat.testing import FakeAuthorizationServer
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class Person:
+    """A prompt whose person approves each code at once, or only when told (`hold=True`)."""
+
+    def __init__(self, server: FakeAuthorizationServer, *, hold: bool = False) -> None:
+        self.server = server
+        self.hold = hold
+        self.codes: list[str] = []
+        self.shown = threading.Event()
+
+    def show_code(self, auth_info: LoctocatAuthInfo) -> None:
+        self.codes.append(auth_info.user_code)
+        self.shown.set()
+        if not self.hold:
+            self.server.approve(auth_info.user_code)
+
+    def start_waiting(self) -> None: ...
+    def succeeded(self, token: Token) -> None: ...
+    def failed(self, error: BaseException) -> None: ...
+    def close(self) -> None: ...
+
+
+@pytest.fixture
+def server() -> Iterator[FakeAuthorizationServer]:
+    fake = FakeAuthorizationServer(interval=0, rotate_refresh_tokens=True)
+    with fake.serve_http():
+        yield fake
+    _discovered.clear()
+
+
+STORES: dict[str, Callable[[Path], TokenStore]] = {
+    "file": lambda tmp: FileTokenStore(tmp / "tokens.json"),
+    "memory": lambda tmp: MemoryTokenStore(),
+}
+
+
+@pytest.fixture(params=list(STORES))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> TokenStore:
+    return STORES[request.param](tmp_path)
+
+
+def options(server: FakeAuthorizationServer, **more: Any) -> dict[str, Any]:
+    return {
+        "client_id": "client-1",
+        "auth_url": server.device_authorization_url,
+        "token_url": server.token_url,
+        "scopes": ["read"],
+        "min_interval": 0.01,
+        "revocation_url": server.revocation_url,
+        **more,
+    }
+
+
+def requests_of(server: FakeAuthorizationServer, grant_type: str) -> int:
+    return sum(
+        1 for r in server.requests if r.endpoint == "token" and r.form["grant_type"] == grant_type
+    )
+
+
+def device_requests(server: FakeAuthorizationServer) -> int:
+    return sum(1 for r in server.requests if r.endpoint == "device_authorization")
+
+
+def stored_expired(server: FakeAuthorizationServer, store: TokenStore, **more: Any) -> str:
+    """Log in once, then leave the stored token expired; returns the store key."""
+    auth = Authenticator(**options(server, store=store, **more))
+    auth.get_token(prompt=Person(server))
+    assert auth.token is not None
+    past = datetime.now(UTC) - timedelta(minutes=5)
+    store.save(auth.store_key(), dataclasses.replace(auth.token, expires_at=past))
+    return auth.store_key()
+
+
+# --- one refresh, one login per key (item 3) ----------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_two_async_authenticators_on_one_loop_refresh_once(
+    server: FakeAuthorizationServer, store: TokenStore
+) -> None:
+    stored_expired(server, store)
+    refreshes_before = requests_of(server, "refresh_token")
+    results: list[str] = []
+
+    async def call() -> None:
+        auth = AsyncAuthenticator(**options(server, store=store))
+        results.append(await auth.get_token(prompt=Person(server)))
+
+    async with anyio.create_task_group() as tasks:
+        for _ in range(4):
+            tasks.start_soon(call)
+    assert requests_of(server, "refresh_token") - refreshes_before == 1
+    assert device_requests(server) == 1  # the first login only: nobody logged in again
+    assert len(set(results)) == 1
+    assert results[0] == server.issued_tokens[-1].access_token
+
+
+@pytest.mark.anyio
+async def test_two_async_authenticators_on_one_loop_log_in_once(
+    server: FakeAuthorizationServer, store: TokenStore
+) -> None:
+    person = Person(server)
+    results: list[str] = []
+
+    async def call() -> None:
+        auth = AsyncAuthenticator(**options(server, store=store))
+        results.append(await auth.get_token(prompt=person))
+
+    async with anyio.create_task_group() as tasks:
+        for _ in range(4):
+            tasks.start_soon(call)
+    assert len(person.codes) == 1
+    assert device_requests(server) == 1
+    assert len(set(results)) == 1
+
+
+def test_authenticators_in_threads_refresh_once(
+    server: FakeAuthorizationServer, store: TokenStore
+) -> None:
+    stored_expired(server, store)
+    refreshes_before = requests_of(server, "refresh_token")
+    results: list[str] = []
+
+    def call() -> None:
+        results.append(Authenticator(**options(server, store=store)).get_token())
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert requests_of(server, "refresh_token") - refreshes_before == 1
+    assert len(results) == 4
+    assert len(set(results)) == 1
+
+
+# --- a login in progress holds up nobody else (item 4) -----------------------------------------
+
+
+@pytest.fixture
+def login_in_progress(
+    server: FakeAuthorizationServer, tmp_path: Path
+) -> Iterator[tuple[Person, FileTokenStore]]:
+    """Another program logging in to key A, waiting for its user, on a shared token file."""
+    store = FileTokenStore(tmp_path / "tokens.json", lock_timeout=1)
+    person = Person(server, hold=True)
+    waiting = Authenticator(**options(server, store=store))
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: outcome.append(waiting.get_token(prompt=person)))
+    thread.start()
+    assert person.shown.wait(10)
+    try:
+        yield person, store
+    finally:
+        with contextlib.suppress(ValueError):  # the test may have approved it already
+            server.approve(person.codes[0])
+        thread.join(10)
+        assert outcome
+        assert isinstance(outcome[0], str)
+
+
+def test_a_login_in_progress_does_not_hold_up_another_logins_token(
+    server: FakeAuthorizationServer, login_in_progress: tuple[Person, FileTokenStore]
+) -> None:
+    _, store = login_in_progress
+    other = Authenticator(**options(server, store=store, scopes=["write"]))
+    valid = Token("other-access", expires_at=datetime.now(UTC) + timedelta(hours=1))
+    store.save(other.store_key(), valid)
+    started = time.monotonic()
+    assert other.get_token() == "other-access"  # read without waiting for the login
+    other.logout(revoke=False)  # and written, too
+    assert time.monotonic() - started < 0.5
+
+
+@pytest.mark.anyio
+async def test_waiting_for_a_login_in_progress_never_freezes_the_event_loop(
+    server: FakeAuthorizationServer, login_in_progress: tuple[Person, FileTokenStore]
+) -> None:
+    person, store = login_in_progress
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await anyio.sleep(0.01)
+            ticks += 1
+
+    same_login = AsyncAuthenticator(**options(server, store=FileTokenStore(store.path)))
+    tokens: list[str] = []
+
+    async def get_token() -> None:
+        tokens.append(await same_login.get_token(prompt=Person(server)))
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(get_token)  # waits for the other program's login to end
+        tasks.start_soon(tick)
+        await anyio.sleep(0.5)
+        assert tokens == []  # still waiting
+        assert ticks >= 20, f"the event loop ran {ticks} timer ticks in 0.5 s"
+        server.approve(person.codes[0])
+        with anyio.fail_after(5):
+            while not tokens:
+                await anyio.sleep(0.01)
+        tasks.cancel_scope.cancel()
+    # It waited for that login and used its token: one device request in all.
+    assert device_requests(server) == 1
+    assert tokens == [server.issued_tokens[0].access_token]
+
+
+# --- force_refresh (item 5) ---------------------------------------------------------------------
+
+
+def test_force_refresh_on_a_fresh_authenticator_refreshes_the_stored_token(
+    server: FakeAuthorizationServer, store: TokenStore
+) -> None:
+    first = Authenticator(**options(server, store=store))
+    old = first.get_token(prompt=Person(server))
+    fresh = Authenticator(**options(server, store=store))
+    new = fresh.get_token(force_refresh=True)
+    assert new != old
+    assert requests_of(server, "refresh_token") == 1
+    assert new == server.issued_tokens[-1].access_token
+
+
+@pytest.mark.anyio
+async def test_async_force_refresh_on_a_fresh_authenticator(
+    server: FakeAuthorizationServer, store: TokenStore
+) -> None:
+    old = await AsyncAuthenticator(**options(server, store=store)).get_token(prompt=Person(server))
+    new = await AsyncAuthenticator(**options(server, store=store)).get_token(force_refresh=True)
+    assert new != old
+    assert requests_of(server, "refresh_token") == 1
+
+
+def test_force_refresh_uses_a_token_another_authenticator_renewed_meanwhile(
+    server: FakeAuthorizationServer, store: TokenStore
+) -> None:
+    mine = Authenticator(**options(server, store=store))
+    mine.get_token(prompt=Person(server))
+    Authenticator(**options(server, store=store)).refresh()  # someone else renews it
+    assert mine.get_token(force_refresh=True) == server.issued_tokens[-1].access_token
+    assert requests_of(server, "refresh_token") == 1
+
+
+# --- a corrupt entry never stops a login (item 7) ----------------------------------------------
+
+
+@pytest.mark.parametrize("bad_time", [1e18, -1e18, "soon", True])
+def test_a_corrupt_entry_is_replaced_by_the_next_login(
+    server: FakeAuthorizationServer, tmp_path: Path, bad_time: object
+) -> None:
+    path = tmp_path / "tokens.json"
+    auth = Authenticator(**options(server, store=FileTokenStore(path)))
+    entry = {"response": {"access_token": "a"}, "expires_at": bad_time, "received_at": 0}
+    path.write_text(json.dumps({"version": 2, "tokens": {auth.store_key(): entry}}))
+    with pytest.raises(StoreError, match="unreadable") as caught:
+        FileTokenStore(path).load(auth.store_key())
+    assert caught.value.corrupt
+    token = auth.get_token(prompt=Person(server))
+    assert token == server.issued_tokens[-1].access_token
+    reloaded = FileTokenStore(path).load(auth.store_key())
+    assert reloaded is not None
+    assert reloaded.access_token == token
+
+
+def test_a_store_that_cannot_be_read_is_not_taken_for_an_empty_one(
+    server: FakeAuthorizationServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "tokens.json"
+    path.mkdir()  # a directory where the file should be: unreadable, not corrupt
+    auth = Authenticator(**options(server, store=FileTokenStore(path)))
+    with pytest.raises(StoreError, match="cannot read"):
+        auth.get_token(prompt=Person(server))
+    assert device_requests(server) == 0  # no login for a token that could not be kept
+
+
+def test_a_token_that_cannot_be_stored_is_kept_in_memory(
+    server: FakeAuthorizationServer, tmp_path: Path
+) -> None:
+    class Full(MemoryTokenStore):
+        def save(self, key: str, token: Token) -> None:
+            raise StoreError("the disk is full")
+
+    auth = Authenticator(**options(server, store=Full()))
+    with pytest.raises(StoreError, match=r"the disk is full.*kept in memory"):
+        auth.get_token(prompt=Person(server))
+    assert auth.token is not None
+    assert auth.token.access_token == server.issued_tokens[-1].access_token
+
+
+# --- logout revokes first, then forgets (item 8) ------------------------------------------------
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/revoke"
+
+
+def test_a_failed_revocation_forgets_nothing(
+    server: FakeAuthorizationServer, store: TokenStore
+) -> None:
+    auth = Authenticator(**options(server, store=store, revocation_url=closed_port_url()))
+    auth.get_token(prompt=Person(server))
+    with pytest.raises(TransportError) as caught:
+        auth.logout()
+    assert any("not forgotten" in note for note in caught.value.__notes__)
+    kept = store.load(auth.store_key())
+    assert kept is not None
+    assert auth.token is not None
+    # Once the server answers, the same logout works: revoked, then forgotten.
+    auth.revocation_url = server.revocation_url
+    assert auth.logout() is True
+    assert store.load(auth.store_key()) is None
+    assert kept.refresh_token in server.revoked_tokens
+
+
+@pytest.mark.anyio
+async def test_async_failed_revocation_forgets_nothing(
+    server: FakeAuthorizationServer, store: TokenStore
+) -> None:
+    auth = AsyncAuthenticator(**options(server, store=store, revocation_url=closed_port_url()))
+    await auth.get_token(prompt=Person(server))
+    with pytest.raises(TransportError):
+        await auth.logout()
+    assert store.load(auth.store_key()) is not None
+
+
+def test_logout_says_whether_the_token_was_revoked(
+    server: FakeAuthorizationServer, store: TokenStore
+) -> None:
+    auth = Authenticator(**options(server, store=store, revocation_url=None))
+    auth.get_token(prompt=Person(server))
+    assert auth.logout() is False  # no revocation endpoint: only forgotten
+    assert store.load(auth.store_key()) is None
+    auth = Authenticator(**options(server, store=store))
+    auth.get_token(prompt=Person(server))
+    assert auth.logout(revoke=False) is False
+    assert server.revoked_tokens == []
+
+
+# --- configuration (items 11, 12) ---------------------------------------------------------------
+
+
+def recording_client(seen: list[httpx.Request]) -> httpx.Client:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(404)
+
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    ["http://auth.example.com", "ftp://auth.example.com", "not a url", "https://a.example/?x=1"],
+)
+def test_from_issuer_refuses_an_unusable_issuer_before_any_request(issuer: str) -> None:
+    seen: list[httpx.Request] = []
+    with recording_client(seen) as client, pytest.raises(ConfigurationError) as caught:
+        Authenticator.from_issuer(issuer, "client-1", http_client=client)
+    assert caught.value.parameter == "issuer"
+    assert seen == []
+
+
+@pytest.mark.anyio
+async def test_async_from_issuer_refuses_a_plain_http_issuer() -> None:
+    with pytest.raises(ConfigurationError, match="plain http"):
+        await AsyncAuthenticator.from_issuer("http://auth.example.com", "client-1")
+
+
+@pytest.mark.parametrize(
+    "field", ["token_endpoint", "device_authorization_endpoint", "revocation_endpoint"]
+)
+def test_metadata_naming_a_plain_http_endpoint_is_refused(field: str) -> None:
+    document = {
+        "issuer": "https://auth.example.com",
+        "token_endpoint": "https://auth.example.com/token",
+        "device_authorization_endpoint": "https://auth.example.com/device",
+        "revocation_endpoint": "https://auth.example.com/revoke",
+        field: "http://auth.example.com/elsewhere",
+    }
+    client = httpx.Client(
+        transport=httpx.MockTransport(lambda _: httpx.Response(200, json=document))
+    )
+    with client, pytest.raises(ProtocolError, match=f"{field}.*plain http") as caught:
+        Authenticator.from_issuer("https://auth.example.com", "client-1", http_client=client)
+    assert caught.value.field == field
+
+
+def test_from_issuer_takes_the_device_endpoint_from_the_caller() -> None:
+    server = FakeAuthorizationServer(advertise_device_endpoint=False, interval=0)
+    with server.serve_http():
+        auth = Authenticator.from_issuer(
+            server.issuer, "client-1", auth_url=server.device_authorization_url, min_interval=0.01
+        )
+        assert auth.auth_url == server.device_authorization_url
+        assert auth.token_url == server.token_url
+        assert auth.authenticate(prompt=Person(server)) == server.issued_tokens[-1].access_token
+    _discovered.clear()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://[::1", "not a valid URL"),
+        ("https://auth.example.com:99999/device", "not a valid URL"),
+        ("https://auth.example.com/de vice", "spaces or control characters"),
+        ("https://auth.example.com/\x1b[2J", "spaces or control characters"),
+    ],
+)
+def test_a_malformed_url_is_a_configuration_error_naming_it(url: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        Authenticator("client-1", url, "https://auth.example.com/token")
+    assert caught.value.parameter == "auth_url"
+
+
+def test_a_key_that_cannot_be_stored_is_refused_before_anything_is_sent(
+    server: FakeAuthorizationServer,
+) -> None:
+    with pytest.raises(ConfigurationError, match="must not contain"):
+        Authenticator(**options(server, client_id="a|b", store=MemoryTokenStore()))
+    assert server.requests == []
