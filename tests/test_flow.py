@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import zlib
 import urllib.parse
+import zlib
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -389,7 +389,7 @@ def test_decompression_stops_at_the_cap() -> None:
     body = gzip.compress(b"{" + b" " * (64 * MAX_BODY_BYTES) + b"}")
     assert len(body) < MAX_BODY_BYTES
     answer = Response(200, {"content-encoding": "gzip"}, body)
-    with pytest.raises(ProtocolError, match="larger than .* once decompressed"):
+    with pytest.raises(ProtocolError, match=r"larger than .* once decompressed"):
         ping(config(), answer)
 
 
@@ -432,6 +432,64 @@ def test_device_errors_are_typed_whatever_the_status() -> None:
 def test_the_device_request_fails_fast(answer: Response | TransportFailure) -> None:
     with pytest.raises(TransportError, match="device authorization endpoint"):
         ping(config(), answer)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_busy_answer_with_an_oauth_error_is_judged_by_its_code(status: int) -> None:
+    # slow_down: +5 s for good (RFC 8628 §3.5), as with any status; not a backoff.
+    driver = start_polling()
+    driver.run(PENDING, json_response(status, {"error": "slow_down"}), PENDING, TOKEN)
+    assert driver.sleeps == [5, 5, 10, 10]
+    # server_error in a busy answer: a transient failure, retried with backoff.
+    driver = start_polling()
+    driver.run(json_response(status, {"error": "server_error"}), TOKEN)
+    assert driver.sleeps == [5, 10]
+    # Any other code ends the flow, typed.
+    with pytest.raises(AccessDenied):
+        start_polling().run(json_response(status, {"error": "access_denied"}))
+
+
+def test_a_busy_answer_whatever_its_body_is_retried() -> None:
+    driver = start_polling()
+    huge = Response(503, {"content-type": "text/html"}, b"<html>" + b" " * MAX_BODY_BYTES)
+    driver.run(huge, Response(502, {"content-encoding": "gzip"}, b"not gzip"), TOKEN)
+    assert driver.sleeps == [5, 10, 20]
+
+
+def test_a_busy_device_answer_is_a_transport_error_unless_it_names_another_error() -> None:
+    with pytest.raises(TransportError, match=r"HTTP 429 slow_down\); try again later"):
+        ping(config(), json_response(429, {"error": "slow_down"}))
+    with pytest.raises(ServerError, match="invalid_client"):
+        ping(config(), json_response(503, {"error": "invalid_client"}))
+
+
+def test_a_service_that_names_its_error_in_another_field() -> None:
+    twitch = config(quirks=Quirks(error_field="message"))
+    driver = start_polling(twitch)
+    busy = json_response(400, {"status": 400, "message": "slow_down"})
+    driver.run(json_response(400, {"status": 400, "message": "authorization_pending"}), busy, TOKEN)
+    assert driver.sleeps == [5, 5, 10]
+    # A success answer with such a field is a success.
+    ok = json_response(200, {**json.loads(TOKEN.body), "message": "welcome"})
+    assert start_polling(twitch).run(ok).access_token == "ACCESS-SECRET"
+
+
+def test_the_device_request_can_leave_the_secret_for_the_polls() -> None:
+    cfg = config(
+        client_secret="s3cret",
+        client_auth="basic",
+        quirks=Quirks(authenticate_device_request=False),
+    )
+    clock = Clock()
+    device = Driver(device_authorization_flow(cfg, clock=clock), clock)
+    grant = device.run(json_response(200, DEVICE_ANSWER))
+    (_, request) = device.requests[0]
+    assert dict(request.headers).get("Authorization") is None
+    assert "client_secret" not in form_of(request)
+    polls = Driver(poll_flow(cfg, grant, {}, clock=clock), clock)
+    polls.run(TOKEN)
+    (_, poll) = polls.requests[0]
+    assert dict(poll.headers)["Authorization"].startswith("Basic ")
 
 
 def test_a_redirect_is_not_followed_and_says_where_it_led() -> None:

@@ -91,6 +91,12 @@ class Quirks:
     error_aliases: Mapping[str, str] = field(default_factory=dict)
     #: What to tell a person about a service-specific error code (GitHub: device_flow_disabled).
     error_hints: Mapping[str, str] = field(default_factory=dict)
+    #: Where the service puts its error code in answers that have no `error` field (Twitch:
+    #: `{"status": 400, "message": "authorization_pending"}`). Read only from non-2xx answers.
+    error_field: str | None = None
+    #: Whether the device authorization request carries the client's secret. False: only
+    #: `client_id`, in the body (Zoom's own example); the token requests still carry it.
+    authenticate_device_request: bool = True
 
 
 RFC_8628 = Quirks()
@@ -278,13 +284,16 @@ def check_endpoint_url(url: object, name: str) -> None:
 # --- Requests (RFC 8628 §3.1 and §3.4) ------------------------------------------------------
 
 
-def client_headers(config: ClientConfig) -> tuple[tuple[str, str], ...]:
+def client_headers(
+    config: ClientConfig, *, authenticate: bool = True
+) -> tuple[tuple[str, str], ...]:
+    """The headers of every request to the server: HTTP Basic client authentication if chosen."""
     headers = [
         ("Accept", "application/json"),
         ("Accept-Encoding", ACCEPT_ENCODING),
         ("User-Agent", config.user_agent),
     ]
-    if config.client_secret is not None and config.client_auth == "basic":
+    if authenticate and config.client_secret is not None and config.client_auth == "basic":
         # RFC 6749 §2.3.1: both parts are form-urlencoded before being joined and encoded.
         pair = (
             f"{urllib.parse.quote_plus(config.client_id)}:"
@@ -294,22 +303,23 @@ def client_headers(config: ClientConfig) -> tuple[tuple[str, str], ...]:
     return tuple(headers)
 
 
-def client_params(config: ClientConfig) -> list[tuple[str, str]]:
+def client_params(config: ClientConfig, *, authenticate: bool = True) -> list[tuple[str, str]]:
+    """The client's own form parameters: its ID, and the secret when it travels in the body."""
     params = [("client_id", config.client_id)]
-    if config.client_secret is not None and config.client_auth == "body":
+    if authenticate and config.client_secret is not None and config.client_auth == "body":
         params.append(("client_secret", config.client_secret))
     return params
 
 
 def device_authorization_request(config: ClientConfig) -> Request:
     """RFC 8628 §3.1: POST client_id and scope to the device authorization endpoint."""
-    form = client_params(config)
+    authenticate = config.quirks.authenticate_device_request
+    form = client_params(config, authenticate=authenticate)
     if config.scopes:
         form.append((config.quirks.scope_param, " ".join(config.scopes)))
     form.extend(config.device_params.items())
-    return Request(
-        config.device_authorization_url, tuple(form), client_headers(config), _DEVICE_ENDPOINT
-    )
+    headers = client_headers(config, authenticate=authenticate)
+    return Request(config.device_authorization_url, tuple(form), headers, _DEVICE_ENDPOINT)
 
 
 def token_request(config: ClientConfig, auth_info: LoctocatAuthInfo) -> Request:
@@ -448,8 +458,12 @@ def _successful_body(
             f"redirected the request to {location}; configure that URL instead (redirects are "
             "not followed, so that credentials never go anywhere you did not name)",
         )
-    if not 200 <= response.status_code < 300 or data is None:
+    if data is None:
         raise _protocol_error(request, f"answered {_describe_body(response)}")
+    if not 200 <= response.status_code < 300:
+        raise _protocol_error(
+            request, f"answered HTTP {response.status_code} with neither a token nor an error"
+        )
     return data
 
 
@@ -512,10 +526,21 @@ def _seconds_field(data: Mapping[str, Any], name: str, request: Request) -> int 
 def oauth_error(
     data: Mapping[str, Any] | None, response: Response, quirks: Quirks = RFC_8628
 ) -> ServerError | None:
-    """RFC 6749 §5.2 error answer, whatever the HTTP status (GitHub sends errors with 200)."""
-    if data is None or "error" not in data:
+    """RFC 6749 §5.2 error answer, whatever the HTTP status (GitHub sends errors with 200).
+
+    A service that names its error otherwise (`Quirks.error_field`) is read there too, in an
+    answer that is not a success.
+    """
+    if data is None:
         return None
-    code = data["error"]
+    if "error" in data:
+        code = data["error"]
+    elif quirks.error_field is not None and not 200 <= response.status_code < 300:
+        code = data.get(quirks.error_field)
+        if code is None:
+            return None
+    else:
+        return None
     code = code if isinstance(code, str) and code else repr(code)
     description = data.get("error_description")
     uri = data.get("error_uri")
@@ -543,18 +568,34 @@ def _read(
 ) -> tuple[Response, dict[str, Any] | None] | TransportFailure:
     """The answer and its fields, or a `TransportFailure` when there is no usable answer.
 
-    A 5xx or 429 answer is judged before its body, which is not read (an error page of any
-    size or shape means "not now"). A body that does not match its content coding counts as
-    garbled on the way, like a broken connection.
+    A 5xx or 429 answer's body is read only for an OAuth error code (see `_busy`): a body that
+    is none (an error page of any size or shape) gives no fields. A body that does not match
+    its content coding counts as garbled on the way, like a broken connection.
     """
     if isinstance(result, TransportFailure):
         return result
-    if _is_unavailable(result):
-        return result, None
     try:
         return result, decode_body(result, request)
     except _Undecodable as exc:
+        if _is_unavailable(result):
+            return result, None
         return TransportFailure(f"the answer could not be decoded ({exc})")
+    except ProtocolError:
+        if _is_unavailable(result):
+            return result, None  # too large, a stack of codings: a "not now" page all the same
+        raise
+
+
+def _busy(response: Response, error: ServerError | None, quirks: Quirks) -> bool:
+    """Whether an answer means "not now": a 5xx or 429 unless its body says otherwise.
+
+    Such an answer whose body is an RFC 6749 error is judged by its code, as any other
+    (Auth0 answers slow_down with 429); without one, or with a transient code, it is a
+    failure to retry later.
+    """
+    if not _is_unavailable(response):
+        return False
+    return error is None or _meaning(error, quirks) in _TRANSIENT_ERROR_CODES
 
 
 def retry_after_seconds(response: Response, now: datetime | None = None) -> float | None:
@@ -612,12 +653,15 @@ def fail_fast_answer(
             f"could not reach the {request.endpoint} ({request.url}): {read.description}"
         )
     result, data = read
-    if _is_unavailable(result):
+    error = oauth_error(data, result, quirks)
+    if _busy(result, error, quirks) or (
+        error is not None and _meaning(error, quirks) == "slow_down"
+    ):
+        code = f" {error.error}" if error is not None else ""
         raise TransportError(
             f"the {request.endpoint} ({request.url}) is unavailable right now "
-            f"(HTTP {result.status_code}); try again later"
+            f"(HTTP {result.status_code}{printable(code)}); try again later"
         )
-    error = oauth_error(data, result, quirks)
     if error is not None:
         raise error
     return _successful_body(request, result, data)
@@ -728,11 +772,12 @@ def judge_token_response(
     if isinstance(read, TransportFailure):
         return _Unavailable(read.description)
     result, data = read
-    if _is_unavailable(result):
-        return _Unavailable(f"HTTP {result.status_code}", retry_after_seconds(result))
     error = oauth_error(data, result, quirks)
-    if error is not None and _meaning(error, quirks) in _TRANSIENT_ERROR_CODES:
-        return _Unavailable(f"HTTP {result.status_code} {error.error}", retry_after_seconds(result))
+    if _busy(result, error, quirks) or (
+        error is not None and _meaning(error, quirks) in _TRANSIENT_ERROR_CODES
+    ):
+        code = f" {printable(error.error)}" if error is not None else ""
+        return _Unavailable(f"HTTP {result.status_code}{code}", retry_after_seconds(result))
     if error is not None:
         assert data is not None
         if _meaning(error, quirks) == "authorization_pending":

@@ -52,6 +52,7 @@ __all__ = [
     "discovery_flow",
     "discovery_urls",
     "get_token_flow",
+    "issuer_matches",
     "logout_flow",
     "refresh_flow",
     "refresh_request",
@@ -290,11 +291,41 @@ class ServerMetadata:
 
     issuer: str
     token_endpoint: str
+    #: The issuer as a multi-tenant document names it, with a `{tenantid}` placeholder
+    #: (Microsoft's common and organizations), or None: each tenant's tokens name their own.
+    issuer_template: str | None = None
     device_authorization_endpoint: str | None = None
     revocation_endpoint: str | None = None
     userinfo_endpoint: str | None = None
     #: The whole document, for fields loctocat does not use itself.
     document: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+#: The placeholder a multi-tenant service's metadata names its issuer with (Microsoft).
+TENANT_PLACEHOLDER = "{tenantid}"
+
+
+def issuer_matches(expected: str, advertised: str) -> bool:
+    """Whether metadata naming the issuer `advertised` may be used for `expected`.
+
+    RFC 8414 §3.3: they must be identical (a trailing slash aside). The one exception is the
+    issuer of a multi-tenant service's shared metadata, which names it with a literal
+    ``{tenantid}`` (Microsoft's ``common`` and ``organizations``): it matches when the
+    placeholder stands for one path segment of `expected` and everything else is identical,
+    as MSAL reads it. Each token then names its own tenant's issuer.
+    """
+    advertised, expected = advertised.rstrip("/"), expected.rstrip("/")
+    if advertised == expected:
+        return True
+    if advertised.count(TENANT_PLACEHOLDER) != 1:
+        return False
+    prefix, _, suffix = advertised.partition(TENANT_PLACEHOLDER)
+    if not prefix.endswith("/") or len(expected) <= len(prefix) + len(suffix):
+        return False
+    if not (expected.startswith(prefix) and expected.endswith(suffix)):
+        return False
+    tenant = expected[len(prefix) : len(expected) - len(suffix)]
+    return "/" not in tenant and "?" not in tenant and "#" not in tenant
 
 
 def discovery_urls(issuer: str) -> list[str]:
@@ -358,11 +389,16 @@ def _metadata(issuer: str, request: Request, data: Mapping[str, Any]) -> ServerM
             ) from None
         return value
 
-    advertised = endpoint("issuer", required=True)
-    assert advertised is not None
+    advertised = data.get("issuer")
+    if not isinstance(advertised, str) or not advertised:
+        raise ProtocolError(
+            f"the {_DISCOVERY} ({request.url}) has no valid 'issuer'",
+            endpoint=request.url,
+            field="issuer",
+        )
     # RFC 8414 §3.3: the issuer MUST be identical to the one asked for, or the document is
     # not to be used (it could come from an impostor). A trailing slash is forgiven.
-    if advertised.rstrip("/") != issuer.rstrip("/"):
+    if not issuer_matches(issuer, advertised):
         raise ProtocolError(
             f"the {_DISCOVERY} at {request.url} names the issuer {advertised!r}, not "
             f"{issuer!r}: refusing it; use the issuer URL exactly as the server names it",
@@ -371,8 +407,10 @@ def _metadata(issuer: str, request: Request, data: Mapping[str, Any]) -> ServerM
         )
     token_endpoint = endpoint("token_endpoint", required=True)
     assert token_endpoint is not None
+    template = advertised if advertised.rstrip("/") != issuer.rstrip("/") else None
     return ServerMetadata(
-        issuer=advertised,
+        issuer=issuer if template is not None else advertised,
+        issuer_template=template,
         token_endpoint=token_endpoint,
         device_authorization_endpoint=endpoint("device_authorization_endpoint"),
         revocation_endpoint=endpoint("revocation_endpoint"),

@@ -78,7 +78,10 @@ __all__ = [
     "ProviderAuthenticator",
     "ProviderParameter",
     "SecretRequirement",
+    "Source",
+    "SourceKind",
     "TwitchAuthenticator",
+    "WhoAmI",
     "YandexAuthenticator",
     "ZitadelAuthenticator",
     "ZoomAuthenticator",
@@ -118,6 +121,47 @@ class ProviderParameter:
         return self.default is None
 
 
+#: What kind of source backs a fact: the service's own documentation, its own code or
+#: repositories, a widely used client, or an issue tracker thread.
+SourceKind: TypeAlias = Literal["docs", "code", "client", "issue"]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where facts about a service come from: a URL, or ``owner/repo path`` in a repository."""
+
+    where: str
+    #: The facts it backs, e.g. "endpoints, error codes".
+    backs: str
+    kind: SourceKind = "docs"
+
+
+@dataclass(frozen=True, slots=True)
+class WhoAmI:
+    """How to ask a service whom a token belongs to, described as data.
+
+    `url` is a template filled like the provider's endpoints (`urls` maps a filled URL to the
+    one to use instead: GitHub.com's API lives at api.github.com, GitHub Enterprise Server's at
+    /api/v3). The token goes in ``Authorization: <scheme> <token>`` (Twitch and Yandex want
+    ``OAuth``); the answer is a JSON object whose `name_field` names the user for people and
+    whose `subject_field` identifies them for good.
+    """
+
+    url: str
+    name_field: str
+    subject_field: str = "sub"
+    scheme: str = "Bearer"
+    urls: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "urls", MappingProxyType(dict(self.urls)))
+
+    def resolve(self, values: Mapping[str, str]) -> str:
+        """The URL to ask, for these parameter values."""
+        url = _fill(self.url, values)
+        return self.urls.get(url, url)
+
+
 @dataclass(frozen=True, slots=True)
 class Provider:
     """One service that offers the device flow, described declaratively.
@@ -148,8 +192,12 @@ class Provider:
     quirks: Quirks = RFC_8628
     #: How refresh tokens behave: "rotating", "single-use", "with offline_access", ...
     refresh: str = "standard (RFC 6749 §6)"
-    #: What was checked against the documentation, and what was not.
-    verified: str = ""
+    #: Where the facts above come from.
+    verified: tuple[Source, ...] = ()
+    #: The facts no source backs, each said in a few words.
+    unverified: tuple[str, ...] = ()
+    #: How to ask whom a token belongs to (`Authenticator.identity()` uses it).
+    who_am_i: WhoAmI | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "device_params", MappingProxyType(dict(self.device_params)))
@@ -160,8 +208,9 @@ class Provider:
                     raise ValueError(f"{self.name}: {template!r} uses unknown {{{placeholder}}}")
 
     def _templates(self) -> list[str]:
+        who = self.who_am_i.url if self.who_am_i is not None else None
         urls = (self.device_authorization_url, self.token_url, self.revocation_url, self.issuer)
-        return [url for url in urls if url is not None]
+        return [url for url in (*urls, who) if url is not None]
 
     @property
     def required_parameters(self) -> tuple[ProviderParameter, ...]:
@@ -393,6 +442,8 @@ GITHUB = Provider(
             "incorrect_client_credentials": "invalid_client",
             "incorrect_device_code": "invalid_grant",
             "device_flow_disabled": "unauthorized_client",
+            # The docs' table names expired_token, its prose token_expired: both are read.
+            "token_expired": "expired_token",
         },
         error_hints={
             "device_flow_disabled": (
@@ -409,10 +460,33 @@ GITHUB = Provider(
             ),
         },
     ),
-    refresh="only GitHub Apps with expiring user tokens: single-use refresh tokens",
+    refresh=(
+        "only GitHub Apps with expiring user tokens; single-use: each refresh returns a new "
+        "refresh token and ends the old one"
+    ),
+    who_am_i=WhoAmI(
+        "https://{host}/api/v3/user",
+        name_field="login",
+        subject_field="id",
+        urls={"https://github.com/api/v3/user": "https://api.github.com/user"},
+    ),
     verified=(
-        "as gathered in providers.md from GitHub Docs (device flow section): endpoints, error "
-        "codes, the slow_down interval; not re-checked in this change"
+        Source(
+            "https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/"
+            "authorizing-oauth-apps#device-flow",
+            "endpoints, parameters, form-encoded answers, error codes (token_expired in the "
+            "prose), slow_down's new interval, no verification_uri_complete, GET /user",
+        ),
+        Source(
+            "https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/"
+            "refreshing-user-access-tokens",
+            "refresh: GitHub Apps with expiring tokens, single-use, no client secret needed",
+        ),
+        Source(
+            "cli/oauth device/device_flow_test.go",
+            "errors answered with HTTP 200",
+            "client",
+        ),
     ),
 )
 
@@ -420,9 +494,9 @@ GITLAB = Provider(
     name="gitlab",
     title="GitLab",
     description=(
-        "GitLab.com or a self-managed instance (base_url=), GitLab 17.9 or later. No client "
-        "secret for non-confidential applications; tokens carry created_at (kept in "
-        "Token.extra). Discovery does not list the device endpoint, so use this provider."
+        "GitLab.com or a self-managed instance (base_url=), GitLab 17.3 or later (on by "
+        "default from 17.3, generally available in 17.9). No client secret for "
+        "non-confidential applications; tokens carry created_at (kept in Token.extra)."
     ),
     docs_url="https://docs.gitlab.com/api/oauth2/#device-authorization-grant-flow",
     device_authorization_url="{base_url}/oauth/authorize_device",
@@ -435,8 +509,28 @@ GITLAB = Provider(
         ),
     ),
     client_secret="optional",
-    refresh="rotating: each refresh returns a new refresh token",
-    verified="endpoints as gathered in providers.md from GitLab's docs; not re-checked",
+    refresh=(
+        "rotating: each refresh returns a new refresh token and invalidates the old access and "
+        "refresh tokens"
+    ),
+    who_am_i=WhoAmI("{base_url}/api/v4/user", name_field="username", subject_field="id"),
+    verified=(
+        Source(
+            "https://docs.gitlab.com/api/oauth2/#device-authorization-grant-flow",
+            "endpoints, parameters, verification_uri_complete, error codes, availability "
+            "(17.3, 17.9), rotating refresh, revocation, GET /api/v4/user",
+        ),
+        Source(
+            "gitlabhq/gitlabhq config/initializers/doorkeeper.rb",
+            "refresh tokens for every grant, the device grant included; client credentials "
+            "read from HTTP Basic or the body",
+            "code",
+        ),
+    ),
+    unverified=(
+        "the HTTP status of polling errors",
+        "whether the discovery document lists the device endpoint",
+    ),
 )
 
 MICROSOFT = Provider(
@@ -446,7 +540,9 @@ MICROSOFT = Provider(
         "Microsoft identity platform v2.0 (work, school and personal accounts). tenant= is "
         "'common', 'organizations', 'consumers', a tenant ID or a domain. Register a public "
         "client ('Allow public client flows'). The device answer's 'message' is kept in "
-        "LoctocatAuthInfo.extra. Ask for 'offline_access' to get a refresh token."
+        "LoctocatAuthInfo.extra. Ask for 'offline_access' to get a refresh token. The "
+        "'common' and 'organizations' metadata names its issuer with a {tenantid} "
+        "placeholder, which loctocat fills with the tenant, as MSAL does."
     ),
     docs_url="https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-device-code",
     device_authorization_url="https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
@@ -465,10 +561,33 @@ MICROSOFT = Provider(
             "bad_verification_code": "invalid_grant",
         },
     ),
-    refresh="with the offline_access scope",
+    refresh="with the offline_access scope; rotating: each refresh returns a new refresh token",
+    who_am_i=WhoAmI("https://graph.microsoft.com/oidc/userinfo", name_field="name"),
     verified=(
-        "as gathered in providers.md from the Microsoft identity platform device code page: "
-        "endpoints, authorization_declined, bad_verification_code; not re-checked"
+        Source(
+            "https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-device-code",
+            "endpoints, parameters, message, no verification_uri_complete, error codes "
+            "(authorization_declined, bad_verification_code), refresh with offline_access",
+        ),
+        Source(
+            "https://learn.microsoft.com/en-us/entra/identity-platform/refresh-tokens",
+            "refresh tokens replace themselves on every use",
+        ),
+        Source(
+            "https://learn.microsoft.com/en-us/entra/identity-platform/userinfo",
+            "the userinfo endpoint and its claims",
+        ),
+        Source(
+            "AzureAD/microsoft-authentication-library-for-js "
+            "lib/msal-common/src/authority/AuthorityMetadata.ts",
+            "the common and organizations metadata name the issuer with {tenantid}",
+            "client",
+        ),
+        Source(
+            "https://github.com/AzureAD/azure-activedirectory-library-for-nodejs/issues/137",
+            "authorization_pending comes with HTTP 400",
+            "issue",
+        ),
     ),
 )
 
@@ -486,8 +605,33 @@ GOOGLE = Provider(
     revocation_url="https://oauth2.googleapis.com/revoke",
     issuer="https://accounts.google.com",
     client_secret="required",
-    refresh="with offline access",
-    verified="as gathered in providers.md from Google's guide; not re-checked",
+    refresh="yes: every login returns a refresh token (this flow has no offline switch)",
+    who_am_i=WhoAmI("https://openidconnect.googleapis.com/v1/userinfo", name_field="email"),
+    verified=(
+        Source(
+            "https://developers.google.com/identity/protocols/oauth2/limited-input-device",
+            "endpoints, the limited scope list",
+        ),
+        Source(
+            "https://developers.google.com/identity/gsi/web/guides/devices",
+            "the client type, the client secret",
+        ),
+        Source(
+            "https://developers.google.com/identity/sign-in/devices",
+            "the answer holds an ID token, an access token and a refresh token",
+        ),
+        Source(
+            "https://developers.google.com/identity/openid-connect/openid-connect"
+            "#obtaininguserprofileinformation",
+            "the userinfo endpoint and its claims",
+        ),
+        Source(
+            "https://github.com/cli/oauth/pull/24",
+            "the verification_url field; the secret required when polling",
+            "client",
+        ),
+    ),
+    unverified=("the error table and its HTTP statuses",),
 )
 
 AUTH0 = Provider(
@@ -495,9 +639,10 @@ AUTH0 = Provider(
     title="Auth0",
     description=(
         "Auth0 tenant (domain=, e.g. 'example.us.auth0.com' or a custom domain). Enable the "
-        "Device Code grant for the application; audience= names the API the token is for. "
-        "A code answers expired_token once, then invalid_grant. Ask for offline_access to get "
-        "a refresh token."
+        "Device Code grant for a native application (public: confidential clients are not "
+        "supported); audience= names the API the token is for. Pending and denied answers "
+        "come with HTTP 403, slow_down with HTTP 429 (loctocat reads the code either way). A "
+        "code answers expired_token once, then invalid_grant."
     ),
     docs_url=(
         "https://auth0.com/docs/get-started/authentication-and-authorization-flow/"
@@ -513,8 +658,16 @@ AUTH0 = Provider(
             "audience", "the API identifier, sent with the device request", "", "device_param"
         ),
     ),
-    refresh="with offline_access",
-    verified="as gathered in providers.md from Auth0's device flow guide; not re-checked",
+    refresh="with offline_access, when the API allows offline access",
+    who_am_i=WhoAmI("https://{domain}/userinfo", name_field="nickname"),
+    verified=(
+        Source(
+            "auth0/docs-v2 main/docs/get-started/authentication-and-authorization-flow/"
+            "device-authorization-flow/call-your-api-using-the-device-authorization-flow.mdx",
+            "endpoints, parameters, error codes and their HTTP statuses (403, slow_down 429), "
+            "expired_token once, no confidential clients, refresh with offline_access, userinfo",
+        ),
+    ),
 )
 
 OKTA = Provider(
@@ -537,7 +690,23 @@ OKTA = Provider(
         ),
     ),
     refresh="with offline_access",
-    verified="as gathered in providers.md from Okta's guide; not re-checked",
+    who_am_i=WhoAmI(
+        "https://{domain}/oauth2/{authorization_server}/v1/userinfo",
+        name_field="preferred_username",
+    ),
+    verified=(
+        Source(
+            "okta/okta-developer-docs packages/@okta/vuepress-site/docs/guides/"
+            "device-authorization-grant/main/index.md",
+            "endpoints, parameters, authorization_pending, revocation, refresh with "
+            "offline_access, native apps",
+        ),
+        Source(
+            "https://developer.okta.com/docs/api/openapi/okta-oauth/oauth/tag/CustomAS/",
+            "the userinfo endpoint",
+        ),
+    ),
+    unverified=("the HTTP status of errors", "whether refresh tokens rotate (set per app)"),
 )
 
 KEYCLOAK = Provider(
@@ -559,13 +728,40 @@ KEYCLOAK = Provider(
         ProviderParameter("realm", "the realm's name"),
     ),
     client_secret="optional",
-    verified="as gathered in providers.md from Keycloak's docs; not re-checked",
+    refresh="yes: the token answer carries a refresh token and an ID token",
+    who_am_i=WhoAmI(
+        "{base_url}/realms/{realm}/protocol/openid-connect/userinfo",
+        name_field="preferred_username",
+    ),
+    verified=(
+        Source(
+            "keycloak/keycloak docs/documentation/securing_apps/topics/oidc/"
+            "available-endpoints.adoc",
+            "endpoints (device, token, userinfo, revoke) for public and confidential clients",
+            "code",
+        ),
+        Source(
+            "keycloak/keycloak services/src/main/java/org/keycloak/protocol/oidc/grants/"
+            "device/DeviceGrantType.java",
+            "polling errors, all with HTTP 400",
+            "code",
+        ),
+        Source(
+            "keycloak/keycloak docs/documentation/securing_apps/topics/oidc/"
+            "supported-grant-types.adoc",
+            "refresh and ID tokens in the answer",
+            "code",
+        ),
+    ),
 )
 
 ZITADEL = Provider(
     name="zitadel",
     title="ZITADEL",
-    description="ZITADEL instance (domain=). Enable the Device Code grant for a native app.",
+    description=(
+        "ZITADEL instance (domain=). Enable the Device Code grant for a native app; its "
+        "discovery document lists the device endpoint."
+    ),
     docs_url="https://zitadel.com/docs/guides/integrate/login/oidc/device-authorization",
     device_authorization_url="https://{domain}/oauth/v2/device_authorization",
     token_url="https://{domain}/oauth/v2/token",
@@ -577,7 +773,25 @@ ZITADEL = Provider(
         ),
     ),
     client_secret="optional",
-    verified="as gathered in providers.md from ZITADEL's docs; not re-checked",
+    refresh="with offline_access; rotating: each refresh returns a new refresh token",
+    who_am_i=WhoAmI("https://{domain}/oidc/v1/userinfo", name_field="preferred_username"),
+    verified=(
+        Source(
+            "https://zitadel.com/docs/guides/integrate/login/oidc/device-authorization",
+            "native app with the Device Code grant, verification_uri_complete, polling",
+        ),
+        Source(
+            "zitadel/zitadel docs/docs/apis/openidoauth/endpoints.mdx",
+            "endpoints, client authentication methods, refresh with offline_access and a new "
+            "refresh token on each refresh",
+            "code",
+        ),
+        Source(
+            "zitadel/zitadel internal/api/oidc",
+            "the discovery document lists the device endpoint",
+            "code",
+        ),
+    ),
 )
 
 AUTHENTIK = Provider(
@@ -585,7 +799,8 @@ AUTHENTIK = Provider(
     title="authentik",
     description=(
         "authentik (base_url=). Set a device code flow on the brand and use a public OAuth2 "
-        "provider; the paths end with a slash."
+        "provider; the paths end with a slash. The device endpoint throttles with slow_down "
+        "and HTTP 429."
     ),
     docs_url="https://docs.goauthentik.io/add-secure-apps/providers/oauth2/device_code/",
     device_authorization_url="{base_url}/application/o/device/",
@@ -600,13 +815,35 @@ AUTHENTIK = Provider(
         ),
     ),
     client_secret="optional",
-    verified="as gathered in providers.md; not re-checked against authentik's docs",
+    refresh=(
+        "with offline_access (authentik 2024.2 and later); rotation is a setting of the provider"
+    ),
+    who_am_i=WhoAmI("{base_url}/application/o/userinfo/", name_field="preferred_username"),
+    verified=(
+        Source(
+            "https://docs.goauthentik.io/add-secure-apps/providers/oauth2/device_code/",
+            "endpoints, parameters, authorization_pending, verification_uri_complete",
+        ),
+        Source(
+            "goauthentik/authentik authentik/providers/oauth2/views/device_backchannel.py",
+            "the scope parameter, interval 5, slow_down with HTTP 429 at the device endpoint",
+            "code",
+        ),
+        Source(
+            "goauthentik/authentik website/docs/add-secure-apps/providers/oauth2/index.mdx",
+            "endpoints (userinfo, revoke), refresh with offline_access, rotation setting",
+            "code",
+        ),
+    ),
 )
 
 ORY = Provider(
     name="ory",
     title="Ory",
-    description="Ory Network project or self-hosted Ory Hydra 2.3+ (base_url=).",
+    description=(
+        "Ory Network project or self-hosted Ory Hydra 2.3+ (base_url=). A confidential client "
+        "authenticates with HTTP Basic by default (client_secret_basic), which loctocat uses."
+    ),
     docs_url="https://www.ory.sh/docs/oauth2-oidc/device-authorization",
     device_authorization_url="{base_url}/oauth2/device/auth",
     token_url="{base_url}/oauth2/token",
@@ -616,7 +853,27 @@ ORY = Provider(
         ProviderParameter("base_url", "your Ory project's or Hydra's public URL", None, "base_url"),
     ),
     client_secret="optional",
-    verified="as gathered in providers.md; not re-checked against Ory's docs",
+    client_auth="basic",
+    refresh="with offline_access; single-use: each refresh returns a new refresh token",
+    who_am_i=WhoAmI("{base_url}/userinfo", name_field="sub"),
+    verified=(
+        Source(
+            "https://www.ory.sh/docs/oauth2-oidc/device-authorization",
+            "parameters, verification_uri_complete, interval, polling",
+        ),
+        Source("ory/hydra cmd/cmd_perform_device_flow.go", "endpoints", "code"),
+        Source(
+            "ory/hydra client/client.go",
+            "client_secret_basic is the default client authentication",
+            "code",
+        ),
+        Source(
+            "https://www.ory.sh/docs/oauth2-oidc/refresh-token-grant",
+            "refresh with offline_access, single-use refresh tokens",
+        ),
+        Source("https://www.ory.sh/docs/oauth2-oidc/userinfo-oidc", "the userinfo endpoint"),
+    ),
+    unverified=("the revocation path", "the HTTP status of errors"),
 )
 
 HUGGING_FACE = Provider(
@@ -632,10 +889,19 @@ HUGGING_FACE = Provider(
     issuer="https://huggingface.co",
     client_secret="optional",
     client_auth="basic",
-    refresh="refresh tokens, access tokens for 30 days (unverified: from huggingface_hub)",
+    refresh="when the answer carries a refresh token; it may rotate on refresh",
+    who_am_i=WhoAmI("https://huggingface.co/api/whoami-v2", name_field="name", subject_field="id"),
     verified=(
-        "endpoints and HTTP Basic for apps with a secret from the Hub docs (Device code OAuth, "
-        "huggingface/hub-docs docs/hub/oauth.md); refresh behaviour unverified"
+        Source(
+            "https://huggingface.co/docs/hub/oauth#device-code-oauth",
+            "endpoints, parameters, public apps, HTTP Basic on both requests for apps with a "
+            "secret, whoami-v2",
+        ),
+        Source(
+            "huggingface/huggingface_hub src/huggingface_hub/_oauth_device.py",
+            "error codes, optional and rotating refresh tokens",
+            "client",
+        ),
     ),
 )
 
@@ -645,8 +911,9 @@ TWITCH = Provider(
     description=(
         "Twitch app (public client, or confidential with client_secret= in the body). The "
         "scope parameter is named 'scopes'; the token's scope comes as a JSON array, which "
-        "loctocat joins with spaces. Whether the token request must repeat 'scopes' is "
-        "unverified (loctocat does not send it)."
+        "loctocat joins with spaces. Errors come as HTTP 400 with the code in a 'message' "
+        "field (no 'error'), which loctocat reads; early polls may answer 'invalid device "
+        "code' instead of authorization_pending (a known Twitch bug): start a new login then."
     ),
     docs_url=(
         "https://dev.twitch.tv/docs/authentication/getting-tokens-oauth/#device-code-grant-flow"
@@ -655,11 +922,61 @@ TWITCH = Provider(
     token_url="https://id.twitch.tv/oauth2/token",
     revocation_url="https://id.twitch.tv/oauth2/revoke",
     client_secret="optional",
-    quirks=Quirks(scope_param="scopes"),
-    refresh="single-use refresh tokens",
+    quirks=Quirks(
+        scope_param="scopes",
+        error_field="message",
+        error_aliases={"invalid device code": "invalid_grant"},
+    ),
+    refresh="yes; each refresh may return a new refresh token",
+    who_am_i=WhoAmI(
+        "https://id.twitch.tv/oauth2/validate",
+        name_field="login",
+        subject_field="user_id",
+        scheme="OAuth",
+    ),
     verified=(
-        "endpoints from Twitch's docs; the 'scopes' name and the JSON-array scope only from "
-        "several independent working clients (the docs section was not readable here)"
+        Source(
+            "https://dev.twitch.tv/docs/authentication/getting-tokens-oauth/"
+            "#device-code-grant-flow",
+            "endpoints",
+        ),
+        Source(
+            "https://github.com/twitchdev/issues/issues/975",
+            "pending and slow_down as HTTP 400 with the code in 'message'",
+            "issue",
+        ),
+        Source(
+            "https://github.com/openiddict/openiddict-core/pull/2142",
+            "the error code in 'message', not 'error'",
+            "client",
+        ),
+        Source(
+            "https://github.com/twitchdev/issues/issues/952",
+            "the poll's grant_type is the RFC's URN",
+            "issue",
+        ),
+        Source(
+            "https://github.com/twitchdev/issues/issues/971",
+            "early polls may answer 'invalid device code'",
+            "issue",
+        ),
+        Source(
+            "https://github.com/golang/go/issues/65943",
+            "the scope parameter is named 'scopes'",
+            "issue",
+        ),
+        Source(
+            "https://dev.twitch.tv/docs/authentication/refresh-tokens/",
+            "the scope as a JSON array; refresh",
+        ),
+        Source(
+            "https://dev.twitch.tv/docs/authentication/validate-tokens/",
+            "who a token belongs to: /oauth2/validate with 'Authorization: OAuth'",
+        ),
+    ),
+    unverified=(
+        "whether the poll must repeat 'scopes' (loctocat does not send it)",
+        "how a confidential app's secret travels",
     ),
 )
 
@@ -669,7 +986,9 @@ AMAZON = Provider(
     description=(
         "Login with Amazon code-based linking. The device request carries "
         "response_type=device_code and a scope is required (profile, profile:user_id, "
-        "postal_code); polls use grant_type=device_code with device_code and user_code."
+        "postal_code); polls use grant_type=device_code with device_code and user_code. "
+        "loctocat also sends client_id with each poll, as RFC 8628 §3.4 requires of public "
+        "clients; servers ignore parameters they do not know (RFC 6749 §3.1)."
     ),
     docs_url=(
         "https://developer.amazon.com/docs/login-with-amazon/"
@@ -679,10 +998,30 @@ AMAZON = Provider(
     token_url="https://api.amazon.com/auth/o2/token",
     device_params={"response_type": "device_code"},
     quirks=Quirks(grant_type="device_code", poll_code_fields=("user_code",)),
-    refresh="yes",
+    refresh="rotating: each refresh returns a new access token and a new refresh token",
+    who_am_i=WhoAmI(
+        "https://api.amazon.com/user/profile", name_field="name", subject_field="user_id"
+    ),
     verified=(
-        "both requests' parameters from Amazon's 'Retrieve a User Code' and 'Retrieve an "
-        "Access Token' pages (the answer field is verification_uri)"
+        Source(
+            "https://developer.amazon.com/docs/login-with-amazon/"
+            "retrieve-code-other-platforms-cbl-docs.html",
+            "the device request: response_type, client_id, the required scope, the answer",
+        ),
+        Source(
+            "https://developer.amazon.com/docs/login-with-amazon/"
+            "retrieve-token-other-platforms-cbl-docs.html",
+            "the poll: grant_type=device_code, device_code, user_code; authorization_pending",
+        ),
+        Source(
+            "https://developer.amazon.com/docs/login-with-amazon/access-token.html",
+            "refresh returns a new access token and a new refresh token",
+        ),
+        Source(
+            "https://developer.amazon.com/docs/login-with-amazon/"
+            "customer-profile-other-platforms-cbl-docs.html",
+            "the user profile",
+        ),
     ),
 )
 
@@ -691,18 +1030,42 @@ YANDEX = Provider(
     title="Yandex",
     description=(
         "Yandex OAuth app. Polls use grant_type=device_code with the device code as 'code', "
-        "and need client_secret= (sent in the body). The answer names verification_url."
+        "and need client_secret= (sent in the body). The answer names verification_url. "
+        "Codes last 10 minutes."
     ),
     docs_url="https://yandex.com/dev/id/doc/en/codes/screen-code-oauth",
     device_authorization_url="https://oauth.yandex.com/device/code",
     token_url="https://oauth.yandex.com/token",
     client_secret="required",
     quirks=Quirks(grant_type="device_code", device_code_param="code"),
-    refresh="yes (unverified)",
-    verified=(
-        "the device request from Yandex ID docs; the poll (grant_type=device_code, code=, "
-        "client_secret) unverified in the docs, taken from independent working clients"
+    refresh="yes: each refresh returns a new refresh token (the access token may be the same)",
+    who_am_i=WhoAmI(
+        "https://login.yandex.ru/info?format=json",
+        name_field="login",
+        subject_field="id",
+        scheme="OAuth",
     ),
+    verified=(
+        Source(
+            "https://yandex.com/dev/id/doc/en/codes/screen-code-oauth",
+            "the device request, its parameters, 10-minute codes",
+        ),
+        Source(
+            "MarshalX/yandex-music-api yandex_music/_client/device_auth.py",
+            "the poll: grant_type=device_code, code=, client_secret; authorization_pending "
+            "with HTTP 400; the verification_url field",
+            "client",
+        ),
+        Source(
+            "https://yandex.ru/dev/id/doc/en/tokens/refresh-client",
+            "refresh: client credentials in the body or HTTP Basic, a new refresh token",
+        ),
+        Source(
+            "https://yandex.ru/dev/id/doc/en/user-information",
+            "who a token belongs to: /info with 'Authorization: OAuth'",
+        ),
+    ),
+    unverified=("the poll's parameters in Yandex's own documentation", "HTTP statuses"),
 )
 
 ZOOM = Provider(
@@ -710,9 +1073,8 @@ ZOOM = Provider(
     title="Zoom",
     description=(
         "Zoom private OAuth app with 'Use App on Device' enabled (ask Zoom support). The "
-        "client secret is required, sent as HTTP Basic on both requests. Zoom's examples put "
-        "client_id in the query string; loctocat sends it in the body (unverified that Zoom "
-        "accepts that)."
+        "client secret is required. As in Zoom's own example, the device request carries "
+        "client_id in the body, and the polls authenticate with HTTP Basic."
     ),
     docs_url="https://developers.zoom.us/docs/integrations/oauth/#using-device-authorization",
     device_authorization_url="https://zoom.us/oauth/devicecode",
@@ -720,11 +1082,32 @@ ZOOM = Provider(
     revocation_url="https://zoom.us/oauth/revoke",
     client_secret="required",
     client_auth="basic",
-    refresh="rotating",
+    quirks=Quirks(authenticate_device_request=False),
+    refresh="rotating: each refresh returns a new refresh token and ends the old one",
+    who_am_i=WhoAmI("https://api.zoom.us/v2/users/me", name_field="email", subject_field="id"),
     verified=(
-        "the device endpoint and HTTP Basic from Zoom's developer blog 'Device authorization'; "
-        "the token endpoint from Zoom's OAuth docs"
+        Source(
+            "https://developers.zoom.us/changelog/platform/"
+            "support-for-the-oauth-2.0-device-authorization-grant",
+            "private apps; 'Use App on Device' enabled by Zoom support",
+        ),
+        Source(
+            "zoom/skills skills/oauth/concepts/oauth-flows.md",
+            "endpoints, client_id in the device request's body, HTTP Basic on the poll, "
+            "error codes, 15-minute codes",
+            "code",
+        ),
+        Source(
+            "zoom/skills skills/oauth/concepts/token-lifecycle.md",
+            "rotating refresh tokens, revocation with HTTP Basic",
+            "code",
+        ),
+        Source(
+            "https://marketplace.zoom.us/docs/api-reference/zoom-api/users/user",
+            "who a token belongs to: GET /v2/users/me",
+        ),
     ),
+    unverified=("the HTTP status of errors", "the fields of /v2/users/me"),
 )
 
 PROVIDERS: Mapping[str, Provider] = MappingProxyType(
@@ -772,7 +1155,9 @@ def catalogue() -> list[dict[str, Any]]:
 
     Keys: name, title, description, docs_url, required_parameters (list of names),
     optional_parameters (name -> default), client_secret ("none" | "optional" | "required"),
-    client_auth, refresh, verified, authenticator_class (the name of its class here, e.g.
+    client_auth, refresh, verified (the sources: a list of {"source", "backs", "kind"}),
+    unverified (the facts no source backs), who_am_i ({"url", "scheme", "name_field",
+    "subject_field"} or None), authenticator_class (the name of its class here, e.g.
     "GitHubAuthenticator"; "Async" + that name is the async twin).
     """
     return [
@@ -786,7 +1171,19 @@ def catalogue() -> list[dict[str, Any]]:
             "client_secret": p.client_secret,
             "client_auth": p.client_auth,
             "refresh": p.refresh,
-            "verified": p.verified,
+            "verified": [
+                {"source": source.where, "backs": source.backs, "kind": source.kind}
+                for source in p.verified
+            ],
+            "unverified": list(p.unverified),
+            "who_am_i": None
+            if p.who_am_i is None
+            else {
+                "url": p.who_am_i.url,
+                "scheme": p.who_am_i.scheme,
+                "name_field": p.who_am_i.name_field,
+                "subject_field": p.who_am_i.subject_field,
+            },
             "authenticator_class": _CLASS_NAMES.get(p.name),
         }
         for p in providers()

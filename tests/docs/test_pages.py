@@ -33,6 +33,14 @@ def test_provider_section(entry: dict[str, Any]) -> None:
         {"none": "not used", "optional": "optional", "required": "required"}[entry["client_secret"]]
     )
     assert f"| Refresh tokens | {entry['refresh']} |" in section
+    # Every fact has its source on the page, and the facts without one are named.
+    assert entry["verified"], "a provider with no source"
+    for source in entry["verified"]:
+        assert source["source"] in section, source["source"]
+    for fact in entry["unverified"]:
+        assert fact in section, fact
+    if entry["who_am_i"] is not None:
+        assert f"`GET {entry['who_am_i']['url']}`" in section
     assert f"from loctocat.predefined import {entry['authenticator_class']}" in section
 
 

@@ -150,6 +150,13 @@ def auth0() -> Case:
             "token_path": "/oauth/token",
             "verification_path": "/activate",
             "required_device_params": {"audience": "https://api.example.com"},
+            # Same docs: pending, denied and expired come with 403, slow_down with 429.
+            "error_statuses": {
+                "authorization_pending": 403,
+                "access_denied": 403,
+                "expired_token": 403,
+                "slow_down": 429,
+            },
         },
         device_url="https://example.us.auth0.com/oauth/device/code",
         token_url="https://example.us.auth0.com/oauth/token",
@@ -263,6 +270,24 @@ def ory() -> Case:
     )
 
 
+# ory/hydra client/client.go: a confidential client's token_endpoint_auth_method defaults to
+# client_secret_basic.
+@pytest.fixture
+def ory_confidential(ory: Case) -> Case:
+    server = dict(ory.server, client_secret=SECRET, client_auth="basic")
+    return Case(
+        "ory",
+        server=server,
+        device_url=ory.device_url,
+        token_url=ory.token_url,
+        device_form=ory.device_form,
+        poll_form=rfc_poll(),
+        scopes=ory.scopes,
+        params={**ory.params, "client_secret": SECRET},
+        basic=(CLIENT_ID, SECRET),
+    )
+
+
 # https://huggingface.co/docs/hub/oauth#device-code-oauth (a public app: no secret)
 @pytest.fixture
 def huggingface() -> Case:
@@ -311,6 +336,9 @@ def twitch() -> Case:
             "verification_path": "/activate",
             "scope_param": "scopes",
             "scope_as_list": True,
+            # https://github.com/twitchdev/issues/issues/975: errors are HTTP 400 with the code
+            # in "message" beside "status", and no "error" field.
+            "error_field": "message",
         },
         device_url="https://id.twitch.tv/oauth2/device",
         token_url="https://id.twitch.tv/oauth2/token",
@@ -381,7 +409,8 @@ def yandex() -> Case:
 
 
 # https://developers.zoom.us/docs/integrations/oauth/#using-device-authorization
-# https://developers.zoom.us/blog/device-authorization/ (Basic auth on the device request)
+# zoom/skills skills/oauth/concepts/oauth-flows.md: the device request carries client_id in the
+# body and no Basic header; the polls authenticate with HTTP Basic.
 @pytest.fixture
 def zoom() -> Case:
     return Case(
@@ -393,6 +422,7 @@ def zoom() -> Case:
             "verification_path": "/oauth_device",
             "client_secret": SECRET,
             "client_auth": "basic",
+            "secret_on_device_request": False,
         },
         device_url="https://zoom.us/oauth/devicecode",
         token_url="https://zoom.us/oauth/token",
@@ -400,4 +430,5 @@ def zoom() -> Case:
         poll_form=rfc_poll(),
         params={"client_secret": SECRET},
         basic=(CLIENT_ID, SECRET),
+        basic_on_device_request=False,
     )

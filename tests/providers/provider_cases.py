@@ -43,6 +43,8 @@ class Case:
     params: Mapping[str, Any] = field(default_factory=dict)
     #: HTTP Basic credentials both requests must carry, or None for no Authorization header.
     basic: tuple[str, str] | None = None
+    #: Whether the device request carries them too (Zoom: only the polls).
+    basic_on_device_request: bool = True
     #: The Token.scope expected (the space-joined scopes by default).
     token_scope: str | None = None
 
@@ -63,6 +65,7 @@ CASES = [
     "zitadel",
     "authentik",
     "ory",
+    "ory_confidential",
     "huggingface",
     "huggingface_with_secret",
     "twitch",
@@ -115,8 +118,8 @@ def expected_poll(case: Case, info: LoctocatAuthInfo) -> dict[str, str]:
     return {name: codes.get(value, value) for name, value in case.poll_form.items()}
 
 
-def check_authorization(case: Case, request: RecordedRequest) -> None:
-    if case.basic is None:
+def check_authorization(case: Case, request: RecordedRequest, *, device: bool = False) -> None:
+    if case.basic is None or (device and not case.basic_on_device_request):
         assert "authorization" not in request.headers
         return
     # RFC 6749 §2.3.1: each part form-encoded, then joined and base64-encoded.
@@ -140,7 +143,7 @@ def check_flow(
     assert device.form == case.device_form
     assert all(len(values) == 1 for values in device.form_multi.values())
     assert device.headers["accept"] == "application/json"
-    check_authorization(case, device)
+    check_authorization(case, device, device=True)
     assert len(polls) == 2  # pending, then the token
     for poll in polls:
         assert (poll.method, poll.url, poll.query) == ("POST", case.token_url, "")

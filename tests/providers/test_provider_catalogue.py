@@ -25,7 +25,7 @@ EXPECTED = {
     "keycloak": (["base_url", "realm"], {}, "optional", "body"),
     "microsoft": ([], {"tenant": "common"}, "none", "body"),
     "okta": (["domain"], {"authorization_server": "default"}, "none", "body"),
-    "ory": (["base_url"], {}, "optional", "body"),
+    "ory": (["base_url"], {}, "optional", "basic"),
     "twitch": ([], {}, "optional", "body"),
     "yandex": ([], {}, "required", "body"),
     "zitadel": (["domain"], {}, "optional", "body"),
@@ -281,7 +281,7 @@ def test_all_is_complete() -> None:
         and getattr(value, "__module__", p.__name__) == p.__name__
         and (inspect.isclass(value) or inspect.isfunction(value) or isinstance(value, p.Provider))
     }
-    public |= {"PROVIDERS", "SecretRequirement", "ParameterKind"}
+    public |= {"PROVIDERS", "SecretRequirement", "ParameterKind", "SourceKind"}
     assert set(p.__all__) == public
     for name in p.__all__:
         assert hasattr(p, name)
@@ -316,8 +316,8 @@ def readme_table() -> str:
             how = "HTTP Basic" if entry["client_auth"] == "basic" else "in the body"
             params.append(f"`client_secret` ({secret}, {how})")
         notes = f"refresh: {entry['refresh']}"
-        if "unverified" in entry["verified"] + entry["description"]:
-            notes += "; partly unverified, see the docstring"
+        if entry["unverified"]:
+            notes += "; no source found for: " + "; ".join(entry["unverified"])
         title = f"[{entry['title']}]({entry['docs_url']})"
         rows.append(f"| {title} | {create} | {', '.join(params) or '-'} | {notes} |")
     return "\n".join(rows)

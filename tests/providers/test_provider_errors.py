@@ -157,16 +157,20 @@ def test_github_quirks_do_not_leak_to_other_providers(
 def test_zoom_needs_http_basic(zoom: Case, clients: list[httpx.Client]) -> None:
     server = make_server(zoom)
     auth = authenticator(zoom, server, clients, client_auth="body")  # the caller overrides
+    auth.ping()
     with pytest.raises(InvalidClient):
-        auth.ping()
+        auth.poll()  # the polls are where Zoom checks the secret
 
 
 def test_zoom_wrong_secret_is_invalid_client(zoom: Case, clients: list[httpx.Client]) -> None:
     server = make_server(zoom)
     auth = authenticator(zoom, server, clients, client_secret="wrong")
+    auth.ping()  # the device request carries only client_id, as in Zoom's own example
     with pytest.raises(InvalidClient):
-        auth.ping()
-    assert server.requests[0].headers["authorization"].startswith("Basic ")
+        auth.poll()
+    device, poll = server.requests
+    assert "authorization" not in device.headers
+    assert poll.headers["authorization"].startswith("Basic ")
 
 
 def test_hugging_face_public_app_sends_no_basic_header(

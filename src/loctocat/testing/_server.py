@@ -46,6 +46,7 @@ _CLIENT_AUTH_CHOICES = ("any", "basic", "body")
 _EMPTY: Mapping[str, object] = MappingProxyType({})
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 _NO_STRINGS: Mapping[str, str] = MappingProxyType({})
+_NO_STATUSES: Mapping[str, int] = MappingProxyType({})
 _PLAN_STATES: frozenset[str] = frozenset(get_args(PlanState))
 # RFC 8628 §3.5: polls sooner than the interval are answered slow_down; this much earlier is
 # forgiven, since client and server clocks and scheduling never line up exactly.
@@ -192,7 +193,12 @@ class FakeAuthorizationServer:
       `application/x-www-form-urlencoded` unless the request's `Accept` names
       `application/json` (GitHub; a list, such as a `scope_as_list` scope, becomes repeated
       parameters). `slow_down_sends_interval` adds the grant's new `interval` to every
-      `slow_down` answer (GitHub).
+      `slow_down` answer (GitHub). `error_statuses` maps standard error codes to the HTTP
+      status the service answers them with (Auth0: `{"slow_down": 429,
+      "authorization_pending": 403, ...}`; otherwise 400, or 401 for `invalid_client`).
+      `error_field` names the field the code goes in when it is not `error`: such answers are
+      `{"status": <HTTP status>, "<error_field>": <code>}`, with no description (Twitch:
+      `"message"`).
     - Client authentication, when `client_secret` is set: `client_auth` is how the secret must
       travel: "any" (HTTP Basic or the `client_secret` body parameter), "basic" (Zoom, Hugging
       Face) or "body" (Google, Yandex); the other way gets `invalid_client` (HTTP 401).
@@ -234,6 +240,8 @@ class FakeAuthorizationServer:
         scope_as_list: bool = False,
         form_encoded_unless_json: bool = False,
         slow_down_sends_interval: bool = False,
+        error_statuses: Mapping[str, int] = _NO_STATUSES,
+        error_field: str = "error",
         client_auth: Literal["any", "basic", "body"] = "any",
         secret_on_device_request: bool = True,
     ) -> None:
@@ -292,6 +300,8 @@ class FakeAuthorizationServer:
         self.scope_as_list = scope_as_list
         self.form_encoded_unless_json = form_encoded_unless_json
         self.slow_down_sends_interval = slow_down_sends_interval
+        self.error_statuses = dict(error_statuses)
+        self.error_field = error_field
         self.client_auth = client_auth
         self.secret_on_device_request = secret_on_device_request
         self._configured_base_url = base_url.rstrip("/")
@@ -1103,13 +1113,15 @@ class FakeAuthorizationServer:
     def _error_answer(
         self, error: _OAuthError, extra_fields: Mapping[str, object] = _EMPTY
     ) -> Answer:
-        payload: dict[str, object] = {"error": self._error_code(error.error)}
-        if error.description is not None:
-            payload["error_description"] = error.description
-        payload.update(extra_fields)
-        status = error.status
+        status = self.error_statuses.get(error.error, error.status)
         if self.errors_with_status_200 and not error.keep_status:
             status = 200
+        payload: dict[str, object] = {"error": self._error_code(error.error)}
+        if self.error_field != "error":
+            payload = {"status": status, self.error_field: payload["error"]}
+        elif error.description is not None:
+            payload["error_description"] = error.description
+        payload.update(extra_fields)
         return self._json(status, payload, dict(error.headers))
 
     def _error_code(self, code: str) -> str:
