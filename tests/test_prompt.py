@@ -23,6 +23,7 @@ from typing import Any, Literal
 import pytest
 from rich.console import Console
 
+import loctocat.prompt
 from loctocat._models import LoctocatAuthInfo, Token
 from loctocat.errors import AccessDenied, ConfigurationError, ExpiredToken, ServerError
 from loctocat.prompt import (
@@ -900,6 +901,9 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(webbrowser, "get", lambda using=None: RecordingBrowser(urls))
     monkeypatch.setattr(webbrowser, "open", fake_open)
+    monkeypatch.setattr(
+        loctocat.prompt, "_start_in_background", lambda browser, url: browser.open(url)
+    )
     return urls
 
 
@@ -1216,6 +1220,9 @@ def test_text_browsers_are_used_only_when_chosen(
     started: list[str] = []
     monkeypatch.setattr(webbrowser, "get", lambda using=None: browser)
     monkeypatch.setattr(browser, "open", lambda url, *a, **k: started.append(url) or True)
+    monkeypatch.setattr(
+        loctocat.prompt, "_start_in_background", lambda browser, url: browser.open(url)
+    )
     assert _browser_available() is usable
     assert _open_page("https://example.com/device") is usable
     assert bool(started) is usable
@@ -1264,3 +1271,39 @@ def test_svg_of_the_prompt_for_the_docs_can_be_remade(tmp_path: Path) -> None:
     assert svg.startswith("<svg")
     for text in ("W&#160;D&#160;J&#160;B", "Press&#160;Enter&#160;to&#160;open", "expires"):
         assert text in svg
+
+
+def test_over_ssh_only_a_browser_the_user_named_is_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """xdg-open may fall back to a text browser there (no graphical one can start)."""
+    from loctocat.prompt import _browser_available
+
+    monkeypatch.setattr(webbrowser, "get", lambda using=None: webbrowser.BackgroundBrowser("x"))
+    assert _browser_available()
+    monkeypatch.setenv("SSH_CONNECTION", "10.0.0.1 50000 10.0.0.2 22")
+    assert not _browser_available()
+    monkeypatch.setenv("BROWSER", "firefox")
+    assert _browser_available()
+
+
+def test_a_launcher_is_started_away_from_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever xdg-open falls back to cannot read or draw on the terminal."""
+    import subprocess
+
+    from loctocat.prompt import _start_in_background
+
+    started: list[tuple[list[str], dict[str, Any]]] = []
+
+    class Popen:
+        def __init__(self, command: list[str], **options: Any) -> None:
+            started.append((command, options))
+
+    monkeypatch.setattr(subprocess, "Popen", Popen)
+    launcher = webbrowser.BackgroundBrowser(["gio", "open", "--", "%s"])
+    assert _start_in_background(launcher, "https://example.com/device")
+    [(command, options)] = started
+    assert command == ["gio", "open", "--", "https://example.com/device"]
+    for stream in ("stdin", "stdout", "stderr"):
+        assert options[stream] == subprocess.DEVNULL
+    assert options["start_new_session"] is True

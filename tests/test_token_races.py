@@ -462,3 +462,122 @@ def test_a_key_that_cannot_be_stored_is_refused_before_anything_is_sent(
     with pytest.raises(ConfigurationError, match="must not contain"):
         Authenticator(**options(server, client_id="a|b", store=MemoryTokenStore()))
     assert server.requests == []
+
+
+# --- found by attacking the above -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["httpx", "requests"])
+def test_requests_refused_together_renew_once_whatever_auth_objects_they_use(
+    server: FakeAuthorizationServer, kind: str
+) -> None:
+    """Each request built with its own authenticator.http_auth(), as the docs' one-liners do."""
+    import requests
+
+    auth = Authenticator(**options(server, store=MemoryTokenStore()))
+    auth.get_token(prompt=Person(server))
+    server.expire_access_tokens()  # every request below is refused once
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def fetch() -> None:
+        barrier.wait()
+        if kind == "httpx":
+            answer = httpx.get(server.userinfo_url, auth=auth.http_auth(), timeout=10)
+        else:
+            answer = requests.get(server.userinfo_url, auth=auth.requests_auth(), timeout=10)
+        statuses.append(answer.status_code)
+
+    threads = [threading.Thread(target=fetch) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert statuses == [200] * 4
+    assert requests_of(server, "refresh_token") == 1
+
+
+def test_logout_revokes_the_token_held_and_the_one_stored(
+    server: FakeAuthorizationServer, store: TokenStore
+) -> None:
+    auth = Authenticator(**options(server, store=store))
+    auth.get_token(prompt=Person(server))
+    stored = auth.token
+    auth.authenticate(prompt=Person(server))  # a new login, held but not stored
+    held = auth.token
+    assert stored is not None
+    assert held is not None
+    assert auth.logout() is True
+    assert {stored.refresh_token, held.refresh_token} <= set(server.revoked_tokens)
+    assert store.load(auth.store_key()) is None
+
+
+def test_get_token_from_inside_its_own_login_is_refused_at_once(
+    server: FakeAuthorizationServer, store: TokenStore
+) -> None:
+    """A Prompt that calls back into the authenticator would wait for itself."""
+    auth = Authenticator(**options(server, store=store))
+    twin = Authenticator(**options(server, store=store))  # the same login
+    seen: list[BaseException] = []
+
+    class CallingBack(Person):
+        def show_code(self, auth_info: LoctocatAuthInfo) -> None:
+            for other in (auth, twin):
+                try:
+                    other.get_token()
+                except ConfigurationError as error:
+                    seen.append(error)
+            super().show_code(auth_info)
+
+    started = time.monotonic()
+    auth.get_token(prompt=CallingBack(server))
+    assert time.monotonic() - started < 5
+    assert len(seen) == 2
+    assert "would wait for itself" in str(seen[0])
+    assert device_requests(server) == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("timeout", float("nan")),
+        ("timeout", float("inf")),
+        ("request_timeout", float("nan")),
+        ("request_timeout", -1),
+        ("request_timeout", 1e100),
+        ("leeway", float("nan")),
+    ],
+)
+def test_seconds_that_are_no_seconds_are_refused(option: str, value: float) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Authenticator("c", "https://a.example/d", "https://a.example/t", **{option: value})
+    assert caught.value.parameter == option
+
+
+@pytest.mark.parametrize("value", [float("inf"), 1e10, -1.0, float("nan")])
+def test_a_lock_timeout_no_lock_can_take_is_refused(value: float, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="lock_timeout"):
+        FileTokenStore(tmp_path / "tokens.json", lock_timeout=value)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"timeout": -1}, {"account": "x|y"}, {"revocation_url": "http://evil.example/r"}]
+)
+def test_from_issuer_checks_the_options_before_asking_the_server(bad: dict[str, Any]) -> None:
+    seen: list[httpx.Request] = []
+    with recording_client(seen) as client, pytest.raises(ConfigurationError):
+        Authenticator.from_issuer(
+            "https://auth.example.com", "c", store=MemoryTokenStore(), http_client=client, **bad
+        )
+    assert seen == []
+
+
+def test_a_token_with_control_characters_is_no_token() -> None:
+    from loctocat._flow import Request, Response, judge_token_response
+
+    request = Request("https://a.example/t", (), (), "token endpoint")
+    for field in ("access_token", "refresh_token"):
+        body = {"access_token": "abc", field: "abc\x1b]0;owned\x07"}
+        answer = Response(200, {"content-type": "application/json"}, json.dumps(body).encode())
+        with pytest.raises(ProtocolError, match=f"'{field}' with characters"):
+            judge_token_response(request, answer)

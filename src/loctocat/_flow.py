@@ -216,7 +216,7 @@ class ClientConfig:
             raise ConfigurationError("client_auth='basic' needs a client_secret")
         if self.default_interval < 0:
             raise ConfigurationError("poll_interval cannot be negative")
-        if not self.min_interval > 0:
+        if not self.min_interval > 0:  # nan too
             # A positive floor is what guarantees every wait moves time on toward the deadline.
             raise ConfigurationError(
                 f"min_interval must be a positive number of seconds, got {self.min_interval!r} "
@@ -226,9 +226,10 @@ class ClientConfig:
             raise ConfigurationError(
                 f"min_interval cannot exceed {MAX_INTERVAL} s, the longest wait between polls"
             )
-        if self.timeout is not None and self.timeout <= 0:
+        if self.timeout is not None and not 0 < self.timeout < math.inf:
             raise ConfigurationError(
-                f"timeout must be a positive number of seconds or None, got {self.timeout!r}"
+                f"timeout must be a positive number of seconds or None, got {self.timeout!r}",
+                parameter="timeout",
             )
 
 
@@ -383,6 +384,18 @@ def _decompressed(body: bytes, coding: str, request: Request) -> bytes:
     raise _Undecodable(f"the body does not match its content encoding {coding!r}")
 
 
+def _codings(header: str) -> list[str]:
+    """The content codings a Content-Encoding header names, identity left out."""
+    codings = [c.strip().lower() for c in header.split(",")]
+    return [c for c in codings if c and c != "identity"]
+
+
+def decodable_coding(header: str) -> bool:
+    """Whether the core undoes this Content-Encoding: at most one layer of gzip or deflate."""
+    codings = _codings(header)
+    return not codings or (len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"))
+
+
 def _content(response: Response, request: Request) -> bytes:
     """The body with its content coding undone, within the size cap.
 
@@ -393,11 +406,10 @@ def _content(response: Response, request: Request) -> bytes:
     if len(response.body) > request.max_body_bytes:
         raise _too_large(request)
     header = response.headers.get("content-encoding", "")
-    codings = [c.strip().lower() for c in header.split(",")]
-    codings = [c for c in codings if c and c != "identity"]
+    codings = _codings(header)
     if not codings:
         return response.body
-    if len(codings) > 1 or codings[0] not in ("gzip", "x-gzip", "deflate"):
+    if not decodable_coding(header):
         raise ProtocolError(
             f"the {request.endpoint} ({request.url}) sent an answer with the content encoding "
             f"{printable(header.strip())!r}; only one layer of gzip or deflate is accepted "
@@ -498,6 +510,19 @@ def _string_field(
 def _required_string(data: Mapping[str, Any], name: str, request: Request) -> str:
     value = _string_field(data, name, request, required=True)
     assert value is not None  # _string_field raised otherwise
+    return value
+
+
+def _visible_ascii(value: str, name: str, request: Request) -> str:
+    """RFC 6749 Appendix A.12 and A.17: a token is printable ASCII (VSCHAR, %x20-7E).
+
+    Anything else (escape sequences, line breaks) is no token, and would reach terminals and
+    headers as it is: refused.
+    """
+    if not all(" " <= c <= "~" for c in value):
+        raise _protocol_error(
+            request, f"sent {name!r} with characters a token cannot have (RFC 6749 A.12)", name
+        )
     return value
 
 
@@ -790,12 +815,16 @@ def judge_token_response(
 
 def parse_token(data: Mapping[str, Any], request: Request) -> Token:
     """RFC 6749 §5.1: a successful token answer, with expires_in turned into a time."""
-    access_token = _required_string(data, "access_token", request)
+    access_token = _visible_ascii(
+        _required_string(data, "access_token", request), "access_token", request
+    )
     token_type = _string_field(data, "token_type", request, required=False) or "Bearer"
     expires_in = _seconds_field(data, "expires_in", request)
     if expires_in is not None:
         expires_in = min(expires_in, MAX_TOKEN_LIFETIME)
     refresh_token = _string_field(data, "refresh_token", request, required=False)
+    if refresh_token is not None:
+        _visible_ascii(refresh_token, "refresh_token", request)
     id_token = _string_field(data, "id_token", request, required=False)
     scope = data.get("scope")
     if isinstance(scope, list) and all(isinstance(s, str) for s in scope):
@@ -877,7 +906,9 @@ def poll_flow(
             wait = min(interval * 2 ** min(failures, 32), max(MAX_BACKOFF, interval))
             if outcome.retry_after is not None:
                 wait = max(wait, min(outcome.retry_after, MAX_RETRY_AFTER))
-            log.debug("poll %d: %s; retrying in %.1f s", polls, outcome.description, wait)
+            log.debug(
+                "poll %d: %s; retrying in %.1f s", polls, printable(outcome.description), wait
+            )
             continue
         failures = 0
         if isinstance(outcome, Token):
@@ -902,7 +933,7 @@ def poll_flow(
             log.debug("poll %d: authorization_pending", polls)
         elif handler is None:
             # access_denied, expired_token, and every other error end the flow.
-            log.debug("poll %d: %s", polls, error.error)
+            log.debug("poll %d: %s", polls, printable(error.error))
             raise error
         wait = interval
 

@@ -135,19 +135,26 @@ def get_token_flow(
     *,
     leeway: float,
     force_refresh: bool = False,
+    rejected: str | None = None,
 ) -> Generator[LifecycleEffect, Any, Token]:
     """A valid token, asking as little as possible: stored and valid → refreshed → a new login.
 
     `current` is the token the caller holds (None if it holds none). With `force_refresh`,
     that token is suspect (the server refused it): it is renewed, unless the store already
     holds another one, renewed meanwhile by someone else, which is then trusted as usual. A
-    caller holding no token suspects the stored one.
+    caller holding no token suspects the stored one. `rejected` names the suspect precisely
+    (the access token a server refused): it is renewed only while it is still the freshest
+    token, so that requests refused together cause one renewal, not one each.
     """
     token = _freshest(current, _stored((yield LoadToken(key))))
-    renewed_elsewhere = (
-        token is not None and current is not None and token.access_token != current.access_token
-    )
-    if token is not None and (not force_refresh or renewed_elsewhere):
+    # The access token believed bad, if any: whatever else is the freshest was renewed since.
+    suspect: str | None = None
+    if rejected is not None:
+        suspect = rejected
+    elif force_refresh:
+        held = current if current is not None else token
+        suspect = held.access_token if held is not None else None
+    if token is not None and token.access_token != suspect:
         now: datetime = yield CurrentTime()
         if not _expired(token, now, leeway):
             return token
@@ -196,25 +203,28 @@ def logout_flow(
     here (and False returned): it stays valid at the server until it expires.
     """
     loaded = yield LoadToken(key)
-    # A corrupt entry cannot be revoked, but it can be forgotten.
-    token = _freshest(current, None if isinstance(loaded, StoreError) else loaded)
     if isinstance(loaded, StoreError) and not getattr(loaded, "corrupt", False):
         raise loaded
+    # A corrupt entry cannot be revoked, but it can be forgotten. The token held in memory
+    # and the stored one may differ (a login not stored yet): each is revoked.
+    stored = None if isinstance(loaded, StoreError) else loaded
+    known = {t.refresh_token or t.access_token: t for t in (current, stored) if t is not None}
     revoked = False
-    if token is not None and revoke and revocation_url is not None:
-        value, hint = (
-            (token.refresh_token, "refresh_token")
-            if token.refresh_token
-            else (token.access_token, "access_token")
-        )
-        try:
-            yield from revocation_flow(config, revocation_url, value, hint)
-        except LoctocatError as error:
-            error.add_note(
-                "The token was not forgotten: log out again later, or with revoke=False to "
-                "only forget it here."
+    if known and revoke and revocation_url is not None:
+        for token in known.values():
+            value, hint = (
+                (token.refresh_token, "refresh_token")
+                if token.refresh_token
+                else (token.access_token, "access_token")
             )
-            raise
+            try:
+                yield from revocation_flow(config, revocation_url, value, hint)
+            except LoctocatError as error:
+                error.add_note(
+                    "The token was not forgotten: log out again later, or with revoke=False to "
+                    "only forget it here."
+                )
+                raise
         revoked = True
     yield DeleteToken(key)
     return revoked

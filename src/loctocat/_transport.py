@@ -20,7 +20,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from loctocat._flow import Request, RequestResult, Response, TransportFailure, _is_loopback
+from loctocat._flow import (
+    Request,
+    RequestResult,
+    Response,
+    TransportFailure,
+    _is_loopback,
+    decodable_coding,
+)
 
 if TYPE_CHECKING:
     import httpcore
@@ -293,10 +300,30 @@ class _DeadlineBackend:
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> _DeadlineStream:
-        inner = self._inner.connect_tcp(
-            host, port, _time_left(timeout, "connect"), local_address, socket_options
-        )
-        return _DeadlineStream(inner)
+        # socket.create_connection gives each address of a host name the whole timeout: a
+        # name with N unreachable addresses would take N times as long. So the name is
+        # resolved here and each address tried with what is left. (The lookup itself cannot
+        # be bounded without a thread; the system resolver has its own timeouts.)
+        import socket
+
+        options = list(socket_options or ())
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError:
+            infos = []
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos)) or [host]
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                inner = self._inner.connect_tcp(
+                    address, port, _time_left(timeout, "connect"), local_address, options
+                )
+            except Exception as exc:  # httpcore's ConnectError / ConnectTimeout
+                error = exc
+                continue
+            return _DeadlineStream(inner)
+        assert error is not None
+        raise error
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
@@ -319,8 +346,16 @@ def _response(response: httpx.Response, body: bytes) -> Response:
 
 
 def _already_read(response: httpx.Response, request: Request) -> Response:
-    """An answer httpx read (and decoded) before handing it over, as in-memory transports'."""
+    """An answer httpx read (and decoded) before handing it over.
+
+    In-memory transports answer so, and so does a client of yours whose response hook reads
+    the body: then httpx has undone every content coding already, with no size cap. A coding
+    the core would refuse is still refused (the header is kept, the body dropped); otherwise
+    the decoded body is handed over, capped.
+    """
     headers = {name.lower(): value for name, value in response.headers.items()}
+    if not decodable_coding(headers.get("content-encoding", "")):
+        return Response(response.status_code, headers, b"")
     headers.pop("content-encoding", None)  # already undone
     return Response(response.status_code, headers, response.content[: request.max_body_bytes + 1])
 

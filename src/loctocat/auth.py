@@ -9,6 +9,7 @@ No protocol rule lives here.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import threading
 import time
@@ -162,11 +163,26 @@ class Authenticator:
             lambda: (self.auth_url, self.token_url, self.revocation_url or self.token_url),
         )
         # Refuse a bad configuration now, before anything is sent.
+        _check_seconds(request_timeout, "request_timeout", positive=True)
+        _check_seconds(leeway, "leeway", positive=False)
         self._config()
         if revocation_url is not None:
             _flow.check_endpoint_url(revocation_url, "revocation_url")
         if store is not None:
             self.store_key()
+
+    @classmethod
+    def _check_before_discovery(
+        cls, issuer: str, client_id: str, scopes: Iterable[str] | str | None, options: Any
+    ) -> None:
+        """Refuse options that cannot work before asking the server anything.
+
+        An authenticator is built with stand-in endpoints (and the caller's own, if given)
+        and thrown away: every rule of the constructor applies, and nothing is sent.
+        """
+        _flow.check_endpoint_url(issuer, "issuer")
+        stand_in = {"auth_url": f"{issuer}/device", "token_url": f"{issuer}/token"}
+        cls(client_id, scopes=scopes, **{"issuer": issuer, **stand_in, **options})
 
     @property
     def request_timeout(self) -> float:
@@ -230,13 +246,14 @@ class Authenticator:
     def _poll_flow(self, grant: PendingGrant, clock: Callable[[], float]) -> Flow[Token]:
         return _flow.poll_flow(self._config(), grant, self._handler_map(), clock=clock)
 
-    def _get_token_flow(self, force_refresh: bool) -> Flow[Token]:
+    def _get_token_flow(self, force_refresh: bool, rejected: str | None = None) -> Flow[Token]:
         return _lifecycle.get_token_flow(
             self._config(),
             self.store_key(),
             self.token,
             leeway=self.leeway,
             force_refresh=force_refresh,
+            rejected=rejected,
         )
 
     def _refresh_flow(self) -> Flow[Token]:
@@ -347,7 +364,7 @@ class Authenticator:
         """
         metadata = _discovered.get(issuer)
         if metadata is None:
-            cls._check_http_client(options.get("http_client"))
+            cls._check_before_discovery(issuer, client_id, scopes, options)
             transport = SyncTransport(
                 options.get("http_client"),
                 options.get("request_timeout", DEFAULT_REQUEST_TIMEOUT),
@@ -359,14 +376,22 @@ class Authenticator:
             _discovered[issuer] = metadata
         return cls(client_id, scopes=scopes, **_discovered_options(metadata, options))
 
-    def get_token(self, *, force_refresh: bool = False, prompt: Prompt | None = None) -> str:
+    def get_token(
+        self,
+        *,
+        force_refresh: bool = False,
+        prompt: Prompt | None = None,
+        rejected: str | None = None,
+    ) -> str:
         """A valid access token, with as little asking as possible: the call most apps want.
 
         A token that is still valid (in memory or in `store`) is returned with no request; an
         expired one is refreshed with its refresh token and stored; otherwise the device flow
         runs with the prompt (see `authenticate()`) and the new token is stored.
         `force_refresh=True` renews the token held now, e.g. after the server answered 401
-        (a token someone else renewed meanwhile is used instead).
+        (a token someone else renewed meanwhile is used instead). `rejected=` says which
+        access token the server refused: it is renewed only if it is still the current one, so
+        that requests refused together with one token cause one renewal.
 
         Whatever shares the store (threads, tasks, authenticators, processes) does one refresh
         or one login per login key, and the others wait for it and use its token; logins to
@@ -376,7 +401,7 @@ class Authenticator:
         """
         with self._exclusive():
             try:
-                self.token = self._run(self._get_token_flow(force_refresh), prompt)
+                self.token = self._run(self._get_token_flow(force_refresh, rejected), prompt)
                 return self.token.access_token
             finally:
                 self.close()
@@ -455,7 +480,7 @@ class Authenticator:
         store_lock: AbstractContextManager[object] = (
             self.store.lock(self.store_key()) if self.store is not None else nullcontext()
         )
-        with self._login_lock, store_lock:
+        with _not_within_itself(self), self._login_lock, store_lock:
             yield
 
     def _run(self, flow: Flow[T], prompt: Prompt | None = None) -> T:
@@ -493,7 +518,7 @@ class Authenticator:
             if self.store is not None:
                 try:
                     self.store.save(effect.key, effect.token)
-                except StoreError as error:
+                except Exception as error:  # a store of your own may raise anything
                     raise StoreError(
                         f"{error} (the token was received but not stored: it is kept in "
                         "memory, as authenticator.token, for as long as this program runs)"
@@ -593,7 +618,7 @@ class AsyncAuthenticator(Authenticator):
         """An authenticator for the server at `issuer` (see `Authenticator.from_issuer`)."""
         metadata = _discovered.get(issuer)
         if metadata is None:
-            cls._check_http_client(options.get("http_client"))
+            cls._check_before_discovery(issuer, client_id, scopes, options)
             transport = AsyncTransport(
                 options.get("http_client"),
                 options.get("request_timeout", DEFAULT_REQUEST_TIMEOUT),
@@ -607,7 +632,11 @@ class AsyncAuthenticator(Authenticator):
         return cls(client_id, scopes=scopes, **_discovered_options(metadata, options))
 
     async def get_token(  # type: ignore[override]
-        self, *, force_refresh: bool = False, prompt: Prompt | None = None
+        self,
+        *,
+        force_refresh: bool = False,
+        prompt: Prompt | None = None,
+        rejected: str | None = None,
     ) -> str:
         """A valid access token, refreshing or logging in only when needed.
 
@@ -616,7 +645,8 @@ class AsyncAuthenticator(Authenticator):
         """
         async with self._exclusive_async():
             try:
-                self.token = await self._run_async(self._get_token_flow(force_refresh), prompt)
+                flow = self._get_token_flow(force_refresh, rejected)
+                self.token = await self._run_async(flow, prompt)
                 return self.token.access_token
             finally:
                 await self.aclose()
@@ -657,6 +687,12 @@ class AsyncAuthenticator(Authenticator):
     @asynccontextmanager
     async def _exclusive_async(self) -> AsyncIterator[None]:
         """One operation at a time on this authenticator, and on its login in the store."""
+        with _not_within_itself(self):
+            async with self._exclusive_locked():
+                yield
+
+    @asynccontextmanager
+    async def _exclusive_locked(self) -> AsyncIterator[None]:
         async with self._async_login_lock():
             if self.store is None:
                 yield
@@ -707,6 +743,32 @@ class AsyncAuthenticator(Authenticator):
 
 
 # --- running flows --------------------------------------------------------------------------
+
+# The logins (authenticators, and store keys) an operation is running for in this thread or
+# task: a Prompt, a Handler or a spinner that calls back into one would wait for itself.
+_running: contextvars.ContextVar[frozenset[object]] = contextvars.ContextVar(
+    "loctocat_running", default=frozenset()
+)
+
+
+@contextmanager
+def _not_within_itself(authenticator: Authenticator) -> Iterator[None]:
+    """Refuse an operation started from inside another on the same login, at once."""
+    marks: set[object] = {id(authenticator)}
+    if authenticator.store is not None:
+        marks.add((id(authenticator.store), authenticator.store_key()))
+    running = _running.get()
+    if marks & running:
+        raise ConfigurationError(
+            "get_token(), refresh() and logout() cannot be called from inside one already "
+            "running for the same login (from a Prompt, a Handler or a spinner): it would wait "
+            "for itself; use authenticator.auth_info there, or do it after the login"
+        )
+    reset = _running.set(running | marks)
+    try:
+        yield
+    finally:
+        _running.reset(reset)
 
 
 def _drive(flow: Flow[T], perform: Callable[[Any], object]) -> T:
@@ -844,6 +906,22 @@ def _showing(prompt: Prompt) -> Iterator[Prompt]:
         raise
     finally:
         prompt.close()
+
+
+def _check_seconds(value: object, name: str, *, positive: bool) -> None:
+    """Refuse a number of seconds that is not one (nan, infinite, negative, too large)."""
+    import threading
+
+    low = "positive" if positive else "at least 0"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not (value > 0 if positive else value >= 0)
+        or not value <= threading.TIMEOUT_MAX
+    ):
+        raise ConfigurationError(
+            f"{name} must be a {low} number of seconds, got {value!r}", parameter=name
+        )
 
 
 def _scopes_tuple(scopes: Iterable[str] | str | None) -> tuple[str, ...]:

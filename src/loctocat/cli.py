@@ -625,6 +625,12 @@ def _authenticator(args: argparse.Namespace, store: FileTokenStore) -> Authentic
 
 def _print_token(token: Token | None, as_json: bool) -> None:
     assert token is not None
+    if not as_json and token.token_type.lower() != "bearer":
+        raise CommandFailed(
+            f"the token is of type {token.token_type!r}, not Bearer: the access token alone "
+            "cannot be used as 'Authorization: Bearer ...'; pass --json for the whole token",
+            EXIT_ERROR,
+        )
     if as_json:
         import json
 
@@ -676,7 +682,7 @@ def _not_stored(token: Token, error: Exception, hand_over: bool, as_json: bool) 
 
     # The store's own words, without the library's note about authenticator.token.
     reason = one_line(str(error.__cause__ or error))
-    if hand_over:
+    if hand_over and (as_json or token.token_type.lower() == "bearer"):
         _print_token(token, as_json)
         print(f"loctocat: warning: the token could not be stored: {reason}", file=sys.stderr)
         return EXIT_OK

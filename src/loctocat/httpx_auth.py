@@ -9,7 +9,6 @@ with httpx.Client(auth=authenticator.http_auth()) as client:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncGenerator, Generator
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,7 @@ from loctocat.auth import AsyncAuthenticator, Authenticator
 from loctocat.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    import anyio
+    pass
 
 __all__ = ["LoctocatAuth"]
 
@@ -38,10 +37,10 @@ class LoctocatAuth(httpx.Auth):
     device flow (prompting on stderr) when there is no token or it cannot be refreshed.
 
     When the server still answers 401 (the token was revoked, or expired earlier than it said),
-    the token is renewed with `get_token(force_refresh=True)` and the request is sent once
-    more; a second 401 is returned to you as it is. A request whose body is a stream (a
-    generator, a file upload) cannot be sent twice: its 401 is returned at once, and the next
-    request uses the renewed token.
+    the token is renewed with `get_token(rejected=...)` and the request is sent once more
+    (requests refused together with one token share one renewal); a second 401 is returned to
+    you as it is. A request whose body is a stream (a generator, a file upload) cannot be sent
+    twice: its 401 is returned at once, and the next request uses the renewed token.
 
     The scheme is `Bearer` (RFC 6750), whatever the case of the `token_type` the server sent
     (GitHub says `bearer`); a token of any other type is never sent as Bearer: the request
@@ -59,10 +58,6 @@ class LoctocatAuth(httpx.Auth):
                 f"got {type(authenticator).__name__}"
             )
         self.authenticator = authenticator
-        # Renewals after a 401 take turns, so that the requests failing together with one
-        # token cause one refresh, not one each (see `_must_force`).
-        self._renew_lock = threading.Lock()
-        self._async_renew_lock: anyio.Lock | None = None
 
     def sync_auth_flow(
         self, request: httpx.Request
@@ -75,15 +70,14 @@ class LoctocatAuth(httpx.Auth):
                 "httpx.AsyncClient, or an Authenticator for this httpx.Client"
             )
         authenticator.get_token()
-        sent = _authorize(request, authenticator)
+        sent, token = _authorize(request, authenticator)
         response = yield request
         if not _should_retry(response, sent):
             return
         # Release the connection before renewing, which may take a whole login.
         response.read()
         response.close()
-        with self._renew_lock:
-            authenticator.get_token(force_refresh=self._must_force(sent))
+        authenticator.get_token(rejected=token)
         _authorize(request, authenticator)
         if _replayable(request):
             yield request
@@ -99,42 +93,25 @@ class LoctocatAuth(httpx.Auth):
                 "AsyncAuthenticator for this httpx.AsyncClient"
             )
         await authenticator.get_token()
-        sent = _authorize(request, authenticator)
+        sent, token = _authorize(request, authenticator)
         response = yield request
         if not _should_retry(response, sent):
             return
         await response.aread()
         await response.aclose()
-        async with self._async_lock():
-            await authenticator.get_token(force_refresh=self._must_force(sent))
+        await authenticator.get_token(rejected=token)
         _authorize(request, authenticator)
         if _replayable(request):
             yield request
 
-    def _async_lock(self) -> anyio.Lock:
-        import anyio
 
-        # Made on first use, inside the event loop (asyncio or trio) that uses it.
-        if self._async_renew_lock is None:
-            self._async_renew_lock = anyio.Lock()
-        return self._async_renew_lock
-
-    def _must_force(self, sent: str) -> bool:
-        """Whether renewing after `sent` was refused must force a refresh.
-
-        Requests sharing a token fail together; when another one has already renewed it, its
-        new token is taken as is, instead of each failed request forcing one more refresh.
-        """
-        current = self.authenticator.token
-        return current is None or authorization_header(current) == sent
-
-
-def _authorize(request: httpx.Request, authenticator: Authenticator) -> str:
-    """Put the authenticator's current token on `request`; the header value sent."""
-    assert authenticator.token is not None  # get_token() has just returned it
-    header = authorization_header(authenticator.token)
+def _authorize(request: httpx.Request, authenticator: Authenticator) -> tuple[str, str]:
+    """Put the authenticator's current token on `request`: the header value, and the token."""
+    token = authenticator.token
+    assert token is not None  # get_token() has just returned it
+    header = authorization_header(token)
     request.headers["Authorization"] = header
-    return header
+    return header, token.access_token
 
 
 def _should_retry(response: httpx.Response, sent: str) -> bool:

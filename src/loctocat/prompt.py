@@ -275,10 +275,13 @@ def _usable_browser() -> webbrowser.BaseBrowser | None:
         browser = webbrowser.get()
     except webbrowser.Error:
         return None
-    chosen = any(os.environ.get("BROWSER", "").split(os.pathsep))
-    if chosen or not _runs_in_the_terminal(browser):
+    if any(os.environ.get("BROWSER", "").split(os.pathsep)):
         return browser
-    return None
+    # Over SSH, even xdg-open may fall back to a text browser (www-browser, w3m) when no
+    # graphical one can start: only a browser the user named is started there.
+    if _over_ssh() or _runs_in_the_terminal(browser):
+        return None
+    return browser
 
 
 def _browser_available() -> bool:
@@ -288,6 +291,8 @@ def _browser_available() -> bool:
 
 def _open_page(url: str) -> bool:
     """Open `url` in the usable browser: False if it is not a web page or nothing started."""
+    import webbrowser
+
     # Checked here too, right before anything is started, whatever the caller checked.
     if not _is_web_page(url):
         return False
@@ -297,9 +302,31 @@ def _open_page(url: str) -> bool:
     # Not webbrowser.open(): when the first browser fails, it tries every other one it knows in
     # turn (3.11's open() loops over all of _tryorder), text browsers included.
     try:
+        if isinstance(browser, webbrowser.BackgroundBrowser):
+            return _start_in_background(browser, url)
         return bool(browser.open(url))
     except Exception:
         return False
+
+
+def _start_in_background(browser: webbrowser.BackgroundBrowser, url: str) -> bool:
+    """Start a launcher (xdg-open, gio, ...) as `BackgroundBrowser.open` does, but detached
+    from the terminal: whatever it falls back to cannot read or draw on it."""
+    import subprocess
+
+    command = [browser.name, *(arg.replace("%s", url) for arg in browser.args)]
+    try:
+        subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+            start_new_session=True,
+        )
+    except OSError:
+        return False
+    return True
 
 
 def _copy_to_clipboard(text: str) -> bool:

@@ -10,7 +10,6 @@ Needs `requests` (`pip install loctocat[requests]`)::
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import requests
@@ -36,11 +35,11 @@ class LoctocatRequestsAuth(requests.auth.AuthBase):
     token store) while the token is valid, refreshes it when it has expired, and runs the
     device flow (prompting on stderr) when there is no token or it cannot be refreshed.
 
-    When the server still answers 401, the token is renewed with
-    `get_token(force_refresh=True)` and the request is sent once more; you get the answer to
-    the retry, with the 401 in its `.history`. A second 401 is returned as it is. A body that
-    cannot be rewound (a generator) is not sent twice: the 401 is returned and the next
-    request uses the renewed token.
+    When the server still answers 401, the token is renewed with `get_token(rejected=...)`
+    (requests refused together with one token share one renewal) and the request is sent once
+    more; you get the answer to the retry, with the 401 in its `.history`. A second 401 is
+    returned as it is. A body that cannot be rewound (a generator) is not sent twice: the 401
+    is returned and the next request uses the renewed token.
 
     The scheme is `Bearer` (RFC 6750); a token of any other type is never sent as Bearer: the
     request raises `ProtocolError` instead (RFC 6749 §7.1). `requests` drops the header when
@@ -58,12 +57,10 @@ class LoctocatRequestsAuth(requests.auth.AuthBase):
                 "AsyncAuthenticator's http_auth() with httpx.AsyncClient"
             )
         self.authenticator = authenticator
-        # Renewals after a 401 take turns, so that the requests failing together with one
-        # token cause one refresh, not one each (see `_must_force`).
-        self._renew_lock = threading.Lock()
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        sent = self._current_header()
+        self.authenticator.get_token()
+        sent, token = self._current()
         r.headers["Authorization"] = sent
         # Where the body starts, to rewind it for the retry (as requests' HTTPDigestAuth does).
         tell = getattr(r.body, "tell", None)
@@ -86,9 +83,8 @@ class LoctocatRequestsAuth(requests.auth.AuthBase):
             # take a whole login.
             _ = response.content
             response.close()
-            with self._renew_lock:
-                self.authenticator.get_token(force_refresh=self._must_force(sent))
-                header = self._current_header(renew=False)
+            self.authenticator.get_token(rejected=token)
+            header, _ = self._current()
             body = request.body
             if body is not None and not isinstance(body, str | bytes):
                 seek = getattr(body, "seek", None)
@@ -111,15 +107,8 @@ class LoctocatRequestsAuth(requests.auth.AuthBase):
         r.register_hook("response", handle_401)  # type: ignore[no-untyped-call]
         return r
 
-    def _current_header(self, *, renew: bool = True) -> str:
-        """The Authorization value for the authenticator's token (asked for first if `renew`)."""
-        if renew:
-            self.authenticator.get_token()
+    def _current(self) -> tuple[str, str]:
+        """The Authorization value for the authenticator's current token, and the token."""
         token = self.authenticator.token
         assert token is not None  # get_token() has just returned it
-        return authorization_header(token)
-
-    def _must_force(self, sent: str) -> bool:
-        # As in LoctocatAuth: when a concurrent request already renewed the token, use it.
-        current = self.authenticator.token
-        return current is None or authorization_header(current) == sent
+        return authorization_header(token), token.access_token

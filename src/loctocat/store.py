@@ -252,6 +252,19 @@ class _SharedLock:
                 self._condition.notify_all()
 
 
+def _checked_lock_timeout(seconds: float | None) -> float | None:
+    """`seconds` if it is a usable lock timeout; `ConfigurationError` otherwise."""
+    if seconds is not None and not (
+        isinstance(seconds, int | float) and 0 <= seconds <= threading.TIMEOUT_MAX
+    ):
+        raise ConfigurationError(
+            f"lock_timeout must be a number of seconds from 0 to {threading.TIMEOUT_MAX:g}, or "
+            f"None to wait for ever, got {seconds!r}",
+            parameter="lock_timeout",
+        )
+    return seconds
+
+
 class KeyLock:
     """The lock of one key of a token store, as `lock(key)` returns it.
 
@@ -434,9 +447,12 @@ def _entry(token: Token) -> dict[str, Any]:
 def _time(value: object, name: str) -> datetime:
     """A saved POSIX time as an aware datetime; `_CorruptEntryError` if it is not one."""
     # bool is an int subclass, and float() would take a numeric string: neither is ours.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise _CorruptEntryError(f"its {name!r} is not a number of seconds")
     try:
+        # math.isfinite() itself overflows on an integer of hundreds of digits (valid JSON).
+        if not math.isfinite(value):
+            raise _CorruptEntryError(f"its {name!r} is not a number of seconds")
         return datetime.fromtimestamp(value, UTC)
     except (OverflowError, OSError, ValueError):
         raise _CorruptEntryError(f"its {name!r} is out of range") from None
@@ -545,7 +561,7 @@ class FileTokenStore:
             path = own_directory / "tokens.json"
         #: The token file.
         self.path = Path(path)
-        self.lock_timeout = lock_timeout
+        self.lock_timeout = _checked_lock_timeout(lock_timeout)
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._key_lock_directory = self.path.with_name(self.path.name + ".locks")
         # loctocat's own directory may be tightened; one the caller chose is only warned about.
@@ -630,7 +646,9 @@ class FileTokenStore:
 
     def _read_bytes(self) -> bytes | None:
         try:
-            return self.path.read_bytes()
+            with open(self.path, "rb") as file:
+                self._check_owner(os.fstat(file.fileno()))
+                return file.read()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -638,6 +656,17 @@ class FileTokenStore:
                 f"cannot read the token file {self.path}: {exc.strerror or exc}; "
                 "check that it is a file you may read"
             ) from None
+
+    def _check_owner(self, status: os.stat_result) -> None:
+        """Refuse a token file someone else owns or may write to: its tokens are not yours."""
+        if os.name != "posix":
+            return
+        if status.st_uid != os.getuid() or status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise StoreError(
+                f"the token file {self.path} is owned by another user or writable by others, "
+                "so its tokens may not be yours; delete it (or chmod go-w it if it is yours) "
+                "and log in again"
+            )
 
     def _read(self) -> tuple[int, dict[str, Any]] | None:
         raw = self._read_bytes()
@@ -674,7 +703,7 @@ class FileTokenStore:
             return {}
         if version == 1:
             for key, entry in tokens.items():
-                with contextlib.suppress(_CorruptEntryError):
+                with contextlib.suppress(_CorruptEntryError, StoreError):
                     tokens[key] = _entry(_token_from_flat_entry(entry))
         return tokens
 
@@ -727,9 +756,10 @@ class FileTokenStore:
             mode = directory.stat().st_mode
         except OSError:
             return  # missing (created 0700 when needed), or reported when the file is used
-        if mode & (stat.S_IWGRP | stat.S_IWOTH) and not mode & stat.S_ISVTX:
+        if mode & (stat.S_IWGRP | stat.S_IWOTH):
             # Whoever may write to the directory may rename or replace the token file in it,
-            # whatever the file's own mode: they could plant a token of their choosing.
+            # whatever the file's own mode: they could plant a token of their choosing. With
+            # the sticky bit (/tmp) they can still create it before we do.
             raise StoreError(
                 f"the directory {directory} of the token file may be written to by other users, "
                 f"who could replace the token file; run chmod go-w {directory}, or pass a path "
@@ -846,7 +876,7 @@ class KeyringTokenStore:
         self._keyring: ModuleType = keyring
         #: The keyring service name the entries are saved under.
         self.service = service
-        self.lock_timeout = lock_timeout
+        self.lock_timeout = _checked_lock_timeout(lock_timeout)
         self._lock_dir = platformdirs.user_cache_path("loctocat")
 
     def __repr__(self) -> str:

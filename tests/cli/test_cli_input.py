@@ -190,3 +190,19 @@ def test_the_size_limit_really_makes_writes_fail(tmp_path: Path) -> None:
     )
     assert done.returncode != 0
     assert "File too large" in done.stderr
+
+
+# --- what reaches stdout is a usable token, or nothing --------------------------------------------
+
+
+def test_token_refuses_to_print_a_token_that_is_not_bearer(
+    env: dict[str, str], store: Path
+) -> None:
+    server = FakeAuthorizationServer(extra_token_fields={"token_type": "DPoP"})
+    with server.serve_http(), approving(server):
+        done = run_limited(env, "token", *discovered(server, store))
+        as_json = run_limited(env, "token", *discovered(server, store), "--json")
+    assert done.returncode == EXIT_ERROR, done.stderr
+    assert done.stdout == ""
+    assert "not Bearer" in one_error_line(done.stderr)
+    assert json.loads(as_json.stdout)["token_type"] == "DPoP"

@@ -249,3 +249,19 @@ async def test_async_bomb_is_refused_in_bounded_memory(
                 await run(server)
         peak = traced()
     assert peak < MAX_BODY_BYTES + PEAK_ALLOWANCE, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_a_client_whose_hook_reads_the_body_still_refuses_a_stacked_coding() -> None:
+    """httpx has then undone every layer itself; the coding is refused all the same."""
+    import httpx
+
+    def read(response: httpx.Response) -> None:
+        response.read()
+
+    bomb = gzip.compress(gzip.compress(b'{"access_token": "a"}'))
+    with (
+        BombServer("/device", bomb, "gzip, gzip") as server,
+        httpx.Client(event_hooks={"response": [read]}) as client,
+        pytest.raises(ProtocolError, match="only one layer of gzip or deflate"),
+    ):
+        Authenticator(**{**options(server), "http_client": client}).ping()

@@ -9,12 +9,15 @@ recovers, and protocol violations end the flow. Exception types are asserted exa
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import json
 import logging
 import math
 import re
+import socket
+import sys
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
@@ -538,3 +541,50 @@ async def test_async_persistent_failure_expires(
     check_expired(ping, poll, last_failure)
     assert expiring_server.wait_until_idle()
     record_scenario(f"persistent-{kind}@token/{anyio_backend}")
+
+
+# --- A host name with several unreachable addresses ----------------------------------------------
+
+
+def _blackhole(ip: str, port: int = 0) -> tuple[socket.socket, list[socket.socket]]:
+    """A listener on `ip` whose accept queue is full: further SYNs go unanswered."""
+    listener = socket.socket()
+    listener.bind((ip, port))
+    listener.listen(0)
+    fillers = []
+    for _ in range(8):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect((ip, listener.getsockname()[1]))
+        fillers.append(filler)
+    return listener, fillers
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="127.0.0.2 and .3 are loopback on Linux")
+def test_every_address_of_a_name_shares_one_request_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, fillers = _blackhole("127.0.0.2")
+    port = first.getsockname()[1]
+    second, more = _blackhole("127.0.0.3", port)
+    resolve = socket.getaddrinfo
+
+    def two_addresses(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host == "auth.localhost":  # as a name with two A records (or ::1 and 127.0.0.1)
+            return [
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.3", port)),
+            ]
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", two_addresses)
+    url = f"http://auth.localhost:{port}"
+    auth = Authenticator("c", f"{url}/device", f"{url}/token", request_timeout=REQUEST_TIMEOUT)
+    try:
+        outcome = attempt(auth.ping)
+    finally:
+        for sock in (first, second, *fillers, *more):
+            sock.close()
+    check_raised(outcome, Fails(TransportError, "connection timed out|no complete answer"))
+    assert outcome.elapsed < REQUEST_TIMEOUT + 0.3, f"took {outcome.elapsed:.2f} s"

@@ -131,6 +131,11 @@ def plain_text(min_size: int = 0, max_size: int = 12) -> st.SearchStrategy[str]:
 
 secrets = st.text(SECRET_ALPHABET, min_size=8, max_size=32)
 
+#: Tokens are printable ASCII (RFC 6749 Appendix A.12, VSCHAR): a rune is no token. Token
+#: secrets are told apart by a shape no other generated text has by chance.
+VSCHAR = "".join(chr(c) for c in range(0x20, 0x7F))
+token_secrets = st.from_regex(r"\Asecret_[A-Za-z0-9]{16,24}\Z")
+
 #: Integers beyond what a float holds (valid JSON all the same).
 _big_numbers: st.SearchStrategy[int] = st.one_of(
     st.integers(min_value=10**309, max_value=10**400),
@@ -459,7 +464,7 @@ scopes = st.one_of(
 )
 
 
-_tokens = plain_text(1, 40)
+_tokens = st.text(VSCHAR, min_size=1, max_size=40)
 _optional_token_fields = st.fixed_dictionaries(
     {},
     optional={

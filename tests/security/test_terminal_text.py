@@ -182,3 +182,33 @@ def test_cli_error_lines_are_escaped(
     monkeypatch.setitem(cli._COMMANDS, "providers", fail)
     assert main(["providers"]) != 0
     assert capsys.readouterr().err == line + "\n"
+
+
+def test_a_servers_error_code_reaches_the_debug_log_escaped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The CLI's --debug prints this log on stderr."""
+    import logging
+
+    import httpx
+
+    from loctocat import Authenticator, ServerError
+    from loctocat.testing import FakeAuthorizationServer, Fault
+
+    server = FakeAuthorizationServer(interval=0)
+    server.plan(Fault(error="\x1b]0;owned\x07\x1b[2Jgone"))
+    caplog.set_level(logging.DEBUG, logger="loctocat")
+    with httpx.Client(transport=server.transport()) as client:
+        auth = Authenticator(
+            "c",
+            server.device_authorization_url,
+            server.token_url,
+            http_client=client,
+            min_interval=0.01,
+        )
+        auth.ping()
+        with pytest.raises(ServerError):
+            auth.poll()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "\\x1b]0;owned" in logged
+    assert "\x1b" not in logged

@@ -466,19 +466,32 @@ def test_directory_others_may_write_to_is_refused(tmp_path: Path, mode: int) -> 
 
 
 @POSIX_ONLY
-def test_sticky_directory_others_may_write_to_is_used_with_a_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Like /tmp: others may create files there, but not rename or remove ours."""
+def test_sticky_directory_others_may_write_to_is_refused(tmp_path: Path) -> None:
+    """Like /tmp: others may not rename ours, but may create the token file before we do."""
     directory = tmp_path / "sticky"
     directory.mkdir()
     directory.chmod(0o1777)
-    store = FileTokenStore(directory / "tokens.json")
-    with caplog.at_level(logging.WARNING, logger="loctocat"):
-        store.save("k", make_token())
-    assert store.load("k").access_token == SECRET  # type: ignore[union-attr]
-    [warning] = loctocat_warnings(caplog)
-    assert str(directory) in warning
+    with pytest.raises(StoreError, match="may be written to by other users"):
+        FileTokenStore(directory / "tokens.json").save("k", make_token())
+
+
+@POSIX_ONLY
+def test_a_token_file_others_may_write_to_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    FileTokenStore(path).save("k", make_token())
+    path.chmod(0o620)
+    with pytest.raises(StoreError, match="owned by another user or writable by others"):
+        FileTokenStore(path).load("k")
+
+
+@POSIX_ONLY
+@pytest.mark.skipif(os.name == "posix" and os.geteuid() != 0, reason="chown needs root")
+def test_a_token_file_another_user_planted_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    FileTokenStore(path).save("k", make_token())
+    os.chown(path, 65534, 65534)  # nobody: as if another user had created it first
+    with pytest.raises(StoreError, match="owned by another user"):
+        FileTokenStore(path).load("k")
 
 
 @POSIX_ONLY
@@ -792,6 +805,7 @@ BAD_TIMES: list[Any] = [
     1e18,
     -1e18,
     -1e11,  # year -1199
+    10**400,  # valid JSON; even math.isfinite() overflows on it
     float("nan"),
     float("inf"),
     float("-inf"),
@@ -843,6 +857,15 @@ def test_bad_time_in_any_format_is_a_corrupt_entry_that_saving_replaces(
 
     store.save("k", make_token("fresh"))  # logging in again replaces it
     assert store.load("k").access_token == "fresh"  # type: ignore[union-attr]
+
+
+def test_a_bad_version_1_entry_under_another_key_never_stops_a_save(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    bad = {**make_token().to_dict(), "loctocat_expires_at": 10**400}
+    path.write_text(json.dumps({"version": 1, "tokens": {"other": bad}}))
+    FileTokenStore(path).save("k", make_token("fresh"))
+    assert FileTokenStore(path).load("k").access_token == "fresh"  # type: ignore[union-attr]
+    assert json.loads(path.read_text())["tokens"]["other"] == bad  # kept as it was
 
 
 def test_failure_to_read_the_file_is_not_called_corrupt(tmp_path: Path) -> None:
