@@ -37,7 +37,15 @@ from loctocat.errors import (
     UnsupportedGrantType,
 )
 
-__version__ = "2.0.0"
+
+def __getattr__(name: str) -> str:
+    # Read from the package metadata on first use only: `import loctocat` stays cheap.
+    if name == "__version__":
+        from loctocat._version import version
+
+        return version()
+    raise AttributeError(f"module 'loctocat' has no attribute {name!r}")
+
 
 __all__ = [
     "AccessDenied",

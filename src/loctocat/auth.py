@@ -871,9 +871,9 @@ def _prompt(
 
 
 def _user_agent() -> str:
-    from loctocat import __version__
+    from loctocat._version import version
 
-    return f"loctocat/{__version__}"
+    return f"loctocat/{version()}"
 
 
 def _discovered_options(

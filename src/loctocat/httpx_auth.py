@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from loctocat._flow import authorization_header
-from loctocat.auth import AsyncAuthenticator, Authenticator
+from loctocat._sources import TokenSource, check_source, is_async
 from loctocat.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -51,20 +51,15 @@ class LoctocatAuth(httpx.Auth):
     # The 401 body is not needed to decide anything, and a streamed response stays streamed.
     requires_response_body = False
 
-    def __init__(self, authenticator: Authenticator) -> None:
-        if not isinstance(authenticator, Authenticator):
-            raise ConfigurationError(
-                "LoctocatAuth takes a loctocat Authenticator or AsyncAuthenticator, "
-                f"got {type(authenticator).__name__}"
-            )
-        self.authenticator = authenticator
+    def __init__(self, authenticator: TokenSource) -> None:
+        self.authenticator = check_source(authenticator, "LoctocatAuth")
 
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         """The flow `httpx.Client` runs: authorize, send, and on 401 renew and resend once."""
         authenticator = self.authenticator
-        if isinstance(authenticator, AsyncAuthenticator):
+        if is_async(authenticator):
             raise ConfigurationError(
                 "an AsyncAuthenticator's auth works only in an httpx.AsyncClient: use an "
                 "httpx.AsyncClient, or an Authenticator for this httpx.Client"
@@ -87,7 +82,7 @@ class LoctocatAuth(httpx.Auth):
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """The flow `httpx.AsyncClient` runs: the same as `sync_auth_flow`, awaiting."""
         authenticator = self.authenticator
-        if not isinstance(authenticator, AsyncAuthenticator):
+        if not is_async(authenticator):
             raise ConfigurationError(
                 "an Authenticator's auth works only in an httpx.Client: use an "
                 "AsyncAuthenticator for this httpx.AsyncClient"
@@ -105,7 +100,7 @@ class LoctocatAuth(httpx.Auth):
             yield request
 
 
-def _authorize(request: httpx.Request, authenticator: Authenticator) -> tuple[str, str]:
+def _authorize(request: httpx.Request, authenticator: TokenSource) -> tuple[str, str]:
     """Put the authenticator's current token on `request`: the header value, and the token."""
     token = authenticator.token
     assert token is not None  # get_token() has just returned it

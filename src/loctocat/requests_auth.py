@@ -17,7 +17,7 @@ import requests.auth
 from requests.cookies import extract_cookies_to_jar
 
 from loctocat._flow import authorization_header
-from loctocat.auth import AsyncAuthenticator, Authenticator
+from loctocat._sources import SyncTokenSource, check_source, is_async
 from loctocat.errors import ConfigurationError
 
 __all__ = ["LoctocatRequestsAuth"]
@@ -47,10 +47,9 @@ class LoctocatRequestsAuth(requests.auth.AuthBase):
     anything.
     """
 
-    def __init__(self, authenticator: Authenticator) -> None:
-        if isinstance(authenticator, AsyncAuthenticator) or not isinstance(
-            authenticator, Authenticator
-        ):
+    def __init__(self, authenticator: SyncTokenSource) -> None:
+        source = check_source(authenticator, "LoctocatRequestsAuth")
+        if is_async(source):
             raise ConfigurationError(
                 "LoctocatRequestsAuth needs a synchronous loctocat Authenticator (requests "
                 f"blocks), got {type(authenticator).__name__}; for async code use an "

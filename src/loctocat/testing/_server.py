@@ -12,16 +12,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal, get_args
 from urllib.parse import parse_qs, quote, unquote_plus, urlencode, urlsplit
 
 import httpx
 
-from . import _page
 from ._http import HTTPRunner
+from ._page import CONTENT_SECURITY_POLICY, form_page, method_not_allowed_page, result_page
 from ._types import (
+    Answer,
     Endpoint,
     Fault,
     Grant,
@@ -55,21 +55,6 @@ _DEFAULT_INTERVAL = 5  # RFC 8628 §3.2: what clients must assume when no interv
 _OPENID_CONFIGURATION = "/.well-known/openid-configuration"
 _OAUTH_METADATA = "/.well-known/oauth-authorization-server"
 _USERINFO_SUBJECT = "user-1"
-
-
-@dataclass
-class Answer:
-    """What the server replies; `drop` means close the connection instead of replying.
-
-    `payload` is the object a JSON body was made from (None for any other body), so that an
-    answer can be re-encoded as a form for `form_encoded_unless_json` servers.
-    """
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-    drop: bool = False
-    payload: Mapping[str, object] | None = None
 
 
 class _OAuthError(Exception):
@@ -1041,7 +1026,7 @@ class FakeAuthorizationServer:
             grant = self._pending_grant(prefill) if prefill else None
             return self._html(
                 200,
-                _page.form_page(
+                form_page(
                     action=action_url,
                     user_code=prefill,
                     client_id=grant.client_id if grant else None,
@@ -1049,23 +1034,23 @@ class FakeAuthorizationServer:
                 ),
             )
         if record.method != "POST":
-            return self._html(405, _page.method_not_allowed_page(), [("Allow", "GET, POST")])
+            return self._html(405, method_not_allowed_page(), [("Allow", "GET, POST")])
         user_code = record.form.get("user_code", "")
         action = record.form.get("action")
         valid_form = not form_error and _media_type(record.headers) == _FORM_TYPE
         if not valid_form or action not in ("approve", "deny"):
-            page = _page.form_page(
+            page = form_page(
                 action=action_url, user_code=user_code, error="Choose Approve or Deny."
             )
             return self._html(400, page)
         grant = self._pending_grant(user_code)
         if grant is None:
-            page = _page.form_page(
+            page = form_page(
                 action=action_url, user_code=user_code, error="Unknown or expired code."
             )
             return self._html(400, page)
         grant.status = "approved" if action == "approve" else "denied"
-        return self._html(200, _page.result_page(approved=action == "approve"))
+        return self._html(200, result_page(approved=action == "approve"))
 
     def _pending_grant(self, user_code: str) -> Grant | None:
         grant = self._by_user_code.get(_normalize_user_code(user_code))
@@ -1103,7 +1088,7 @@ class FakeAuthorizationServer:
         headers = [
             ("Content-Type", "text/html; charset=utf-8"),
             ("Cache-Control", "no-store"),
-            ("Content-Security-Policy", _page.CONTENT_SECURITY_POLICY),
+            ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
             ("X-Content-Type-Options", "nosniff"),
             ("Referrer-Policy", "no-referrer"),
             *extra_headers,

@@ -171,3 +171,18 @@ class IssuedToken:
     user_code: str
     grant_type: TokenGrantType
     issued_at: float
+
+
+@dataclass
+class Answer:
+    """What the server replies; `drop` means close the connection instead of replying.
+
+    `payload` is the object a JSON body was made from (None for any other body), so that an
+    answer can be re-encoded as a form for `form_encoded_unless_json` servers.
+    """
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    drop: bool = False
+    payload: Mapping[str, object] | None = None
