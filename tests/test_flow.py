@@ -44,6 +44,9 @@ from loctocat._flow import (
     poll_flow,
 )
 
+#: When every hand-made answer below arrived: the core counts expiries from it.
+ARRIVED = datetime.now(UTC)
+
 DEVICE_URL = "https://auth.example.com/device/code"
 TOKEN_URL = "https://auth.example.com/token"
 
@@ -62,7 +65,7 @@ def config(**overrides: Any) -> ClientConfig:
 def json_response(status: int, body: object, **headers: str) -> Response:
     all_headers = {"content-type": "application/json"}
     all_headers.update({k.replace("_", "-").lower(): v for k, v in headers.items()})
-    return Response(status, all_headers, json.dumps(body).encode())
+    return Response(status, all_headers, json.dumps(body).encode(), received_at=ARRIVED)
 
 
 DEVICE_ANSWER = {
@@ -313,10 +316,10 @@ def test_bad_device_answers_name_the_field_and_endpoint(change: dict[str, Any], 
 @pytest.mark.parametrize(
     "response",
     [
-        Response(200, {"content-type": "text/html"}, b"<html>hello</html>"),
-        Response(200, {}, b"[1, 2]"),
-        Response(200, {}, b"\xff\xfe"),
-        Response(404, {"content-type": "text/html"}, b"Not Found"),
+        Response(200, {"content-type": "text/html"}, b"<html>hello</html>", received_at=ARRIVED),
+        Response(200, {}, b"[1, 2]", received_at=ARRIVED),
+        Response(200, {}, b"\xff\xfe", received_at=ARRIVED),
+        Response(404, {"content-type": "text/html"}, b"Not Found", received_at=ARRIVED),
     ],
 )
 def test_non_json_device_answers_are_protocol_errors(response: Response) -> None:
@@ -325,25 +328,31 @@ def test_non_json_device_answers_are_protocol_errors(response: Response) -> None
 
 
 def test_json_with_a_wrong_content_type_is_still_read() -> None:
-    answer = Response(200, {"content-type": "text/plain"}, json.dumps(DEVICE_ANSWER).encode())
+    answer = Response(
+        200, {"content-type": "text/plain"}, json.dumps(DEVICE_ANSWER).encode(), received_at=ARRIVED
+    )
     assert ping(config(), answer).auth_info.user_code == "WDJB-MJHT"
 
 
 def test_form_encoded_answers_are_read() -> None:
     body = urllib.parse.urlencode(DEVICE_ANSWER).encode()
-    answer = Response(200, {"content-type": "application/x-www-form-urlencoded"}, body)
+    answer = Response(
+        200, {"content-type": "application/x-www-form-urlencoded"}, body, received_at=ARRIVED
+    )
     assert ping(config(), answer).auth_info.interval == 5
 
 
 def test_duplicate_keys_are_refused() -> None:
     body = b'{"device_code": "a", "device_code": "b"}'
     with pytest.raises(ProtocolError, match="appears twice"):
-        ping(config(), Response(200, {}, body))
+        ping(config(), Response(200, {}, body, received_at=ARRIVED))
 
 
 def test_duplicate_form_fields_are_refused() -> None:
     body = urllib.parse.urlencode([*DEVICE_ANSWER.items(), ("device_code", "forged")]).encode()
-    answer = Response(200, {"content-type": "application/x-www-form-urlencoded"}, body)
+    answer = Response(
+        200, {"content-type": "application/x-www-form-urlencoded"}, body, received_at=ARRIVED
+    )
     with pytest.raises(ProtocolError, match="'device_code' appears twice"):
         ping(config(), answer)
 
@@ -373,14 +382,19 @@ def deflated(data: bytes, wbits: int) -> bytes:
 )
 def test_one_content_coding_is_undone(coding: str, pack: Any) -> None:
     body = pack(json.dumps(DEVICE_ANSWER).encode())
-    answer = Response(200, {"content-type": "application/json", "content-encoding": coding}, body)
+    answer = Response(
+        200,
+        {"content-type": "application/json", "content-encoding": coding},
+        body,
+        received_at=ARRIVED,
+    )
     assert ping(config(), answer).auth_info.user_code == "WDJB-MJHT"
 
 
 @pytest.mark.parametrize("coding", ["gzip, gzip", "gzip,deflate", "br", "zstd", "compress"])
 def test_stacked_or_unknown_content_codings_are_protocol_errors(coding: str) -> None:
     body = gzip.compress(gzip.compress(json.dumps(DEVICE_ANSWER).encode()))
-    answer = Response(200, {"content-encoding": coding}, body)
+    answer = Response(200, {"content-encoding": coding}, body, received_at=ARRIVED)
     with pytest.raises(ProtocolError, match="only one layer of gzip or deflate"):
         ping(config(), answer)
 
@@ -388,7 +402,7 @@ def test_stacked_or_unknown_content_codings_are_protocol_errors(coding: str) -> 
 def test_decompression_stops_at_the_cap() -> None:
     body = gzip.compress(b"{" + b" " * (64 * MAX_BODY_BYTES) + b"}")
     assert len(body) < MAX_BODY_BYTES
-    answer = Response(200, {"content-encoding": "gzip"}, body)
+    answer = Response(200, {"content-encoding": "gzip"}, body, received_at=ARRIVED)
     with pytest.raises(ProtocolError, match=r"larger than .* once decompressed"):
         ping(config(), answer)
 
@@ -402,7 +416,7 @@ def test_decompression_stops_at_the_cap() -> None:
     ],
 )
 def test_a_body_its_coding_cannot_undo_is_a_garbled_answer(body: bytes) -> None:
-    answer = Response(200, {"content-encoding": "gzip"}, body)
+    answer = Response(200, {"content-encoding": "gzip"}, body, received_at=ARRIVED)
     with pytest.raises(TransportError, match="could not be decoded"):
         ping(config(), answer)
 
@@ -410,7 +424,7 @@ def test_a_body_its_coding_cannot_undo_is_a_garbled_answer(body: bytes) -> None:
 def test_oversized_answers_are_refused() -> None:
     body = b" " * (MAX_BODY_BYTES + 1)
     with pytest.raises(ProtocolError, match="larger than"):
-        ping(config(), Response(200, {}, body))
+        ping(config(), Response(200, {}, body, received_at=ARRIVED))
 
 
 def test_device_errors_are_typed_whatever_the_status() -> None:
@@ -425,8 +439,8 @@ def test_device_errors_are_typed_whatever_the_status() -> None:
     "answer",
     [
         TransportFailure("connection failed"),
-        Response(503, {"content-type": "text/html"}, b"<html>busy</html>"),
-        Response(429, {}, b""),
+        Response(503, {"content-type": "text/html"}, b"<html>busy</html>", received_at=ARRIVED),
+        Response(429, {}, b"", received_at=ARRIVED),
     ],
 )
 def test_the_device_request_fails_fast(answer: Response | TransportFailure) -> None:
@@ -451,8 +465,12 @@ def test_a_busy_answer_with_an_oauth_error_is_judged_by_its_code(status: int) ->
 
 def test_a_busy_answer_whatever_its_body_is_retried() -> None:
     driver = start_polling()
-    huge = Response(503, {"content-type": "text/html"}, b"<html>" + b" " * MAX_BODY_BYTES)
-    driver.run(huge, Response(502, {"content-encoding": "gzip"}, b"not gzip"), TOKEN)
+    huge = Response(
+        503, {"content-type": "text/html"}, b"<html>" + b" " * MAX_BODY_BYTES, received_at=ARRIVED
+    )
+    driver.run(
+        huge, Response(502, {"content-encoding": "gzip"}, b"not gzip", received_at=ARRIVED), TOKEN
+    )
     assert driver.sleeps == [5, 10, 20]
 
 
@@ -494,7 +512,12 @@ def test_the_device_request_can_leave_the_secret_for_the_polls() -> None:
 
 def test_a_redirect_is_not_followed_and_says_where_it_led() -> None:
     with pytest.raises(ProtocolError, match=r"https://elsewhere\.example/device"):
-        ping(config(), Response(302, {"location": "https://elsewhere.example/device"}, b""))
+        ping(
+            config(),
+            Response(
+                302, {"location": "https://elsewhere.example/device"}, b"", received_at=ARRIVED
+            ),
+        )
 
 
 # --- polling ------------------------------------------------------------------------------------
@@ -578,7 +601,7 @@ def test_transient_failures_back_off_then_recover() -> None:
     driver = start_polling()
     failures = [
         TransportFailure("connection failed"),
-        Response(503, {"content-type": "text/html"}, b"<html>oops</html>"),
+        Response(503, {"content-type": "text/html"}, b"<html>oops</html>", received_at=ARRIVED),
         json_response(400, {"error": "temporarily_unavailable"}),
     ]
     driver.run(*failures, PENDING, PENDING, TOKEN)
@@ -596,8 +619,8 @@ def test_retry_after_is_honoured_in_seconds_and_as_a_date() -> None:
     driver = start_polling()
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=100), usegmt=True)
     driver.run(
-        Response(429, {"retry-after": "30"}, b""),
-        Response(503, {"retry-after": when}, b""),
+        Response(429, {"retry-after": "30"}, b"", received_at=ARRIVED),
+        Response(503, {"retry-after": when}, b"", received_at=ARRIVED),
         TOKEN,
     )
     assert driver.sleeps[1] == 30
@@ -607,7 +630,7 @@ def test_retry_after_is_honoured_in_seconds_and_as_a_date() -> None:
 def test_transient_failures_until_expiry_say_what_failed() -> None:
     driver = start_polling(device_answer=dict(DEVICE_ANSWER, expires_in=30))
     with pytest.raises(ExpiredToken, match="HTTP 502"):
-        driver.run(*[Response(502, {}, b"bad gateway")] * 2)
+        driver.run(*[Response(502, {}, b"bad gateway", received_at=ARRIVED)] * 2)
 
 
 def test_a_malformed_token_answer_is_a_protocol_error() -> None:
@@ -663,7 +686,7 @@ def test_a_slow_down_handler_cannot_skip_the_slow_down() -> None:
 
 def test_a_huge_retry_after_is_capped() -> None:
     driver = start_polling(device_answer=dict(DEVICE_ANSWER, expires_in=3600))
-    driver.run(Response(429, {"retry-after": "999999"}, b""), TOKEN)
+    driver.run(Response(429, {"retry-after": "999999"}, b"", received_at=ARRIVED), TOKEN)
     assert driver.sleeps == [5, MAX_RETRY_AFTER]
 
 

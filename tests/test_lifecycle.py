@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -25,13 +26,16 @@ from loctocat._lifecycle import (
     revocation_flow,
 )
 
+#: When every hand-made answer below arrived: the core counts expiries from it.
+ARRIVED = datetime.now(UTC)
+
 CONFIG = ClientConfig("client-1", "https://as.example/device", "https://as.example/token")
 OLD = Token("old-access", refresh_token="old-refresh", scope="read write")
 
 
 def answer(status: int, body: object = None) -> Response:
     raw = b"" if body is None else json.dumps(body).encode()
-    return Response(status, {"content-type": "application/json"}, raw)
+    return Response(status, {"content-type": "application/json"}, raw, received_at=ARRIVED)
 
 
 def run(
@@ -105,7 +109,7 @@ def test_revocation_posts_the_token_with_a_hint() -> None:
     [
         (answer(503), TransportError),
         (answer(400, {"error": "unsupported_token_type"}), ServerError),
-        (Response(404, {"content-type": "text/html"}, b"nope"), ProtocolError),
+        (Response(404, {"content-type": "text/html"}, b"nope", received_at=ARRIVED), ProtocolError),
     ],
 )
 def test_revocation_failures_are_typed(reply: Response, error: type[Exception]) -> None:

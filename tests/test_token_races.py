@@ -578,6 +578,8 @@ def test_a_token_with_control_characters_is_no_token() -> None:
     request = Request("https://a.example/t", (), (), "token endpoint")
     for field in ("access_token", "refresh_token"):
         body = {"access_token": "abc", field: "abc\x1b]0;owned\x07"}
-        answer = Response(200, {"content-type": "application/json"}, json.dumps(body).encode())
+        answer = Response(
+            200, {"content-type": "application/json"}, json.dumps(body).encode(), datetime.now(UTC)
+        )
         with pytest.raises(ProtocolError, match=f"'{field}' with characters"):
             judge_token_response(request, answer)

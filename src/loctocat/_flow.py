@@ -139,12 +139,17 @@ class Response:
     `body` is the body as it came off the wire: when the server compressed it, the
     `content-encoding` header says so and the core decompresses it, under the size cap. (An
     HTTP library that already decompressed the body must leave that header out.)
+    `received_at` is when the answer arrived (an aware UTC datetime), which the driver
+    records: the core never reads a clock, so a token's expiry, a code's expiry and a
+    Retry-After date are counted from it. It is required of answers that carry a token or the
+    codes.
     """
 
     status_code: int
     headers: Mapping[str, str]
     # Not in the repr: the body holds the codes and tokens.
     body: bytes = field(repr=False)
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +174,18 @@ class CallHandler:
     error: ServerError
 
 
-Effect: TypeAlias = Request | Sleep | CallHandler
+@dataclass(frozen=True, slots=True)
+class ShowCode:
+    """Show the user the codes of `grant` (`grant.auth_info`), then send `None`.
+
+    `login_flow` yields it between asking for the codes and polling: the moment to print the
+    code and the URL, open a browser, or hand them to your own UI.
+    """
+
+    grant: PendingGrant
+
+
+Effect: TypeAlias = Request | Sleep | CallHandler | ShowCode
 RequestResult: TypeAlias = Response | TransportFailure
 Flow: TypeAlias = Generator[Effect, Any, Any]
 
@@ -623,8 +639,22 @@ def _busy(response: Response, error: ServerError | None, quirks: Quirks) -> bool
     return error is None or _meaning(error, quirks) in _TRANSIENT_ERROR_CODES
 
 
+def _arrival(response: Response, request: Request) -> datetime:
+    """When `response` arrived: the driver must say, for the times counted from it."""
+    if response.received_at is None:
+        raise ConfigurationError(
+            f"the answer of the {request.endpoint} carries no received_at: a driver of the "
+            "core must set Response.received_at (datetime.now(UTC) when the answer arrived)"
+        )
+    return response.received_at
+
+
 def retry_after_seconds(response: Response, now: datetime | None = None) -> float | None:
-    """RFC 9110 §10.2.3 Retry-After as seconds: a delay, or an HTTP-date."""
+    """RFC 9110 §10.2.3 Retry-After as seconds: a delay, or an HTTP-date.
+
+    An HTTP-date is counted from `now`, by default when the answer arrived; without either,
+    it is ignored.
+    """
     value = response.headers.get("retry-after")
     if not value:
         return None
@@ -639,7 +669,10 @@ def retry_after_seconds(response: Response, now: datetime | None = None) -> floa
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    now = now or response.received_at
+    if now is None:
+        return None
+    return max(0.0, (when - now).total_seconds())
 
 
 def _clamp_interval(seconds: float, config: ClientConfig) -> float:
@@ -728,6 +761,7 @@ def parse_device_response(
         "interval",
     }
     extra = MappingProxyType({k: v for k, v in data.items() if k not in known})
+    assert isinstance(result, Response)  # fail_fast_answer raised otherwise
     info = LoctocatAuthInfo(
         device_code=device_code,
         user_code=user_code,
@@ -736,6 +770,7 @@ def parse_device_response(
         interval=interval,
         verification_uri_complete=complete,
         extra=extra,
+        expires_at=_arrival(result, request) + timedelta(seconds=expires_in),
     )
     return info, _clamp_interval(interval, config)
 
@@ -810,11 +845,11 @@ def judge_token_response(
         if _meaning(error, quirks) == "slow_down":
             return _SlowDown(_seconds_field(data, "interval", request))
         return error
-    return parse_token(_successful_body(request, result, data), request)
+    return parse_token(_successful_body(request, result, data), request, _arrival(result, request))
 
 
-def parse_token(data: Mapping[str, Any], request: Request) -> Token:
-    """RFC 6749 §5.1: a successful token answer, with expires_in turned into a time."""
+def parse_token(data: Mapping[str, Any], request: Request, received_at: datetime) -> Token:
+    """RFC 6749 §5.1: a successful token answer, with expires_in counted from `received_at`."""
     access_token = _visible_ascii(
         _required_string(data, "access_token", request), "access_token", request
     )
@@ -834,7 +869,6 @@ def parse_token(data: Mapping[str, Any], request: Request) -> Token:
             request, f"sent 'scope' as {scope!r}, but it must be a string", "scope"
         )
     known = {"access_token", "token_type", "expires_in", "refresh_token", "id_token", "scope"}
-    received_at = datetime.now(UTC)
     return Token(
         access_token=access_token,
         token_type=token_type,
@@ -936,6 +970,19 @@ def poll_flow(
             log.debug("poll %d: %s", polls, printable(error.error))
             raise error
         wait = interval
+
+
+def login_flow(
+    config: ClientConfig,
+    handlers: Mapping[str, Handler] | None = None,
+    *,
+    clock: Callable[[], float],
+) -> Generator[Effect, Any, Token]:
+    """RFC 8628 from start to end: ask for the codes, `ShowCode`, poll until a decision."""
+    grant = yield from device_authorization_flow(config, clock=clock)
+    yield ShowCode(grant)
+    token = yield from poll_flow(config, grant, handlers or {}, clock=clock)
+    return token
 
 
 def _pending_error(outcome: _Pending | _SlowDown) -> ServerError:

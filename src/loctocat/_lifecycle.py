@@ -27,6 +27,7 @@ from loctocat._flow import (
     Request,
     Response,
     TransportFailure,
+    _arrival,
     check_endpoint_url,
     client_headers,
     client_params,
@@ -260,7 +261,8 @@ def refresh_flow(config: ClientConfig, token: Token) -> Generator[Effect, Any, T
             status_code=rejected.status_code,
             hint="the refresh token was rejected (expired, revoked or already used); log in again",
         ) from None
-    new = parse_token(data, request)
+    assert isinstance(result, Response)  # fail_fast_answer raised otherwise
+    new = parse_token(data, request, _arrival(result, request))
     rotated = new.refresh_token is not None
     if not rotated:
         # §6: the server MAY issue a new refresh token; if it does not, the old one stays good.

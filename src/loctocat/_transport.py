@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextvars
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from loctocat._flow import (
@@ -89,8 +90,9 @@ class SyncTransport:
                 follow_redirects=False,  # even on a user's client: credentials stay put
                 extensions={"timeout": _timeouts(seconds)},
             ) as response:
+                received_at = datetime.now(UTC)
                 if response.is_stream_consumed:
-                    return _already_read(response, request)
+                    return _already_read(response, request, received_at)
                 body = bytearray()
                 for chunk in response.iter_raw():
                     if time.monotonic() > deadline:
@@ -98,7 +100,7 @@ class SyncTransport:
                     body += chunk
                     if len(body) > request.max_body_bytes:
                         break  # enough to know it is too large; the core says so
-                return _response(response, bytes(body))
+                return _response(response, bytes(body), received_at)
         except httpx.RequestError as exc:
             # A socket timeout set to the time left may fire a hair before the deadline.
             if time.monotonic() >= deadline - _DEADLINE_SLACK:
@@ -153,8 +155,9 @@ class AsyncTransport:
                     follow_redirects=False,  # even on a user's client: credentials stay put
                     extensions={"timeout": _timeouts(seconds)},
                 ) as response:
+                    received_at = datetime.now(UTC)
                     if response.is_stream_consumed:
-                        return _already_read(response, request)
+                        return _already_read(response, request, received_at)
                     body = bytearray()
                     with anyio.CancelScope() as reading:
                         async for chunk in response.aiter_raw():
@@ -163,7 +166,7 @@ class AsyncTransport:
                                 # Enough to know it is too large; the core says so. Not
                                 # `break`: that would abandon httpx's async generators unclosed.
                                 reading.cancel()
-                    return _response(response, bytes(body))
+                    return _response(response, bytes(body), received_at)
             except httpx.RequestError as exc:
                 return _transport_failure(exc)
         return _no_complete_answer(seconds)
@@ -340,12 +343,12 @@ class _DeadlineBackend:
 # --- answers ------------------------------------------------------------------------------------
 
 
-def _response(response: httpx.Response, body: bytes) -> Response:
+def _response(response: httpx.Response, body: bytes, received_at: datetime) -> Response:
     headers = {name.lower(): value for name, value in response.headers.items()}
-    return Response(response.status_code, headers, body)
+    return Response(response.status_code, headers, body, received_at)
 
 
-def _already_read(response: httpx.Response, request: Request) -> Response:
+def _already_read(response: httpx.Response, request: Request, received_at: datetime) -> Response:
     """An answer httpx read (and decoded) before handing it over.
 
     In-memory transports answer so, and so does a client of yours whose response hook reads
@@ -355,9 +358,10 @@ def _already_read(response: httpx.Response, request: Request) -> Response:
     """
     headers = {name.lower(): value for name, value in response.headers.items()}
     if not decodable_coding(headers.get("content-encoding", "")):
-        return Response(response.status_code, headers, b"")
+        return Response(response.status_code, headers, b"", received_at)
     headers.pop("content-encoding", None)  # already undone
-    return Response(response.status_code, headers, response.content[: request.max_body_bytes + 1])
+    body = response.content[: request.max_body_bytes + 1]
+    return Response(response.status_code, headers, body, received_at)
 
 
 def _no_complete_answer(seconds: float) -> TransportFailure:

@@ -27,6 +27,7 @@ from loctocat._flow import (
     PendingGrant,
     Quirks,
     Request,
+    ShowCode,
     Sleep,
 )
 from loctocat._handlers import Handler
@@ -246,6 +247,9 @@ class Authenticator:
     def _poll_flow(self, grant: PendingGrant, clock: Callable[[], float]) -> Flow[Token]:
         return _flow.poll_flow(self._config(), grant, self._handler_map(), clock=clock)
 
+    def _login_flow(self, clock: Callable[[], float]) -> Flow[Token]:
+        return _flow.login_flow(self._config(), self._handler_map(), clock=clock)
+
     def _get_token_flow(self, force_refresh: bool, rejected: str | None = None) -> Flow[Token]:
         return _lifecycle.get_token_flow(
             self._config(),
@@ -337,12 +341,12 @@ class Authenticator:
             spinner,
         )
         with _showing(shown):
-            shown.show_code(self.ping())
-            shown.start_waiting()
-            access_token = self.poll()
-            assert self.token is not None
-            shown.succeeded(self.token)
-            return access_token
+            try:
+                token = self._run(self._login_flow(time.monotonic), shown)
+            finally:
+                self.close()
+            shown.succeeded(token)
+            return self._finish(token)
 
     # --- the whole token: discovery, refresh, storage, revocation -------------------------
 
@@ -493,12 +497,20 @@ class Authenticator:
             time.sleep(effect.seconds)
         elif isinstance(effect, CallHandler):
             effect.handler.action(self)
+        elif isinstance(effect, ShowCode):
+            self._show(effect, prompt)
         elif isinstance(effect, Login):
             self.authenticate(prompt=prompt)
             return self.token
         else:
             return self._perform_store(effect)
         return None
+
+    def _show(self, effect: ShowCode, prompt: Prompt | None) -> None:
+        self._remember(effect.grant)
+        if prompt is not None:
+            prompt.show_code(effect.grant.auth_info)
+            prompt.start_waiting()
 
     # --- state shared by both drivers ---------------------------------------------------
 
@@ -603,13 +615,15 @@ class AsyncAuthenticator(Authenticator):
             use_default_spinner,
             spinner,
         )
+        import anyio
+
         with _showing(shown):
-            shown.show_code(await self.ping())
-            shown.start_waiting()
-            access_token = await self.poll()
-            assert self.token is not None
-            shown.succeeded(self.token)
-            return access_token
+            try:
+                token = await self._run_async(self._login_flow(anyio.current_time), shown)
+            finally:
+                await self.aclose()
+            shown.succeeded(token)
+            return self._finish(token)
 
     @classmethod
     async def from_issuer(  # type: ignore[override]
@@ -731,6 +745,8 @@ class AsyncAuthenticator(Authenticator):
             outcome = effect.handler.action(self)
             if inspect.isawaitable(outcome):
                 await outcome
+        elif isinstance(effect, ShowCode):
+            self._show(effect, prompt)
         elif isinstance(effect, Login):
             await self.authenticate(prompt=prompt)
             return self.token

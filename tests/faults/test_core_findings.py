@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from misbehaving_server import MisbehavingServer, html, respond
@@ -16,6 +17,9 @@ from loctocat._flow import (
     device_authorization_flow,
     poll_flow,
 )
+
+#: When every hand-made answer below arrived: the core counts expiries from it.
+ARRIVED = datetime.now(UTC)
 
 
 def test_core_backoff_survives_more_than_1024_transient_failures() -> None:
@@ -35,7 +39,7 @@ def test_core_backoff_survives_more_than_1024_transient_failures() -> None:
         "interval": 0,
     }
     try:
-        device.send(Response(200, {}, json.dumps(answer).encode()))
+        device.send(Response(200, {}, json.dumps(answer).encode(), received_at=ARRIVED))
     except StopIteration as stop:
         grant = stop.value
     flow = poll_flow(config, grant, {}, clock=lambda: now[0])

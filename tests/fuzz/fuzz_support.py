@@ -35,6 +35,9 @@ from loctocat._flow import (
 )
 from loctocat.errors import LoctocatError
 
+#: When every hand-made answer below arrived: the core counts expiries from it.
+ARRIVED = datetime.now(UTC)
+
 START = 1000.0
 DEVICE_URL = "https://auth.example.com/device/code"
 TOKEN_URL = "https://auth.example.com/token"
@@ -327,7 +330,7 @@ def encoded(
             body = json.dumps(data, ensure_ascii=False).encode("latin-1", "replace")
     if status is None:
         status = draw(_any_status if hostile else _success_status)
-    return Response(status, draw(extra_headers(content_type)), body)
+    return Response(status, draw(extra_headers(content_type)), body, received_at=ARRIVED)
 
 
 junk_bodies: st.SearchStrategy[bytes] = st.one_of(
@@ -507,6 +510,7 @@ pending_answers = st.builds(
         status,
         {"content-type": "application/json"},
         json.dumps(oauth_error("authorization_pending", **extra)).encode(),
+        received_at=ARRIVED,
     ),
     error_statuses,
     st.fixed_dictionaries({}, optional={"error_description": plain_text(max_size=20)}),
@@ -540,11 +544,13 @@ def transient_answers(draw: st.DrawFn) -> RequestResult:
         code = draw(_transient_codes)
         return draw(encoded(oauth_error(code), status=draw(_transient_code_statuses)))
     status = 429 if kind == "429" else draw(_5xx)
-    return Response(status, draw(_junk_headers), draw(junk_bodies))
+    return Response(status, draw(_junk_headers), draw(junk_bodies), received_at=ARRIVED)
 
 
 terminal_errors = st.builds(
-    lambda code, status: Response(status, {}, json.dumps(oauth_error(code)).encode()),
+    lambda code, status: Response(
+        status, {}, json.dumps(oauth_error(code)).encode(), received_at=ARRIVED
+    ),
     st.one_of(
         st.sampled_from(["access_denied", "expired_token", "invalid_grant", "not_yet", ""]),
         json_values,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fuzz_support import (
+    ARRIVED,
     SECRET_ALPHABET,
     START,
     TO_DICT_OWN,
@@ -235,7 +236,9 @@ def _slow_down(interval: Any, read_as: int | None) -> Scripted:
     body: dict[str, Any] = {"error": "slow_down"}
     if interval != "absent":
         body["interval"] = interval
-    return Scripted(Response(400, {}, json.dumps(body).encode()), "slow_down", read_as)
+    return Scripted(
+        Response(400, {}, json.dumps(body).encode(), received_at=ARRIVED), "slow_down", read_as
+    )
 
 
 _server_interval: st.SearchStrategy[tuple[Any, int | None]] = st.one_of(
@@ -254,7 +257,7 @@ def _retry_after(value: str | None, answer: Response) -> Scripted:
         headers["retry-after"] = value
     digits = value is not None and value.strip().isdigit()
     return Scripted(
-        Response(answer.status_code, headers, answer.body),
+        Response(answer.status_code, headers, answer.body, received_at=ARRIVED),
         "transient",
         int(value) if value is not None and digits else None,
     )
@@ -262,7 +265,7 @@ def _retry_after(value: str | None, answer: Response) -> Scripted:
 
 scripted_answers: st.SearchStrategy[Scripted] = st.one_of(
     pending_answers.map(lambda r: Scripted(r, "pending")),
-    st.just(Scripted(Response(400, {}, b'{"error": "not_yet"}'), "pending")),
+    st.just(Scripted(Response(400, {}, b'{"error": "not_yet"}', received_at=ARRIVED), "pending")),
     _server_interval.map(lambda pair: _slow_down(*pair)),
     transport_failures.map(lambda f: Scripted(f, "transient")),
     st.builds(
@@ -276,7 +279,10 @@ scripted_answers: st.SearchStrategy[Scripted] = st.one_of(
         ),
     ),
     st.sampled_from(["server_error", "temporarily_unavailable"]).map(
-        lambda code: Scripted(Response(400, {}, json.dumps({"error": code}).encode()), "transient")
+        lambda code: Scripted(
+            Response(400, {}, json.dumps({"error": code}).encode(), received_at=ARRIVED),
+            "transient",
+        )
     ),
 )
 
@@ -298,7 +304,7 @@ def test_slow_down_increments_are_never_lost(
         drive(device_authorization_flow(cfg, clock=clock), clock, lambda _: device_answer).result,
     )
     handlers = {code: Handler(code, noop) for code in (*with_handlers, "not_yet")}
-    token = Response(200, {}, b'{"access_token": "a"}')
+    token = Response(200, {}, b'{"access_token": "a"}', received_at=ARRIVED)
     answers = [s.answer for s in script] + [token]
     run = drive(poll_flow(cfg, grant, handlers, clock=clock), clock, lambda n: answers[n])
     assert run.error is None, run.error

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from fuzz_support import START, Clock, cycle_answers, drive
+from fuzz_support import ARRIVED, START, Clock, cycle_answers, drive
 
 from loctocat import Token
 from loctocat._flow import (
@@ -46,7 +46,9 @@ def device_step(body: bytes, cfg: ClientConfig | None = None) -> object:
     cfg = cfg or config()
     clock = Clock()
     run = drive(
-        device_authorization_flow(cfg, clock=clock), clock, lambda _: Response(200, {}, body)
+        device_authorization_flow(cfg, clock=clock),
+        clock,
+        lambda _: Response(200, {}, body, received_at=ARRIVED),
     )
     return run.result if run.error is None else run.error
 
@@ -66,7 +68,14 @@ def test_a_huge_integer_number_of_seconds_is_a_protocol_error(name: str) -> None
 def test_a_slow_down_with_a_huge_interval_is_a_protocol_error() -> None:
     """The same OverflowError, while polling."""
     with pytest.raises(ProtocolError):
-        judge(Response(400, {}, b'{"error": "slow_down", "interval": 1' + b"0" * 400 + b"}"))
+        judge(
+            Response(
+                400,
+                {},
+                b'{"error": "slow_down", "interval": 1' + b"0" * 400 + b"}",
+                received_at=ARRIVED,
+            )
+        )
 
 
 def test_deeply_nested_json_is_a_protocol_error() -> None:
@@ -76,12 +85,19 @@ def test_deeply_nested_json_is_a_protocol_error() -> None:
 
 def test_a_retry_after_of_a_superscript_digit_is_ignored() -> None:
     """'²'.isdigit() is True, but float('²') raised ValueError."""
-    assert getattr(judge(Response(503, {"retry-after": "²"}, b"")), "retry_after", 0) is None
+    assert (
+        getattr(
+            judge(Response(503, {"retry-after": "²"}, b"", received_at=ARRIVED)), "retry_after", 0
+        )
+        is None
+    )
 
 
 def test_a_retry_after_date_in_an_absurd_year_is_ignored() -> None:
     """parsedate_to_datetime raised OverflowError for a year beyond 2**31."""
-    answer = Response(503, {"retry-after": "Mon, 01 Jan 3000000000 00:00:00 GMT"}, b"")
+    answer = Response(
+        503, {"retry-after": "Mon, 01 Jan 3000000000 00:00:00 GMT"}, b"", received_at=ARRIVED
+    )
     assert getattr(judge(answer), "retry_after", 0) is None
 
 
@@ -91,7 +107,9 @@ def test_a_day_of_transient_failures_ends_in_a_loctocat_error() -> None:
     clock = Clock()
     body = json.dumps({**DEVICE_ANSWER, "expires_in": 86_400, "interval": 0}).encode()
     grant = drive(
-        device_authorization_flow(cfg, clock=clock), clock, lambda _: Response(200, {}, body)
+        device_authorization_flow(cfg, clock=clock),
+        clock,
+        lambda _: Response(200, {}, body, received_at=ARRIVED),
     ).result
     assert isinstance(grant, PendingGrant)
     failures: list[RequestResult] = [TransportFailure("connection refused")]
@@ -116,7 +134,9 @@ def test_to_dict_keeps_a_servers_own_expires_at() -> None:
     )
     clock = Clock()
     run = drive(
-        poll_flow(config(), grant, {}, clock=clock), clock, lambda _: Response(200, {}, body)
+        poll_flow(config(), grant, {}, clock=clock),
+        clock,
+        lambda _: Response(200, {}, body, received_at=ARRIVED),
     )
     assert isinstance(run.result, Token)
     assert run.result.extra["expires_at"] == 1568775134

@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 from provider_cases import CASES, CLIENT_ID, DEVICE_CODE, SECRET, USER_CODE, Case, rfc_poll
 
+from loctocat.testing import dialect
+
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -28,20 +30,7 @@ def case(request: pytest.FixtureRequest) -> Case:
 def github() -> Case:
     return Case(
         "github",
-        server={
-            "base_url": "https://github.com",
-            "device_path": "/login/device/code",
-            "token_path": "/login/oauth/access_token",
-            "verification_path": "/login/device",
-            "verification_uri_complete": False,
-            "errors_with_status_200": True,
-            "form_encoded_unless_json": True,
-            "slow_down_sends_interval": True,
-            "error_codes": {
-                "invalid_client": "incorrect_client_credentials",
-                "invalid_grant": "incorrect_device_code",
-            },
-        },
+        server=dialect("github"),
         device_url="https://github.com/login/device/code",
         token_url="https://github.com/login/oauth/access_token",
         device_form={"client_id": CLIENT_ID, "scope": "repo read:org"},
@@ -53,7 +42,7 @@ def github() -> Case:
 # Same docs: GitHub Enterprise Server serves the same paths on its own host.
 @pytest.fixture
 def github_enterprise(github: Case) -> Case:
-    server = dict(github.server, base_url="https://github.example.com")
+    server = dialect("github", host="github.example.com")
     return Case(
         "github",
         server=server,
@@ -71,13 +60,7 @@ def github_enterprise(github: Case) -> Case:
 def gitlab() -> Case:
     return Case(
         "gitlab",
-        server={
-            "base_url": "https://gitlab.example.com",
-            "device_path": "/oauth/authorize_device",
-            "token_path": "/oauth/token",
-            "verification_path": "/oauth/device",
-            "extra_token_fields": {"created_at": 1_700_000_000},
-        },
+        server=dialect("gitlab", base_url="https://gitlab.example.com"),
         device_url="https://gitlab.example.com/oauth/authorize_device",
         token_url="https://gitlab.example.com/oauth/token",
         device_form={"client_id": CLIENT_ID, "scope": "read_api"},
@@ -90,21 +73,9 @@ def gitlab() -> Case:
 # https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-device-code
 @pytest.fixture
 def microsoft() -> Case:
-    tenant = "/contoso.onmicrosoft.com/oauth2/v2.0"
     return Case(
         "microsoft",
-        server={
-            "base_url": "https://login.microsoftonline.com",
-            "device_path": tenant + "/devicecode",
-            "token_path": tenant + "/token",
-            "verification_path": "/common/oauth2/deviceauth",
-            "verification_uri_complete": False,
-            "extra_device_fields": {"message": "To sign in, use a web browser to open ..."},
-            "error_codes": {
-                "access_denied": "authorization_declined",
-                "invalid_grant": "bad_verification_code",
-            },
-        },
+        server=dialect("microsoft", tenant="contoso.onmicrosoft.com"),
         device_url="https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/devicecode",
         token_url="https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token",
         device_form={"client_id": CLIENT_ID, "scope": "User.Read offline_access"},
@@ -119,16 +90,7 @@ def microsoft() -> Case:
 def google() -> Case:
     return Case(
         "google",
-        server={
-            "base_url": "https://oauth2.googleapis.com",
-            "device_path": "/device/code",
-            "token_path": "/token",
-            "verification_field": "verification_url",
-            "verification_uri_complete": False,
-            "client_secret": SECRET,
-            "client_auth": "body",
-            "secret_on_device_request": False,
-        },
+        server={**dialect("google"), "client_secret": SECRET},
         device_url="https://oauth2.googleapis.com/device/code",
         token_url="https://oauth2.googleapis.com/token",
         # The core sends a body secret with both requests; Google needs it when polling.
@@ -144,19 +106,10 @@ def google() -> Case:
 def auth0() -> Case:
     return Case(
         "auth0",
+        # Same docs: pending, denied and expired come with 403, slow_down with 429.
         server={
-            "base_url": "https://example.us.auth0.com",
-            "device_path": "/oauth/device/code",
-            "token_path": "/oauth/token",
-            "verification_path": "/activate",
+            **dialect("auth0", domain="example.us.auth0.com"),
             "required_device_params": {"audience": "https://api.example.com"},
-            # Same docs: pending, denied and expired come with 403, slow_down with 429.
-            "error_statuses": {
-                "authorization_pending": 403,
-                "access_denied": 403,
-                "expired_token": 403,
-                "slow_down": 429,
-            },
         },
         device_url="https://example.us.auth0.com/oauth/device/code",
         token_url="https://example.us.auth0.com/oauth/token",
@@ -176,12 +129,7 @@ def auth0() -> Case:
 def okta() -> Case:
     return Case(
         "okta",
-        server={
-            "base_url": "https://example.okta.com",
-            "device_path": "/oauth2/default/v1/device/authorize",
-            "token_path": "/oauth2/default/v1/token",
-            "verification_path": "/activate",
-        },
+        server=dialect("okta", domain="example.okta.com"),
         device_url="https://example.okta.com/oauth2/default/v1/device/authorize",
         token_url="https://example.okta.com/oauth2/default/v1/token",
         device_form={"client_id": CLIENT_ID, "scope": "openid profile offline_access"},
@@ -194,15 +142,12 @@ def okta() -> Case:
 # https://www.keycloak.org/securing-apps/oidc-layers (device authorization endpoint)
 @pytest.fixture
 def keycloak() -> Case:
-    realm = "/realms/acme/protocol/openid-connect"
     return Case(
         "keycloak",
+        # A confidential client; the secret goes in the body.
         server={
-            "base_url": "https://sso.example.com",
-            "device_path": realm + "/auth/device",
-            "token_path": realm + "/token",
-            "client_secret": SECRET,  # a confidential client; the secret goes in the body
-            "client_auth": "body",
+            **dialect("keycloak", base_url="https://sso.example.com", realm="acme"),
+            "client_secret": SECRET,
         },
         device_url="https://sso.example.com/realms/acme/protocol/openid-connect/auth/device",
         token_url="https://sso.example.com/realms/acme/protocol/openid-connect/token",
@@ -218,11 +163,7 @@ def keycloak() -> Case:
 def zitadel() -> Case:
     return Case(
         "zitadel",
-        server={
-            "base_url": "https://example.zitadel.cloud",
-            "device_path": "/oauth/v2/device_authorization",
-            "token_path": "/oauth/v2/token",
-        },
+        server=dialect("zitadel", domain="example.zitadel.cloud"),
         device_url="https://example.zitadel.cloud/oauth/v2/device_authorization",
         token_url="https://example.zitadel.cloud/oauth/v2/token",
         device_form={"client_id": CLIENT_ID, "scope": "openid"},
@@ -237,11 +178,7 @@ def zitadel() -> Case:
 def authentik() -> Case:
     return Case(
         "authentik",
-        server={
-            "base_url": "https://auth.example.com",
-            "device_path": "/application/o/device/",
-            "token_path": "/application/o/token/",
-        },
+        server=dialect("authentik", base_url="https://auth.example.com"),
         device_url="https://auth.example.com/application/o/device/",
         token_url="https://auth.example.com/application/o/token/",
         device_form={"client_id": CLIENT_ID, "scope": "openid"},
@@ -256,11 +193,7 @@ def authentik() -> Case:
 def ory() -> Case:
     return Case(
         "ory",
-        server={
-            "base_url": "https://example.projects.oryapis.com",
-            "device_path": "/oauth2/device/auth",
-            "token_path": "/oauth2/token",
-        },
+        server=dialect("ory", base_url="https://example.projects.oryapis.com"),
         device_url="https://example.projects.oryapis.com/oauth2/device/auth",
         token_url="https://example.projects.oryapis.com/oauth2/token",
         device_form={"client_id": CLIENT_ID, "scope": "openid offline_access"},
@@ -293,11 +226,7 @@ def ory_confidential(ory: Case) -> Case:
 def huggingface() -> Case:
     return Case(
         "huggingface",
-        server={
-            "base_url": "https://huggingface.co",
-            "device_path": "/oauth/device",
-            "token_path": "/oauth/token",
-        },
+        server=dialect("huggingface"),
         device_url="https://huggingface.co/oauth/device",
         token_url="https://huggingface.co/oauth/token",
         device_form={"client_id": CLIENT_ID, "scope": "openid profile"},
@@ -329,17 +258,9 @@ def huggingface_with_secret(huggingface: Case) -> Case:
 def twitch() -> Case:
     return Case(
         "twitch",
-        server={
-            "base_url": "https://id.twitch.tv",
-            "device_path": "/oauth2/device",
-            "token_path": "/oauth2/token",
-            "verification_path": "/activate",
-            "scope_param": "scopes",
-            "scope_as_list": True,
-            # https://github.com/twitchdev/issues/issues/975: errors are HTTP 400 with the code
-            # in "message" beside "status", and no "error" field.
-            "error_field": "message",
-        },
+        # https://github.com/twitchdev/issues/issues/975: errors are HTTP 400 with the code
+        # in "message" beside "status", and no "error" field.
+        server=dialect("twitch"),
         device_url="https://id.twitch.tv/oauth2/device",
         token_url="https://id.twitch.tv/oauth2/token",
         device_form={"client_id": CLIENT_ID, "scopes": "user:read:chat chat:edit"},
@@ -355,15 +276,7 @@ def twitch() -> Case:
 def amazon() -> Case:
     return Case(
         "amazon",
-        server={
-            "base_url": "https://api.amazon.com",
-            "device_path": "/auth/o2/create/codepair",
-            "token_path": "/auth/o2/token",
-            "verification_uri_complete": False,
-            "grant_type": "device_code",
-            "poll_code_fields": ["user_code"],
-            "required_device_params": {"response_type": "device_code"},
-        },
+        server=dialect("amazon"),
         device_url="https://api.amazon.com/auth/o2/create/codepair",
         token_url="https://api.amazon.com/auth/o2/token",
         device_form={"client_id": CLIENT_ID, "scope": "profile", "response_type": "device_code"},
@@ -382,18 +295,7 @@ def amazon() -> Case:
 def yandex() -> Case:
     return Case(
         "yandex",
-        server={
-            "base_url": "https://oauth.yandex.com",
-            "device_path": "/device/code",
-            "token_path": "/token",
-            "verification_field": "verification_url",
-            "verification_uri_complete": False,
-            "grant_type": "device_code",
-            "device_code_param": "code",
-            "client_secret": SECRET,
-            "client_auth": "body",
-            "secret_on_device_request": False,
-        },
+        server={**dialect("yandex"), "client_secret": SECRET},
         device_url="https://oauth.yandex.com/device/code",
         token_url="https://oauth.yandex.com/token",
         device_form={"client_id": CLIENT_ID, "client_secret": SECRET, "scope": "login:email"},
@@ -415,15 +317,7 @@ def yandex() -> Case:
 def zoom() -> Case:
     return Case(
         "zoom",
-        server={
-            "base_url": "https://zoom.us",
-            "device_path": "/oauth/devicecode",
-            "token_path": "/oauth/token",
-            "verification_path": "/oauth_device",
-            "client_secret": SECRET,
-            "client_auth": "basic",
-            "secret_on_device_request": False,
-        },
+        server={**dialect("zoom"), "client_secret": SECRET},
         device_url="https://zoom.us/oauth/devicecode",
         token_url="https://zoom.us/oauth/token",
         device_form={"client_id": CLIENT_ID},

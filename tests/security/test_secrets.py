@@ -19,6 +19,7 @@ import traceback
 import urllib.parse
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
@@ -46,6 +47,9 @@ from loctocat._flow import (
 )
 from loctocat._models import LoctocatAuthInfo
 from loctocat.testing import FakeAuthorizationServer, Fault, PlanStep
+
+#: When every hand-made answer below arrived: the core counts expiries from it.
+ARRIVED = datetime.now(UTC)
 
 ClientAuth = Literal["body", "basic"]
 
@@ -460,7 +464,9 @@ def core_config(**overrides: Any) -> ClientConfig:
 
 
 def answer(status: int, body: str) -> Response:
-    return Response(status, {"content-type": "application/json"}, body.encode())
+    return Response(
+        status, {"content-type": "application/json"}, body.encode(), received_at=ARRIVED
+    )
 
 
 def device_answer(**fields: Any) -> str:
@@ -652,7 +658,12 @@ def test_a_retry_after_never_makes_the_client_poll_faster_than_the_floor() -> No
     sleeps, error = run_core(
         core_config(),
         device_answer(interval=0),
-        [Response(429, {"retry-after": "0"}, b""), Response(503, {}, b""), PENDING, TOKEN],
+        [
+            Response(429, {"retry-after": "0"}, b"", received_at=ARRIVED),
+            Response(503, {}, b"", received_at=ARRIVED),
+            PENDING,
+            TOKEN,
+        ],
     )
     assert error is None
     assert min(sleeps) >= DEFAULT_MIN_INTERVAL

@@ -580,3 +580,38 @@ def test_amazon_like_server() -> None:
         token = poll(client, server, form)
         assert token.status_code == 200
         assert token.json()["scope"] == "profile"
+
+
+# --- presets: FakeAuthorizationServer.imitating ---------------------------------------------------
+
+
+def test_every_provider_has_a_preset_that_its_authenticator_logs_in_against() -> None:
+    from loctocat.predefined import PROVIDERS
+    from loctocat.testing._dialects import DIALECTS
+
+    assert set(DIALECTS) == set(PROVIDERS)
+
+
+def test_a_preset_takes_the_services_parameters_and_options_that_win() -> None:
+    server = FakeAuthorizationServer.imitating("keycloak", base_url="https://sso.test/", realm="x")
+    assert server.token_url == "https://sso.test/realms/x/protocol/openid-connect/token"
+    quick = FakeAuthorizationServer.imitating("github", interval=0, host="github.example.com")
+    assert quick.interval == 0
+    assert quick.device_authorization_url == "https://github.example.com/login/device/code"
+
+
+@pytest.mark.parametrize(
+    ("service", "parameters", "message"),
+    [
+        ("nowhere", {}, "no dialect for 'nowhere'"),
+        ("auth0", {}, "imitating auth0 needs domain="),
+        ("github", {"tenant": "x"}, "github takes no tenant"),
+    ],
+)
+def test_a_preset_that_cannot_be_made_says_why(
+    service: str, parameters: dict[str, str], message: str
+) -> None:
+    from loctocat.testing import dialect
+
+    with pytest.raises(ValueError, match=message):
+        dialect(service, **parameters)

@@ -66,3 +66,74 @@ def test_fixtures_are_listed(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["fake_auth_server -- *", "*fresh fake authorization server*", "fake_auth_server_http -- *"]
     )
+
+
+UNUSED_PLANS = """
+import httpx
+import pytest
+
+from loctocat import Authenticator
+
+
+def auth(server, client):
+    return Authenticator(
+        "app", server.device_authorization_url, server.token_url, http_client=client,
+        min_interval=0.01,
+    )
+
+
+def test_planned_and_never_polled(fake_auth_server):
+    fake_auth_server.plan("approve")  # and the test forgets to log in
+
+
+def test_half_the_plan_used(fake_auth_server):
+    fake_auth_server.plan("pending", "deny", "approve")
+    with httpx.Client(transport=fake_auth_server.transport()) as client:
+        a = auth(fake_auth_server, client)
+        a.ping()
+        with pytest.raises(Exception):
+            a.poll()  # ends at "deny": "approve" was never sent
+
+
+def test_a_device_fault_never_met(fake_auth_server_http):
+    from loctocat.testing import Fault
+
+    fake_auth_server_http.plan_device(Fault(status=503))
+
+
+def test_every_planned_answer_used(fake_auth_server):
+    fake_auth_server.plan("pending", "approve")
+    with httpx.Client(transport=fake_auth_server.transport()) as client:
+        a = auth(fake_auth_server, client)
+        a.ping()
+        a.poll()
+
+
+@pytest.mark.fake_auth_server(assert_all_used=False)
+def test_allowed_to_leave_plans(fake_auth_server):
+    fake_auth_server.plan("approve")
+
+
+@pytest.mark.fake_auth_server(imitating="github", interval=0)
+def test_a_preset(fake_auth_server):
+    assert fake_auth_server.token_url == "https://github.com/login/oauth/access_token"
+    assert fake_auth_server.errors_with_status_200
+"""
+
+
+def test_planned_answers_left_unused_fail_the_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=UNUSED_PLANS)
+
+    result = pytester.runpytest("-p", "no:cacheprovider", "--strict-markers")
+
+    result.assert_outcomes(passed=6, errors=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_planned_and_never_polled*",
+            "*plan('approve',): no device request took it*",
+            "*ERROR at teardown of test_half_the_plan_used*",
+            "*planned answers never sent to a poll: ('approve',)*",
+            "*ERROR at teardown of test_a_device_fault_never_met*",
+            "*plan_device(Fault(status=503*): no device request met it*",
+        ]
+    )

@@ -16,27 +16,23 @@ refresh at the token endpoint, and a protected resource (`server.userinfo_url`) 
 401 `invalid_token` to unknown, revoked or expired access tokens; `server.expire_access_tokens()`
 expires them all at once.
 
-To stand in for a particular service, its constructor options imitate how real services depart
-from RFC 8628: endpoint paths (`device_path`, `token_path`, `verification_path`), poll
-parameters (`grant_type`, `device_code_param`, `poll_code_fields`), device request parameters
-(`scope_param`, `required_device_params`), answers (`error_codes`, `scope_as_list`,
-`form_encoded_unless_json`, `slow_down_sends_interval`) and client authentication
-(`client_auth`, `secret_on_device_request`). For GitHub, say::
+To stand in for one of the services loctocat's providers know, start from its dialect::
 
-    FakeAuthorizationServer(
-        base_url="https://github.com",
-        device_path="/login/device/code",
-        token_path="/login/oauth/access_token",
-        verification_path="/login/device",
-        errors_with_status_200=True,
-        form_encoded_unless_json=True,
-        slow_down_sends_interval=True,
-    )
+    server = FakeAuthorizationServer.imitating("github")
+    server = FakeAuthorizationServer.imitating("keycloak", base_url="https://sso.test", realm="x")
+
+`dialect(service, **parameters)` gives the constructor options behind it; the options themselves
+(endpoint paths, poll parameters, error shapes and statuses, client authentication) are
+documented on `FakeAuthorizationServer` for servers of your own.
+
+A test that planned answers (`plan`, `plan_device`) no request received tested nothing:
+`server.assert_all_used()` says so, and the pytest fixtures call it when the test ends.
 
 With pytest, the `fake_auth_server` and `fake_auth_server_http` fixtures give you a fresh
 server per test (the plugin loads automatically once loctocat is installed).
 """
 
+from ._dialects import dialect
 from ._server import DEVICE_CODE_GRANT_TYPE, USER_CODE_ALPHABET, FakeAuthorizationServer
 from ._types import (
     Endpoint,
@@ -65,4 +61,5 @@ __all__ = [
     "RecordedRequest",
     "SlowDown",
     "TokenGrantType",
+    "dialect",
 ]

@@ -13,11 +13,12 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import MappingProxyType
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 from urllib.parse import parse_qs, quote, unquote_plus, urlencode, urlsplit
 
 import httpx
 
+from ._dialects import DIALECTS, dialect
 from ._http import HTTPRunner
 from ._page import CONTENT_SECURITY_POLICY, form_page, method_not_allowed_page, result_page
 from ._types import (
@@ -443,7 +444,9 @@ class FakeAuthorizationServer:
         """
         checked = _check_steps(steps)
         with self._lock:
-            self._find(user_code).plan = checked
+            grant = self._find(user_code)
+            grant.plan = checked
+            grant.unused_steps = len(checked)
 
     def plan_device(self, *faults: Fault) -> None:
         """Script the next answers of the device authorization endpoint.
@@ -457,6 +460,61 @@ class FakeAuthorizationServer:
                 raise TypeError(f"plan_device takes Fault values, got {fault!r}")
         with self._lock:
             self._device_faults.extend(faults)
+
+    @classmethod
+    def imitating(cls, service: str, **options: Any) -> FakeAuthorizationServer:
+        """A server that answers as `service` does (one of `loctocat.predefined`'s names).
+
+        Keyword arguments are the service's parameters (`tenant=`, `domain=`, `realm=`, ...,
+        as the provider takes them) and any constructor option, which wins over the
+        service's own::
+
+            server = FakeAuthorizationServer.imitating("github", interval=0)
+            server = FakeAuthorizationServer.imitating("keycloak", base_url=..., realm="staff")
+
+        Raises ValueError for an unknown service or a missing parameter.
+        """
+        entry = DIALECTS.get(service)
+        known = set(entry.parameters) if entry is not None else set()
+        parameters = {name: options.pop(name) for name in list(options) if name in known}
+        if "base_url" in known and "base_url" not in parameters and "base_url" in options:
+            parameters["base_url"] = options.pop("base_url")
+        return cls(**{**dialect(service, **parameters), **options})
+
+    def unused_plans(self) -> list[str]:
+        """What was scripted and never served, one line each (empty when all was used).
+
+        A `plan()` no device request took, steps of a grant's plan no poll received, and
+        `plan_device()` faults no device request met.
+        """
+        with self._lock:
+            unused = [
+                f"plan{tuple(steps)!r}: no device request took it" for steps in self._queued_plans
+            ]
+            unused += [
+                f"grant {grant.user_code}: planned answers never sent to a poll: "
+                f"{tuple(grant.plan[-grant.unused_steps :])!r}"
+                for grant in self._grants
+                if grant.unused_steps
+            ]
+            unused += [
+                f"plan_device({fault!r}): no device request met it" for fault in self._device_faults
+            ]
+            return unused
+
+    def assert_all_used(self) -> None:
+        """Fail (AssertionError) if anything scripted with `plan`/`plan_device` was never served.
+
+        A test that planned "approve" but never polled would otherwise pass; the
+        `fake_auth_server` fixtures call this when the test ends, as pytest-httpx does for its
+        mocked responses.
+        """
+        unused = self.unused_plans()
+        if unused:
+            raise AssertionError(
+                "the fake authorization server has planned answers no request received:\n  "
+                + "\n  ".join(unused)
+            )
 
     def approve(self, user_code: str | None = None) -> Grant:
         """Approve a grant (the latest if `user_code` is None): its next poll gets the token.
@@ -754,6 +812,7 @@ class FakeAuthorizationServer:
             if letters not in self._by_user_code:
                 break
         now = self.clock()
+        plan = self._queued_plans.popleft() if self._queued_plans else []
         grant = Grant(
             device_code=secrets.token_urlsafe(32),
             user_code=f"{letters[:4]}-{letters[4:]}",
@@ -762,7 +821,8 @@ class FakeAuthorizationServer:
             interval=self.interval if self.interval is not None else _DEFAULT_INTERVAL,
             created_at=now,
             expires_at=now + self.expires_in,
-            plan=self._queued_plans.popleft() if self._queued_plans else [],
+            plan=plan,
+            unused_steps=len(plan),
         )
         self._grants.append(grant)
         self._by_device_code[grant.device_code] = grant
@@ -820,6 +880,7 @@ class FakeAuthorizationServer:
         if grant.plan:
             # The last step is kept so that it keeps applying once the script runs out.
             step = grant.plan.pop(0) if len(grant.plan) > 1 else grant.plan[0]
+            grant.unused_steps = max(0, grant.unused_steps - 1)
         if isinstance(step, Fault):
             return self._fault_answer(step)
         if isinstance(step, SlowDown):

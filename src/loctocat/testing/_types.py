@@ -145,6 +145,8 @@ class Grant:
     poll_times: list[float] = field(default_factory=list)
     plan: list[PlanStep] = field(default_factory=list)
     """The scripted answers still to come; the last one repeats once the others are used."""
+    unused_steps: int = 0
+    """How many steps of `plan` no poll has received yet (see `assert_all_used`)."""
 
     @property
     def poll_count(self) -> int:

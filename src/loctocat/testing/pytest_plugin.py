@@ -12,6 +12,11 @@ constructor::
 
     @pytest.mark.fake_auth_server(client_id="my-app", interval=None)
     def test_login(fake_auth_server): ...
+
+When the test ends, the fixture fails it if something planned (`plan`, `plan_device`) was never
+served: a test that planned "approve" and never polled tested nothing. Pass
+`assert_all_used=False` to the marker to allow that. `imitating="github"` (and the provider's
+parameters) stands the server in for a service: see `FakeAuthorizationServer.imitating`.
 """
 
 from __future__ import annotations
@@ -37,25 +42,35 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _build(request: pytest.FixtureRequest) -> FakeAuthorizationServer:
+def _build(request: pytest.FixtureRequest) -> tuple[FakeAuthorizationServer, bool]:
+    """The server the markers describe, and whether to check that its plans were used."""
     kwargs: dict[str, Any] = {}
     # Closest last, so a marker on the test overrides one on its class or module.
     for marker in reversed(list(request.node.iter_markers(_MARKER))):
         if marker.args:
             raise TypeError(f"@pytest.mark.{_MARKER} takes keyword arguments only")
         kwargs.update(marker.kwargs)
-    return FakeAuthorizationServer(**kwargs)
+    check = bool(kwargs.pop("assert_all_used", True))
+    service = kwargs.pop("imitating", None)
+    if service is not None:
+        return FakeAuthorizationServer.imitating(service, **kwargs), check
+    return FakeAuthorizationServer(**kwargs), check
 
 
 @pytest.fixture
-def fake_auth_server(request: pytest.FixtureRequest) -> FakeAuthorizationServer:
+def fake_auth_server(request: pytest.FixtureRequest) -> Iterator[FakeAuthorizationServer]:
     """A fresh fake authorization server, used in memory through `.transport()`."""
-    return _build(request)
+    server, check = _build(request)
+    yield server
+    if check:
+        server.assert_all_used()
 
 
 @pytest.fixture
 def fake_auth_server_http(request: pytest.FixtureRequest) -> Iterator[FakeAuthorizationServer]:
     """A fresh fake authorization server serving HTTP on 127.0.0.1 for the test's duration."""
-    server = _build(request)
+    server, check = _build(request)
     with server.serve_http():
         yield server
+    if check:
+        server.assert_all_used()
