@@ -76,3 +76,42 @@ def test_usage_errors_exit_2() -> None:
     )
     assert done.returncode == 2
     assert "invalid choice" in done.stderr
+
+
+def test_the_exit_codes_are_one_table_for_help_and_docs() -> None:
+    from pathlib import Path
+
+    from loctocat.cli import EXIT_CODES, _parser
+
+    help_text = _parser().format_help()
+    docs = (Path(__file__).parents[1] / "docs" / "cli.md").read_text(encoding="utf-8")
+    for exit_code in EXIT_CODES:
+        assert f"  {exit_code.code:<4} {exit_code.meaning}" in help_text
+        assert f"| {exit_code.code} |" in docs
+    rows = [line for line in docs.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [int(row.split("|")[1]) for row in rows] == [e.code for e in EXIT_CODES]
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (
+            ConfigurationError("Keycloak needs realm=...: the realm's name", parameter="realm"),
+            "keycloak needs --realm: the realm's name",
+        ),
+        (
+            ConfigurationError("timeout must be positive, got -1", parameter="timeout"),
+            "--timeout must be positive, got -1",
+        ),
+        (
+            ConfigurationError("Keycloak's 'base_url' (x) must be https", parameter="base_url"),
+            "keycloak's --base-url (x) must be https",
+        ),
+        (ConfigurationError("no parameter here"), "no parameter here"),
+    ],
+)
+def test_library_errors_are_said_with_flags(error: ConfigurationError, said: str) -> None:
+    from loctocat.cli import _usage_error
+    from loctocat.predefined import KEYCLOAK
+
+    assert str(_usage_error(error, KEYCLOAK)) == said

@@ -41,9 +41,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,13 +69,36 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_DENIED = 3
-EXIT_EXPIRED = 4
-EXIT_NETWORK = 5
-EXIT_INTERRUPTED = 130
+
+class UsageError(Exception):
+    """The command line (or the config file) cannot work: exit code 2."""
+
+
+@dataclass(frozen=True)
+class ExitCode:
+    """One exit code: what it means, and the errors that end a command with it."""
+
+    code: int
+    meaning: str
+    errors: tuple[type[BaseException], ...] = ()
+
+
+#: Every exit code, in the order `--help` and the docs list them: the one table they are read
+#: from. An error takes the first code whose `errors` it is an instance of; anything else is 1.
+EXIT_CODES = (
+    ExitCode(0, "ok"),
+    ExitCode(1, "error"),
+    ExitCode(
+        2, "usage: bad or missing options, a broken config file", (UsageError, ConfigurationError)
+    ),
+    ExitCode(3, "the user denied the request", (AccessDenied,)),
+    ExitCode(4, "the code expired, or --timeout ran out", (ExpiredToken, FlowTimeout)),
+    ExitCode(5, "network: the server could not be reached", (TransportError,)),
+    ExitCode(130, "interrupted (Ctrl+C)", (KeyboardInterrupt,)),
+)
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DENIED, EXIT_EXPIRED, EXIT_NETWORK, EXIT_INTERRUPTED = (
+    exit_code.code for exit_code in EXIT_CODES
+)
 
 #: Seconds `demo --auto-approve` waits before approving, so the prompt can be seen.
 AUTO_APPROVE_AFTER = 3.0
@@ -81,15 +106,9 @@ AUTO_APPROVE_AFTER = 3.0
 #: The environment variable naming another config file.
 CONFIG_ENV = "LOCTOCAT_CONFIG"
 
-_EXIT_CODES_HELP = """\
-exit codes:
-  0    ok
-  1    error
-  2    usage: bad or missing options, a broken config file
-  3    the user denied the request
-  4    the code expired, or --timeout ran out
-  5    network: the server could not be reached
-  130  interrupted (Ctrl+C)"""
+_EXIT_CODES_HELP = "exit codes:\n" + "\n".join(
+    f"  {exit_code.code:<4} {exit_code.meaning}" for exit_code in EXIT_CODES
+)
 
 _MAIN_EPILOG = f"""\
 examples:
@@ -165,10 +184,6 @@ examples:
 
 Required options must be given (or set in the config file); optional ones show their default.
 --json adds each provider's description, documentation link and refresh behaviour."""
-
-
-class UsageError(Exception):
-    """The command line (or the config file) cannot work: exit code 2."""
 
 
 class CommandFailed(Exception):
@@ -578,46 +593,62 @@ def _authenticator(args: argparse.Namespace, store: FileTokenStore) -> Authentic
     if args.revocation_url:
         options["revocation_url"] = args.revocation_url
 
-    if provider is not None:
-        names = [p.name for p in provider.parameters]
-        foreign = sorted(set(given) - set(names))
-        if foreign:
-            takes = ", ".join(_flag(n) for n in names) or "no options"
-            raise UsageError(
-                f"{provider.name} does not take {', '.join(_flag(n) for n in foreign)} "
-                f"(it takes {takes})"
-            )
-        values = {n: defaults[n] for n in names if n in defaults} | given
-        missing_params = [p for p in provider.required_parameters if p.name not in values]
-        if missing_params:
-            first = missing_params[0]
-            raise UsageError(
-                f"{provider.name} needs {_flag(first.name)}: {first.description}"
-                + (
-                    f" (also missing: {', '.join(_flag(p.name) for p in missing_params[1:])})"
-                    if len(missing_params) > 1
-                    else ""
+    try:
+        if provider is not None:
+            # The flags of every provider share one parser: which ones this provider takes is
+            # the parser's concern; what the values must be, the provider's.
+            names = [p.name for p in provider.parameters]
+            foreign = sorted(set(given) - set(names))
+            if foreign:
+                takes = ", ".join(_flag(n) for n in names) or "no options"
+                raise UsageError(
+                    f"{provider.name} does not take {', '.join(_flag(n) for n in foreign)} "
+                    f"(it takes {takes})"
                 )
-            )
-        if provider.client_secret == "required" and not options["client_secret"]:
-            raise UsageError(
-                f"{provider.name} needs a client secret: pass --secret-env VAR or "
-                "--client-secret-stdin"
-            )
-        try:
+            values = {n: defaults[n] for n in names if n in defaults} | given
             authenticator: Authenticator = provider.authenticator(
                 client_id, scopes, **values, **options
             )
-        except ConfigurationError as exc:
-            raise UsageError(str(exc)) from None
-        return authenticator
-    if args.issuer:
-        # Discovery talks to the server: its errors keep their own exit codes.
-        return Authenticator.from_issuer(args.issuer, client_id, scopes, **options)
-    try:
+            return authenticator
+        if args.issuer:
+            # Discovery talks to the server: its errors keep their own exit codes.
+            return Authenticator.from_issuer(args.issuer, client_id, scopes, **options)
         return Authenticator(client_id, args.auth_url, args.token_url, scopes, **options)
-    except ConfigurationError as exc:
-        raise UsageError(str(exc)) from None
+    except ConfigurationError as error:
+        raise _usage_error(error, provider) from None
+
+
+#: The command line's name for each library parameter that has a flag of its own.
+_FLAG_FOR = {
+    "client_id": "--client-id",
+    "scopes": "--scope",
+    "account": "--account",
+    "timeout": "--timeout",
+    "issuer": "--issuer",
+    "auth_url": "--auth-url",
+    "token_url": "--token-url",
+    "revocation_url": "--revocation-url",
+    "client_secret": "--secret-env VAR or --client-secret-stdin",
+}
+
+
+def _usage_error(error: ConfigurationError, provider: Provider | None) -> UsageError:
+    """A library's `ConfigurationError` in the command line's words.
+
+    The parameter it is about becomes the flag that sets it ("realm=...", "'realm'", or the
+    parameter opening the message), and a provider goes by its command-line name.
+    """
+    message = str(error)
+    if provider is not None and message.startswith((f"{provider.title} ", f"{provider.title}'")):
+        message = provider.name + message[len(provider.title) :]
+    name = error.parameter
+    flag = None
+    if name is not None:
+        flag = _FLAG_FOR.get(name) or (_flag(name) if name in _provider_options() else None)
+    if name is not None and flag is not None:
+        word = re.escape(name)
+        message = re.sub(rf"\b{word}=\.\.\.|'{word}'|^{word}\b", flag, message)
+    return UsageError(message)
 
 
 # --- the commands -------------------------------------------------------------------------------
@@ -827,18 +858,12 @@ def _serve(args: argparse.Namespace, run: _Run) -> int:
 
 
 def _exit_code(error: BaseException) -> int:
-    if isinstance(error, KeyboardInterrupt):
-        return EXIT_INTERRUPTED
+    """The exit code `error` ends a command with (see `EXIT_CODES`)."""
     if isinstance(error, CommandFailed):
         return error.exit_code
-    if isinstance(error, UsageError | ConfigurationError):
-        return EXIT_USAGE
-    if isinstance(error, AccessDenied):
-        return EXIT_DENIED
-    if isinstance(error, ExpiredToken | FlowTimeout):
-        return EXIT_EXPIRED
-    if isinstance(error, TransportError):
-        return EXIT_NETWORK
+    for exit_code in EXIT_CODES:
+        if exit_code.errors and isinstance(error, exit_code.errors):
+            return exit_code.code
     return EXIT_ERROR
 
 

@@ -10,23 +10,47 @@ entra = get_provider("microsoft").authenticator("your-client-id", ["User.Read"],
 ```
 
 Each `Provider` names its endpoints as URL templates (`{tenant}`, `{domain}`, ...), the
-parameters that fill them, whether a client secret is needed and how it is sent, and how the
-service departs from RFC 8628 as a `loctocat.Quirks` value, which the core interprets: nothing
-here special-cases a service at run time. `catalogue()` lists them as plain dicts.
+parameters that fill them, whether a client secret is needed and how it is sent, how the
+service departs from RFC 8628 as a `loctocat.Quirks` value, which the core interprets, and the
+sources of these facts. Nothing here special-cases a service at run time. `catalogue()` lists
+them as plain dicts. Each provider also has a class in the loctocat 1.0 style
+(`GitHubAuthenticator`, ...) and an async twin (`AsyncGitHubAuthenticator`, ...).
 """
 
 from __future__ import annotations
 
-import inspect
-import string
-import urllib.parse
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from functools import cache
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, TypeAlias, overload
+from typing import Any, ClassVar
 
-from loctocat._flow import DEVICE_CODE_GRANT, RFC_8628, ClientAuth, Quirks
+from loctocat._provider import (
+    ParameterKind,
+    Provider,
+    ProviderParameter,
+    SecretRequirement,
+    Source,
+    SourceKind,
+    WhoAmI,
+    _Scopes,
+)
+from loctocat._services import (
+    AMAZON,
+    AUTH0,
+    AUTHENTIK,
+    GITHUB,
+    GITLAB,
+    GOOGLE,
+    HUGGING_FACE,
+    KEYCLOAK,
+    MICROSOFT,
+    OKTA,
+    ORY,
+    SERVICES,
+    TWITCH,
+    YANDEX,
+    ZITADEL,
+    ZOOM,
+)
 from loctocat.auth import AsyncAuthenticator, Authenticator
 from loctocat.errors import ConfigurationError
 
@@ -90,1048 +114,7 @@ __all__ = [
     "providers",
 ]
 
-_Scopes: TypeAlias = Iterable[str] | str | None
-
-#: Whether a service needs a client secret: never, for some apps (confidential clients), always.
-SecretRequirement: TypeAlias = Literal["none", "optional", "required"]
-
-#: Where a parameter's value goes, and so how it is checked:
-#: "base_url" an https:// URL the endpoint paths are appended to; "host" a host name (with an
-#: optional port) put after https://; "segment" one path segment; "device_param" not in a URL
-#: but sent with the device authorization request (e.g. Auth0's audience), only when not empty.
-ParameterKind: TypeAlias = Literal["base_url", "host", "segment", "device_param"]
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderParameter:
-    """One value a provider needs from you, such as Microsoft's tenant or Auth0's domain.
-
-    `default` None means the parameter is required; "" means optional and left out when not
-    given (only for `device_param`).
-    """
-
-    name: str
-    description: str
-    default: str | None = None
-    kind: ParameterKind = "segment"
-
-    @property
-    def required(self) -> bool:
-        """True when there is no default: the provider cannot be used without it."""
-        return self.default is None
-
-
-#: What kind of source backs a fact: the service's own documentation, its own code or
-#: repositories, a widely used client, or an issue tracker thread.
-SourceKind: TypeAlias = Literal["docs", "code", "client", "issue"]
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Where facts about a service come from: a URL, or ``owner/repo path`` in a repository."""
-
-    where: str
-    #: The facts it backs, e.g. "endpoints, error codes".
-    backs: str
-    kind: SourceKind = "docs"
-
-
-@dataclass(frozen=True, slots=True)
-class WhoAmI:
-    """How to ask a service whom a token belongs to, described as data.
-
-    `url` is a template filled like the provider's endpoints (`urls` maps a filled URL to the
-    one to use instead: GitHub.com's API lives at api.github.com, GitHub Enterprise Server's at
-    /api/v3). The token goes in ``Authorization: <scheme> <token>`` (Twitch and Yandex want
-    ``OAuth``); the answer is a JSON object whose `name_field` names the user for people and
-    whose `subject_field` identifies them for good.
-    """
-
-    url: str
-    name_field: str
-    subject_field: str = "sub"
-    scheme: str = "Bearer"
-    urls: Mapping[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "urls", MappingProxyType(dict(self.urls)))
-
-    def resolve(self, values: Mapping[str, str]) -> str:
-        """The URL to ask, for these parameter values."""
-        url = _fill(self.url, values)
-        return self.urls.get(url, url)
-
-
-@dataclass(frozen=True, slots=True)
-class Provider:
-    """One service that offers the device flow, described declaratively.
-
-    Build an authenticator with `provider.authenticator(client_id, scopes, **parameters)`.
-    `device_authorization_url`, `token_url`, `revocation_url` and `issuer` are templates whose
-    `{placeholders}` are the names of `parameters`.
-    """
-
-    #: Short lower-case key, as in `get_provider("github")` and on the command line.
-    name: str
-    #: The service's name for people.
-    title: str
-    #: What to know before using it: app settings, secrets, limits.
-    description: str
-    #: The primary documentation this description follows.
-    docs_url: str
-    device_authorization_url: str
-    token_url: str
-    revocation_url: str | None = None
-    issuer: str | None = None
-    parameters: tuple[ProviderParameter, ...] = ()
-    client_secret: SecretRequirement = "none"
-    #: How a client secret travels: in the form body or as HTTP Basic (RFC 6749 §2.3.1).
-    client_auth: ClientAuth = "body"
-    #: Fixed parameters of the device authorization request (Amazon: response_type).
-    device_params: Mapping[str, str] = field(default_factory=dict)
-    quirks: Quirks = RFC_8628
-    #: How refresh tokens behave: "rotating", "single-use", "with offline_access", ...
-    refresh: str = "standard (RFC 6749 §6)"
-    #: Where the facts above come from.
-    verified: tuple[Source, ...] = ()
-    #: The facts no source backs, each said in a few words.
-    unverified: tuple[str, ...] = ()
-    #: How to ask whom a token belongs to (`Authenticator.identity()` uses it).
-    who_am_i: WhoAmI | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "device_params", MappingProxyType(dict(self.device_params)))
-        names = {p.name for p in self.parameters}
-        for template in self._templates():
-            for placeholder in _placeholders(template):
-                if placeholder not in names:
-                    raise ValueError(f"{self.name}: {template!r} uses unknown {{{placeholder}}}")
-
-    def _templates(self) -> list[str]:
-        who = self.who_am_i.url if self.who_am_i is not None else None
-        urls = (self.device_authorization_url, self.token_url, self.revocation_url, self.issuer)
-        return [url for url in (*urls, who) if url is not None]
-
-    @property
-    def required_parameters(self) -> tuple[ProviderParameter, ...]:
-        """The parameters without a default."""
-        return tuple(p for p in self.parameters if p.required)
-
-    @property
-    def optional_parameters(self) -> tuple[ProviderParameter, ...]:
-        """The parameters with a default."""
-        return tuple(p for p in self.parameters if not p.required)
-
-    @overload
-    def authenticator(
-        self,
-        client_id: str,
-        scopes: _Scopes = None,
-        *,
-        asynchronous: Literal[False] = False,
-        **params_and_options: Any,
-    ) -> Authenticator: ...
-
-    @overload
-    def authenticator(
-        self,
-        client_id: str,
-        scopes: _Scopes = None,
-        *,
-        asynchronous: Literal[True],
-        **params_and_options: Any,
-    ) -> AsyncAuthenticator: ...
-
-    @overload
-    def authenticator(
-        self,
-        client_id: str,
-        scopes: _Scopes = None,
-        *,
-        asynchronous: bool,
-        **params_and_options: Any,
-    ) -> Authenticator: ...
-
-    def authenticator(
-        self,
-        client_id: str,
-        scopes: _Scopes = None,
-        *,
-        asynchronous: bool = False,
-        **params_and_options: Any,
-    ) -> Authenticator:
-        """An `Authenticator` (or, with `asynchronous=True`, an `AsyncAuthenticator`).
-
-        Keyword arguments are this provider's parameters (see `parameters`, e.g.
-        `tenant="organizations"`) and any keyword-only option of `Authenticator`
-        (`client_secret`, `http_client`, `timeout`, `store`, ...). Extra parameters for the
-        device authorization request go in `device_params={...}`. A required parameter left
-        out, an unknown keyword or a malformed value raises `ConfigurationError` before
-        anything is sent.
-        """
-        cls = AsyncAuthenticator if asynchronous else Authenticator
-        urls, options = self.resolve(params_and_options)
-        return cls(client_id, *urls, scopes, **options)
-
-    def resolve(
-        self, params_and_options: Mapping[str, Any], *, extras_allowed: bool = False
-    ) -> tuple[tuple[str, str], dict[str, Any]]:
-        """The endpoint URLs and the `Authenticator` keyword options for these arguments.
-
-        The building block of `authenticator()` and of the `...Authenticator` classes; with
-        `extras_allowed`, unknown keywords go to the device request (loctocat 1.0 behaviour).
-        """
-        remaining = dict(params_and_options)
-        allowed = _authenticator_options()
-        names = {p.name for p in self.parameters}
-        unknown = sorted(set(remaining) - allowed - names - {"device_params"})
-        if unknown and not extras_allowed:
-            known = ", ".join(sorted(names)) or "none"
-            raise ConfigurationError(
-                f"{self.title} does not take {', '.join(map(repr, unknown))}: its parameters "
-                f"are {known}; other keywords must be Authenticator options "
-                f"({', '.join(sorted(allowed))}); put extra device request parameters in "
-                "device_params={...}"
-            )
-        device: dict[str, str] = dict(self.device_params)
-        device.update(_string_mapping(remaining.pop("device_params", None), "device_params"))
-        for name in unknown:  # loctocat 1.0: unknown keywords went with the device request
-            device[name] = remaining.pop(name)
-        values: dict[str, str] = {}
-        for parameter in self.parameters:
-            checked = self._check_value(parameter, remaining.pop(parameter.name, None))
-            if parameter.kind != "device_param":
-                values[parameter.name] = checked
-            elif checked:
-                device[parameter.name] = checked
-
-        secret = remaining.get("client_secret")
-        if self.client_secret == "required" and not secret:
-            raise ConfigurationError(
-                f"{self.title} needs client_secret=...: the client secret shown with the "
-                f"client ID in your app's settings (see {self.docs_url})"
-            )
-        options: dict[str, Any] = {
-            "client_auth": self.client_auth if secret else "body",
-            "quirks": self.quirks,
-        }
-        if self.issuer is not None:
-            options["issuer"] = _fill(self.issuer, values)
-        if self.revocation_url is not None:
-            options["revocation_url"] = _fill(self.revocation_url, values)
-        options.update(remaining)  # the caller's options win over the provider's
-        options.update(device)
-        urls = (_fill(self.device_authorization_url, values), _fill(self.token_url, values))
-        return urls, options
-
-    def _check_value(self, parameter: ProviderParameter, value: object) -> str:
-        what = f"{self.title}'s {parameter.name!r} ({parameter.description})"
-        if value is None:
-            if parameter.default is None:
-                raise ConfigurationError(
-                    f"{self.title} needs {parameter.name}=...: {parameter.description} "
-                    f"(see {self.docs_url})"
-                )
-            value = parameter.default
-        if not isinstance(value, str):
-            raise ConfigurationError(f"{what} must be a string, got {type(value).__name__}")
-        value = value.strip()
-        if parameter.kind == "device_param":
-            return value
-        if not value:
-            raise ConfigurationError(f"{what} cannot be empty")
-        if parameter.kind == "base_url":
-            return _check_base_url(value, what)
-        if parameter.kind == "host":
-            return _check_host(value, what)
-        if any(ch in value for ch in "/?#\\") or any(ch.isspace() for ch in value):
-            raise ConfigurationError(f"{what} must be a single path segment, got {value!r}")
-        return urllib.parse.quote(value, safe="@:.-_~")
-
-
-def _placeholders(template: str) -> list[str]:
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
-
-
-def _fill(template: str, values: Mapping[str, str]) -> str:
-    return template.format_map(values)
-
-
-def _check_base_url(value: str, what: str) -> str:
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigurationError(
-            f"{what} must be an https:// URL such as 'https://sso.example.com', got {value!r}"
-        )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigurationError(
-            f"{what} must be a plain https:// URL, without credentials, query or fragment, "
-            f"got {value!r}"
-        )
-    # http:// is refused for remote hosts by the core's endpoint check, with advice.
-    return value.rstrip("/")
-
-
-def _check_host(value: str, what: str) -> str:
-    if value.lower().startswith("https://"):
-        value = value[len("https://") :].rstrip("/")
-    parts = urllib.parse.urlsplit("//" + value)
-    if (
-        "://" in value
-        or not parts.hostname
-        or parts.path
-        or parts.query
-        or parts.fragment
-        or parts.username
-        or any(ch.isspace() for ch in value)
-    ):
-        raise ConfigurationError(
-            f"{what} must be a host name such as 'example.okta.com' (no path), got {value!r}"
-        )
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError:
-        raise ConfigurationError(f"{what} has an invalid port: {value!r}") from None
-    return value
-
-
-def _string_mapping(value: object, name: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise ConfigurationError(f"{name} must be a mapping of strings to strings, got {value!r}")
-    return dict(value)
-
-
-@cache
-def _authenticator_options() -> frozenset[str]:
-    """The keyword-only options of `Authenticator.__init__`."""
-    signature = inspect.signature(Authenticator.__init__)
-    return frozenset(name for name, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY)
-
-
-# --- The providers ----------------------------------------------------------------------------
-
-_GITHUB_HOST = ProviderParameter(
-    "host",
-    "the GitHub host: github.com, or your GitHub Enterprise Server's host name",
-    "github.com",
-    "host",
-)
-
-GITHUB = Provider(
-    name="github",
-    title="GitHub",
-    description=(
-        "GitHub.com and GitHub Enterprise Server (host=). Enable 'Device Flow' in the OAuth "
-        "app's or GitHub App's settings; no client secret. Replies are form-encoded unless "
-        "asked for JSON (loctocat asks), errors can come with HTTP 200, slow_down carries the "
-        "new interval, and there is no verification_uri_complete."
-    ),
-    docs_url=(
-        "https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/"
-        "authorizing-oauth-apps#device-flow"
-    ),
-    device_authorization_url="https://{host}/login/device/code",
-    token_url="https://{host}/login/oauth/access_token",
-    parameters=(_GITHUB_HOST,),
-    quirks=Quirks(
-        error_aliases={
-            "incorrect_client_credentials": "invalid_client",
-            "incorrect_device_code": "invalid_grant",
-            "device_flow_disabled": "unauthorized_client",
-            # The docs' table names expired_token, its prose token_expired: both are read.
-            "token_expired": "expired_token",
-        },
-        error_hints={
-            "device_flow_disabled": (
-                "enable Device Flow in the app's settings: GitHub > Settings > Developer "
-                "settings > your app > 'Enable Device Flow'"
-            ),
-            "incorrect_client_credentials": (
-                "check the client_id: use the Client ID shown in your OAuth app's or GitHub "
-                "App's settings"
-            ),
-            "incorrect_device_code": "the device code is not valid; start a new login",
-            "unsupported_grant_type": (
-                f"GitHub expects grant_type={DEVICE_CODE_GRANT}; check the token_url"
-            ),
-        },
-    ),
-    refresh=(
-        "only GitHub Apps with expiring user tokens; single-use: each refresh returns a new "
-        "refresh token and ends the old one"
-    ),
-    who_am_i=WhoAmI(
-        "https://{host}/api/v3/user",
-        name_field="login",
-        subject_field="id",
-        urls={"https://github.com/api/v3/user": "https://api.github.com/user"},
-    ),
-    verified=(
-        Source(
-            "https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/"
-            "authorizing-oauth-apps#device-flow",
-            "endpoints, parameters, form-encoded answers, error codes (token_expired in the "
-            "prose), slow_down's new interval, no verification_uri_complete, GET /user",
-        ),
-        Source(
-            "https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/"
-            "refreshing-user-access-tokens",
-            "refresh: GitHub Apps with expiring tokens, single-use, no client secret needed",
-        ),
-        Source(
-            "cli/oauth device/device_flow_test.go",
-            "errors answered with HTTP 200",
-            "client",
-        ),
-    ),
-)
-
-GITLAB = Provider(
-    name="gitlab",
-    title="GitLab",
-    description=(
-        "GitLab.com or a self-managed instance (base_url=), GitLab 17.3 or later (on by "
-        "default from 17.3, generally available in 17.9). No client secret for "
-        "non-confidential applications; tokens carry created_at (kept in Token.extra)."
-    ),
-    docs_url="https://docs.gitlab.com/api/oauth2/#device-authorization-grant-flow",
-    device_authorization_url="{base_url}/oauth/authorize_device",
-    token_url="{base_url}/oauth/token",
-    revocation_url="{base_url}/oauth/revoke",
-    issuer="{base_url}",
-    parameters=(
-        ProviderParameter(
-            "base_url", "the GitLab instance's URL", "https://gitlab.com", "base_url"
-        ),
-    ),
-    client_secret="optional",
-    refresh=(
-        "rotating: each refresh returns a new refresh token and invalidates the old access and "
-        "refresh tokens"
-    ),
-    who_am_i=WhoAmI("{base_url}/api/v4/user", name_field="username", subject_field="id"),
-    verified=(
-        Source(
-            "https://docs.gitlab.com/api/oauth2/#device-authorization-grant-flow",
-            "endpoints, parameters, verification_uri_complete, error codes, availability "
-            "(17.3, 17.9), rotating refresh, revocation, GET /api/v4/user",
-        ),
-        Source(
-            "gitlabhq/gitlabhq config/initializers/doorkeeper.rb",
-            "refresh tokens for every grant, the device grant included; client credentials "
-            "read from HTTP Basic or the body",
-            "code",
-        ),
-    ),
-    unverified=(
-        "the HTTP status of polling errors",
-        "whether the discovery document lists the device endpoint",
-    ),
-)
-
-MICROSOFT = Provider(
-    name="microsoft",
-    title="Microsoft Entra ID",
-    description=(
-        "Microsoft identity platform v2.0 (work, school and personal accounts). tenant= is "
-        "'common', 'organizations', 'consumers', a tenant ID or a domain. Register a public "
-        "client ('Allow public client flows'). The device answer's 'message' is kept in "
-        "LoctocatAuthInfo.extra. Ask for 'offline_access' to get a refresh token. The "
-        "'common' and 'organizations' metadata names its issuer with a {tenantid} "
-        "placeholder, which loctocat fills with the tenant, as MSAL does."
-    ),
-    docs_url="https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-device-code",
-    device_authorization_url="https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
-    token_url="https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
-    issuer="https://login.microsoftonline.com/{tenant}/v2.0",
-    parameters=(
-        ProviderParameter(
-            "tenant",
-            "who may sign in: common, organizations, consumers, a tenant ID or domain",
-            "common",
-        ),
-    ),
-    quirks=Quirks(
-        error_aliases={
-            "authorization_declined": "access_denied",
-            "bad_verification_code": "invalid_grant",
-        },
-    ),
-    refresh="with the offline_access scope; rotating: each refresh returns a new refresh token",
-    who_am_i=WhoAmI("https://graph.microsoft.com/oidc/userinfo", name_field="name"),
-    verified=(
-        Source(
-            "https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-device-code",
-            "endpoints, parameters, message, no verification_uri_complete, error codes "
-            "(authorization_declined, bad_verification_code), refresh with offline_access",
-        ),
-        Source(
-            "https://learn.microsoft.com/en-us/entra/identity-platform/refresh-tokens",
-            "refresh tokens replace themselves on every use",
-        ),
-        Source(
-            "https://learn.microsoft.com/en-us/entra/identity-platform/userinfo",
-            "the userinfo endpoint and its claims",
-        ),
-        Source(
-            "AzureAD/microsoft-authentication-library-for-js "
-            "lib/msal-common/src/authority/AuthorityMetadata.ts",
-            "the common and organizations metadata name the issuer with {tenantid}",
-            "client",
-        ),
-        Source(
-            "https://github.com/AzureAD/azure-activedirectory-library-for-nodejs/issues/137",
-            "authorization_pending comes with HTTP 400",
-            "issue",
-        ),
-    ),
-)
-
-GOOGLE = Provider(
-    name="google",
-    title="Google",
-    description=(
-        "OAuth client of type 'TVs and Limited Input devices'. The client secret is required "
-        "(sent in the body). Only a limited list of scopes is allowed (others: invalid_scope). "
-        "Google names the field verification_url; loctocat reads it."
-    ),
-    docs_url="https://developers.google.com/identity/protocols/oauth2/limited-input-device",
-    device_authorization_url="https://oauth2.googleapis.com/device/code",
-    token_url="https://oauth2.googleapis.com/token",
-    revocation_url="https://oauth2.googleapis.com/revoke",
-    issuer="https://accounts.google.com",
-    client_secret="required",
-    refresh="yes: every login returns a refresh token (this flow has no offline switch)",
-    who_am_i=WhoAmI("https://openidconnect.googleapis.com/v1/userinfo", name_field="email"),
-    verified=(
-        Source(
-            "https://developers.google.com/identity/protocols/oauth2/limited-input-device",
-            "endpoints, the limited scope list",
-        ),
-        Source(
-            "https://developers.google.com/identity/gsi/web/guides/devices",
-            "the client type, the client secret",
-        ),
-        Source(
-            "https://developers.google.com/identity/sign-in/devices",
-            "the answer holds an ID token, an access token and a refresh token",
-        ),
-        Source(
-            "https://developers.google.com/identity/openid-connect/openid-connect"
-            "#obtaininguserprofileinformation",
-            "the userinfo endpoint and its claims",
-        ),
-        Source(
-            "https://github.com/cli/oauth/pull/24",
-            "the verification_url field; the secret required when polling",
-            "client",
-        ),
-    ),
-    unverified=("the error table and its HTTP statuses",),
-)
-
-AUTH0 = Provider(
-    name="auth0",
-    title="Auth0",
-    description=(
-        "Auth0 tenant (domain=, e.g. 'example.us.auth0.com' or a custom domain). Enable the "
-        "Device Code grant for a native application (public: confidential clients are not "
-        "supported); audience= names the API the token is for. Pending and denied answers "
-        "come with HTTP 403, slow_down with HTTP 429 (loctocat reads the code either way). A "
-        "code answers expired_token once, then invalid_grant."
-    ),
-    docs_url=(
-        "https://auth0.com/docs/get-started/authentication-and-authorization-flow/"
-        "device-authorization-flow/call-your-api-using-the-device-authorization-flow"
-    ),
-    device_authorization_url="https://{domain}/oauth/device/code",
-    token_url="https://{domain}/oauth/token",
-    revocation_url="https://{domain}/oauth/revoke",
-    issuer="https://{domain}/",
-    parameters=(
-        ProviderParameter("domain", "your Auth0 tenant's domain", None, "host"),
-        ProviderParameter(
-            "audience", "the API identifier, sent with the device request", "", "device_param"
-        ),
-    ),
-    refresh="with offline_access, when the API allows offline access",
-    who_am_i=WhoAmI("https://{domain}/userinfo", name_field="nickname"),
-    verified=(
-        Source(
-            "auth0/docs-v2 main/docs/get-started/authentication-and-authorization-flow/"
-            "device-authorization-flow/call-your-api-using-the-device-authorization-flow.mdx",
-            "endpoints, parameters, error codes and their HTTP statuses (403, slow_down 429), "
-            "expired_token once, no confidential clients, refresh with offline_access, userinfo",
-        ),
-    ),
-)
-
-OKTA = Provider(
-    name="okta",
-    title="Okta",
-    description=(
-        "Okta custom authorization server (domain=, authorization_server= default 'default'). "
-        "Enable the Device Authorization grant for a native app. The org authorization server "
-        "(/oauth2/v1/...) is not covered: use Authenticator with its URLs."
-    ),
-    docs_url="https://developer.okta.com/docs/guides/device-authorization-grant/main/",
-    device_authorization_url="https://{domain}/oauth2/{authorization_server}/v1/device/authorize",
-    token_url="https://{domain}/oauth2/{authorization_server}/v1/token",
-    revocation_url="https://{domain}/oauth2/{authorization_server}/v1/revoke",
-    issuer="https://{domain}/oauth2/{authorization_server}",
-    parameters=(
-        ProviderParameter("domain", "your Okta domain, e.g. example.okta.com", None, "host"),
-        ProviderParameter(
-            "authorization_server", "the custom authorization server's ID", "default"
-        ),
-    ),
-    refresh="with offline_access",
-    who_am_i=WhoAmI(
-        "https://{domain}/oauth2/{authorization_server}/v1/userinfo",
-        name_field="preferred_username",
-    ),
-    verified=(
-        Source(
-            "okta/okta-developer-docs packages/@okta/vuepress-site/docs/guides/"
-            "device-authorization-grant/main/index.md",
-            "endpoints, parameters, authorization_pending, revocation, refresh with "
-            "offline_access, native apps",
-        ),
-        Source(
-            "https://developer.okta.com/docs/api/openapi/okta-oauth/oauth/tag/CustomAS/",
-            "the userinfo endpoint",
-        ),
-    ),
-    unverified=("the HTTP status of errors", "whether refresh tokens rotate (set per app)"),
-)
-
-KEYCLOAK = Provider(
-    name="keycloak",
-    title="Keycloak",
-    description=(
-        "Keycloak realm (base_url=, realm=). Turn on 'OAuth 2.0 Device Authorization Grant' "
-        "for the client; confidential clients also pass client_secret= (sent in the body)."
-    ),
-    docs_url="https://www.keycloak.org/securing-apps/oidc-layers",
-    device_authorization_url="{base_url}/realms/{realm}/protocol/openid-connect/auth/device",
-    token_url="{base_url}/realms/{realm}/protocol/openid-connect/token",
-    revocation_url="{base_url}/realms/{realm}/protocol/openid-connect/revoke",
-    issuer="{base_url}/realms/{realm}",
-    parameters=(
-        ProviderParameter(
-            "base_url", "the Keycloak server's URL, e.g. https://sso.example.com", None, "base_url"
-        ),
-        ProviderParameter("realm", "the realm's name"),
-    ),
-    client_secret="optional",
-    refresh="yes: the token answer carries a refresh token and an ID token",
-    who_am_i=WhoAmI(
-        "{base_url}/realms/{realm}/protocol/openid-connect/userinfo",
-        name_field="preferred_username",
-    ),
-    verified=(
-        Source(
-            "keycloak/keycloak docs/documentation/securing_apps/topics/oidc/"
-            "available-endpoints.adoc",
-            "endpoints (device, token, userinfo, revoke) for public and confidential clients",
-            "code",
-        ),
-        Source(
-            "keycloak/keycloak services/src/main/java/org/keycloak/protocol/oidc/grants/"
-            "device/DeviceGrantType.java",
-            "polling errors, all with HTTP 400",
-            "code",
-        ),
-        Source(
-            "keycloak/keycloak docs/documentation/securing_apps/topics/oidc/"
-            "supported-grant-types.adoc",
-            "refresh and ID tokens in the answer",
-            "code",
-        ),
-    ),
-)
-
-ZITADEL = Provider(
-    name="zitadel",
-    title="ZITADEL",
-    description=(
-        "ZITADEL instance (domain=). Enable the Device Code grant for a native app; its "
-        "discovery document lists the device endpoint."
-    ),
-    docs_url="https://zitadel.com/docs/guides/integrate/login/oidc/device-authorization",
-    device_authorization_url="https://{domain}/oauth/v2/device_authorization",
-    token_url="https://{domain}/oauth/v2/token",
-    revocation_url="https://{domain}/oauth/v2/revoke",
-    issuer="https://{domain}",
-    parameters=(
-        ProviderParameter(
-            "domain", "your instance's domain, e.g. example.zitadel.cloud", None, "host"
-        ),
-    ),
-    client_secret="optional",
-    refresh="with offline_access; rotating: each refresh returns a new refresh token",
-    who_am_i=WhoAmI("https://{domain}/oidc/v1/userinfo", name_field="preferred_username"),
-    verified=(
-        Source(
-            "https://zitadel.com/docs/guides/integrate/login/oidc/device-authorization",
-            "native app with the Device Code grant, verification_uri_complete, polling",
-        ),
-        Source(
-            "zitadel/zitadel docs/docs/apis/openidoauth/endpoints.mdx",
-            "endpoints, client authentication methods, refresh with offline_access and a new "
-            "refresh token on each refresh",
-            "code",
-        ),
-        Source(
-            "zitadel/zitadel internal/api/oidc",
-            "the discovery document lists the device endpoint",
-            "code",
-        ),
-    ),
-)
-
-AUTHENTIK = Provider(
-    name="authentik",
-    title="authentik",
-    description=(
-        "authentik (base_url=). Set a device code flow on the brand and use a public OAuth2 "
-        "provider; the paths end with a slash. The device endpoint throttles with slow_down "
-        "and HTTP 429."
-    ),
-    docs_url="https://docs.goauthentik.io/add-secure-apps/providers/oauth2/device_code/",
-    device_authorization_url="{base_url}/application/o/device/",
-    token_url="{base_url}/application/o/token/",
-    revocation_url="{base_url}/application/o/revoke/",
-    parameters=(
-        ProviderParameter(
-            "base_url",
-            "the authentik server's URL, e.g. https://auth.example.com",
-            None,
-            "base_url",
-        ),
-    ),
-    client_secret="optional",
-    refresh=(
-        "with offline_access (authentik 2024.2 and later); rotation is a setting of the provider"
-    ),
-    who_am_i=WhoAmI("{base_url}/application/o/userinfo/", name_field="preferred_username"),
-    verified=(
-        Source(
-            "https://docs.goauthentik.io/add-secure-apps/providers/oauth2/device_code/",
-            "endpoints, parameters, authorization_pending, verification_uri_complete",
-        ),
-        Source(
-            "goauthentik/authentik authentik/providers/oauth2/views/device_backchannel.py",
-            "the scope parameter, interval 5, slow_down with HTTP 429 at the device endpoint",
-            "code",
-        ),
-        Source(
-            "goauthentik/authentik website/docs/add-secure-apps/providers/oauth2/index.mdx",
-            "endpoints (userinfo, revoke), refresh with offline_access, rotation setting",
-            "code",
-        ),
-    ),
-)
-
-ORY = Provider(
-    name="ory",
-    title="Ory",
-    description=(
-        "Ory Network project or self-hosted Ory Hydra 2.3+ (base_url=). A confidential client "
-        "authenticates with HTTP Basic by default (client_secret_basic), which loctocat uses."
-    ),
-    docs_url="https://www.ory.sh/docs/oauth2-oidc/device-authorization",
-    device_authorization_url="{base_url}/oauth2/device/auth",
-    token_url="{base_url}/oauth2/token",
-    revocation_url="{base_url}/oauth2/revoke",
-    issuer="{base_url}",
-    parameters=(
-        ProviderParameter("base_url", "your Ory project's or Hydra's public URL", None, "base_url"),
-    ),
-    client_secret="optional",
-    client_auth="basic",
-    refresh="with offline_access; single-use: each refresh returns a new refresh token",
-    who_am_i=WhoAmI("{base_url}/userinfo", name_field="sub"),
-    verified=(
-        Source(
-            "https://www.ory.sh/docs/oauth2-oidc/device-authorization",
-            "parameters, verification_uri_complete, interval, polling",
-        ),
-        Source("ory/hydra cmd/cmd_perform_device_flow.go", "endpoints", "code"),
-        Source(
-            "ory/hydra client/client.go",
-            "client_secret_basic is the default client authentication",
-            "code",
-        ),
-        Source(
-            "https://www.ory.sh/docs/oauth2-oidc/refresh-token-grant",
-            "refresh with offline_access, single-use refresh tokens",
-        ),
-        Source("https://www.ory.sh/docs/oauth2-oidc/userinfo-oidc", "the userinfo endpoint"),
-    ),
-    unverified=("the revocation path", "the HTTP status of errors"),
-)
-
-HUGGING_FACE = Provider(
-    name="huggingface",
-    title="Hugging Face",
-    description=(
-        "Hugging Face OAuth app. Public apps need no secret; for apps with a secret pass "
-        "client_secret=, sent as HTTP Basic on both requests as the docs require."
-    ),
-    docs_url="https://huggingface.co/docs/hub/oauth#device-code-oauth",
-    device_authorization_url="https://huggingface.co/oauth/device",
-    token_url="https://huggingface.co/oauth/token",
-    issuer="https://huggingface.co",
-    client_secret="optional",
-    client_auth="basic",
-    refresh="when the answer carries a refresh token; it may rotate on refresh",
-    who_am_i=WhoAmI("https://huggingface.co/api/whoami-v2", name_field="name", subject_field="id"),
-    verified=(
-        Source(
-            "https://huggingface.co/docs/hub/oauth#device-code-oauth",
-            "endpoints, parameters, public apps, HTTP Basic on both requests for apps with a "
-            "secret, whoami-v2",
-        ),
-        Source(
-            "huggingface/huggingface_hub src/huggingface_hub/_oauth_device.py",
-            "error codes, optional and rotating refresh tokens",
-            "client",
-        ),
-    ),
-)
-
-TWITCH = Provider(
-    name="twitch",
-    title="Twitch",
-    description=(
-        "Twitch app (public client, or confidential with client_secret= in the body). The "
-        "scope parameter is named 'scopes'; the token's scope comes as a JSON array, which "
-        "loctocat joins with spaces. Errors come as HTTP 400 with the code in a 'message' "
-        "field (no 'error'), which loctocat reads; early polls may answer 'invalid device "
-        "code' instead of authorization_pending (a known Twitch bug): start a new login then."
-    ),
-    docs_url=(
-        "https://dev.twitch.tv/docs/authentication/getting-tokens-oauth/#device-code-grant-flow"
-    ),
-    device_authorization_url="https://id.twitch.tv/oauth2/device",
-    token_url="https://id.twitch.tv/oauth2/token",
-    revocation_url="https://id.twitch.tv/oauth2/revoke",
-    client_secret="optional",
-    quirks=Quirks(
-        scope_param="scopes",
-        error_field="message",
-        error_aliases={"invalid device code": "invalid_grant"},
-    ),
-    refresh="yes; each refresh may return a new refresh token",
-    who_am_i=WhoAmI(
-        "https://id.twitch.tv/oauth2/validate",
-        name_field="login",
-        subject_field="user_id",
-        scheme="OAuth",
-    ),
-    verified=(
-        Source(
-            "https://dev.twitch.tv/docs/authentication/getting-tokens-oauth/"
-            "#device-code-grant-flow",
-            "endpoints",
-        ),
-        Source(
-            "https://github.com/twitchdev/issues/issues/975",
-            "pending and slow_down as HTTP 400 with the code in 'message'",
-            "issue",
-        ),
-        Source(
-            "https://github.com/openiddict/openiddict-core/pull/2142",
-            "the error code in 'message', not 'error'",
-            "client",
-        ),
-        Source(
-            "https://github.com/twitchdev/issues/issues/952",
-            "the poll's grant_type is the RFC's URN",
-            "issue",
-        ),
-        Source(
-            "https://github.com/twitchdev/issues/issues/971",
-            "early polls may answer 'invalid device code'",
-            "issue",
-        ),
-        Source(
-            "https://github.com/golang/go/issues/65943",
-            "the scope parameter is named 'scopes'",
-            "issue",
-        ),
-        Source(
-            "https://dev.twitch.tv/docs/authentication/refresh-tokens/",
-            "the scope as a JSON array; refresh",
-        ),
-        Source(
-            "https://dev.twitch.tv/docs/authentication/validate-tokens/",
-            "who a token belongs to: /oauth2/validate with 'Authorization: OAuth'",
-        ),
-    ),
-    unverified=(
-        "whether the poll must repeat 'scopes' (loctocat does not send it)",
-        "how a confidential app's secret travels",
-    ),
-)
-
-AMAZON = Provider(
-    name="amazon",
-    title="Login with Amazon",
-    description=(
-        "Login with Amazon code-based linking. The device request carries "
-        "response_type=device_code and a scope is required (profile, profile:user_id, "
-        "postal_code); polls use grant_type=device_code with device_code and user_code. "
-        "loctocat also sends client_id with each poll, as RFC 8628 §3.4 requires of public "
-        "clients; servers ignore parameters they do not know (RFC 6749 §3.1)."
-    ),
-    docs_url=(
-        "https://developer.amazon.com/docs/login-with-amazon/"
-        "retrieve-token-other-platforms-cbl-docs.html"
-    ),
-    device_authorization_url="https://api.amazon.com/auth/o2/create/codepair",
-    token_url="https://api.amazon.com/auth/o2/token",
-    device_params={"response_type": "device_code"},
-    quirks=Quirks(grant_type="device_code", poll_code_fields=("user_code",)),
-    refresh="rotating: each refresh returns a new access token and a new refresh token",
-    who_am_i=WhoAmI(
-        "https://api.amazon.com/user/profile", name_field="name", subject_field="user_id"
-    ),
-    verified=(
-        Source(
-            "https://developer.amazon.com/docs/login-with-amazon/"
-            "retrieve-code-other-platforms-cbl-docs.html",
-            "the device request: response_type, client_id, the required scope, the answer",
-        ),
-        Source(
-            "https://developer.amazon.com/docs/login-with-amazon/"
-            "retrieve-token-other-platforms-cbl-docs.html",
-            "the poll: grant_type=device_code, device_code, user_code; authorization_pending",
-        ),
-        Source(
-            "https://developer.amazon.com/docs/login-with-amazon/access-token.html",
-            "refresh returns a new access token and a new refresh token",
-        ),
-        Source(
-            "https://developer.amazon.com/docs/login-with-amazon/"
-            "customer-profile-other-platforms-cbl-docs.html",
-            "the user profile",
-        ),
-    ),
-)
-
-YANDEX = Provider(
-    name="yandex",
-    title="Yandex",
-    description=(
-        "Yandex OAuth app. Polls use grant_type=device_code with the device code as 'code', "
-        "and need client_secret= (sent in the body). The answer names verification_url. "
-        "Codes last 10 minutes."
-    ),
-    docs_url="https://yandex.com/dev/id/doc/en/codes/screen-code-oauth",
-    device_authorization_url="https://oauth.yandex.com/device/code",
-    token_url="https://oauth.yandex.com/token",
-    client_secret="required",
-    quirks=Quirks(grant_type="device_code", device_code_param="code"),
-    refresh="yes: each refresh returns a new refresh token (the access token may be the same)",
-    who_am_i=WhoAmI(
-        "https://login.yandex.ru/info?format=json",
-        name_field="login",
-        subject_field="id",
-        scheme="OAuth",
-    ),
-    verified=(
-        Source(
-            "https://yandex.com/dev/id/doc/en/codes/screen-code-oauth",
-            "the device request, its parameters, 10-minute codes",
-        ),
-        Source(
-            "MarshalX/yandex-music-api yandex_music/_client/device_auth.py",
-            "the poll: grant_type=device_code, code=, client_secret; authorization_pending "
-            "with HTTP 400; the verification_url field",
-            "client",
-        ),
-        Source(
-            "https://yandex.ru/dev/id/doc/en/tokens/refresh-client",
-            "refresh: client credentials in the body or HTTP Basic, a new refresh token",
-        ),
-        Source(
-            "https://yandex.ru/dev/id/doc/en/user-information",
-            "who a token belongs to: /info with 'Authorization: OAuth'",
-        ),
-    ),
-    unverified=("the poll's parameters in Yandex's own documentation", "HTTP statuses"),
-)
-
-ZOOM = Provider(
-    name="zoom",
-    title="Zoom",
-    description=(
-        "Zoom private OAuth app with 'Use App on Device' enabled (ask Zoom support). The "
-        "client secret is required. As in Zoom's own example, the device request carries "
-        "client_id in the body, and the polls authenticate with HTTP Basic."
-    ),
-    docs_url="https://developers.zoom.us/docs/integrations/oauth/#using-device-authorization",
-    device_authorization_url="https://zoom.us/oauth/devicecode",
-    token_url="https://zoom.us/oauth/token",
-    revocation_url="https://zoom.us/oauth/revoke",
-    client_secret="required",
-    client_auth="basic",
-    quirks=Quirks(authenticate_device_request=False),
-    refresh="rotating: each refresh returns a new refresh token and ends the old one",
-    who_am_i=WhoAmI("https://api.zoom.us/v2/users/me", name_field="email", subject_field="id"),
-    verified=(
-        Source(
-            "https://developers.zoom.us/changelog/platform/"
-            "support-for-the-oauth-2.0-device-authorization-grant",
-            "private apps; 'Use App on Device' enabled by Zoom support",
-        ),
-        Source(
-            "zoom/skills skills/oauth/concepts/oauth-flows.md",
-            "endpoints, client_id in the device request's body, HTTP Basic on the poll, "
-            "error codes, 15-minute codes",
-            "code",
-        ),
-        Source(
-            "zoom/skills skills/oauth/concepts/token-lifecycle.md",
-            "rotating refresh tokens, revocation with HTTP Basic",
-            "code",
-        ),
-        Source(
-            "https://marketplace.zoom.us/docs/api-reference/zoom-api/users/user",
-            "who a token belongs to: GET /v2/users/me",
-        ),
-    ),
-    unverified=("the HTTP status of errors", "the fields of /v2/users/me"),
-)
-
-PROVIDERS: Mapping[str, Provider] = MappingProxyType(
-    {
-        p.name: p
-        for p in (
-            GITHUB,
-            GITLAB,
-            MICROSOFT,
-            GOOGLE,
-            AUTH0,
-            OKTA,
-            KEYCLOAK,
-            ZITADEL,
-            AUTHENTIK,
-            ORY,
-            HUGGING_FACE,
-            TWITCH,
-            AMAZON,
-            YANDEX,
-            ZOOM,
-        )
-    }
-)
+PROVIDERS: Mapping[str, Provider] = MappingProxyType({p.name: p for p in SERVICES})
 """Every predefined provider by name (read-only)."""
 
 
@@ -1201,7 +184,8 @@ class ProviderAuthenticator(Authenticator):
     """An `Authenticator` for one `Provider`: the base of the `...Authenticator` classes.
 
     Subclasses set `provider`; keyword arguments are the provider's parameters and the
-    options of `Authenticator`. The async twins mix in `AsyncAuthenticator` first.
+    options of `Authenticator`. The async twins mix in `AsyncAuthenticator` first. A subclass
+    without a docstring gets one written from its provider's data.
     """
 
     provider: ClassVar[Provider]
@@ -1210,13 +194,17 @@ class ProviderAuthenticator(Authenticator):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        provider = cls.__dict__.get("provider")
-        if isinstance(provider, Provider) and not issubclass(cls, AsyncAuthenticator):
-            _CLASS_NAMES.setdefault(provider.name, cls.__name__)
-        if isinstance(provider, Provider) and provider.docs_url not in (cls.__doc__ or ""):
-            cls.__doc__ = (
-                f"{(cls.__doc__ or '').rstrip()}\n\n    Documentation: {provider.docs_url}\n"
-            )
+        provider = cls.__dict__.get("provider", getattr(cls, "provider", None))
+        if not isinstance(provider, Provider):
+            return
+        if issubclass(cls, AsyncAuthenticator):
+            if not cls.__doc__:
+                sync = _CLASS_NAMES.get(provider.name, "")
+                cls.__doc__ = f"`{sync}` with awaitable methods, for asyncio and trio."
+            return
+        _CLASS_NAMES.setdefault(provider.name, cls.__name__)
+        if not cls.__doc__:
+            cls.__doc__ = _docstring(provider, cls)
 
     def __init__(self, client_id: str, scopes: _Scopes = None, **params_and_options: Any) -> None:
         urls, options = self.provider.resolve(
@@ -1225,40 +213,55 @@ class ProviderAuthenticator(Authenticator):
         super().__init__(client_id, *urls, scopes, **options)
 
 
+class _SecretFirstAuthenticator(ProviderAuthenticator):
+    """For services that always need a client secret: it comes second, as in 1.0."""
+
+    def __init__(
+        self, client_id: str, client_secret: str, scopes: _Scopes = None, **options: Any
+    ) -> None:
+        super().__init__(client_id, scopes, client_secret=client_secret, **options)
+
+
+def _docstring(provider: Provider, cls: type) -> str:
+    parameters = [
+        f"`{p.name}` ({'required' if p.required else f'default {p.default!r}'}): {p.description}"
+        for p in provider.parameters
+    ]
+    secret = {
+        "none": "",
+        "optional": "`client_secret` for apps that have one. ",
+        "required": "`client_secret` (required). ",
+    }[provider.client_secret]
+    takes = "; ".join(parameters) + ". " if parameters else ""
+    return (
+        f"Log in to {provider.title} with the device flow.\n\n"
+        f"    {provider.description}\n\n"
+        f"    Arguments: `client_id`, `scopes`. {takes}{secret}"
+        "Any keyword-only option of `Authenticator` (`http_client`, `timeout`, `store`, ...).\n\n"
+        f"    Documentation: {provider.docs_url}\n"
+    )
+
+
 class GitHubAuthenticator(ProviderAuthenticator):
     """Log in to GitHub (or GitHub Enterprise Server with `host=`) with the device flow.
 
     Enable "Device Flow" in your OAuth app's or GitHub App's settings first; no client secret
-    is needed. Source: GitHub Docs, "Authorizing OAuth apps", section "Device flow".
+    is needed.
 
     Args:
         client_id: your OAuth app's or GitHub App's client ID.
         scopes: OAuth app scopes such as ["repo"] (GitHub Apps ignore them).
         **options: `host="github.example.com"` for GitHub Enterprise Server, and any
             keyword-only option of `Authenticator` (http_client, timeout, ...).
+
+    Documentation: https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps#device-flow
     """
 
     provider = GITHUB
     _extras_allowed = True
 
 
-class GitLabAuthenticator(ProviderAuthenticator):
-    """Log in to GitLab.com, or a self-managed GitLab 17.9+ with `base_url=`.
-
-    Args: client_id, scopes (e.g. ["read_api"]), `base_url` (default https://gitlab.com),
-    and `Authenticator` options.
-    """
-
-    provider = GITLAB
-
-
 class MicrosoftAuthenticator(ProviderAuthenticator):
-    """Log in to Microsoft Entra ID (v2.0 endpoints).
-
-    Args: client_id, scopes (e.g. ["User.Read", "offline_access"]), `tenant` ("common",
-    "organizations", "consumers", a tenant ID or domain), and `Authenticator` options.
-    """
-
     provider = MICROSOFT
 
     def __init__(
@@ -1267,172 +270,98 @@ class MicrosoftAuthenticator(ProviderAuthenticator):
         super().__init__(client_id, scopes, tenant=tenant, **options)
 
 
-class GoogleAuthenticator(ProviderAuthenticator):
-    """Log in to Google with an OAuth client of type "TVs and Limited Input devices".
+class GitLabAuthenticator(ProviderAuthenticator):
+    provider = GITLAB
 
-    Args: client_id, client_secret (required by Google), scopes (from Google's short list for
-    this flow, e.g. ["openid", "email"]), and `Authenticator` options.
-    """
 
+class GoogleAuthenticator(_SecretFirstAuthenticator):
     provider = GOOGLE
-
-    def __init__(
-        self, client_id: str, client_secret: str, scopes: _Scopes = None, **options: Any
-    ) -> None:
-        super().__init__(client_id, scopes, client_secret=client_secret, **options)
 
 
 class Auth0Authenticator(ProviderAuthenticator):
-    """Log in to an Auth0 tenant.
-
-    Args: client_id, scopes, `domain` (required, e.g. "example.us.auth0.com"), `audience`
-    (optional API identifier), and `Authenticator` options.
-    """
-
     provider = AUTH0
 
 
 class OktaAuthenticator(ProviderAuthenticator):
-    """Log in to an Okta custom authorization server.
-
-    Args: client_id, scopes, `domain` (required, e.g. "example.okta.com"),
-    `authorization_server` (default "default"), and `Authenticator` options.
-    """
-
     provider = OKTA
 
 
 class KeycloakAuthenticator(ProviderAuthenticator):
-    """Log in to a Keycloak realm.
-
-    Args: client_id, scopes, `base_url` and `realm` (required), `client_secret` for
-    confidential clients, and `Authenticator` options.
-    """
-
     provider = KEYCLOAK
 
 
 class ZitadelAuthenticator(ProviderAuthenticator):
-    """Log in to a ZITADEL instance. Args: client_id, scopes, `domain` (required), options."""
-
     provider = ZITADEL
 
 
 class AuthentikAuthenticator(ProviderAuthenticator):
-    """Log in to authentik. Args: client_id, scopes, `base_url` (required), options."""
-
     provider = AUTHENTIK
 
 
 class OryAuthenticator(ProviderAuthenticator):
-    """Log in to Ory Network or Ory Hydra. Args: client_id, scopes, `base_url`, options."""
-
     provider = ORY
 
 
 class HuggingFaceAuthenticator(ProviderAuthenticator):
-    """Log in to Hugging Face.
-
-    Args: client_id, scopes (e.g. ["openid", "profile"]), `client_secret` for apps that have
-    one (sent as HTTP Basic), and `Authenticator` options.
-    """
-
     provider = HUGGING_FACE
 
 
 class TwitchAuthenticator(ProviderAuthenticator):
-    """Log in to Twitch. Args: client_id, scopes (e.g. ["user:read:chat"]), options."""
-
     provider = TWITCH
 
 
 class AmazonAuthenticator(ProviderAuthenticator):
-    """Log in with Amazon (code-based linking).
-
-    Args: client_id, scopes (required by Amazon: "profile", "profile:user_id",
-    "postal_code"), and `Authenticator` options.
-    """
-
     provider = AMAZON
 
 
-class YandexAuthenticator(ProviderAuthenticator):
-    """Log in to Yandex. Args: client_id, client_secret (required), scopes, options."""
-
+class YandexAuthenticator(_SecretFirstAuthenticator):
     provider = YANDEX
 
-    def __init__(
-        self, client_id: str, client_secret: str, scopes: _Scopes = None, **options: Any
-    ) -> None:
-        super().__init__(client_id, scopes, client_secret=client_secret, **options)
 
-
-class ZoomAuthenticator(ProviderAuthenticator):
-    """Log in to Zoom. Args: client_id, client_secret (required, HTTP Basic), scopes, options."""
-
+class ZoomAuthenticator(_SecretFirstAuthenticator):
     provider = ZOOM
 
-    def __init__(
-        self, client_id: str, client_secret: str, scopes: _Scopes = None, **options: Any
-    ) -> None:
-        super().__init__(client_id, scopes, client_secret=client_secret, **options)
+
+class AsyncGitHubAuthenticator(AsyncAuthenticator, GitHubAuthenticator): ...
 
 
-class AsyncGitHubAuthenticator(AsyncAuthenticator, GitHubAuthenticator):
-    """`GitHubAuthenticator` with awaitable methods, for asyncio and trio."""
+class AsyncGitLabAuthenticator(AsyncAuthenticator, GitLabAuthenticator): ...
 
 
-class AsyncGitLabAuthenticator(AsyncAuthenticator, GitLabAuthenticator):
-    """`GitLabAuthenticator` with awaitable methods."""
+class AsyncMicrosoftAuthenticator(AsyncAuthenticator, MicrosoftAuthenticator): ...
 
 
-class AsyncMicrosoftAuthenticator(AsyncAuthenticator, MicrosoftAuthenticator):
-    """`MicrosoftAuthenticator` with awaitable methods."""
+class AsyncGoogleAuthenticator(AsyncAuthenticator, GoogleAuthenticator): ...
 
 
-class AsyncGoogleAuthenticator(AsyncAuthenticator, GoogleAuthenticator):
-    """`GoogleAuthenticator` with awaitable methods."""
+class AsyncAuth0Authenticator(AsyncAuthenticator, Auth0Authenticator): ...
 
 
-class AsyncAuth0Authenticator(AsyncAuthenticator, Auth0Authenticator):
-    """`Auth0Authenticator` with awaitable methods."""
+class AsyncOktaAuthenticator(AsyncAuthenticator, OktaAuthenticator): ...
 
 
-class AsyncOktaAuthenticator(AsyncAuthenticator, OktaAuthenticator):
-    """`OktaAuthenticator` with awaitable methods."""
+class AsyncKeycloakAuthenticator(AsyncAuthenticator, KeycloakAuthenticator): ...
 
 
-class AsyncKeycloakAuthenticator(AsyncAuthenticator, KeycloakAuthenticator):
-    """`KeycloakAuthenticator` with awaitable methods."""
+class AsyncZitadelAuthenticator(AsyncAuthenticator, ZitadelAuthenticator): ...
 
 
-class AsyncZitadelAuthenticator(AsyncAuthenticator, ZitadelAuthenticator):
-    """`ZitadelAuthenticator` with awaitable methods."""
+class AsyncAuthentikAuthenticator(AsyncAuthenticator, AuthentikAuthenticator): ...
 
 
-class AsyncAuthentikAuthenticator(AsyncAuthenticator, AuthentikAuthenticator):
-    """`AuthentikAuthenticator` with awaitable methods."""
+class AsyncOryAuthenticator(AsyncAuthenticator, OryAuthenticator): ...
 
 
-class AsyncOryAuthenticator(AsyncAuthenticator, OryAuthenticator):
-    """`OryAuthenticator` with awaitable methods."""
+class AsyncHuggingFaceAuthenticator(AsyncAuthenticator, HuggingFaceAuthenticator): ...
 
 
-class AsyncHuggingFaceAuthenticator(AsyncAuthenticator, HuggingFaceAuthenticator):
-    """`HuggingFaceAuthenticator` with awaitable methods."""
+class AsyncTwitchAuthenticator(AsyncAuthenticator, TwitchAuthenticator): ...
 
 
-class AsyncTwitchAuthenticator(AsyncAuthenticator, TwitchAuthenticator):
-    """`TwitchAuthenticator` with awaitable methods."""
+class AsyncAmazonAuthenticator(AsyncAuthenticator, AmazonAuthenticator): ...
 
 
-class AsyncAmazonAuthenticator(AsyncAuthenticator, AmazonAuthenticator):
-    """`AmazonAuthenticator` with awaitable methods."""
+class AsyncYandexAuthenticator(AsyncAuthenticator, YandexAuthenticator): ...
 
 
-class AsyncYandexAuthenticator(AsyncAuthenticator, YandexAuthenticator):
-    """`YandexAuthenticator` with awaitable methods."""
-
-
-class AsyncZoomAuthenticator(AsyncAuthenticator, ZoomAuthenticator):
-    """`ZoomAuthenticator` with awaitable methods."""
+class AsyncZoomAuthenticator(AsyncAuthenticator, ZoomAuthenticator): ...

@@ -63,7 +63,10 @@ def run_limited(
         (["--issuer", "not a url"], "issuer"),
         (["--issuer", "http://auth.example.com"], "plain http"),
         (["--auth-url", "http://[::1", "--token-url", "http://127.0.0.1/t"], "not a valid URL"),
-        (["--auth-url", "http://127.0.0.1/d", "--token-url", "http://127.0.0.1:0x/t"], "token_url"),
+        (
+            ["--auth-url", "http://127.0.0.1/d", "--token-url", "http://127.0.0.1:0x/t"],
+            "--token-url",
+        ),
     ],
 )
 def test_an_unusable_url_is_a_usage_error(
