@@ -13,8 +13,11 @@ CHROMIUM := /usr/bin/chromium
 demo: $(SETUP)
 	$(BIN)/loctocat demo $(if $(DEMO_ARGS),$(DEMO_ARGS),$(shell [ -t 0 ] || echo --auto-approve))
 
+# Four workers on two cores: most tests wait (for a server, a subprocess, a browser), not compute.
+TEST_WORKERS ?= 4
+
 test: $(SETUP) $(NODE_SETUP) $(CHROMIUM) lint typecheck docs
-	LOCTOCAT_REQUIRE_INTEROP=1 LOCTOCAT_REQUIRE_BROWSER=1 $(BIN)/pytest
+	LOCTOCAT_REQUIRE_INTEROP=1 LOCTOCAT_REQUIRE_BROWSER=1 $(BIN)/pytest -n $(TEST_WORKERS)
 
 # The long property-based run of the sans-I/O core: 100,000 examples per property
 # (LOCTOCAT_FUZZ_EXAMPLES to change it), in two processes, one per core: about 50 minutes.

@@ -78,13 +78,20 @@ def run_flow(
     *,
     auth_info: LoctocatAuthInfo | None = None,
     error: BaseException | None = None,
-    spin: float = 0.0,
+    spin: bool = False,
 ) -> None:
-    """Drive the prompt the way the authenticators do."""
+    """Drive the prompt the way the authenticators do.
+
+    With `spin`, the outcome comes once an animated spinner has redrawn itself at least once.
+    """
     try:
         prompt.show_code(auth_info or make_auth_info())
+        file = prompt._console.file
+        written = len(file.getvalue()) if isinstance(file, io.StringIO) else 0
         prompt.start_waiting()
-        time.sleep(spin)
+        if spin and prompt._live is not None and isinstance(file, io.StringIO):
+            drawn = len(file.getvalue())
+            wait_for(lambda: len(file.getvalue()) > max(drawn, written))
         if error is None:
             prompt.succeeded(Token(access_token="token-secret"))
         else:
@@ -229,7 +236,7 @@ def test_success_options(options: dict[str, Any], expected: str) -> None:
 def test_success_without_message_stops_spinner_silently() -> None:
     console, out = make_console(terminal=True)
     prompt = prompt_from_options(console=console, use_default_success_message=False)
-    run_flow(prompt, spin=0.1)
+    run_flow(prompt, spin=True)
     text = out.getvalue()
     assert "✓" not in text
     assert text.endswith("\x1b[2K")  # the spinner line was erased, nothing printed after
@@ -330,7 +337,7 @@ def test_custom_message_keeps_its_line_breaks_and_escapes_the_rest(terminal: boo
 
 def test_failure_while_spinning_prints_after_the_spinner_is_gone() -> None:
     console, out = make_console(terminal=True)
-    run_flow(prompt_from_options(console=console), error=KeyboardInterrupt(), spin=0.1)
+    run_flow(prompt_from_options(console=console), error=KeyboardInterrupt(), spin=True)
     text = out.getvalue()
     assert text.index("\x1b[?25h") < text.index("Cancelled.")
     assert SGR.sub("", text).endswith("✗ Cancelled.\n")
@@ -342,7 +349,7 @@ def test_failure_while_spinning_prints_after_the_spinner_is_gone() -> None:
 
 def test_spinner_by_name() -> None:
     console, out = make_console(terminal=True)
-    run_flow(prompt_from_options(console=console, spinner="line"), spin=0.15)
+    run_flow(prompt_from_options(console=console, spinner="line"), spin=True)
     plain = SGR.sub("", out.getvalue())
     assert "- Waiting for you to approve in the browser… (expires in 14:5" in plain
     assert "⠋" not in plain
@@ -423,7 +430,7 @@ def test_close_joins_the_spinner_thread_and_shows_the_cursor() -> None:
     prompt.show_code(make_auth_info())
     prompt.start_waiting()
     assert len(spinner_threads()) == 1
-    time.sleep(0.3)
+    wait_for(lambda: "\r\x1b[2K" in out.getvalue())
     assert "\r\x1b[2K" in out.getvalue()  # the thread redrew the line before close()
     prompt.close()
     assert not spinner_threads()
@@ -431,8 +438,8 @@ def test_close_joins_the_spinner_thread_and_shows_the_cursor() -> None:
     assert text.rindex("\x1b[?25h") > text.rindex("\x1b[?25l")
     size = len(text)
     prompt.close()
-    time.sleep(0.1)
-    assert len(out.getvalue()) == size  # nothing refreshes after close
+    assert not spinner_threads()  # joined: nothing is left to refresh
+    assert len(out.getvalue()) == size
 
 
 def test_countdown_and_expiry() -> None:
@@ -458,8 +465,8 @@ def test_non_terminal_has_no_control_codes() -> None:
     # An explicit colour system must not sneak colour into a file either.
     out = io.StringIO()
     console = Console(file=out, force_terminal=False, color_system="truecolor", width=100)
-    run_flow(prompt_from_options(console=console), spin=0.2)
-    run_flow(prompt_from_options(console=console), error=AccessDenied("x"), spin=0.1)
+    run_flow(prompt_from_options(console=console), spin=True)
+    run_flow(prompt_from_options(console=console), error=AccessDenied("x"), spin=True)
     text = out.getvalue()
     assert "\x1b" not in text
     assert "\r" not in text
@@ -471,7 +478,7 @@ def test_dumb_terminal_gets_plain_lines(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("TERM", "dumb")
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=100)
-    run_flow(prompt_from_options(console=console), spin=0.2)
+    run_flow(prompt_from_options(console=console), spin=True)
     text = out.getvalue()
     assert "\x1b" not in text
     assert text.count("Waiting for you") == 1
@@ -481,7 +488,7 @@ def test_no_color_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=100)
-    run_flow(prompt_from_options(console=console), error=AccessDenied("x"), spin=0.2)
+    run_flow(prompt_from_options(console=console), error=AccessDenied("x"), spin=True)
     text = out.getvalue()
     assert not SGR.search(text), text
     assert "\x1b[?25l" in text  # the spinner still animates
@@ -530,7 +537,7 @@ def test_ascii_only_stream_gets_ascii_symbols() -> None:
 
     out = AsciiIO()
     console = Console(file=out, force_terminal=True, color_system=None, width=100)
-    run_flow(prompt_from_options(console=console), spin=0.1)
+    run_flow(prompt_from_options(console=console), spin=True)
     run_flow(prompt_from_options(console=console), error=KeyboardInterrupt())
     text = out.getvalue()
     text.encode("ascii")  # would raise on any symbol rich could not have written
@@ -929,7 +936,7 @@ def test_enter_opens_the_complete_uri(keyboard: FakeStdin, opened: list[str]) ->
     keyboard.type(b"\n")
     wait_for(lambda: opened)
     wait_for(lambda: f"Opening {COMPLETE} in your browser." in out.getvalue())
-    run_flow(prompt, spin=0.1)
+    run_flow(prompt, spin=True)
     assert opened == [COMPLETE]
     assert f"Opening {COMPLETE} in your browser." in out.getvalue()
     assert not enter_threads()
@@ -970,8 +977,7 @@ def test_close_stops_reading_stdin(keyboard: FakeStdin, opened: list[str]) -> No
     prompt.close()
     wait_for(lambda: not enter_threads())
     assert not enter_threads()
-    keyboard.type(b"later input\n")
-    time.sleep(0.15)  # more than one poll: a reader left behind would have taken it
+    keyboard.type(b"later input\n")  # no reader is left to take it
     assert keyboard.unread() == b"later input\n"  # still there for the program
     assert opened == []
 
@@ -987,8 +993,9 @@ def test_enter_after_the_outcome_is_left_to_the_program(
         prompt.succeeded(Token(access_token="t"))
     else:
         prompt.failed(AccessDenied("x"))
+    wait_for(lambda: not enter_threads())  # the outcome stops the reader
+    assert not enter_threads()
     keyboard.type(b"\n")
-    time.sleep(0.15)
     assert keyboard.unread() == b"\n"
     prompt.close()
     assert opened == []
@@ -1170,8 +1177,8 @@ def test_other_pages_are_shown_but_never_opened(
     console, out = make_console(terminal=True)
     prompt = TerminalPrompt(console=console, spinner=None)
     prompt.show_code(make_auth_info(**{field: url}))
+    assert not enter_threads()  # no reader was started to take the line
     keyboard.type(b"\n")
-    time.sleep(0.15)  # more than one poll: a reader would have taken the line
     prompt.close()
     text = SGR.sub("", out.getvalue())
     assert opened == []
@@ -1247,8 +1254,8 @@ def test_a_text_browser_found_on_the_path_is_not_offered(
         console, out = make_console(terminal=True)
         prompt = TerminalPrompt(console=console, spinner=None)
         prompt.show_code(make_auth_info())
+        assert not enter_threads()  # Enter is not even read
         stdin.type(b"\n")
-        time.sleep(0.15)
         prompt.close()
         assert "Press Enter" not in out.getvalue()
         assert not (tmp_path / "w3m").exists()
