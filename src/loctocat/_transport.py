@@ -19,7 +19,7 @@ import contextvars
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from loctocat._flow import (
     Request,
@@ -52,32 +52,37 @@ def _request_seconds(request: Request, request_timeout: float) -> float:
     return min(request.timeout, request_timeout)
 
 
-class SyncTransport:
-    """Sends requests with an `httpx.Client`: yours (never closed here) or one of its own."""
+class _Transport(Generic[ClientT]):
+    """What both transports keep: the client you gave, or the one they open when first used."""
 
     def __init__(
         self,
-        http_client: httpx.Client | None,
+        http_client: ClientT | None,
         request_timeout: float,
         endpoints: Callable[[], Sequence[str | None]] | None = None,
     ) -> None:
         self.request_timeout = request_timeout
         self._user_client = http_client
-        self._own_client: httpx.Client | None = None
+        self._own_client: ClientT | None = None
         # The URLs the client will be used for, asked when it is made (see `_new_client`).
         self._endpoints = endpoints or tuple
+
+    def _client(self, cls: type[ClientT], prepare: Callable[[ClientT], None] | None) -> ClientT:
+        if self._user_client is not None:
+            return self._user_client
+        if self._own_client is None:
+            self._own_client = _new_client(cls, self.request_timeout, self._endpoints, prepare)
+        return self._own_client
+
+
+class SyncTransport(_Transport["httpx.Client"]):
+    """Sends requests with an `httpx.Client`: yours (never closed here) or one of its own."""
 
     def send(self, request: Request) -> RequestResult:
         """The answer to `request`, or a `TransportFailure`; never raises for network trouble."""
         import httpx
 
-        client = self._user_client
-        if client is None:
-            if self._own_client is None:
-                self._own_client = _new_client(
-                    httpx.Client, self.request_timeout, self._endpoints, _bound_sync_pools
-                )
-            client = self._own_client
+        client = self._client(httpx.Client, _bound_sync_pools)
         seconds = _request_seconds(request, self.request_timeout)
         deadline = time.monotonic() + seconds
         reset = _deadline.set(deadline)
@@ -116,33 +121,15 @@ class SyncTransport:
             client.close()
 
 
-class AsyncTransport:
+class AsyncTransport(_Transport["httpx.AsyncClient"]):
     """Sends requests with an `httpx.AsyncClient`: yours (never closed here) or its own."""
-
-    def __init__(
-        self,
-        http_client: httpx.AsyncClient | None,
-        request_timeout: float,
-        endpoints: Callable[[], Sequence[str | None]] | None = None,
-    ) -> None:
-        self.request_timeout = request_timeout
-        self._user_client = http_client
-        self._own_client: httpx.AsyncClient | None = None
-        # The URLs the client will be used for, asked when it is made (see `_new_client`).
-        self._endpoints = endpoints or tuple
 
     async def send(self, request: Request) -> RequestResult:
         """The answer to `request`, or a `TransportFailure`; never raises for network trouble."""
         import anyio
         import httpx
 
-        client = self._user_client
-        if client is None:
-            if self._own_client is None:
-                self._own_client = _new_client(
-                    httpx.AsyncClient, self.request_timeout, self._endpoints, None
-                )
-            client = self._own_client
+        client = self._client(httpx.AsyncClient, None)
         seconds = _request_seconds(request, self.request_timeout)
         # The cancel scope bounds everything httpx does, whatever it is waiting for.
         with anyio.move_on_after(seconds):
@@ -193,7 +180,7 @@ def _new_client(
     cls: type[ClientT],
     request_timeout: float,
     endpoints: Callable[[], Sequence[str | None]],
-    prepare: Any,
+    prepare: Callable[[ClientT], None] | None,
 ) -> ClientT:
     options: dict[str, Any] = {"timeout": request_timeout, "follow_redirects": False}
     # httpx builds its default SSL context when the client is made, loading the whole CA
