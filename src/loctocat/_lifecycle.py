@@ -39,6 +39,7 @@ from loctocat.errors import (
     ConfigurationError,
     InvalidGrant,
     LoctocatError,
+    LoginRequired,
     ProtocolError,
     StoreError,
 )
@@ -137,6 +138,7 @@ def get_token_flow(
     leeway: float,
     force_refresh: bool = False,
     rejected: str | None = None,
+    login: bool = True,
 ) -> Generator[LifecycleEffect, Any, Token]:
     """A valid token, asking as little as possible: stored and valid → refreshed → a new login.
 
@@ -145,7 +147,8 @@ def get_token_flow(
     holds another one, renewed meanwhile by someone else, which is then trusted as usual. A
     caller holding no token suspects the stored one. `rejected` names the suspect precisely
     (the access token a server refused): it is renewed only while it is still the freshest
-    token, so that requests refused together cause one renewal, not one each.
+    token, so that requests refused together cause one renewal, not one each. With
+    `login=False`, `LoginRequired` is raised where a new login would start.
     """
     token = _freshest(current, _stored((yield LoadToken(key))))
     # The access token believed bad, if any: whatever else is the freshest was renewed since.
@@ -167,6 +170,12 @@ def get_token_flow(
         else:
             yield SaveToken(key, refreshed)
             return refreshed
+    if not login:
+        raise LoginRequired(
+            "there is no valid token for this login"
+            + (" and it cannot be refreshed" if token is not None else "")
+            + "; log in first"
+        )
     new: Token = yield Login()
     yield SaveToken(key, new)
     return new

@@ -250,7 +250,9 @@ class Authenticator:
     def _login_flow(self, clock: Callable[[], float]) -> Flow[Token]:
         return _flow.login_flow(self._config(), self._handler_map(), clock=clock)
 
-    def _get_token_flow(self, force_refresh: bool, rejected: str | None = None) -> Flow[Token]:
+    def _get_token_flow(
+        self, force_refresh: bool, rejected: str | None = None, login: bool = True
+    ) -> Flow[Token]:
         return _lifecycle.get_token_flow(
             self._config(),
             self.store_key(),
@@ -258,6 +260,7 @@ class Authenticator:
             leeway=self.leeway,
             force_refresh=force_refresh,
             rejected=rejected,
+            login=login,
         )
 
     def _refresh_flow(self) -> Flow[Token]:
@@ -386,6 +389,7 @@ class Authenticator:
         force_refresh: bool = False,
         prompt: Prompt | None = None,
         rejected: str | None = None,
+        login: bool = True,
     ) -> str:
         """A valid access token, with as little asking as possible: the call most apps want.
 
@@ -395,7 +399,9 @@ class Authenticator:
         `force_refresh=True` renews the token held now, e.g. after the server answered 401
         (a token someone else renewed meanwhile is used instead). `rejected=` says which
         access token the server refused: it is renewed only if it is still the current one, so
-        that requests refused together with one token cause one renewal.
+        that requests refused together with one token cause one renewal. `login=False` never
+        starts a device flow (nobody would see the code: a script, a background job): it raises
+        `LoginRequired` instead.
 
         Whatever shares the store (threads, tasks, authenticators, processes) does one refresh
         or one login per login key, and the others wait for it and use its token; logins to
@@ -405,7 +411,8 @@ class Authenticator:
         """
         with self._exclusive():
             try:
-                self.token = self._run(self._get_token_flow(force_refresh, rejected), prompt)
+                flow = self._get_token_flow(force_refresh, rejected, login)
+                self.token = self._run(flow, prompt)
                 return self.token.access_token
             finally:
                 self.close()
@@ -455,11 +462,39 @@ class Authenticator:
         return LoctocatRequestsAuth(self)
 
     def store_key(self) -> str:
-        """The key this login's token is stored under (server, client, scopes, account)."""
+        """The key this login's token is stored under (server, client, scopes, account).
+
+        The server is named by its token endpoint, the one that issues the tokens, however the
+        authenticator was made (`from_issuer()`, endpoints given by hand, a provider): one
+        server, client and scope set is one login.
+        """
         from loctocat.store import token_key
 
-        server = self.issuer or self.token_url
-        return token_key(server, self.client_id, _scopes_tuple(self.scopes), self.account)
+        return token_key(self.token_url, self.client_id, _scopes_tuple(self.scopes), self.account)
+
+    def _legacy_store_key(self) -> str | None:
+        """The key loctocat 2.0 stored this login under when it knew the issuer, if different."""
+        from loctocat.store import token_key
+
+        if not self.issuer:
+            return None
+        key = token_key(self.issuer, self.client_id, _scopes_tuple(self.scopes), self.account)
+        return key if key != self.store_key() else None
+
+    def _adopt_legacy_entry(self) -> None:
+        """Move a token stored under the legacy key to the current one (once, holding the lock)."""
+        legacy = self._legacy_store_key()
+        if self.store is None or legacy is None:
+            return
+        try:
+            if self.store.load(self.store_key()) is not None:
+                return
+            old = self.store.load(legacy)
+        except StoreError:
+            return  # unreadable: the flow reports it, or logs in and replaces it
+        if old is not None:
+            self.store.save(self.store_key(), old)
+            self.store.delete(legacy)
 
     def close(self) -> None:
         """Close the HTTP connection loctocat opened (never an `http_client` you passed)."""
@@ -485,6 +520,7 @@ class Authenticator:
             self.store.lock(self.store_key()) if self.store is not None else nullcontext()
         )
         with _not_within_itself(self), self._login_lock, store_lock:
+            self._adopt_legacy_entry()
             yield
 
     def _run(self, flow: Flow[T], prompt: Prompt | None = None) -> T:
@@ -651,6 +687,7 @@ class AsyncAuthenticator(Authenticator):
         force_refresh: bool = False,
         prompt: Prompt | None = None,
         rejected: str | None = None,
+        login: bool = True,
     ) -> str:
         """A valid access token, refreshing or logging in only when needed.
 
@@ -659,7 +696,7 @@ class AsyncAuthenticator(Authenticator):
         """
         async with self._exclusive_async():
             try:
-                flow = self._get_token_flow(force_refresh, rejected)
+                flow = self._get_token_flow(force_refresh, rejected, login)
                 self.token = await self._run_async(flow, prompt)
                 return self.token.access_token
             finally:
@@ -707,6 +744,8 @@ class AsyncAuthenticator(Authenticator):
 
     @asynccontextmanager
     async def _exclusive_locked(self) -> AsyncIterator[None]:
+        import anyio
+
         async with self._async_login_lock():
             if self.store is None:
                 yield
@@ -717,6 +756,10 @@ class AsyncAuthenticator(Authenticator):
             # lock may tie its other calls to the thread that took it.
             self._store_in_thread = _can_try(lock)
             async with _holding(lock):
+                if self._store_in_thread:
+                    await anyio.to_thread.run_sync(self._adopt_legacy_entry)
+                else:
+                    self._adopt_legacy_entry()
                 yield
 
     def _async_login_lock(self) -> anyio.Lock:

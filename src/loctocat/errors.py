@@ -6,6 +6,7 @@ LoctocatError
 ├── ProtocolError          the server broke the spec (not JSON, a field missing or mistyped, ...)
 ├── TransportError         the network or the server failed, and retrying did not help
 ├── FlowTimeout            the caller's own `timeout` for the whole flow ran out
+├── LoginRequired          no usable token, and the caller asked not to log in (`login=False`)
 ├── StoreError             a token store could not be read or written: the message names the
 │                          file/backend and what to do
 └── ServerError            an OAuth error code the server returned (.error, .error_description)
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidScope",
     "LoctocatError",
+    "LoginRequired",
     "ProtocolError",
     "ServerError",
     "StoreError",
@@ -82,6 +84,14 @@ class TransportError(LoctocatError):
 
 class FlowTimeout(LoctocatError, TimeoutError):
     """The `timeout` given for the whole flow ran out before the user approved."""
+
+
+class LoginRequired(LoctocatError):
+    """No usable token: a new login is needed, but the caller asked for none.
+
+    `get_token(login=False)` raises it instead of showing a code nobody would see (a script,
+    a credential helper without a terminal). The message says which login is missing.
+    """
 
 
 class StoreError(LoctocatError):

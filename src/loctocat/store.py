@@ -38,6 +38,7 @@ import threading
 import time
 import weakref
 from collections.abc import Hashable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
@@ -55,7 +56,10 @@ __all__ = [
     "KeyLock",
     "KeyringTokenStore",
     "MemoryTokenStore",
+    "StoredLogin",
     "TokenStore",
+    "keyring_usable",
+    "parse_key",
     "token_key",
 ]
 
@@ -66,6 +70,8 @@ FILE_FORMAT_VERSION = 2
 
 #: The `format` written in, and understood from, a keyring entry.
 KEYRING_FORMAT = 2
+#: The user name of the keychain entry listing a `KeyringTokenStore`'s keys.
+KEYRING_INDEX = "loctocat:index"
 
 #: How long ``with lock(key)``, `save()` and `delete()` wait for another holder by default.
 DEFAULT_LOCK_TIMEOUT = 60.0
@@ -137,6 +143,24 @@ def token_key(
     return f"{key}|{account}" if account else key
 
 
+@dataclass(frozen=True)
+class StoredLogin:
+    """What a store key names (see `token_key`): the server, client, scopes and account."""
+
+    server: str
+    client_id: str
+    scopes: tuple[str, ...]
+    account: str | None
+
+
+def parse_key(key: str) -> StoredLogin:
+    """The parts of a key made by `token_key` (the inverse of it)."""
+    server, _, rest = key.partition("|")
+    client_id, _, rest = rest.partition("|")
+    scopes, _, account = rest.partition("|")
+    return StoredLogin(server, client_id, tuple(scopes.split()), account or None)
+
+
 class MemoryTokenStore:
     """Tokens in a dict, for tests and for caching within one process. Thread-safe.
 
@@ -162,6 +186,11 @@ class MemoryTokenStore:
         """Forget the token saved under `key`. No error if there is none."""
         with self._lock:
             self._tokens.pop(key, None)
+
+    def keys(self) -> list[str]:
+        """The keys tokens are saved under, sorted."""
+        with self._lock:
+            return sorted(self._tokens)
 
     def lock(self, key: str) -> KeyLock:
         """The lock for `key` (see `KeyLock`); ``with`` waits for it as long as it takes."""
@@ -589,6 +618,14 @@ class FileTokenStore:
         except _CorruptEntryError as exc:
             raise _unreadable(key, str(self.path), str(exc)) from None
 
+    def keys(self) -> list[str]:
+        """The keys tokens are saved under, sorted ([] when there is no file yet).
+
+        Raises `StoreError` if the file cannot be read or is not a token file.
+        """
+        read = self._read()
+        return [] if read is None else sorted(read[1])
+
     def save(self, key: str, token: Token) -> None:
         """Save `token` under `key`, keeping every other entry as it is.
 
@@ -922,6 +959,7 @@ class KeyringTokenStore:
         # One keychain entry per key: a single call, so no read-modify-write needs a lock.
         with self._errors("write"):
             self._keyring.set_password(self.service, key, data)
+        self._index(add=key)
 
     def delete(self, key: str) -> None:
         """Forget the token saved under `key`. No error if there is none."""
@@ -934,6 +972,34 @@ class KeyringTokenStore:
                 raise
             if self.load(key) is not None:
                 raise
+        self._index(remove=key)
+
+    def keys(self) -> list[str]:
+        """The keys tokens are saved under, sorted.
+
+        Keychains cannot list their entries, so the store keeps an index of its keys in one
+        more entry (user name ``KEYRING_INDEX``), updated by `save()` and `delete()`.
+        """
+        with self._errors("read"):
+            raw: str | None = self._keyring.get_password(self.service, KEYRING_INDEX)
+        try:
+            keys = json.loads(raw) if raw else []
+        except (ValueError, RecursionError):
+            keys = []
+        return sorted(k for k in keys if isinstance(k, str)) if isinstance(keys, list) else []
+
+    def _index(self, *, add: str | None = None, remove: str | None = None) -> None:
+        self._lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        index_lock = _file_lock(self._lock_dir / f"keyring-{self.service}-index.lock")
+        with KeyLock(index_lock, self.lock_timeout, "updating the keyring index"):
+            keys = set(self.keys())
+            changed = keys | ({add} if add else set())
+            changed -= {remove} if remove else set()
+            if changed != keys:
+                with self._errors("write"):
+                    self._keyring.set_password(
+                        self.service, KEYRING_INDEX, json.dumps(sorted(changed))
+                    )
 
     def lock(self, key: str) -> KeyLock:
         """The lock for `key`, across threads, tasks and processes (see `KeyLock`).
@@ -967,3 +1033,26 @@ class KeyringTokenStore:
                 f"cannot {action} the keyring service {self.service!r} "
                 f"({type(exc).__name__}: {exc}); {hint}"
             ) from exc
+
+
+def keyring_usable() -> bool:
+    """Whether the OS keychain can keep tokens here: `keyring` installed and a real backend.
+
+    False when keyring is missing, or finds only its fail or null backends (no keychain, as
+    on a server or in a container), or cannot say.
+    """
+    try:
+        import keyring
+        import keyring.backends.fail
+    except ImportError:
+        return False
+    try:
+        backend = keyring.get_keyring()
+    except Exception:
+        return False
+    import keyring.backends.null
+
+    if isinstance(backend, keyring.backends.fail.Keyring | keyring.backends.null.Keyring):
+        return False
+    priority = getattr(backend, "priority", 0)
+    return isinstance(priority, int | float) and priority > 0

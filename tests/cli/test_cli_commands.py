@@ -140,7 +140,7 @@ def test_login_prints_nothing_on_stdout_and_stores_the_token(
         done = run(env, "login", *manual(server, store, "--scope", "read write"))
     assert done.returncode == EXIT_OK, done.stderr
     assert done.stdout == ""
-    assert "Logged in." in done.stderr
+    assert "Logged in to 127.0.0.1 (scopes: read write), token valid until" in done.stderr
     assert server.grants[0].user_code in done.stderr  # the prompt went to stderr
     [issued] = server.issued_tokens
     [(key, entry)] = stored_tokens(store).items()
@@ -162,7 +162,9 @@ def test_login_print_token_and_json(
     second = server.issued_tokens[1]
     assert token["access_token"] == second.access_token
     assert token["refresh_token"] == second.refresh_token
-    assert token["loctocat_expires_at"] > time.time() + 3000
+    assert 3000 < token["expires_in"] <= 3600  # seconds left
+    assert token["expires_at"].endswith("Z")  # ISO 8601, UTC
+    assert "loctocat_expires_at" not in token
     # login always runs the flow, even with a valid token stored.
     assert device_requests(server) == 2
 
@@ -171,7 +173,7 @@ def test_token_reuses_the_stored_token(
     server: FakeAuthorizationServer, env: dict[str, str], store: Path
 ) -> None:
     with approving(server):
-        first = run(env, "token", *discovered(server, store))
+        first = run(env, "login", *discovered(server, store, "--print-token"))
     assert first.returncode == EXIT_OK, first.stderr
     assert device_requests(server) == 1
     second = run(env, "token", *discovered(server, store))
@@ -253,7 +255,9 @@ def test_providers_table_and_json(env: dict[str, str]) -> None:
     table = run(env, "providers")
     assert table.returncode == EXIT_OK
     lines = table.stdout.splitlines()
-    assert lines[0].split()[:2] == ["NAME", "TITLE"]
+    # 80 columns: the TITLE column is left out (--json has it), every row one line.
+    assert lines[0].split()[:2] == ["NAME", "REQUIRED"]
+    assert max(len(line) for line in lines) <= 80
     keycloak = next(line for line in lines if line.startswith("keycloak "))
     assert "--base-url --realm" in keycloak
     github = next(line for line in lines if line.startswith("github "))
@@ -328,7 +332,7 @@ def test_denied_exits_3(server: FakeAuthorizationServer, env: dict[str, str], st
 
 def test_expired_exits_4(server: FakeAuthorizationServer, env: dict[str, str], store: Path) -> None:
     server.plan("expire")
-    done = run(env, "token", *manual(server, store))
+    done = run(env, "login", *manual(server, store))
     assert done.returncode == EXIT_EXPIRED
     assert "expired_token" in one_error_line(done.stderr)
     assert done.stdout == ""
@@ -351,7 +355,7 @@ def test_unreachable_server_exits_5(env: dict[str, str], store: Path) -> None:
     debug = run(env, "--debug", "login", *args, "--store", str(store))
     assert debug.returncode == EXIT_NETWORK
     assert "Traceback" in debug.stderr
-    debug_after = run(env, "token", *args, "--store", str(store), "--debug")
+    debug_after = run(env, "login", *args, "--store", str(store), "--debug")
     assert debug_after.returncode == EXIT_NETWORK
     assert "Traceback" in debug_after.stderr
 
@@ -376,7 +380,9 @@ def test_config_file_gives_defaults_and_flags_win(env: dict[str, str], store: Pa
             'scopes = ["profile", "email"]\n'
         )
         with approving(server):
-            done = run(env, "token", "keycloak", "--realm", "staff", "--store", str(store))
+            done = run(
+                env, "login", "keycloak", "--realm", "staff", "--store", str(store), "--print-token"
+            )
     assert done.returncode == EXIT_OK, done.stderr
     assert done.stdout == server.issued_tokens[0].access_token + "\n"
     [device] = [r for r in server.requests if r.endpoint == "device_authorization"]

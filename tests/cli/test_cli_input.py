@@ -4,12 +4,15 @@ out only what the server revoked. Run as a user's shell would (see test_cli_comm
 from __future__ import annotations
 
 import json
+import os
+import pty
 import resource
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -33,24 +36,59 @@ __all__ = ["env", "server", "store"]  # fixtures, imported for pytest
 
 
 def run_limited(
-    env: dict[str, str], *args: str, file_size: int | None = None
+    env: dict[str, str], *args: str, file_size: int | None = None, terminal: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """`loctocat ARGS`, with files it writes limited to `file_size` bytes (a full disk)."""
+    """`loctocat ARGS`, with files it writes limited to `file_size` bytes (a full disk).
+
+    With `terminal`, stderr is a pseudo-terminal, as when a person runs the command (then
+    `token` may log in); its output comes back as `stderr`.
+    """
 
     def limit() -> None:
         if file_size is not None:
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
 
-    return subprocess.run(
+    if not terminal:
+        return subprocess.run(
+            [*LOCTOCAT, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            input="",
+            timeout=30,
+            preexec_fn=limit,
+        )
+    controller, tty = pty.openpty()
+    child = subprocess.Popen(
         [*LOCTOCAT, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        input="",
-        timeout=30,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=tty,
+        env={**env, "TERM": "dumb"},
         preexec_fn=limit,
     )
+    os.close(tty)
+    written = bytearray()
+    reader = threading.Thread(target=lambda: _drain(controller, written), daemon=True)
+    reader.start()
+    out, _ = child.communicate(timeout=30)
+    reader.join(5)
+    os.close(controller)
+    return subprocess.CompletedProcess(
+        child.args, child.returncode, out.decode(), written.decode(errors="replace")
+    )
+
+
+def _drain(fd: int, into: bytearray) -> None:
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed its terminal
+            return
+        if not chunk:
+            return
+        into += chunk
 
 
 # --- input checked before anything is sent (items 11-13) ----------------------------------------
@@ -131,7 +169,7 @@ def test_token_that_cannot_store_a_new_token_still_prints_it(
     server: FakeAuthorizationServer, env: dict[str, str], store: Path
 ) -> None:
     with approving(server):
-        done = run_limited(env, "token", *discovered(server, store), file_size=16)
+        done = run_limited(env, "token", *discovered(server, store), file_size=16, terminal=True)
     assert done.returncode == EXIT_OK, done.stderr
     assert done.stdout == server.issued_tokens[0].access_token + "\n"
     assert "warning: the token could not be stored" in done.stderr
@@ -203,8 +241,10 @@ def test_token_refuses_to_print_a_token_that_is_not_bearer(
 ) -> None:
     server = FakeAuthorizationServer(extra_token_fields={"token_type": "DPoP"})
     with server.serve_http(), approving(server):
+        login = run_limited(env, "login", *discovered(server, store))
         done = run_limited(env, "token", *discovered(server, store))
         as_json = run_limited(env, "token", *discovered(server, store), "--json")
+    assert login.returncode == EXIT_OK, login.stderr
     assert done.returncode == EXIT_ERROR, done.stderr
     assert done.stdout == ""
     assert "not Bearer" in one_error_line(done.stderr)

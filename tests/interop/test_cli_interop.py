@@ -83,7 +83,7 @@ def test_login_token_logout_from_the_command_line(oidc_peer: OIDCPeer, tmp_path:
             reader.join(timeout=10)
     access_token = printed.strip()
     assert printed == access_token + "\n"
-    assert "Logged in." in "".join(stderr_lines)
+    assert "Logged in to 127.0.0.1" in "".join(stderr_lines)
     assert userinfo_status(oidc_peer, access_token) == 200
 
     # The stored token comes back with no new login: nothing on stderr, no prompt.

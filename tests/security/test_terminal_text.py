@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from loctocat import ServerError, TransportError, cli
+import loctocat.cli._commands as cli_commands
+from loctocat import ServerError, TransportError
 from loctocat.cli import EXIT_ERROR, main
 from loctocat.errors import AccessDenied
 from loctocat.testing import FakeAuthorizationServer, Fault
@@ -127,7 +128,7 @@ def test_cli_error_line_shows_a_hostile_error_escaped(
     assert "\x1b" not in stderr
     assert not UNSAFE.search(stderr)
     # Both the prompt's failure line and the command line's own error line name the error.
-    assert stderr.count(r"\x1b[2J\x1b]0;pwned\x07gone\u202e") == 2
+    assert stderr.count(r"\x1b[2J\x1b]0;pwned\x07gone\u202e") == 1  # one failure, one line
     assert r"[see https://example.com/\x1b]8;;https://evil.example/" in stderr
 
 
@@ -179,7 +180,7 @@ def test_cli_error_lines_are_escaped(
     def fail(args: object, run: object) -> int:
         raise error
 
-    monkeypatch.setitem(cli._COMMANDS, "providers", fail)
+    monkeypatch.setitem(cli_commands.COMMANDS, "providers", fail)
     assert main(["providers"]) != 0
     assert capsys.readouterr().err == line + "\n"
 

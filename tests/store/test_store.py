@@ -34,6 +34,7 @@ from keyring.backend import KeyringBackend
 from loctocat import ConfigurationError, LoctocatError, Token
 from loctocat.errors import StoreError
 from loctocat.store import (
+    KEYRING_INDEX,
     FileTokenStore,
     KeyLock,
     KeyringTokenStore,
@@ -1124,7 +1125,8 @@ def test_keyring_entry_is_token_json_under_service_and_key(
 ) -> None:
     token = make_token()
     KeyringTokenStore("my-cli").save("s|c|repo", token)
-    assert list(fake_keyring.passwords) == [("my-cli", "s|c|repo")]
+    # The token's entry, and the index of the store's keys (keychains cannot list entries).
+    assert sorted(fake_keyring.passwords) == [("my-cli", KEYRING_INDEX), ("my-cli", "s|c|repo")]
     entry = json.loads(fake_keyring.passwords["my-cli", "s|c|repo"])
     assert entry == {"format": 2, **entry_of(token)}
     assert KeyringTokenStore("other").load("s|c|repo") is None
@@ -1231,3 +1233,30 @@ def test_store_error_says_whether_the_data_is_corrupt_and_keeps_it_when_pickled(
     error = StoreError("the entry is unreadable", corrupt=True)
     copy = pickle.loads(pickle.dumps(error))
     assert (type(copy), str(copy), copy.corrupt) == (StoreError, str(error), True)
+
+
+def test_every_store_lists_its_keys(
+    tmp_path: Path, fake_keyring: FakeKeyring, cache_home: Path
+) -> None:
+    stores: list[TokenStore] = [
+        MemoryTokenStore(),
+        FileTokenStore(tmp_path / "tokens.json"),
+        KeyringTokenStore(),
+    ]
+    for store in stores:
+        assert store.keys() == []  # type: ignore[attr-defined]
+        store.save("b|c|", make_token())
+        store.save("a|c|read", make_token())
+        store.save("b|c|", make_token("again"))
+        assert store.keys() == ["a|c|read", "b|c|"]  # type: ignore[attr-defined]
+        store.delete("a|c|read")
+        assert store.keys() == ["b|c|"]  # type: ignore[attr-defined]
+
+
+def test_a_key_reads_back_as_its_parts() -> None:
+    from loctocat.store import StoredLogin, parse_key, token_key
+
+    key = token_key("https://as.example/token", "app", ["write", "read"], "ci")
+    assert parse_key(key) == StoredLogin("https://as.example/token", "app", ("read", "write"), "ci")
+    bare = parse_key(token_key("https://as.example/token", "app"))
+    assert bare == StoredLogin("https://as.example/token", "app", (), None)

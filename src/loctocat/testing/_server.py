@@ -151,6 +151,12 @@ class FakeAuthorizationServer:
       that come more than 10% sooner than the interval after the previous poll.
     - `clock`: the time source for expiry, interval checks and timestamps; pass a fake clock to
       test timing without sleeping.
+    - `auto_approve_after`: approve each code by itself this many seconds (of `clock` time)
+      after it was issued, as a person would; None (the default) waits for `approve()` or a
+      plan.
+    - `on_answer`: called after each answer, from the thread that served it, with the
+      `RecordedRequest`, the HTTP status and the OAuth error code sent (None for none), e.g.
+      to log what the server does.
 
     Arguments to imitate a service that departs from RFC 8628 (the defaults follow the RFC), so
     that a client configured for that service can be tested against a faithful stand-in:
@@ -228,6 +234,8 @@ class FakeAuthorizationServer:
         slow_down_sends_interval: bool = False,
         error_statuses: Mapping[str, int] = _NO_STATUSES,
         error_field: str = "error",
+        auto_approve_after: float | None = None,
+        on_answer: Callable[[RecordedRequest, int, str | None], None] | None = None,
         client_auth: Literal["any", "basic", "body"] = "any",
         secret_on_device_request: bool = True,
     ) -> None:
@@ -288,6 +296,8 @@ class FakeAuthorizationServer:
         self.slow_down_sends_interval = slow_down_sends_interval
         self.error_statuses = dict(error_statuses)
         self.error_field = error_field
+        self.auto_approve_after = auto_approve_after
+        self.on_answer = on_answer
         self.client_auth = client_auth
         self.secret_on_device_request = secret_on_device_request
         self._configured_base_url = base_url.rstrip("/")
@@ -644,20 +654,26 @@ class FakeAuthorizationServer:
                 timestamp=self.clock(),
             )
             self._requests.append(record)
-            if record.endpoint in ("device_authorization", "token"):
-                return self._oauth_endpoint(record, form_error)
-            try:
-                if record.endpoint == "page":
-                    return self._page_endpoint(record, form_error)
-                if record.endpoint == "discovery":
-                    return self._discovery_endpoint(record)
-                if record.endpoint == "revocation":
-                    return self._revocation_endpoint(record, form_error)
-                if record.endpoint == "userinfo":
-                    return self._userinfo_endpoint(record)
-            except _OAuthError as error:
-                return self._error_answer(error)
-            return _not_found()
+            answer = self._answer(record, form_error)
+        if self.on_answer is not None:
+            self.on_answer(record, answer.status, _error_of(answer))
+        return answer
+
+    def _answer(self, record: RecordedRequest, form_error: bool) -> Answer:
+        if record.endpoint in ("device_authorization", "token"):
+            return self._oauth_endpoint(record, form_error)
+        try:
+            if record.endpoint == "page":
+                return self._page_endpoint(record, form_error)
+            if record.endpoint == "discovery":
+                return self._discovery_endpoint(record)
+            if record.endpoint == "revocation":
+                return self._revocation_endpoint(record, form_error)
+            if record.endpoint == "userinfo":
+                return self._userinfo_endpoint(record)
+        except _OAuthError as error:
+            return self._error_answer(error)
+        return _not_found()
 
     def _oauth_endpoint(self, record: RecordedRequest, form_error: bool) -> Answer:
         """Answer the device or the token endpoint, as a form if the service does that."""
@@ -873,6 +889,12 @@ class FakeAuthorizationServer:
             and now - previous < grant.interval * _INTERVAL_TOLERANCE
         ):
             return self._slow_down(grant, grant.interval + 5)
+        if (
+            grant.status == "pending"
+            and self.auto_approve_after is not None
+            and now - grant.created_at >= self.auto_approve_after
+        ):
+            grant.status = "approved"
         if grant.status == "approved":
             return self._issue(grant, client_id, grant.scope, "device_code")
 
@@ -1211,6 +1233,15 @@ def _form_body(payload: Mapping[str, object]) -> bytes:
         else:
             pairs.append((name, _form_value(value)))
     return urlencode(pairs).encode()
+
+
+def _error_of(answer: Answer) -> str | None:
+    """The OAuth error code an answer carries, if any (for `on_answer`)."""
+    payload = answer.payload or {}
+    code = payload.get("error")
+    if code is None and answer.status >= 400:
+        code = payload.get("message")  # a Twitch-style answer
+    return code if isinstance(code, str) else None
 
 
 def _not_found() -> Answer:

@@ -1,0 +1,113 @@
+"""The `loctocat` command line (also `python -m loctocat`).
+
+```
+loctocat login  PROVIDER|SERVER [options]   log in with the device flow, store the token
+loctocat login  --issuer URL --client-id ID  ... any server that publishes its metadata
+loctocat login  --auth-url URL --token-url URL --client-id ID
+loctocat token  <same selection>     print a valid access token (stored, refreshed, or new)
+loctocat status [--json]             every stored login and the state of its token
+loctocat logout <same selection>     revoke the stored token, then forget it
+loctocat providers [--json]          the predefined providers and their options
+loctocat demo [--auto-approve]       a whole device flow against a built-in local server
+loctocat serve [--auto-approve]      the built-in fake authorization server, for your app
+```
+
+The prompt (code, link, spinner) and every message go to stderr; stdout carries only what a
+script asks for: the access token (`token`, `login --print-token`), JSON (`--json`), or a
+listing (`status`, `providers`, `serve`'s URLs). Every failure is one line on stderr,
+`loctocat: ...`, and an exit code from `EXIT_CODES`. Defaults, servers of your own and where
+tokens are kept can live in a config file: see `loctocat.cli._config`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from loctocat.cli._config import CONFIG_ENV, config_path, load_config
+from loctocat.cli._exits import (
+    EXIT_CODES,
+    EXIT_DENIED,
+    EXIT_ERROR,
+    EXIT_EXPIRED,
+    EXIT_INTERRUPTED,
+    EXIT_LOGIN_REQUIRED,
+    EXIT_NETWORK,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandFailed,
+    ExitCode,
+    UsageError,
+)
+from loctocat.cli._exits import exit_code as _exit_code
+from loctocat.cli._select import usage_error as _usage_error  # noqa: F401 (tests use it)
+from loctocat.errors import LoctocatError
+
+__all__ = [
+    "CONFIG_ENV",
+    "EXIT_CODES",
+    "EXIT_DENIED",
+    "EXIT_ERROR",
+    "EXIT_EXPIRED",
+    "EXIT_INTERRUPTED",
+    "EXIT_LOGIN_REQUIRED",
+    "EXIT_NETWORK",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CommandFailed",
+    "ExitCode",
+    "UsageError",
+    "config_path",
+    "load_config",
+    "main",
+]
+
+
+def _parser() -> object:
+    """The argument parser (for help text and tests)."""
+    from loctocat.cli._args import build_parser
+
+    return build_parser()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with `argv` (default: sys.argv[1:]) and return the exit code."""
+    from loctocat._text import one_line
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        from loctocat.cli._args import parse
+        from loctocat.cli._commands import COMMANDS, Run
+
+        args = parse(argv)
+        if args.version:
+            args.command = "version"
+        if args.command is None:
+            raise UsageError("which command? see 'loctocat --help'")
+        if debug:
+            import logging
+
+            logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+        return COMMANDS[args.command](args, Run(argv))
+    except KeyboardInterrupt:
+        _traceback(debug)
+        print("Cancelled.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (LoctocatError, UsageError, CommandFailed) as error:
+        _traceback(debug)
+        print(f"loctocat: {one_line(str(error))}", file=sys.stderr)
+        return _exit_code(error)
+    except Exception as error:
+        _traceback(debug)
+        hint = "" if debug else " (run with --debug for the traceback)"
+        message = one_line(f"{type(error).__name__}: {error}")
+        print(f"loctocat: unexpected error: {message}{hint}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _traceback(debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exc()

@@ -1,0 +1,249 @@
+"""From the command line and the config file to an authenticator and its token store.
+
+The rules of what makes a valid login are the library's: this module gathers the values (flags
+win over the config file), lets the library check them, and says its errors with flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loctocat.cli._args import did_you_mean, flag, provider_options
+from loctocat.cli._config import Config, load_config
+from loctocat.cli._exits import UsageError
+from loctocat.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from loctocat.auth import Authenticator
+    from loctocat.predefined import Provider
+    from loctocat.store import TokenStore
+
+__all__ = ["Selection", "choose_store", "describe_store", "select", "usage_error"]
+
+
+@dataclass
+class Selection:
+    """A login the command line names: its authenticator, and how it was named."""
+
+    authenticator: Authenticator
+    store: TokenStore
+    #: The provider's title, a configured server's name, or the token endpoint's host.
+    server: str
+
+
+#: The command line's name for each library parameter that has a flag of its own.
+_FLAG_FOR = {
+    "client_id": "--client-id",
+    "scopes": "--scope",
+    "account": "--account",
+    "timeout": "--timeout",
+    "issuer": "--issuer",
+    "auth_url": "--auth-url",
+    "token_url": "--token-url",
+    "revocation_url": "--revocation-url",
+    "client_secret": "--secret-env VAR or --client-secret-stdin",
+    "lock_timeout": "--store",
+}
+
+
+def usage_error(error: ConfigurationError, provider: Provider | None = None) -> UsageError:
+    """A library's `ConfigurationError` in the command line's words.
+
+    The parameter it is about becomes the flag that sets it ("realm=...", "'realm'", or the
+    parameter opening the message), and a provider goes by its command-line name.
+    """
+    text = str(error)
+    if provider is not None and text.startswith((f"{provider.title} ", f"{provider.title}'")):
+        text = provider.name + text[len(provider.title) :]
+    name = error.parameter
+    option = None
+    if name is not None:
+        option = _FLAG_FOR.get(name) or (flag(name) if name in provider_options() else None)
+    if name is not None and option is not None:
+        word = re.escape(name)
+        text = re.sub(rf"\b{word}=\.\.\.|'{word}'|^{word}\b", option, text)
+    return UsageError(text)
+
+
+def choose_store(where: str | None) -> TokenStore:
+    """The token store `where` names: "keyring", "file", a path; None: keychain if usable."""
+    from loctocat import store
+
+    if where is None:
+        where = os.environ.get("LOCTOCAT_STORE") or None
+    if where is None:
+        return store.KeyringTokenStore() if store.keyring_usable() else store.FileTokenStore()
+    if where == "keyring":
+        if not store.keyring_usable():
+            raise UsageError(
+                "--store keyring: no usable OS keychain here (install 'loctocat[keyring]' and "
+                "a keychain, or use --store file)"
+            )
+        return store.KeyringTokenStore()
+    if where == "file":
+        return store.FileTokenStore()
+    if "://" in where:
+        raise UsageError(f"--store {where}: unknown kind of store; use keyring, file, or a path")
+    return store.FileTokenStore(Path(where).expanduser())
+
+
+def describe_store(token_store: TokenStore) -> str:
+    """Where a store keeps tokens, for a person."""
+    from loctocat.cli._output import shown_path
+    from loctocat.store import FileTokenStore, KeyringTokenStore
+
+    if isinstance(token_store, FileTokenStore):
+        return shown_path(token_store.path)
+    if isinstance(token_store, KeyringTokenStore):
+        return f"the OS keychain (service {token_store.service!r})"
+    return repr(token_store)
+
+
+def select(args: argparse.Namespace, config: Config | None = None) -> Selection:
+    """The login the selection options describe; `UsageError` when they cannot."""
+    from loctocat.auth import Authenticator
+    from loctocat.predefined import PROVIDERS
+
+    config = config or load_config()
+    given = {
+        name: value
+        for name in provider_options()
+        if (value := getattr(args, f"param_{name}", None)) is not None
+    }
+    urls = [name for name in ("auth_url", "token_url") if getattr(args, name)]
+    if args.name is not None and (args.issuer or urls):
+        raise UsageError(
+            f"give either {args.name} or --issuer / --auth-url and --token-url, not both"
+        )
+    if args.issuer and urls:
+        raise UsageError("give either --issuer or --auth-url and --token-url, not both")
+
+    entry: dict[str, Any] = {}
+    provider: Provider | None = None
+    server = ""
+    if args.name is not None:
+        if args.name in config.servers:
+            entry = dict(config.servers[args.name])
+            server = args.name
+            provider = PROVIDERS.get(entry.pop("provider", ""))
+        elif args.name.lower() in PROVIDERS:
+            provider = PROVIDERS[args.name.lower()]
+            entry = dict(config.providers.get(provider.name, {}))
+        else:
+            known = sorted([*PROVIDERS, *config.servers])
+            guess = did_you_mean(args.name, known)
+            raise UsageError(
+                f"unknown provider {args.name!r}{guess}: see 'loctocat providers'; servers of "
+                f"your own go in [servers.NAME] of {config.path}"
+            )
+    if provider is None and given:
+        named = ", ".join(flag(name) for name in sorted(given))
+        raise UsageError(f"{named}: provider options need a PROVIDER (see 'loctocat providers')")
+    issuer = args.issuer or entry.pop("issuer", None)
+    auth_url = args.auth_url or entry.pop("auth_url", None)
+    token_url = args.token_url or entry.pop("token_url", None)
+    revocation_url = args.revocation_url or entry.pop("revocation_url", None)
+    if provider is None and not issuer and not (auth_url and token_url):
+        if urls:
+            missing = "--token-url" if urls == ["auth_url"] else "--auth-url"
+            raise UsageError(f"{missing} is missing: --auth-url and --token-url go together")
+        raise UsageError(
+            "which server? name a PROVIDER (see 'loctocat providers') or a server of the "
+            "config file, or give --issuer URL, or --auth-url and --token-url"
+        )
+
+    client_id = args.client_id or entry.pop("client_id", None)
+    if not client_id:
+        where = ""
+        if provider is not None or server:
+            table = f"servers.{server}" if server else f"providers.{provider.name}"  # type: ignore[union-attr]
+            where = f" (or client_id in [{table}] of {config.path})"
+        raise UsageError(f"--client-id is required{where}")
+    scopes = _split_scopes(args.scopes) if args.scopes else entry.pop("scopes", None)
+    token_store = choose_store(args.store or entry.pop("store", None) or config.store)
+    options: dict[str, Any] = {
+        "client_secret": _read_secret(args, entry.pop("secret_env", None)),
+        "store": token_store,
+        "account": args.account or entry.pop("account", None),
+        "timeout": args.timeout,
+    }
+    if revocation_url:
+        options["revocation_url"] = revocation_url
+    try:
+        authenticator: Authenticator
+        if provider is not None:
+            # The flags of every provider share one parser: which ones this provider takes
+            # is the parser's concern; what the values must be, the provider's.
+            names = [p.name for p in provider.parameters]
+            foreign = sorted(set(given) - set(names))
+            if foreign:
+                takes = ", ".join(flag(n) for n in names) or "no options"
+                raise UsageError(
+                    f"{provider.name} does not take {', '.join(flag(n) for n in foreign)} "
+                    f"(it takes {takes})"
+                )
+            values = {n: entry[n] for n in names if n in entry} | given
+            authenticator = provider.authenticator(client_id, scopes, **values, **options)
+            server = server or provider.title
+        elif issuer:
+            # Discovery talks to the server: its errors keep their own exit codes.
+            authenticator = Authenticator.from_issuer(issuer, client_id, scopes, **options)
+        else:
+            authenticator = Authenticator(client_id, auth_url, token_url, scopes, **options)
+    except ConfigurationError as error:
+        raise usage_error(error, provider) from None
+    if not server:
+        from urllib.parse import urlsplit
+
+        server = urlsplit(authenticator.token_url).hostname or authenticator.token_url
+    return Selection(authenticator, token_store, server)
+
+
+def _split_scopes(values: Sequence[str]) -> list[str]:
+    return [scope for value in values for scope in value.split()]
+
+
+def _read_secret(args: argparse.Namespace, secret_env: str | None) -> str | None:
+    sources = [
+        name
+        for name, given in (
+            ("--secret-env", args.secret_env),
+            ("--client-secret-stdin", args.client_secret_stdin),
+            ("--client-secret", args.client_secret is not None),
+        )
+        if given
+    ]
+    if len(sources) > 1:
+        raise UsageError(f"{' and '.join(sources)}: give the client secret one way only")
+    if args.client_secret is not None:
+        return str(args.client_secret)
+    if args.client_secret_stdin:
+        if sys.stdin.isatty():
+            import getpass
+
+            try:
+                secret = getpass.getpass("Client secret: ", stream=sys.stderr)
+            except KeyboardInterrupt:
+                print(file=sys.stderr)  # Ctrl+C leaves the cursor after the prompt
+                raise
+        else:
+            secret = sys.stdin.readline().rstrip("\r\n")
+        if not secret:
+            raise UsageError("--client-secret-stdin: no client secret was read from stdin")
+        return secret
+    variable = args.secret_env or secret_env
+    if variable is None:
+        return None
+    from_env = os.environ.get(variable)
+    if not from_env:
+        raise UsageError(
+            f"--secret-env {variable}: the environment variable {variable} is not set or empty"
+        )
+    return from_env
