@@ -10,8 +10,12 @@ CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test fuzz bench lint typecheck docs setup browser clean
 
-demo: $(SETUP)
-	$(BIN)/loctocat demo $(if $(DEMO_ARGS),$(DEMO_ARGS),$(shell [ -t 0 ] || echo --auto-approve))
+# The demo needs the runtime dependencies only (and segno, for the QR code over SSH): they are
+# installed straight from pyproject.toml's list, and loctocat runs from src/, with no build.
+RUNTIME := $(VENV)/.runtime-done
+
+demo: $(RUNTIME)
+	PYTHONPATH=src $(BIN)/python -m loctocat demo $(if $(DEMO_ARGS),$(DEMO_ARGS),$(shell [ -t 0 ] || echo --auto-approve))
 
 # Four workers on two cores: most tests wait (for a server, a subprocess, a browser), not compute.
 TEST_WORKERS ?= 4
@@ -48,8 +52,17 @@ setup: $(SETUP) $(NODE_SETUP)
 
 browser: $(CHROMIUM)
 
+PYTHON_CHECK := import sys; sys.exit(0 if sys.version_info >= (3, 11) else "loctocat needs Python 3.11 or newer: run make with PYTHON=/path/to/python3.11")
+RUNTIME_DEPENDENCIES := import tomllib; project = tomllib.load(open("pyproject.toml", "rb"))["project"]; print(" ".join(repr(d) for d in [*project["dependencies"], *project["optional-dependencies"]["qr"]]))
+
+$(RUNTIME): pyproject.toml
+	@$(PYTHON) -c '$(PYTHON_CHECK)'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $$($(PYTHON) -c '$(RUNTIME_DEPENDENCIES)')
+	touch $@
+
 $(SETUP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "loctocat needs Python 3.11 or newer: run make with PYTHON=/path/to/python3.11")'
+	@$(PYTHON) -c '$(PYTHON_CHECK)'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,qr,keyring,requests]'
