@@ -53,7 +53,7 @@ setup: $(SETUP) $(NODE_SETUP)
 browser: $(CHROMIUM)
 
 PYTHON_CHECK := import sys; sys.exit(0 if sys.version_info >= (3, 11) else "loctocat needs Python 3.11 or newer: run make with PYTHON=/path/to/python3.11")
-RUNTIME_DEPENDENCIES := import tomllib; project = tomllib.load(open("pyproject.toml", "rb"))["project"]; print(" ".join(repr(d) for d in [*project["dependencies"], *project["optional-dependencies"]["qr"]]))
+RUNTIME_DEPENDENCIES := import tomllib; project = tomllib.load(open("pyproject.toml", "rb"))["project"]; print(" ".join([*project["dependencies"], *project["optional-dependencies"]["qr"]]))
 
 $(RUNTIME): pyproject.toml
 	@$(PYTHON) -c '$(PYTHON_CHECK)'
