@@ -2,6 +2,9 @@
 
 Loaded automatically through the `pytest11` entry point once loctocat is installed:
 
+Both announce `interval=0` unless the marker says otherwise, so that a client configured with a
+small `min_interval` (0.01 is plenty against them) polls at once.
+
 - `fake_auth_server`: a fresh server for in-memory use,
   `httpx.Client(transport=fake_auth_server.transport())`.
 - `fake_auth_server_http`: a fresh server already serving HTTP on 127.0.0.1, stopped after the
@@ -51,6 +54,9 @@ def _build(request: pytest.FixtureRequest) -> tuple[FakeAuthorizationServer, boo
             raise TypeError(f"@pytest.mark.{_MARKER} takes keyword arguments only")
         kwargs.update(marker.kwargs)
     check = bool(kwargs.pop("assert_all_used", True))
+    # Fast by default: polls are answered at once, so a client with a small min_interval
+    # (0.01 is plenty here) waits for nothing. A marker's own interval wins.
+    kwargs.setdefault("interval", 0)
     service = kwargs.pop("imitating", None)
     if service is not None:
         return FakeAuthorizationServer.imitating(service, **kwargs), check
