@@ -142,8 +142,7 @@ def test_enter_opens_the_browser_and_leaves_later_input_alone(
         env=child_env(BROWSER=command),
     )
     terminal.expect("WDJB-MJHT")
-    terminal.expect("W D J B - M J H T")
-    terminal.expect(f"Press Enter to open {COMPLETE} in your browser...")
+    terminal.expect(f"Press Enter to open {COMPLETE} in your browser (the code is filled in).")
     terminal.expect("(expires in 14:5")  # the countdown
     terminal.child.send("\r")
     terminal.expect(f"Opening {COMPLETE} in your browser.")
@@ -156,12 +155,10 @@ def test_enter_opens_the_browser_and_leaves_later_input_alone(
     terminal.expect("got: later")
     assert terminal.finish() == 0
     screen = terminal.screen()
-    assert screen[0] == "! First copy your one-time code: WDJB-MJHT"
-    assert "  │   W D J B - M J H T   │" in screen
-    assert screen.count(f"Opening {COMPLETE} in your browser.") == 1
     assert not [line for line in screen if "Waiting for you" in line]  # no stale spinner line
-    assert screen[-5:] == [
-        f"Press Enter to open {COMPLETE} in your browser...",
+    assert screen == [
+        "! First copy your one-time code: WDJB-MJHT",
+        f"Press Enter to open {COMPLETE} in your browser (the code is filled in).",
         f"Opening {COMPLETE} in your browser.",
         "✓ Authentication complete.",
         "later",  # echoed by the terminal
@@ -173,7 +170,10 @@ def test_browser_that_cannot_start(approve: Path) -> None:
     terminal = Terminal(
         "--wait-file", str(approve), env=child_env(BROWSER="/nonexistent/browser %s")
     )
-    terminal.expect("Press Enter to open https://example.com/device in your browser...")
+    terminal.expect(
+        "Press Enter to open https://example.com/device in your browser, "
+        "or open it yourself and enter the code."
+    )
     terminal.child.send("\r")
     terminal.expect("Could not start a browser; open https://example.com/device yourself.")
     approve.touch()
@@ -256,8 +256,8 @@ def test_stdin_and_stderr_not_terminals_give_plain_lines(browser: tuple[str, Pat
     assert result.stdout == b""
     assert result.stderr.decode() == (
         "! First copy your one-time code: WDJB-MJHT\n"
-        "Open https://example.com/device in your browser and enter the code.\n"
-        f"Or open {COMPLETE} to skip typing it.\n"
+        f"Open {COMPLETE} in your browser (the code is filled in), "
+        "or https://example.com/device and enter the code.\n"
         "Waiting for you to approve in the browser… (expires in 14:59)\n"
         "✓ Authentication complete.\n"
     )
@@ -335,7 +335,7 @@ def test_no_color_in_the_terminal(browser: tuple[str, Path]) -> None:
     assert terminal.finish() == 1
     output = terminal.output
     assert not SGR.search(output), output
-    assert "W D J B - M J H T" in output
+    assert "! First copy your one-time code: WDJB-MJHT\r\n" in output
     assert HALF_BLOCKS.search(output)
     assert "Press Enter to open" in output
     assert "\x1b[?25l" in output  # still animated: only colour is off

@@ -1,32 +1,42 @@
 """What the user sees during `authenticate()`: the code to enter, a spinner, and the outcome.
 
 `authenticate()` talks to the user only through a `Prompt`. The default, `TerminalPrompt`,
-prints to stderr (stdout stays free for your program's output)::
+prints to stderr (stdout stays free for your program's output). On a terminal, with someone at
+the keyboard::
 
     ! First copy your one-time code: WDJB-MJHT
-      ╭───────────────────────╮
-      │   W D J B - M J H T   │
-      ╰───────────────────────╯
-    Open https://example.com/device in your browser and enter the code.
-    Press Enter to open https://example.com/device in your browser...
+    Press Enter to open https://example.com/device in your browser, or open it yourself and enter the code.
     ⠋ Waiting for you to approve in the browser… (expires in 14:59)
     ✓ Authentication complete.
 
-On a terminal the code is also shown spaced out in a box (easy to read and type on another
-device), the spinner animates and counts down, and, when someone is at the keyboard (stdin and
-stderr are terminals, ``CI`` is not set) and a browser can be started, pressing Enter opens the
-page if it is an https:// one (``BROWSER`` picks the browser, as for Python's `webbrowser`; a
-text browser such as lynx runs only when ``BROWSER`` names it).
-Over SSH a QR code of the page is shown too when `segno` is installed
-(``pip install 'loctocat[qr]'``); ``copy_code=True`` puts the code on the clipboard. Anywhere
-else (CI, pipes, a redirected stderr, ``TERM=dumb``) the same lines are printed once as plain
-text, with no control codes and nothing waiting for input.
+The code is shown once, and the page once, on one line however narrow the terminal (it wraps
+the line itself, so a URL is never broken). Enter opens the page when someone is at the
+keyboard (stdin and stderr are terminals, ``CI`` is not set), a browser can be started
+(``BROWSER`` picks it, as for Python's `webbrowser`; a text browser such as lynx runs only when
+``BROWSER`` names it) and the page is an https:// one. When the server sends
+``verification_uri_complete``, that page, with the code filled in, is the one named and opened:
+"Press Enter to open https://example.com/device?user_code=WDJB-MJHT in your browser (the code
+is filled in).". The spinner animates and counts down. Over SSH a QR code of the page is shown
+too when `segno` is installed (``pip install 'loctocat[qr]'``); ``copy_code=True`` puts the
+code on the clipboard.
+
+Anywhere else (CI, pipes, a redirected stderr, ``TERM=dumb``) the lines are printed once as
+plain text, with no control codes and nothing waiting for input::
+
+    ! First copy your one-time code: WDJB-MJHT
+    Open https://example.com/device in your browser and enter the code.
+    Waiting for you to approve in the browser… (expires in 14:59)
+    ✓ Authentication complete.
+
+With ``verification_uri_complete`` the second line names that page first: "Open
+https://example.com/device?user_code=WDJB-MJHT in your browser (the code is filled in), or
+https://example.com/device and enter the code.".
 ``NO_COLOR`` turns off colour and bold; ``FORCE_COLOR`` and rich's other variables work as usual.
 
 To change the wording, pass options (the loctocat 1.0 keywords, see `prompt_from_options`) or a
 `TerminalPrompt`; to show the code somewhere else entirely (a GUI, a log), pass any object with
 the five `Prompt` methods.
-"""
+"""  # noqa: E501  (the sample lines are as long as the prompt prints them)
 
 from __future__ import annotations
 
@@ -82,7 +92,6 @@ _CLIPBOARD_TIMEOUT_SECONDS = 2.0
 _READ_POLL_SECONDS = 0.05
 # How long close() waits for the Enter reader to let go of stdin (it takes one poll at most).
 _READER_STOP_SECONDS = 1.0
-_PANEL_PADDING = 3  # spaces either side of the code in its box
 _QR_BORDER = 2  # modules of quiet zone around the QR code; 2 scans fine and keeps it compact
 # Exact black on white where the terminal can (scanners want contrast, whatever the theme);
 # rich picks the nearest colours on terminals with fewer.
@@ -186,6 +195,29 @@ def _printable_lines(text: str) -> str:
 def _browser_url(auth_info: LoctocatAuthInfo) -> str:
     """The page to open: the one with the code filled in when the server gave it."""
     return auth_info.verification_uri_complete or auth_info.verification_uri
+
+
+def _where_to_go(auth_info: LoctocatAuthInfo, *, press_enter: bool) -> str:
+    """The line under the code: the page to open, and what Enter does when it is offered.
+
+    The page with the code filled in (`verification_uri_complete`), when the server sent one,
+    is named first: it is the one Enter opens, and the one that saves typing.
+    """
+    # Everything shown comes from the server: its control characters are shown as escapes.
+    page = printable(auth_info.verification_uri)
+    if auth_info.verification_uri_complete:
+        complete = printable(auth_info.verification_uri_complete)
+        if press_enter:
+            return f"Press Enter to open {complete} in your browser (the code is filled in)."
+        return (
+            f"Open {complete} in your browser (the code is filled in), "
+            f"or {page} and enter the code."
+        )
+    if press_enter:
+        return (
+            f"Press Enter to open {page} in your browser, or open it yourself and enter the code."
+        )
+    return f"Open {page} in your browser and enter the code."
 
 
 def _in_ci() -> bool:
@@ -449,7 +481,7 @@ class TerminalPrompt:
             "Authentication complete."; ``""`` shows nothing.
         spinner: a rich spinner name (``python -m rich.spinner`` lists them), your own
             `SpinnerLike` object (e.g. a ``halo.Halo``), or ``None`` for no waiting indicator.
-        open_browser: offer "Press Enter to open <page> in your browser...". ``None`` (the
+        open_browser: offer "Press Enter to open <page> in your browser". ``None`` (the
             default) offers it when someone can press Enter: stdin and the console are
             terminals, ``CI`` is not set, and `webbrowser` finds a browser that runs beside the
             terminal (set ``BROWSER`` to choose one; a text browser such as lynx or w3m, which
@@ -519,30 +551,50 @@ class TerminalPrompt:
         return self._console
 
     def show_code(self, auth_info: LoctocatAuthInfo) -> None:
-        """Print where to go and the code to enter (or the custom `message`), then the extras.
+        """Print the code and where to go (or the custom `message`), then the extras.
 
-        The extras are the QR code, the clipboard copy and the "Press Enter" offer, as the
-        `qr`, `copy_code` and `open_browser` options say.
+        The extras are the "Press Enter" offer, the QR code and the clipboard copy, as the
+        `open_browser`, `qr` and `copy_code` options say.
         """
         from rich.text import Text
 
         with self._lock:
             self._auth_info = auth_info
-            if self._message is None:
-                self._show_default_text(auth_info)
-                auto = True
-            else:
+            url = _browser_url(auth_info)
+            custom = None
+            if self._message is not None:
                 custom = self._message(auth_info) if callable(self._message) else self._message
-                if custom:
-                    self._print(Text(_printable_lines(custom)))
-                auto = bool(custom)
-            self._show_qr(_browser_url(auth_info), auto=auto)
+            # The automatic extras come with the default text or a message of the caller's;
+            # an empty message turns them off.
+            auto = custom is None or bool(custom)
+            enter_fd = self._enter_fd(auto=auto)
+            refused = enter_fd is not None and not _is_web_page(url)
+            if refused:
+                enter_fd = None
+            if custom is None:
+                self._show_default_text(auth_info, press_enter=enter_fd is not None)
+            elif custom:
+                self._print(Text(_printable_lines(custom)))
+            if refused:
+                self._print(
+                    Text(
+                        f"Not opening {printable(url)} in a browser: only https:// pages are "
+                        "opened; open it yourself if you trust it."
+                    )
+                )
+            elif enter_fd is not None and custom is not None:
+                # The default text says what Enter does; the caller's own message does not.
+                self._print(Text(f"Press Enter to open {printable(url)} in your browser..."))
+            self._show_qr(url, auto=auto)
             # A code with control characters is not copied: pasted into a terminal, they would
             # act there.
             code = auth_info.user_code
             if self._copy_code and printable(code) == code and _copy_to_clipboard(code):
                 self._print(Text("Copied the code to the clipboard."))
-            self._offer_browser(_browser_url(auth_info), auto=auto)
+            if enter_fd is not None:
+                self._stop_reader()
+                self._reader = _EnterReader(enter_fd, lambda: self._enter_pressed(url))
+                self._reader.start()
 
     def start_waiting(self) -> None:
         """Start the spinner; without a terminal, print the waiting line once instead."""
@@ -614,10 +666,10 @@ class TerminalPrompt:
         return console.is_interactive and console.is_terminal and not console.is_dumb_terminal
 
     def _fancy(self) -> bool:
-        # Boxes and pictures: a terminal that is not dumb (colour or not).
+        # Pictures (the QR code): a terminal that is not dumb (colour or not).
         return self._console.is_terminal and not self._console.is_dumb_terminal
 
-    def _show_default_text(self, auth_info: LoctocatAuthInfo) -> None:
+    def _show_default_text(self, auth_info: LoctocatAuthInfo, *, press_enter: bool) -> None:
         from rich.text import Text
 
         styled = self._styled()
@@ -626,42 +678,10 @@ class TerminalPrompt:
         header = Text()
         header.append("!", style="bold yellow" if styled else "")
         header.append(" First copy your one-time code: ")
-        # Kept unspaced on this line so that it can be copied and pasted as it is.
         header.append(code, style="bold" if styled else "")
         self._print(header)
-        panel = self._code_panel(code)
-        if panel is not None:
-            self._console.print(panel, highlight=False)
-        text = Text(
-            f"Open {printable(auth_info.verification_uri)} in your browser and enter the code."
-        )
         # Microsoft-style `message` fields are left out on purpose: they repeat this, less clearly.
-        if auth_info.verification_uri_complete:
-            complete = printable(auth_info.verification_uri_complete)
-            text.append(f"\nOr open {complete} to skip typing it.")
-        self._print(text)
-
-    def _code_panel(self, code: str) -> RenderableType | None:
-        """The code spaced out in a box, or None off a terminal or when it would not fit."""
-        from rich.padding import Padding
-        from rich.panel import Panel
-        from rich.text import Text
-
-        if not self._fancy():
-            return None
-        styled = self._styled()
-        spaced = Text(" ".join(code), style="bold" if styled else "", no_wrap=True, end="")
-        # Never wrapped: a box that does not fit (indent, borders, padding) is left out; the
-        # code is on the line above anyway.
-        if 2 + 2 + 2 * _PANEL_PADDING + spaced.cell_len > self._console.width:
-            return None
-        panel = Panel(
-            spaced,
-            expand=False,
-            padding=(0, _PANEL_PADDING),
-            border_style="yellow" if styled else "none",
-        )
-        return Padding(panel, (0, 0, 0, 2), expand=False)
+        self._print(Text(_where_to_go(auth_info, press_enter=press_enter)))
 
     def _show_qr(self, url: str, *, auto: bool) -> None:
         from rich.text import Text
@@ -684,30 +704,19 @@ class TerminalPrompt:
 
     # -- opening the browser ----------------------------------------------------------------
 
-    def _offer_browser(self, url: str, *, auto: bool) -> None:
-        from rich.text import Text
-
+    def _enter_fd(self, *, auto: bool) -> int | None:
+        """stdin's descriptor when "Press Enter" may be offered, as `open_browser` says, else
+        None. Whether the page itself may be opened is checked apart (`_is_web_page`)."""
         if self._open_browser is False or (self._open_browser is None and not auto):
-            return
+            return None
         if self._open_browser is None and _in_ci():
-            return
+            return None
         if not self._console.is_terminal:
-            return
+            return None
         fd = _interactive_stdin()
         if fd is None or not _browser_available():
-            return
-        if not _is_web_page(url):
-            self._print(
-                Text(
-                    f"Not opening {printable(url)} in a browser: only https:// pages are "
-                    "opened; open it yourself if you trust it."
-                )
-            )
-            return
-        self._stop_reader()
-        self._print(Text(f"Press Enter to open {printable(url)} in your browser..."))
-        self._reader = _EnterReader(fd, lambda: self._enter_pressed(url))
-        self._reader.start()
+            return None
+        return fd
 
     def _stop_reader(self) -> None:
         reader, self._reader = self._reader, None
