@@ -618,6 +618,51 @@ def test_child_on_a_real_terminal() -> None:
     assert "Authentication complete." in terminal
 
 
+@pytest.mark.parametrize("outcome", ["succeeded", "failed", "closed"])
+def test_echo_is_off_while_spinning_and_restored_on_every_exit(outcome: str) -> None:
+    master, slave = pty.openpty()
+    try:
+        with os.fdopen(os.dup(slave), "w") as stream:
+            before = termios.tcgetattr(slave)
+            console = Console(file=stream, force_terminal=True, width=80)
+            prompt = prompt_from_options(console=console)
+            prompt.show_code(make_auth_info())
+            assert termios.tcgetattr(slave) == before  # typing echoes until the spinner starts
+            prompt.start_waiting()
+            assert not termios.tcgetattr(slave)[3] & termios.ECHO
+            if outcome == "succeeded":
+                prompt.succeeded(Token(access_token="t"))
+            elif outcome == "failed":
+                prompt.failed(KeyboardInterrupt())
+            if outcome != "closed":
+                assert termios.tcgetattr(slave) == before  # back once the spinner is gone
+            prompt.close()
+            assert termios.tcgetattr(slave) == before  # every setting exactly as it was
+            prompt.close()
+            assert termios.tcgetattr(slave) == before
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_echo_of_a_terminal_in_the_background_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Changing its settings would stop the process (SIGTTOU); the terminal is another job's.
+    monkeypatch.setattr(os, "tcgetpgrp", lambda fd: os.getpgrp() + 1)
+    master, slave = pty.openpty()
+    try:
+        with os.fdopen(os.dup(slave), "w") as stream:
+            before = termios.tcgetattr(slave)
+            prompt = prompt_from_options(console=Console(file=stream, force_terminal=True))
+            prompt.start_waiting()
+            assert termios.tcgetattr(slave) == before
+            prompt.close()
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
 def test_child_with_stderr_piped() -> None:
     result = subprocess.run(
         [sys.executable, str(CHILD), "0.3"],

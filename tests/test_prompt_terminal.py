@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +63,10 @@ class Terminal:
 
     def expect(self, text: str) -> None:
         self.child.expect_exact(text)
+
+    def echoes(self) -> bool:
+        """Whether the terminal echoes what is typed (its settings, read through the master)."""
+        return bool(termios.tcgetattr(self.child.child_fd)[3] & termios.ECHO)
 
     def finish(self) -> int:
         """Wait for the child to exit; its exit code."""
@@ -166,6 +171,53 @@ def test_enter_opens_the_browser_and_leaves_later_input_alone(
     ]
 
 
+@pytest.mark.parametrize("offered", [True, False], ids=["enter-offered", "enter-not-offered"])
+def test_keys_typed_while_waiting_leave_no_copies_of_the_spinner(
+    approve: Path, browser: tuple[str, Path], offered: bool
+) -> None:
+    command, opened = browser
+    terminal = Terminal(
+        "--wait-file",
+        str(approve),
+        "--read-after",
+        "--check-terminal",
+        *([] if offered else ["--open-browser", "false"]),
+        env=child_env(BROWSER=command),
+    )
+    terminal.expect("(expires in 14:5")
+    assert terminal.echoes() is False  # nothing typed lands on the spinner's line
+    terminal.child.send("abc\r")  # letters, then Enter
+    if offered:
+        terminal.expect("Opening https://example.com/device in your browser.")
+    terminal.child.send("\r\r")  # and Enter again, twice
+    for _ in range(3):  # the spinner redraws itself after all of that
+        terminal.expect("(expires in 14:5")
+    approve.touch()
+    terminal.expect("Authentication complete.")
+    terminal.expect("terminal restored: True")
+    terminal.expect("got: ")
+    assert terminal.finish() == 0
+    assert opened.exists() is offered
+    screen = terminal.screen()
+    assert not [line for line in screen if "Waiting for you" in line], screen
+    if offered:  # the first line opened the page; the next one is left for the program
+        assert screen[1:] == [
+            "Press Enter to open https://example.com/device in your browser, "
+            "or open it yourself and enter the code.",
+            "Opening https://example.com/device in your browser.",
+            "✓ Authentication complete.",
+            "terminal restored: True",
+            "got:",
+        ]
+    else:  # everything typed is left for the program, unechoed
+        assert screen[1:] == [
+            "Open https://example.com/device in your browser and enter the code.",
+            "✓ Authentication complete.",
+            "terminal restored: True",
+            "got: abc",
+        ]
+
+
 def test_browser_that_cannot_start(approve: Path) -> None:
     terminal = Terminal(
         "--wait-file", str(approve), env=child_env(BROWSER="/nonexistent/browser %s")
@@ -229,16 +281,20 @@ def test_when_enter_is_offered(
 
 
 def test_ctrl_c_cancels_and_restores_the_terminal(browser: tuple[str, Path], approve: Path) -> None:
-    terminal = Terminal("--wait-file", str(approve), env=child_env(BROWSER=browser[0]))
+    terminal = Terminal(
+        "--wait-file", str(approve), "--check-terminal", env=child_env(BROWSER=browser[0])
+    )
     terminal.expect("Press Enter to open")
     terminal.expect("(expires in 14:5")
+    assert terminal.echoes() is False
     terminal.child.send("\x03")
     terminal.expect("Cancelled.")
+    terminal.expect("terminal restored: True")  # echo back on, every other setting as it was
     assert terminal.finish() == 130
     output = terminal.output
     assert "\x1b[?25l" in output  # the cursor was hidden while spinning...
     assert output.rindex("\x1b[?25h") > output.rindex("\x1b[?25l")  # ...and shown again
-    assert terminal.screen()[-1] == "✗ Cancelled."
+    assert terminal.screen()[-2:] == ["✗ Cancelled.", "terminal restored: True"]
     assert not browser[1].exists()
 
 

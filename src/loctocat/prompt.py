@@ -16,9 +16,11 @@ keyboard (stdin and stderr are terminals, ``CI`` is not set), a browser can be s
 ``BROWSER`` names it) and the page is an https:// one. When the server sends
 ``verification_uri_complete``, that page, with the code filled in, is the one named and opened:
 "Press Enter to open https://example.com/device?user_code=WDJB-MJHT in your browser (the code
-is filled in).". The spinner animates and counts down. Over SSH a QR code of the page is shown
-too when `segno` is installed (``pip install 'loctocat[qr]'``); ``copy_code=True`` puts the
-code on the clipboard.
+is filled in).". The spinner animates and counts down; while it runs the terminal does not echo
+what is typed (an echoed key would leave a copy of the spinner's line behind). The keys still
+reach stdin, and the terminal's settings are put back exactly when the flow ends. Over SSH a QR
+code of the page is shown too when `segno` is installed (``pip install 'loctocat[qr]'``);
+``copy_code=True`` puts the code on the clipboard.
 
 Anywhere else (CI, pipes, a redirected stderr, ``TERM=dumb``) the lines are printed once as
 plain text, with no control codes and nothing waiting for input::
@@ -45,9 +47,9 @@ import sys
 import threading
 import urllib.parse
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import suppress
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from loctocat._flow import _is_loopback
 from loctocat._models import LoctocatAuthInfo, Token
@@ -228,17 +230,17 @@ def _over_ssh() -> bool:
     return bool(os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_TTY"))
 
 
-def _interactive_stdin() -> int | None:
-    """stdin's file descriptor if Enter can be read from it without side effects, else None.
+def _foreground_terminal(stream: IO[str] | None) -> int | None:
+    """`stream`'s file descriptor if it is a terminal this process may read or set up, else None.
 
-    That is: a terminal, on a platform where `select` works on it (not Windows), with this
-    process in the foreground (a background job reading its terminal would be stopped).
+    That is: a terminal with this process in the foreground. A background job that reads its
+    terminal, or changes its settings, would be stopped (SIGTTIN, SIGTTOU).
     """
-    if sys.platform == "win32" or sys.stdin is None:
+    if stream is None:
         return None
     try:
-        fd = sys.stdin.fileno()
-    except (AttributeError, OSError, ValueError):  # replaced or closed stdin (e.g. pytest)
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced or closed (e.g. by pytest)
         return None
     if not os.isatty(fd):
         return None
@@ -246,8 +248,19 @@ def _interactive_stdin() -> int | None:
         if os.tcgetpgrp(fd) != os.getpgrp():
             return None
     except OSError:
-        pass  # not our controlling terminal: nothing would stop us for reading it
+        pass  # not our controlling terminal: nothing would stop us for using it
     return fd
+
+
+def _interactive_stdin() -> int | None:
+    """stdin's file descriptor if Enter can be read from it without side effects, else None.
+
+    That is: a terminal in the foreground (see `_foreground_terminal`), on a platform where
+    `select` works on it (not Windows).
+    """
+    if sys.platform == "win32":
+        return None
+    return _foreground_terminal(sys.stdin)
 
 
 def _is_web_page(url: str) -> bool:
@@ -466,6 +479,51 @@ class _EnterReader:
         return False
 
 
+class _EchoOff:
+    """A terminal's echo of what is typed, turned off until `restore()` puts its settings back.
+
+    While the spinner redraws its line, an echoed key lands on that line, and an echoed Enter
+    moves the cursor down, so that the next redraw leaves a copy of the spinner behind. Only
+    the echo is turned off: the terminal stays in line mode, Ctrl+C still interrupts, and what
+    is typed still reaches stdin (for the Enter reader, or for the program afterwards).
+    """
+
+    def __init__(self, fd: int, saved: list[Any]) -> None:
+        self._fd = fd
+        self._saved: list[Any] | None = saved
+
+    @classmethod
+    def start(cls, stream: IO[str]) -> _EchoOff | None:
+        """Turn off the echo of `stream`'s terminal; None if it is not a terminal in the
+        foreground, or on Windows."""
+        if sys.platform == "win32":
+            return None
+        fd = _foreground_terminal(stream)
+        if fd is None:
+            return None
+        import termios
+
+        try:
+            saved = termios.tcgetattr(fd)
+            quiet = list(saved)
+            quiet[3] &= ~(termios.ECHO | termios.ECHONL)  # the local modes
+            # TCSANOW: keys typed already stay in the terminal (TCSAFLUSH would drop them).
+            termios.tcsetattr(fd, termios.TCSANOW, quiet)
+        except termios.error:
+            return None
+        return cls(fd, saved)
+
+    def restore(self) -> None:
+        """Put back the terminal's settings exactly as they were found. Safe to call again."""
+        import termios
+
+        saved, self._saved = self._saved, None
+        if saved is None:
+            return
+        with suppress(termios.error):  # the terminal is gone: there is nothing to put back
+            termios.tcsetattr(self._fd, termios.TCSANOW, saved)
+
+
 class TerminalPrompt:
     """The default `Prompt`: prints the code, a spinner and the outcome to a rich console.
 
@@ -544,6 +602,7 @@ class TerminalPrompt:
         self._refresher: threading.Thread | None = None
         self._stop_refreshing = threading.Event()
         self._reader: _EnterReader | None = None
+        self._echo_off: _EchoOff | None = None
 
     @property
     def console(self) -> Console:
@@ -606,6 +665,8 @@ class TerminalPrompt:
                     self._user_spinner_running = True
             elif self._spinner_name is not None and self._live is None:
                 if self._animates():
+                    # Before the first frame; close() turns the echo back on, whatever happens.
+                    self._echo_off = _EchoOff.start(self._console.file)
                     self._start_live(self._spinner_name)
                 else:
                     self._print(self._waiting_text())
@@ -642,10 +703,11 @@ class TerminalPrompt:
             self._print(self._outcome_line("✗", "X", "red", text))
 
     def close(self) -> None:
-        """Stop the spinner, stop waiting for Enter and show the cursor again.
+        """Stop the spinner, stop waiting for Enter, show the cursor and echo typing again.
 
-        Once it returns no thread of the prompt reads stdin, so the program can. A browser
-        already being started is left to finish. Safe to call repeatedly.
+        Once it returns no thread of the prompt reads stdin, so the program can, and the
+        terminal's settings are as they were before the spinner started. A browser already
+        being started is left to finish. Safe to call repeatedly.
         """
         with self._lock:
             self._stop_reader()
@@ -731,33 +793,11 @@ class TerminalPrompt:
             reader = self._reader
             if reader is None or reader.stopped:
                 return
-            self._undo_enter_echo()
             self._print(Text(f"Opening {printable(url)} in your browser."))
         if not _open_page(url):
             with self._lock:
                 if self._reader is reader:  # only while the flow still runs
                     self._print(Text(f"Could not start a browser; open {printable(url)} yourself."))
-
-    def _undo_enter_echo(self) -> None:
-        """Put the spinner back where it was: the terminal echoed Enter as a line break."""
-        from rich.control import Control
-        from rich.segment import ControlType
-
-        live = self._live
-        if live is None:
-            return
-        # Under the Live's lock so that no refresh runs in between. Wherever the spinner was
-        # redrawn meanwhile (its old line or the new one), erase the current line and go up: the
-        # next refresh draws on the spinner's old line and nothing is left behind.
-        lock: AbstractContextManager[object] = getattr(live, "_lock", None) or nullcontext()
-        with lock:
-            self._console.control(
-                Control(
-                    ControlType.CARRIAGE_RETURN,
-                    (ControlType.ERASE_IN_LINE, 2),
-                    (ControlType.CURSOR_UP, 1),
-                )
-            )
 
     def _waiting_text(self) -> Text:
         from rich.text import Text
@@ -854,9 +894,14 @@ class TerminalPrompt:
             self._stop_refreshing.set()
             if refresher is not threading.current_thread():
                 refresher.join()
-        if live is not None:
-            # Clears the spinner line (transient) and shows the cursor again.
-            live.stop()
+        echo_off, self._echo_off = self._echo_off, None
+        try:
+            if live is not None:
+                # Clears the spinner line (transient) and shows the cursor again.
+                live.stop()
+        finally:
+            if echo_off is not None:
+                echo_off.restore()
 
 
 def prompt_from_options(
