@@ -50,13 +50,13 @@ def child_env(**extra: str) -> dict[str, str]:
 class Terminal:
     """A child on a pseudo-terminal (stdin, stdout and stderr), with everything it wrote."""
 
-    def __init__(self, *args: str, env: dict[str, str]) -> None:
+    def __init__(self, *args: str, env: dict[str, str], columns: int = 100) -> None:
         self.log = io.BytesIO()
         self.child = pexpect.spawn(
             sys.executable,
             [str(CHILD), *args],
             env=env,
-            dimensions=(50, 100),
+            dimensions=(50, columns),
             timeout=10,
         )
         self.child.logfile_read = self.log
@@ -171,9 +171,11 @@ def test_enter_opens_the_browser_and_leaves_later_input_alone(
     ]
 
 
+# At 50 columns the spinner's line wraps: it takes two rows, redrawn together.
+@pytest.mark.parametrize("columns", [100, 50])
 @pytest.mark.parametrize("offered", [True, False], ids=["enter-offered", "enter-not-offered"])
 def test_keys_typed_while_waiting_leave_no_copies_of_the_spinner(
-    approve: Path, browser: tuple[str, Path], offered: bool
+    approve: Path, browser: tuple[str, Path], offered: bool, columns: int
 ) -> None:
     command, opened = browser
     terminal = Terminal(
@@ -183,6 +185,7 @@ def test_keys_typed_while_waiting_leave_no_copies_of_the_spinner(
         "--check-terminal",
         *([] if offered else ["--open-browser", "false"]),
         env=child_env(BROWSER=command),
+        columns=columns,
     )
     terminal.expect("(expires in 14:5")
     assert terminal.echoes() is False  # nothing typed lands on the spinner's line
