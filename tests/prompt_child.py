@@ -15,10 +15,13 @@ Usage: python prompt_child.py [SECONDS] [options]
     --copy-code           copy_code=True
     --no-segno            behave as if segno were not installed
     --read-after          after the flow, read one line from stdin and print "got: <line>"
+    --check-terminal      after the flow, print "terminal restored: True" if the settings of
+                          the terminal on stderr are exactly what they were before it
 """
 
 import argparse
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -39,6 +42,7 @@ parser.add_argument("--qr", choices=list(TRI_STATE), default="auto")
 parser.add_argument("--copy-code", action="store_true")
 parser.add_argument("--no-segno", action="store_true")
 parser.add_argument("--read-after", action="store_true")
+parser.add_argument("--check-terminal", action="store_true")
 args = parser.parse_args()
 
 if args.no_segno:
@@ -65,6 +69,7 @@ def wait() -> None:
         time.sleep(0.02)
 
 
+settings_before = termios.tcgetattr(sys.stderr.fileno()) if args.check_terminal else None
 prompt = prompt_from_options(
     open_browser=TRI_STATE[args.open_browser],
     qr=TRI_STATE[args.qr],
@@ -87,6 +92,9 @@ except AccessDenied:
     sys.exit(1)
 finally:
     prompt.close()
+    if settings_before is not None:
+        restored = termios.tcgetattr(sys.stderr.fileno()) == settings_before
+        print(f"terminal restored: {restored}", flush=True)
 
 if args.read_after:
     print(f"got: {sys.stdin.readline().strip()}", flush=True)

@@ -34,6 +34,7 @@ from loctocat.prompt import (
 )
 
 CHILD = Path(__file__).with_name("prompt_child.py")
+COMPLETE = "https://example.com/device?user_code=WDJB-MJHT"
 # Any SGR sequence (colour, bold, reset): what NO_COLOR and non-terminals must never get.
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 # The environment variables that change rich's terminal and colour decisions.
@@ -157,12 +158,15 @@ def test_default_text_plain() -> None:
 def test_default_text_offers_complete_uri_and_skips_server_message() -> None:
     console, out = make_console(terminal=False)
     auth_info = make_auth_info(
-        verification_uri_complete="https://example.com/device?user_code=WDJB-MJHT",
+        verification_uri_complete=COMPLETE,
         extra={"message": "To sign in, use a web browser to open the page..."},
     )
     prompt_from_options(console=console).show_code(auth_info)
     text = out.getvalue()
-    assert "Or open https://example.com/device?user_code=WDJB-MJHT to skip typing it.\n" in text
+    assert (
+        f"Open {COMPLETE} in your browser (the code is filled in), "
+        "or https://example.com/device and enter the code.\n"
+    ) in text
     assert "To sign in" not in text
 
 
@@ -311,13 +315,11 @@ def test_hostile_auth_info_is_shown_escaped(terminal: bool) -> None:
     prompt.failed(ServerError("invalid_scope", "\x1b[2J\x1b[5mgone\u202e", "\x1b]8;;x\x07"))
     prompt.close()
     text = shown_text(out.getvalue())
-    assert r"! First copy your one-time code: WDJB\x1b[2J-MJHT" + "\n" in text
-    assert f"Open {SHOWN_LINK} in your browser and enter the code.\n" in text
-    assert (
-        r"Or open https://example.com/\x1b]0;pwned\x07\x9b5m\u202etxt.exe to skip typing it."
-        in text
+    assert text.startswith(
+        r"! First copy your one-time code: WDJB\x1b[2J-MJHT" + "\n"
+        r"Open https://example.com/\x1b]0;pwned\x07\x9b5m\u202etxt.exe in your browser "
+        f"(the code is filled in), or {SHOWN_LINK} and enter the code.\n"
     )
-    assert (r" ".join(r"WDJB\x1b[2J-MJHT") in text) is terminal  # the code in its box
     assert text.endswith(r"invalid_scope: \x1b[2J\x1b[5mgone\u202e [see \x1b]8;;x\x07]" + "\n")
 
 
@@ -616,6 +618,51 @@ def test_child_on_a_real_terminal() -> None:
     assert "Authentication complete." in terminal
 
 
+@pytest.mark.parametrize("outcome", ["succeeded", "failed", "closed"])
+def test_echo_is_off_while_spinning_and_restored_on_every_exit(outcome: str) -> None:
+    master, slave = pty.openpty()
+    try:
+        with os.fdopen(os.dup(slave), "w") as stream:
+            before = termios.tcgetattr(slave)
+            console = Console(file=stream, force_terminal=True, width=80)
+            prompt = prompt_from_options(console=console)
+            prompt.show_code(make_auth_info())
+            assert termios.tcgetattr(slave) == before  # typing echoes until the spinner starts
+            prompt.start_waiting()
+            assert not termios.tcgetattr(slave)[3] & termios.ECHO
+            if outcome == "succeeded":
+                prompt.succeeded(Token(access_token="t"))
+            elif outcome == "failed":
+                prompt.failed(KeyboardInterrupt())
+            if outcome != "closed":
+                assert termios.tcgetattr(slave) == before  # back once the spinner is gone
+            prompt.close()
+            assert termios.tcgetattr(slave) == before  # every setting exactly as it was
+            prompt.close()
+            assert termios.tcgetattr(slave) == before
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_echo_of_a_terminal_in_the_background_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Changing its settings would stop the process (SIGTTOU); the terminal is another job's.
+    monkeypatch.setattr(os, "tcgetpgrp", lambda fd: os.getpgrp() + 1)
+    master, slave = pty.openpty()
+    try:
+        with os.fdopen(os.dup(slave), "w") as stream:
+            before = termios.tcgetattr(slave)
+            prompt = prompt_from_options(console=Console(file=stream, force_terminal=True))
+            prompt.start_waiting()
+            assert termios.tcgetattr(slave) == before
+            prompt.close()
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
 def test_child_with_stderr_piped() -> None:
     result = subprocess.run(
         [sys.executable, str(CHILD), "0.3"],
@@ -633,44 +680,88 @@ def test_child_with_stderr_piped() -> None:
     assert err.endswith("✓ Authentication complete.\n")
 
 
-# -- the code in a box ----------------------------------------------------------------------
+# -- the layout: the code once, the page once -----------------------------------------------
+
+PRESS_ENTER = (
+    "Press Enter to open https://example.com/device in your browser, "
+    "or open it yourself and enter the code."
+)
+PRESS_ENTER_COMPLETE = f"Press Enter to open {COMPLETE} in your browser (the code is filled in)."
+OPEN = "Open https://example.com/device in your browser and enter the code."
+OPEN_COMPLETE = (
+    f"Open {COMPLETE} in your browser (the code is filled in), "
+    "or https://example.com/device and enter the code."
+)
 
 
-def test_code_spaced_in_a_box_on_a_terminal() -> None:
-    console, out = make_console(terminal=True, width=80)
-    prompt_from_options(console=console).show_code(make_auth_info())
-    lines = SGR.sub("", out.getvalue()).splitlines()
-    assert lines[0] == "! First copy your one-time code: WDJB-MJHT"  # still copyable as is
-    assert lines[1:4] == [
-        "  ╭───────────────────────╮",
-        "  │   W D J B - M J H T   │",
-        "  ╰───────────────────────╯",
-    ]
-    assert "\x1b[1mW D J B - M J H T\x1b[0m" in out.getvalue()  # bold
-    assert lines[4].startswith("Open https://example.com/device")
-
-
-@pytest.mark.parametrize(("width", "boxed"), [(26, False), (27, True)])
-def test_code_box_is_left_out_rather_than_wrapped(width: int, boxed: bool) -> None:
+@pytest.mark.parametrize("width", [80, 50])
+@pytest.mark.parametrize(
+    ("complete", "where"), [(None, PRESS_ENTER), (COMPLETE, PRESS_ENTER_COMPLETE)]
+)
+def test_layout_on_a_terminal_with_enter(
+    keyboard: FakeStdin, opened: list[str], width: int, complete: str | None, where: str
+) -> None:
     console, out = make_console(terminal=True, width=width)
-    prompt_from_options(console=console).show_code(make_auth_info())
-    assert ("│   W D J B - M J H T   │" in SGR.sub("", out.getvalue())) is boxed
+    prompt = prompt_from_options(console=console)
+    try:
+        prompt.show_code(make_auth_info(verification_uri_complete=complete))
+        assert enter_threads()
+    finally:
+        prompt.close()
+    text = out.getvalue()
+    # One line for the code and one for the page, each said once; a line wider than the
+    # terminal is left for the terminal to wrap, never broken (a broken URL cannot be clicked).
+    assert SGR.sub("", text) == f"! First copy your one-time code: WDJB-MJHT\n{where}\n"
+    assert "\x1b[1;33m!\x1b[0m" in text
+    assert "\x1b[1mWDJB-MJHT\x1b[0m" in text  # the code in bold
 
 
-def test_no_code_box_off_a_terminal_or_on_a_dumb_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    console, out = make_console(terminal=False)
-    prompt_from_options(console=console).show_code(make_auth_info())
+@pytest.mark.parametrize("width", [80, 50])
+@pytest.mark.parametrize(("complete", "where"), [(None, OPEN), (COMPLETE, OPEN_COMPLETE)])
+def test_layout_on_a_terminal_without_enter(width: int, complete: str | None, where: str) -> None:
+    console, out = make_console(terminal=True, width=width)
+    prompt_from_options(console=console).show_code(
+        make_auth_info(verification_uri_complete=complete)
+    )
+    assert SGR.sub("", out.getvalue()) == f"! First copy your one-time code: WDJB-MJHT\n{where}\n"
+
+
+@pytest.mark.parametrize(("complete", "where"), [(None, OPEN), (COMPLETE, OPEN_COMPLETE)])
+def test_layout_off_a_terminal(
+    keyboard: FakeStdin, opened: list[str], complete: str | None, where: str
+) -> None:
+    console, out = make_console(terminal=False, width=50)
+    run_flow(
+        prompt_from_options(console=console),
+        auth_info=make_auth_info(verification_uri_complete=complete),
+    )
+    assert not enter_threads()  # nobody is asked to press Enter where nothing is shown live
+    assert out.getvalue() == (
+        "! First copy your one-time code: WDJB-MJHT\n"
+        f"{where}\n"
+        "Waiting for you to approve in the browser… (expires in 14:59)\n"
+        "✓ Authentication complete.\n"
+    )
+
+
+def test_layout_on_a_dumb_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TERM", "dumb")
+    out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=100)
     prompt_from_options(console=console).show_code(make_auth_info())
-    assert "W D J B" not in out.getvalue()
-    assert "\x1b" not in out.getvalue()
+    assert out.getvalue() == f"! First copy your one-time code: WDJB-MJHT\n{OPEN}\n"
 
 
-def test_no_code_box_with_a_custom_message() -> None:
+def test_custom_message_keeps_its_own_press_enter_line(
+    keyboard: FakeStdin, opened: list[str]
+) -> None:
     console, out = make_console(terminal=True)
-    prompt_from_options(console=console, message="Use {code}").show_code(make_auth_info())
-    assert out.getvalue() == "Use {code}\n"
+    prompt = prompt_from_options(console=console, message="Use {code}")
+    try:
+        prompt.show_code(make_auth_info(verification_uri_complete=COMPLETE))
+    finally:
+        prompt.close()
+    assert out.getvalue() == f"Use {{code}}\nPress Enter to open {COMPLETE} in your browser...\n"
 
 
 # -- QR code --------------------------------------------------------------------------------
@@ -924,15 +1015,12 @@ def wait_for(condition: Any, timeout: float = 5) -> None:
         time.sleep(0.01)
 
 
-COMPLETE = "https://example.com/device?user_code=WDJB-MJHT"
-
-
 def test_enter_opens_the_complete_uri(keyboard: FakeStdin, opened: list[str]) -> None:
     console, out = make_console(terminal=True)
     prompt = prompt_from_options(console=console)
     prompt.show_code(make_auth_info(verification_uri_complete=COMPLETE))
     prompt.start_waiting()
-    assert f"Press Enter to open {COMPLETE} in your browser...\n" in out.getvalue()
+    assert f"{PRESS_ENTER_COMPLETE}\n" in out.getvalue()
     keyboard.type(b"\n")
     wait_for(lambda: opened)
     wait_for(lambda: f"Opening {COMPLETE} in your browser." in out.getvalue())
@@ -1276,8 +1364,9 @@ def test_svg_of_the_prompt_for_the_docs_can_be_remade(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(script), str(tmp_path / "prompt.svg")], check=True)
     svg = (tmp_path / "prompt.svg").read_text()
     assert svg.startswith("<svg")
-    for text in ("W&#160;D&#160;J&#160;B", "Press&#160;Enter&#160;to&#160;open", "expires"):
+    for text in ("WDJB-MJHT", "Press&#160;Enter&#160;to&#160;open", "filled&#160;in", "expires"):
         assert text in svg
+    assert "W&#160;D&#160;J&#160;B" not in svg  # the code is shown once, as it is typed
 
 
 def test_over_ssh_only_a_browser_the_user_named_is_started(

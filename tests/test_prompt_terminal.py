@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,19 +50,23 @@ def child_env(**extra: str) -> dict[str, str]:
 class Terminal:
     """A child on a pseudo-terminal (stdin, stdout and stderr), with everything it wrote."""
 
-    def __init__(self, *args: str, env: dict[str, str]) -> None:
+    def __init__(self, *args: str, env: dict[str, str], columns: int = 100) -> None:
         self.log = io.BytesIO()
         self.child = pexpect.spawn(
             sys.executable,
             [str(CHILD), *args],
             env=env,
-            dimensions=(50, 100),
+            dimensions=(50, columns),
             timeout=10,
         )
         self.child.logfile_read = self.log
 
     def expect(self, text: str) -> None:
         self.child.expect_exact(text)
+
+    def echoes(self) -> bool:
+        """Whether the terminal echoes what is typed (its settings, read through the master)."""
+        return bool(termios.tcgetattr(self.child.child_fd)[3] & termios.ECHO)
 
     def finish(self) -> int:
         """Wait for the child to exit; its exit code."""
@@ -142,8 +147,7 @@ def test_enter_opens_the_browser_and_leaves_later_input_alone(
         env=child_env(BROWSER=command),
     )
     terminal.expect("WDJB-MJHT")
-    terminal.expect("W D J B - M J H T")
-    terminal.expect(f"Press Enter to open {COMPLETE} in your browser...")
+    terminal.expect(f"Press Enter to open {COMPLETE} in your browser (the code is filled in).")
     terminal.expect("(expires in 14:5")  # the countdown
     terminal.child.send("\r")
     terminal.expect(f"Opening {COMPLETE} in your browser.")
@@ -156,12 +160,10 @@ def test_enter_opens_the_browser_and_leaves_later_input_alone(
     terminal.expect("got: later")
     assert terminal.finish() == 0
     screen = terminal.screen()
-    assert screen[0] == "! First copy your one-time code: WDJB-MJHT"
-    assert "  │   W D J B - M J H T   │" in screen
-    assert screen.count(f"Opening {COMPLETE} in your browser.") == 1
     assert not [line for line in screen if "Waiting for you" in line]  # no stale spinner line
-    assert screen[-5:] == [
-        f"Press Enter to open {COMPLETE} in your browser...",
+    assert screen == [
+        "! First copy your one-time code: WDJB-MJHT",
+        f"Press Enter to open {COMPLETE} in your browser (the code is filled in).",
         f"Opening {COMPLETE} in your browser.",
         "✓ Authentication complete.",
         "later",  # echoed by the terminal
@@ -169,11 +171,64 @@ def test_enter_opens_the_browser_and_leaves_later_input_alone(
     ]
 
 
+# At 50 columns the spinner's line wraps: it takes two rows, redrawn together.
+@pytest.mark.parametrize("columns", [100, 50])
+@pytest.mark.parametrize("offered", [True, False], ids=["enter-offered", "enter-not-offered"])
+def test_keys_typed_while_waiting_leave_no_copies_of_the_spinner(
+    approve: Path, browser: tuple[str, Path], offered: bool, columns: int
+) -> None:
+    command, opened = browser
+    terminal = Terminal(
+        "--wait-file",
+        str(approve),
+        "--read-after",
+        "--check-terminal",
+        *([] if offered else ["--open-browser", "false"]),
+        env=child_env(BROWSER=command),
+        columns=columns,
+    )
+    terminal.expect("(expires in 14:5")
+    assert terminal.echoes() is False  # nothing typed lands on the spinner's line
+    terminal.child.send("abc\r")  # letters, then Enter
+    if offered:
+        terminal.expect("Opening https://example.com/device in your browser.")
+    terminal.child.send("\r\r")  # and Enter again, twice
+    for _ in range(3):  # the spinner redraws itself after all of that
+        terminal.expect("(expires in 14:5")
+    approve.touch()
+    terminal.expect("Authentication complete.")
+    terminal.expect("terminal restored: True")
+    terminal.expect("got: ")
+    assert terminal.finish() == 0
+    assert opened.exists() is offered
+    screen = terminal.screen()
+    assert not [line for line in screen if "Waiting for you" in line], screen
+    if offered:  # the first line opened the page; the next one is left for the program
+        assert screen[1:] == [
+            "Press Enter to open https://example.com/device in your browser, "
+            "or open it yourself and enter the code.",
+            "Opening https://example.com/device in your browser.",
+            "✓ Authentication complete.",
+            "terminal restored: True",
+            "got:",
+        ]
+    else:  # everything typed is left for the program, unechoed
+        assert screen[1:] == [
+            "Open https://example.com/device in your browser and enter the code.",
+            "✓ Authentication complete.",
+            "terminal restored: True",
+            "got: abc",
+        ]
+
+
 def test_browser_that_cannot_start(approve: Path) -> None:
     terminal = Terminal(
         "--wait-file", str(approve), env=child_env(BROWSER="/nonexistent/browser %s")
     )
-    terminal.expect("Press Enter to open https://example.com/device in your browser...")
+    terminal.expect(
+        "Press Enter to open https://example.com/device in your browser, "
+        "or open it yourself and enter the code."
+    )
     terminal.child.send("\r")
     terminal.expect("Could not start a browser; open https://example.com/device yourself.")
     approve.touch()
@@ -229,16 +284,20 @@ def test_when_enter_is_offered(
 
 
 def test_ctrl_c_cancels_and_restores_the_terminal(browser: tuple[str, Path], approve: Path) -> None:
-    terminal = Terminal("--wait-file", str(approve), env=child_env(BROWSER=browser[0]))
+    terminal = Terminal(
+        "--wait-file", str(approve), "--check-terminal", env=child_env(BROWSER=browser[0])
+    )
     terminal.expect("Press Enter to open")
     terminal.expect("(expires in 14:5")
+    assert terminal.echoes() is False
     terminal.child.send("\x03")
     terminal.expect("Cancelled.")
+    terminal.expect("terminal restored: True")  # echo back on, every other setting as it was
     assert terminal.finish() == 130
     output = terminal.output
     assert "\x1b[?25l" in output  # the cursor was hidden while spinning...
     assert output.rindex("\x1b[?25h") > output.rindex("\x1b[?25l")  # ...and shown again
-    assert terminal.screen()[-1] == "✗ Cancelled."
+    assert terminal.screen()[-2:] == ["✗ Cancelled.", "terminal restored: True"]
     assert not browser[1].exists()
 
 
@@ -256,8 +315,8 @@ def test_stdin_and_stderr_not_terminals_give_plain_lines(browser: tuple[str, Pat
     assert result.stdout == b""
     assert result.stderr.decode() == (
         "! First copy your one-time code: WDJB-MJHT\n"
-        "Open https://example.com/device in your browser and enter the code.\n"
-        f"Or open {COMPLETE} to skip typing it.\n"
+        f"Open {COMPLETE} in your browser (the code is filled in), "
+        "or https://example.com/device and enter the code.\n"
         "Waiting for you to approve in the browser… (expires in 14:59)\n"
         "✓ Authentication complete.\n"
     )
@@ -335,7 +394,7 @@ def test_no_color_in_the_terminal(browser: tuple[str, Path]) -> None:
     assert terminal.finish() == 1
     output = terminal.output
     assert not SGR.search(output), output
-    assert "W D J B - M J H T" in output
+    assert "! First copy your one-time code: WDJB-MJHT\r\n" in output
     assert HALF_BLOCKS.search(output)
     assert "Press Enter to open" in output
     assert "\x1b[?25l" in output  # still animated: only colour is off

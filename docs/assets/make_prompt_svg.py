@@ -1,12 +1,13 @@
-"""Draw docs/assets/prompt.svg: the prompt on a terminal over SSH (code box, QR code, Enter).
+"""Draw docs/assets/prompt.svg: the prompt on a terminal over SSH (code, Enter, QR code).
 
 Run it again after changing the prompt (it needs `segno`: ``pip install 'loctocat[qr]'``)::
 
     python docs/assets/make_prompt_svg.py            # writes docs/assets/prompt.svg
     python docs/assets/make_prompt_svg.py out.svg    # or anywhere else
 
-The prompt is driven through its real code with a recording rich console 80 columns wide; the
-spinner line is drawn as one still frame.
+The prompt is driven through its real code with a recording rich console of 104 columns, wide
+enough for its longest line (a narrower terminal wraps that line; a picture would cut it off);
+the spinner line is drawn as one still frame.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ DEFAULT_OUTPUT = Path(__file__).with_name("prompt.svg")
 
 def render(path: Path) -> None:
     console = Console(
-        file=io.StringIO(), record=True, width=80, force_terminal=True, color_system="truecolor"
+        file=io.StringIO(), record=True, width=104, force_terminal=True, color_system="truecolor"
     )
     auth_info = LoctocatAuthInfo(
         device_code="device-secret",

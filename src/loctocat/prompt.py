@@ -1,32 +1,44 @@
 """What the user sees during `authenticate()`: the code to enter, a spinner, and the outcome.
 
 `authenticate()` talks to the user only through a `Prompt`. The default, `TerminalPrompt`,
-prints to stderr (stdout stays free for your program's output)::
+prints to stderr (stdout stays free for your program's output). On a terminal, with someone at
+the keyboard::
 
     ! First copy your one-time code: WDJB-MJHT
-      ╭───────────────────────╮
-      │   W D J B - M J H T   │
-      ╰───────────────────────╯
-    Open https://example.com/device in your browser and enter the code.
-    Press Enter to open https://example.com/device in your browser...
+    Press Enter to open https://example.com/device in your browser, or open it yourself and enter the code.
     ⠋ Waiting for you to approve in the browser… (expires in 14:59)
     ✓ Authentication complete.
 
-On a terminal the code is also shown spaced out in a box (easy to read and type on another
-device), the spinner animates and counts down, and, when someone is at the keyboard (stdin and
-stderr are terminals, ``CI`` is not set) and a browser can be started, pressing Enter opens the
-page if it is an https:// one (``BROWSER`` picks the browser, as for Python's `webbrowser`; a
-text browser such as lynx runs only when ``BROWSER`` names it).
-Over SSH a QR code of the page is shown too when `segno` is installed
-(``pip install 'loctocat[qr]'``); ``copy_code=True`` puts the code on the clipboard. Anywhere
-else (CI, pipes, a redirected stderr, ``TERM=dumb``) the same lines are printed once as plain
-text, with no control codes and nothing waiting for input.
+The code is shown once, and the page once, on one line however narrow the terminal (it wraps
+the line itself, so a URL is never broken). Enter opens the page when someone is at the
+keyboard (stdin and stderr are terminals, ``CI`` is not set), a browser can be started
+(``BROWSER`` picks it, as for Python's `webbrowser`; a text browser such as lynx runs only when
+``BROWSER`` names it) and the page is an https:// one. When the server sends
+``verification_uri_complete``, that page, with the code filled in, is the one named and opened:
+"Press Enter to open https://example.com/device?user_code=WDJB-MJHT in your browser (the code
+is filled in).". The spinner animates and counts down; while it runs the terminal does not echo
+what is typed (an echoed key would leave a copy of the spinner's line behind). The keys still
+reach stdin, and the terminal's settings are put back exactly when the flow ends. Over SSH a QR
+code of the page is shown too when `segno` is installed (``pip install 'loctocat[qr]'``);
+``copy_code=True`` puts the code on the clipboard.
+
+Anywhere else (CI, pipes, a redirected stderr, ``TERM=dumb``) the lines are printed once as
+plain text, with no control codes and nothing waiting for input::
+
+    ! First copy your one-time code: WDJB-MJHT
+    Open https://example.com/device in your browser and enter the code.
+    Waiting for you to approve in the browser… (expires in 14:59)
+    ✓ Authentication complete.
+
+With ``verification_uri_complete`` the second line names that page first: "Open
+https://example.com/device?user_code=WDJB-MJHT in your browser (the code is filled in), or
+https://example.com/device and enter the code.".
 ``NO_COLOR`` turns off colour and bold; ``FORCE_COLOR`` and rich's other variables work as usual.
 
 To change the wording, pass options (the loctocat 1.0 keywords, see `prompt_from_options`) or a
 `TerminalPrompt`; to show the code somewhere else entirely (a GUI, a log), pass any object with
 the five `Prompt` methods.
-"""
+"""  # noqa: E501  (the sample lines are as long as the prompt prints them)
 
 from __future__ import annotations
 
@@ -35,9 +47,9 @@ import sys
 import threading
 import urllib.parse
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import suppress
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from loctocat._flow import _is_loopback
 from loctocat._models import LoctocatAuthInfo, Token
@@ -82,7 +94,6 @@ _CLIPBOARD_TIMEOUT_SECONDS = 2.0
 _READ_POLL_SECONDS = 0.05
 # How long close() waits for the Enter reader to let go of stdin (it takes one poll at most).
 _READER_STOP_SECONDS = 1.0
-_PANEL_PADDING = 3  # spaces either side of the code in its box
 _QR_BORDER = 2  # modules of quiet zone around the QR code; 2 scans fine and keeps it compact
 # Exact black on white where the terminal can (scanners want contrast, whatever the theme);
 # rich picks the nearest colours on terminals with fewer.
@@ -188,6 +199,29 @@ def _browser_url(auth_info: LoctocatAuthInfo) -> str:
     return auth_info.verification_uri_complete or auth_info.verification_uri
 
 
+def _where_to_go(auth_info: LoctocatAuthInfo, *, press_enter: bool) -> str:
+    """The line under the code: the page to open, and what Enter does when it is offered.
+
+    The page with the code filled in (`verification_uri_complete`), when the server sent one,
+    is named first: it is the one Enter opens, and the one that saves typing.
+    """
+    # Everything shown comes from the server: its control characters are shown as escapes.
+    page = printable(auth_info.verification_uri)
+    if auth_info.verification_uri_complete:
+        complete = printable(auth_info.verification_uri_complete)
+        if press_enter:
+            return f"Press Enter to open {complete} in your browser (the code is filled in)."
+        return (
+            f"Open {complete} in your browser (the code is filled in), "
+            f"or {page} and enter the code."
+        )
+    if press_enter:
+        return (
+            f"Press Enter to open {page} in your browser, or open it yourself and enter the code."
+        )
+    return f"Open {page} in your browser and enter the code."
+
+
 def _in_ci() -> bool:
     return bool(os.environ.get("CI"))
 
@@ -196,17 +230,17 @@ def _over_ssh() -> bool:
     return bool(os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_TTY"))
 
 
-def _interactive_stdin() -> int | None:
-    """stdin's file descriptor if Enter can be read from it without side effects, else None.
+def _foreground_terminal(stream: IO[str] | None) -> int | None:
+    """`stream`'s file descriptor if it is a terminal this process may read or set up, else None.
 
-    That is: a terminal, on a platform where `select` works on it (not Windows), with this
-    process in the foreground (a background job reading its terminal would be stopped).
+    That is: a terminal with this process in the foreground. A background job that reads its
+    terminal, or changes its settings, would be stopped (SIGTTIN, SIGTTOU).
     """
-    if sys.platform == "win32" or sys.stdin is None:
+    if stream is None:
         return None
     try:
-        fd = sys.stdin.fileno()
-    except (AttributeError, OSError, ValueError):  # replaced or closed stdin (e.g. pytest)
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced or closed (e.g. by pytest)
         return None
     if not os.isatty(fd):
         return None
@@ -214,8 +248,19 @@ def _interactive_stdin() -> int | None:
         if os.tcgetpgrp(fd) != os.getpgrp():
             return None
     except OSError:
-        pass  # not our controlling terminal: nothing would stop us for reading it
+        pass  # not our controlling terminal: nothing would stop us for using it
     return fd
+
+
+def _interactive_stdin() -> int | None:
+    """stdin's file descriptor if Enter can be read from it without side effects, else None.
+
+    That is: a terminal in the foreground (see `_foreground_terminal`), on a platform where
+    `select` works on it (not Windows).
+    """
+    if sys.platform == "win32":
+        return None
+    return _foreground_terminal(sys.stdin)
 
 
 def _is_web_page(url: str) -> bool:
@@ -434,6 +479,51 @@ class _EnterReader:
         return False
 
 
+class _EchoOff:
+    """A terminal's echo of what is typed, turned off until `restore()` puts its settings back.
+
+    While the spinner redraws its line, an echoed key lands on that line, and an echoed Enter
+    moves the cursor down, so that the next redraw leaves a copy of the spinner behind. Only
+    the echo is turned off: the terminal stays in line mode, Ctrl+C still interrupts, and what
+    is typed still reaches stdin (for the Enter reader, or for the program afterwards).
+    """
+
+    def __init__(self, fd: int, saved: list[Any]) -> None:
+        self._fd = fd
+        self._saved: list[Any] | None = saved
+
+    @classmethod
+    def start(cls, stream: IO[str]) -> _EchoOff | None:
+        """Turn off the echo of `stream`'s terminal; None if it is not a terminal in the
+        foreground, or on Windows."""
+        if sys.platform == "win32":
+            return None
+        fd = _foreground_terminal(stream)
+        if fd is None:
+            return None
+        import termios
+
+        try:
+            saved = termios.tcgetattr(fd)
+            quiet = list(saved)
+            quiet[3] &= ~(termios.ECHO | termios.ECHONL)  # the local modes
+            # TCSANOW: keys typed already stay in the terminal (TCSAFLUSH would drop them).
+            termios.tcsetattr(fd, termios.TCSANOW, quiet)
+        except termios.error:
+            return None
+        return cls(fd, saved)
+
+    def restore(self) -> None:
+        """Put back the terminal's settings exactly as they were found. Safe to call again."""
+        import termios
+
+        saved, self._saved = self._saved, None
+        if saved is None:
+            return
+        with suppress(termios.error):  # the terminal is gone: there is nothing to put back
+            termios.tcsetattr(self._fd, termios.TCSANOW, saved)
+
+
 class TerminalPrompt:
     """The default `Prompt`: prints the code, a spinner and the outcome to a rich console.
 
@@ -449,7 +539,7 @@ class TerminalPrompt:
             "Authentication complete."; ``""`` shows nothing.
         spinner: a rich spinner name (``python -m rich.spinner`` lists them), your own
             `SpinnerLike` object (e.g. a ``halo.Halo``), or ``None`` for no waiting indicator.
-        open_browser: offer "Press Enter to open <page> in your browser...". ``None`` (the
+        open_browser: offer "Press Enter to open <page> in your browser". ``None`` (the
             default) offers it when someone can press Enter: stdin and the console are
             terminals, ``CI`` is not set, and `webbrowser` finds a browser that runs beside the
             terminal (set ``BROWSER`` to choose one; a text browser such as lynx or w3m, which
@@ -512,6 +602,7 @@ class TerminalPrompt:
         self._refresher: threading.Thread | None = None
         self._stop_refreshing = threading.Event()
         self._reader: _EnterReader | None = None
+        self._echo_off: _EchoOff | None = None
 
     @property
     def console(self) -> Console:
@@ -519,30 +610,50 @@ class TerminalPrompt:
         return self._console
 
     def show_code(self, auth_info: LoctocatAuthInfo) -> None:
-        """Print where to go and the code to enter (or the custom `message`), then the extras.
+        """Print the code and where to go (or the custom `message`), then the extras.
 
-        The extras are the QR code, the clipboard copy and the "Press Enter" offer, as the
-        `qr`, `copy_code` and `open_browser` options say.
+        The extras are the "Press Enter" offer, the QR code and the clipboard copy, as the
+        `open_browser`, `qr` and `copy_code` options say.
         """
         from rich.text import Text
 
         with self._lock:
             self._auth_info = auth_info
-            if self._message is None:
-                self._show_default_text(auth_info)
-                auto = True
-            else:
+            url = _browser_url(auth_info)
+            custom = None
+            if self._message is not None:
                 custom = self._message(auth_info) if callable(self._message) else self._message
-                if custom:
-                    self._print(Text(_printable_lines(custom)))
-                auto = bool(custom)
-            self._show_qr(_browser_url(auth_info), auto=auto)
+            # The automatic extras come with the default text or a message of the caller's;
+            # an empty message turns them off.
+            auto = custom is None or bool(custom)
+            enter_fd = self._enter_fd(auto=auto)
+            refused = enter_fd is not None and not _is_web_page(url)
+            if refused:
+                enter_fd = None
+            if custom is None:
+                self._show_default_text(auth_info, press_enter=enter_fd is not None)
+            elif custom:
+                self._print(Text(_printable_lines(custom)))
+            if refused:
+                self._print(
+                    Text(
+                        f"Not opening {printable(url)} in a browser: only https:// pages are "
+                        "opened; open it yourself if you trust it."
+                    )
+                )
+            elif enter_fd is not None and custom is not None:
+                # The default text says what Enter does; the caller's own message does not.
+                self._print(Text(f"Press Enter to open {printable(url)} in your browser..."))
+            self._show_qr(url, auto=auto)
             # A code with control characters is not copied: pasted into a terminal, they would
             # act there.
             code = auth_info.user_code
             if self._copy_code and printable(code) == code and _copy_to_clipboard(code):
                 self._print(Text("Copied the code to the clipboard."))
-            self._offer_browser(_browser_url(auth_info), auto=auto)
+            if enter_fd is not None:
+                self._stop_reader()
+                self._reader = _EnterReader(enter_fd, lambda: self._enter_pressed(url))
+                self._reader.start()
 
     def start_waiting(self) -> None:
         """Start the spinner; without a terminal, print the waiting line once instead."""
@@ -554,6 +665,8 @@ class TerminalPrompt:
                     self._user_spinner_running = True
             elif self._spinner_name is not None and self._live is None:
                 if self._animates():
+                    # Before the first frame; close() turns the echo back on, whatever happens.
+                    self._echo_off = _EchoOff.start(self._console.file)
                     self._start_live(self._spinner_name)
                 else:
                     self._print(self._waiting_text())
@@ -590,10 +703,11 @@ class TerminalPrompt:
             self._print(self._outcome_line("✗", "X", "red", text))
 
     def close(self) -> None:
-        """Stop the spinner, stop waiting for Enter and show the cursor again.
+        """Stop the spinner, stop waiting for Enter, show the cursor and echo typing again.
 
-        Once it returns no thread of the prompt reads stdin, so the program can. A browser
-        already being started is left to finish. Safe to call repeatedly.
+        Once it returns no thread of the prompt reads stdin, so the program can, and the
+        terminal's settings are as they were before the spinner started. A browser already
+        being started is left to finish. Safe to call repeatedly.
         """
         with self._lock:
             self._stop_reader()
@@ -614,10 +728,10 @@ class TerminalPrompt:
         return console.is_interactive and console.is_terminal and not console.is_dumb_terminal
 
     def _fancy(self) -> bool:
-        # Boxes and pictures: a terminal that is not dumb (colour or not).
+        # Pictures (the QR code): a terminal that is not dumb (colour or not).
         return self._console.is_terminal and not self._console.is_dumb_terminal
 
-    def _show_default_text(self, auth_info: LoctocatAuthInfo) -> None:
+    def _show_default_text(self, auth_info: LoctocatAuthInfo, *, press_enter: bool) -> None:
         from rich.text import Text
 
         styled = self._styled()
@@ -626,42 +740,10 @@ class TerminalPrompt:
         header = Text()
         header.append("!", style="bold yellow" if styled else "")
         header.append(" First copy your one-time code: ")
-        # Kept unspaced on this line so that it can be copied and pasted as it is.
         header.append(code, style="bold" if styled else "")
         self._print(header)
-        panel = self._code_panel(code)
-        if panel is not None:
-            self._console.print(panel, highlight=False)
-        text = Text(
-            f"Open {printable(auth_info.verification_uri)} in your browser and enter the code."
-        )
         # Microsoft-style `message` fields are left out on purpose: they repeat this, less clearly.
-        if auth_info.verification_uri_complete:
-            complete = printable(auth_info.verification_uri_complete)
-            text.append(f"\nOr open {complete} to skip typing it.")
-        self._print(text)
-
-    def _code_panel(self, code: str) -> RenderableType | None:
-        """The code spaced out in a box, or None off a terminal or when it would not fit."""
-        from rich.padding import Padding
-        from rich.panel import Panel
-        from rich.text import Text
-
-        if not self._fancy():
-            return None
-        styled = self._styled()
-        spaced = Text(" ".join(code), style="bold" if styled else "", no_wrap=True, end="")
-        # Never wrapped: a box that does not fit (indent, borders, padding) is left out; the
-        # code is on the line above anyway.
-        if 2 + 2 + 2 * _PANEL_PADDING + spaced.cell_len > self._console.width:
-            return None
-        panel = Panel(
-            spaced,
-            expand=False,
-            padding=(0, _PANEL_PADDING),
-            border_style="yellow" if styled else "none",
-        )
-        return Padding(panel, (0, 0, 0, 2), expand=False)
+        self._print(Text(_where_to_go(auth_info, press_enter=press_enter)))
 
     def _show_qr(self, url: str, *, auto: bool) -> None:
         from rich.text import Text
@@ -684,30 +766,19 @@ class TerminalPrompt:
 
     # -- opening the browser ----------------------------------------------------------------
 
-    def _offer_browser(self, url: str, *, auto: bool) -> None:
-        from rich.text import Text
-
+    def _enter_fd(self, *, auto: bool) -> int | None:
+        """stdin's descriptor when "Press Enter" may be offered, as `open_browser` says, else
+        None. Whether the page itself may be opened is checked apart (`_is_web_page`)."""
         if self._open_browser is False or (self._open_browser is None and not auto):
-            return
+            return None
         if self._open_browser is None and _in_ci():
-            return
+            return None
         if not self._console.is_terminal:
-            return
+            return None
         fd = _interactive_stdin()
         if fd is None or not _browser_available():
-            return
-        if not _is_web_page(url):
-            self._print(
-                Text(
-                    f"Not opening {printable(url)} in a browser: only https:// pages are "
-                    "opened; open it yourself if you trust it."
-                )
-            )
-            return
-        self._stop_reader()
-        self._print(Text(f"Press Enter to open {printable(url)} in your browser..."))
-        self._reader = _EnterReader(fd, lambda: self._enter_pressed(url))
-        self._reader.start()
+            return None
+        return fd
 
     def _stop_reader(self) -> None:
         reader, self._reader = self._reader, None
@@ -722,33 +793,11 @@ class TerminalPrompt:
             reader = self._reader
             if reader is None or reader.stopped:
                 return
-            self._undo_enter_echo()
             self._print(Text(f"Opening {printable(url)} in your browser."))
         if not _open_page(url):
             with self._lock:
                 if self._reader is reader:  # only while the flow still runs
                     self._print(Text(f"Could not start a browser; open {printable(url)} yourself."))
-
-    def _undo_enter_echo(self) -> None:
-        """Put the spinner back where it was: the terminal echoed Enter as a line break."""
-        from rich.control import Control
-        from rich.segment import ControlType
-
-        live = self._live
-        if live is None:
-            return
-        # Under the Live's lock so that no refresh runs in between. Wherever the spinner was
-        # redrawn meanwhile (its old line or the new one), erase the current line and go up: the
-        # next refresh draws on the spinner's old line and nothing is left behind.
-        lock: AbstractContextManager[object] = getattr(live, "_lock", None) or nullcontext()
-        with lock:
-            self._console.control(
-                Control(
-                    ControlType.CARRIAGE_RETURN,
-                    (ControlType.ERASE_IN_LINE, 2),
-                    (ControlType.CURSOR_UP, 1),
-                )
-            )
 
     def _waiting_text(self) -> Text:
         from rich.text import Text
@@ -845,9 +894,14 @@ class TerminalPrompt:
             self._stop_refreshing.set()
             if refresher is not threading.current_thread():
                 refresher.join()
-        if live is not None:
-            # Clears the spinner line (transient) and shows the cursor again.
-            live.stop()
+        echo_off, self._echo_off = self._echo_off, None
+        try:
+            if live is not None:
+                # Clears the spinner line (transient) and shows the cursor again.
+                live.stop()
+        finally:
+            if echo_off is not None:
+                echo_off.restore()
 
 
 def prompt_from_options(

@@ -60,8 +60,12 @@ from playwright.sync_api import (  # noqa: E402  (only once Chromium is known to
 
 VIEWPORT: ViewportSize = {"width": 1000, "height": 700}
 _CODE = re.compile(r"one-time code: ([A-Z]{4}-[A-Z]{4})\b")
-_URI = re.compile(r"^Open (http://\S+) in your browser", re.MULTILINE)
-_URI_COMPLETE = re.compile(r"^Or open (http://\S+) to skip", re.MULTILINE)
+# The prompt's line for a server that sends both pages: the one with the code filled in first.
+_URI_COMPLETE = re.compile(
+    r"^Open (http://\S+) in your browser \(the code is filled in\), or http://\S+ and enter",
+    re.MULTILINE,
+)
+_URI = re.compile(r"^Open http://\S+ in your browser .*, or (http://\S+) and enter", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")

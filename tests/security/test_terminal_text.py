@@ -153,8 +153,11 @@ def test_cli_shows_a_hostile_device_answer_escaped(
     assert "\x1b" not in stderr
     assert not UNSAFE.search(stderr)
     assert r"First copy your one-time code: WDJB\x1b[2J-MJHT" in stderr
-    assert r"Open \x1b]8;;https://evil.example/\x1b\https://github.com/login/device" in stderr
-    assert r"Or open https://example.com/\x1b]0;pwned\x07\u202e to skip typing it." in stderr
+    assert (
+        r"Open https://example.com/\x1b]0;pwned\x07\u202e in your browser (the code is filled in), "
+        r"or \x1b]8;;https://evil.example/\x1b\https://github.com/login/device\x1b]8;;\x1b"
+        "\\ and enter the code.\n"
+    ) in stderr
 
 
 @pytest.mark.parametrize(
