@@ -53,7 +53,7 @@ auth_info = LoctocatAuthInfo(
     user_code="WDJB-MJHT",
     verification_uri=args.uri,
     verification_uri_complete=(
-        "https://example.com/device?user_code=WDJB-MJHT" if args.complete else None
+        f"{args.uri}?user_code=WDJB-MJHT" if args.complete else None
     ),
     expires_in=900,
     interval=5,

@@ -350,6 +350,9 @@ def test_stdin_piped_to_a_terminal_program_is_not_read(browser: tuple[str, Path]
         (("--qr", "false"), {"SSH_CONNECTION": "10.0.0.1 5000 10.0.0.2 22"}, None),
         (("--qr", "true", "--no-segno"), {}, "hint"),
         (("--no-segno",), {"SSH_CONNECTION": "10.0.0.1 5000 10.0.0.2 22"}, None),
+        # A page on the remote machine's loopback cannot be reached from a phone.
+        (("--uri", "http://127.0.0.1:8765/device"), {"SSH_CONNECTION": "10.0.0.1 5 1 22"}, None),
+        (("--uri", "http://localhost:8765/device", "--qr", "true"), {}, "qr"),
     ],
 )
 def test_qr_code(args: tuple[str, ...], env: dict[str, str], expected: str | None) -> None:

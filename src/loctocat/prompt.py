@@ -748,7 +748,11 @@ class TerminalPrompt:
     def _show_qr(self, url: str, *, auto: bool) -> None:
         from rich.text import Text
 
-        wanted = self._qr if self._qr is not None else auto and _over_ssh() and self._fancy()
+        # Over SSH a phone can scan the page, unless it is on the remote machine's loopback
+        # (a local test server): no phone or laptop can reach that.
+        reachable = not _is_loopback(urllib.parse.urlsplit(url).hostname or "")
+        automatic = auto and _over_ssh() and self._fancy() and reachable
+        wanted = self._qr if self._qr is not None else automatic
         if not wanted:
             return
         try:
