@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -383,3 +384,28 @@ def test_the_demo_over_ssh_says_how_to_reach_its_page(env: dict[str, str]) -> No
     said = " ".join(said.split())  # wrapped to the terminal's width
     assert "ssh -L" in said
     assert "--auto-approve" in said
+
+
+# --- 7. Ctrl+C at the secret prompt ----------------------------------------------------------------
+
+
+def test_ctrl_c_at_the_secret_prompt_ends_on_its_own_line(env: dict[str, str]) -> None:
+    import pexpect
+
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "loctocat", "login", "google", "--client-id", "x", "--client-secret-stdin"],
+        env={**env, "TERM": "xterm-256color"},
+        encoding="utf-8",
+        timeout=20,
+        dimensions=(24, 80),
+    )
+    try:
+        child.expect("Client secret: ")
+        child.send("\x03")
+        child.expect(pexpect.EOF)
+        output = child.before
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 130
+    assert output.replace("\r", "") == "\nCancelled.\n"  # not "Client secret: Cancelled."
