@@ -52,9 +52,7 @@ auth_info = LoctocatAuthInfo(
     device_code="device-secret",
     user_code="WDJB-MJHT",
     verification_uri=args.uri,
-    verification_uri_complete=(
-        f"{args.uri}?user_code=WDJB-MJHT" if args.complete else None
-    ),
+    verification_uri_complete=(f"{args.uri}?user_code=WDJB-MJHT" if args.complete else None),
     expires_in=900,
     interval=5,
 )

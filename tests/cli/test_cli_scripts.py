@@ -386,7 +386,7 @@ def test_the_demo_over_ssh_says_how_to_reach_its_page(env: dict[str, str]) -> No
     assert "--auto-approve" in said
 
 
-# --- 7. Ctrl+C at the secret prompt ----------------------------------------------------------------
+# --- 7. Ctrl+C at the secret prompt --------------------------------------------------------------
 
 
 def test_ctrl_c_at_the_secret_prompt_ends_on_its_own_line(env: dict[str, str]) -> None:
