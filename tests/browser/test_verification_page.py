@@ -244,7 +244,7 @@ def test_denying_makes_the_cli_exit_3(demo: Demo, page: Page) -> None:
     code, stdout, stderr = demo.wait()
     assert code == 3, stderr  # loctocat.cli.EXIT_DENIED
     assert stdout == ""
-    assert "Authorization was denied." in stderr
+    assert "loctocat: access_denied: the user denied the request" in stderr
     assert "Authentication complete" not in stderr
 
 
