@@ -65,7 +65,7 @@ $(SETUP): pyproject.toml
 	@$(PYTHON) -c '$(PYTHON_CHECK)'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,qr,keyring,requests]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,qr,keyring,requests,oidc]'
 	touch $@
 
 $(NODE_SETUP): package.json package-lock.json
