@@ -17,7 +17,7 @@ token = authenticator.authenticate()
 
 from loctocat._flow import Quirks
 from loctocat._handlers import Handler
-from loctocat._models import LoctocatAuthInfo, Token
+from loctocat._models import Identity, LoctocatAuthInfo, Token
 from loctocat.auth import AsyncAuthenticator, Authenticator
 from loctocat.errors import (
     AccessDenied,
@@ -26,6 +26,7 @@ from loctocat.errors import (
     FlowTimeout,
     InvalidClient,
     InvalidGrant,
+    InvalidIDToken,
     InvalidRequest,
     InvalidScope,
     LoctocatError,
@@ -56,8 +57,10 @@ __all__ = [
     "ExpiredToken",
     "FlowTimeout",
     "Handler",
+    "Identity",
     "InvalidClient",
     "InvalidGrant",
+    "InvalidIDToken",
     "InvalidRequest",
     "InvalidScope",
     "LoctocatAuthInfo",

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 from loctocat._handlers import Handler
 from loctocat._models import LoctocatAuthInfo, Token
@@ -193,6 +193,14 @@ Flow: TypeAlias = Generator[Effect, Any, Any]
 # --- Configuration ------------------------------------------------------------------------
 
 
+class IDTokenVerifier(Protocol):
+    """What verifies the ID token of each token answer (`loctocat.core.IDTokenCheck`)."""
+
+    def flow(self, token: Token, previous: Token | None = None) -> Generator[Effect, Any, Token]:
+        """Return `token` with its verified `claims`, or raise `InvalidIDToken`."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ClientConfig:
     """Everything the flow needs to know about the client and the server's endpoints."""
@@ -215,6 +223,9 @@ class ClientConfig:
     timeout: float | None = None
     user_agent: str = "loctocat"
     quirks: Quirks = RFC_8628
+    #: How ID tokens are verified (`loctocat.core.IDTokenCheck`); None: not verified, and
+    #: tokens carry no `claims`.
+    id_token_check: IDTokenVerifier | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.client_id, str) or not self.client_id:
@@ -947,7 +958,7 @@ def poll_flow(
         failures = 0
         if isinstance(outcome, Token):
             log.debug("poll %d: token received", polls)
-            return outcome
+            return (yield from verified(config, outcome))
 
         error = outcome if isinstance(outcome, ServerError) else _pending_error(outcome)
         handler = handlers.get(error.error)
@@ -970,6 +981,16 @@ def poll_flow(
             log.debug("poll %d: %s", polls, printable(error.error))
             raise error
         wait = interval
+
+
+def verified(
+    config: ClientConfig, token: Token, previous: Token | None = None
+) -> Generator[Effect, Any, Token]:
+    """`token` with its ID token verified, when the configuration says how (else as it is)."""
+    check = config.id_token_check
+    if check is None or token.id_token is None:
+        return token
+    return (yield from check.flow(token, previous))
 
 
 def login_flow(

@@ -33,6 +33,7 @@ from loctocat._flow import (
     client_params,
     fail_fast_answer,
     parse_token,
+    verified,
 )
 from loctocat._models import Token
 from loctocat.errors import (
@@ -272,6 +273,13 @@ def refresh_flow(config: ClientConfig, token: Token) -> Generator[Effect, Any, T
         ) from None
     assert isinstance(result, Response)  # fail_fast_answer raised otherwise
     new = parse_token(data, request, _arrival(result, request))
+    # OpenID Connect Core §12.2: a refreshed ID token is verified like the first one, and
+    # names the same user. Without one, the login's ID token and identity still hold.
+    new = yield from verified(config, new, token)
+    if new.id_token is None:
+        new = dataclasses.replace(new, id_token=token.id_token, claims=token.claims)
+    if new.identity is None:
+        new = dataclasses.replace(new, identity=token.identity)
     rotated = new.refresh_token is not None
     if not rotated:
         # §6: the server MAY issue a new refresh token; if it does not, the old one stays good.

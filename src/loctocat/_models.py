@@ -1,4 +1,5 @@
-"""The values a device flow produces: the codes to show (`LoctocatAuthInfo`) and the `Token`.
+"""The values a device flow produces: the codes to show (`LoctocatAuthInfo`), the `Token`, and
+who it belongs to (`Identity`).
 
 Both are frozen: their attributes cannot be assigned. Their repr never shows a secret
 (device code, access, refresh and ID tokens), so they are safe to log.
@@ -11,9 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["LoctocatAuthInfo", "Token"]
+__all__ = ["Identity", "LoctocatAuthInfo", "Token", "WhoAmI"]
+
+
+#: Fields of `Token` that are loctocat's own, not the server's.
+_OWN_FIELDS = frozenset({"extra", "expires_at", "received_at", "claims", "identity"})
 
 
 def _redact(value: str | None) -> str:
@@ -70,6 +75,82 @@ class LoctocatAuthInfo(_ExtraFields):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class WhoAmI:
+    """How to ask a service whom a token belongs to, described as data.
+
+    `url` is a template filled like the provider's endpoints (`urls` maps a filled URL to the
+    one to use instead: GitHub.com's API lives at api.github.com, GitHub Enterprise Server's at
+    /api/v3). The token goes in ``Authorization: <scheme> <token>`` (Twitch and Yandex want
+    ``OAuth``); the answer is a JSON object whose `name_field` names the user for people and
+    whose `subject_field` identifies them for good.
+    """
+
+    url: str
+    name_field: str
+    subject_field: str = "sub"
+    scheme: str = "Bearer"
+    urls: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "urls", MappingProxyType(dict(self.urls)))
+
+    def filled(self, values: Mapping[str, str]) -> WhoAmI:
+        """This description with its URL filled with a provider's parameter values."""
+        url = self.url.format_map(values)
+        return dataclasses.replace(self, url=self.urls.get(url, url), urls={})
+
+
+#: Where an `Identity` was learnt: the verified ID token's claims, the OpenID Connect userinfo
+#: endpoint, or the service's own "who am I" API (GitHub's /user, ...).
+IdentitySource = Literal["id_token", "userinfo", "provider"]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a token belongs to: `authenticator.identity()` answers it.
+
+    `subject` identifies the user for good at this service (OpenID Connect's `sub`, GitHub's
+    numeric user ID): key your own records by it. `name` is what to call them on screen
+    (a login such as ``octocat``, else an email or a full name); it may change.
+    """
+
+    subject: str
+    name: str
+    source: IdentitySource
+
+    def to_dict(self) -> dict[str, str]:
+        """As JSON-friendly fields (`Identity.from_dict` reads them back)."""
+        return {"subject": self.subject, "name": self.name, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: object) -> Identity:
+        """Read what `to_dict` wrote; `ValueError` when `data` is not that."""
+        if not isinstance(data, Mapping):
+            raise ValueError("a saved identity must be an object")
+        subject, name, source = (data.get(key) for key in ("subject", "name", "source"))
+        if not isinstance(subject, str) or not subject or not isinstance(name, str):
+            raise ValueError("a saved identity needs a 'subject' and a 'name' string")
+        if source not in ("id_token", "userinfo", "provider"):
+            raise ValueError("a saved identity's 'source' is unknown")
+        return cls(subject, name, source)
+
+
+#: The claims that name a user for people, most telling first (OpenID Connect Core §5.1).
+NAME_CLAIMS = ("preferred_username", "email", "name", "nickname")
+
+
+def identity_from_claims(claims: Mapping[str, Any], source: IdentitySource) -> Identity | None:
+    """The identity standard claims describe, or None without a usable `sub`."""
+    subject = claims.get("sub")
+    if not isinstance(subject, str | int) or isinstance(subject, bool) or subject == "":
+        return None
+    name = next(
+        (claims[c] for c in NAME_CLAIMS if isinstance(claims.get(c), str) and claims[c]), None
+    )
+    return Identity(str(subject), name or str(subject), source)
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class Token(_ExtraFields):
     """The token endpoint's whole answer (RFC 6749 §5.1), with the expiry as an absolute time.
@@ -90,6 +171,18 @@ class Token(_ExtraFields):
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     #: When the answer was received, as an aware UTC datetime.
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: The ID token's claims, verified (signature, issuer, audience, times) when the token was
+    #: received, as a read-only mapping; None when there is no ID token or it was not verified.
+    claims: Mapping[str, Any] | None = None
+    #: Who the token belongs to, once known: from the verified claims, or asked by
+    #: `Authenticator.identity()`; kept with the token in its store.
+    identity: Identity | None = None
+
+    def __post_init__(self) -> None:
+        if self.claims is not None and not isinstance(self.claims, MappingProxyType):
+            object.__setattr__(self, "claims", MappingProxyType(dict(self.claims)))
+        if self.identity is None and self.claims is not None:
+            object.__setattr__(self, "identity", identity_from_claims(self.claims, "id_token"))
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -117,11 +210,12 @@ class Token(_ExtraFields):
 
         The absolute times loctocat computed are added as `loctocat_expires_at` and
         `loctocat_received_at` (POSIX timestamps), so they never replace a field of the
-        server's own, such as an `expires_at` some services send.
+        server's own, such as an `expires_at` some services send; the verified claims and the
+        identity, when known, as `loctocat_claims` and `loctocat_identity`.
         """
         data: dict[str, Any] = dict(self.extra)
         for f in dataclasses.fields(self):
-            if f.name in ("extra", "expires_at", "received_at"):
+            if f.name in _OWN_FIELDS:
                 continue
             value = getattr(self, f.name)
             if value is not None:
@@ -129,6 +223,10 @@ class Token(_ExtraFields):
         if self.expires_at is not None:
             data["loctocat_expires_at"] = self.expires_at.timestamp()
         data["loctocat_received_at"] = self.received_at.timestamp()
+        if self.claims is not None:
+            data["loctocat_claims"] = dict(self.claims)
+        if self.identity is not None:
+            data["loctocat_identity"] = self.identity.to_dict()
         return data
 
     @classmethod
@@ -149,8 +247,19 @@ class Token(_ExtraFields):
             datetime.fromtimestamp(float(data[key]), UTC) if data.get(key) is not None else None
             for key in times
         )
-        extra = {k: v for k, v in data.items() if k not in fields and k not in times}
-        token = cls(**values, expires_at=expires_at, extra=MappingProxyType(extra))
+        claims = data.get("loctocat_claims")
+        if claims is not None and not isinstance(claims, Mapping):
+            raise TypeError("a saved token's 'loctocat_claims' must be an object")
+        identity = data.get("loctocat_identity")
+        own = {*times, "loctocat_claims", "loctocat_identity"}
+        extra = {k: v for k, v in data.items() if k not in fields and k not in own}
+        token = cls(
+            **values,
+            expires_at=expires_at,
+            extra=MappingProxyType(extra),
+            claims=claims,
+            identity=None if identity is None else Identity.from_dict(identity),
+        )
         if received_at is not None:
             token = dataclasses.replace(token, received_at=received_at)
         return token
@@ -161,7 +270,8 @@ class Token(_ExtraFields):
             f"expires_at={self.expires_at.isoformat() if self.expires_at else None!r}, "
             f"scope={self.scope!r}, access_token={_redact(self.access_token)}, "
             f"refresh_token={_redact(self.refresh_token)}, id_token={_redact(self.id_token)}, "
-            f"extra={sorted(self.extra)!r})"
+            f"claims={None if self.claims is None else sorted(self.claims)!r}, "
+            f"identity={self.identity!r}, extra={sorted(self.extra)!r})"
         )
 
     __str__ = __repr__

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeAlias, overload
 
 from loctocat._flow import RFC_8628, ClientAuth, Quirks
+from loctocat._models import WhoAmI
 from loctocat.auth import AsyncAuthenticator, Authenticator
 from loctocat.errors import ConfigurationError
 
@@ -76,32 +77,6 @@ class Source:
     #: The facts it backs, e.g. "endpoints, error codes".
     backs: str
     kind: SourceKind = "docs"
-
-
-@dataclass(frozen=True, slots=True)
-class WhoAmI:
-    """How to ask a service whom a token belongs to, described as data.
-
-    `url` is a template filled like the provider's endpoints (`urls` maps a filled URL to the
-    one to use instead: GitHub.com's API lives at api.github.com, GitHub Enterprise Server's at
-    /api/v3). The token goes in ``Authorization: <scheme> <token>`` (Twitch and Yandex want
-    ``OAuth``); the answer is a JSON object whose `name_field` names the user for people and
-    whose `subject_field` identifies them for good.
-    """
-
-    url: str
-    name_field: str
-    subject_field: str = "sub"
-    scheme: str = "Bearer"
-    urls: Mapping[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "urls", MappingProxyType(dict(self.urls)))
-
-    def resolve(self, values: Mapping[str, str]) -> str:
-        """The URL to ask, for these parameter values."""
-        url = _fill(self.url, values)
-        return self.urls.get(url, url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +238,8 @@ class Provider:
             options["issuer"] = _fill(self.issuer, values)
         if self.revocation_url is not None:
             options["revocation_url"] = _fill(self.revocation_url, values)
+        if self.who_am_i is not None:
+            options["who_am_i"] = self.who_am_i.filled(values)
         options.update(remaining)  # the caller's options win over the provider's
         options.update(device)
         urls = (_fill(self.device_authorization_url, values), _fill(self.token_url, values))

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from loctocat import _flow, _lifecycle
+from loctocat import _flow, _lifecycle, _oidc
 from loctocat._flow import (
     CallHandler,
     ClientAuth,
@@ -32,7 +32,7 @@ from loctocat._flow import (
 )
 from loctocat._handlers import Handler
 from loctocat._lifecycle import CurrentTime, DeleteToken, LoadToken, Login, SaveToken
-from loctocat._models import LoctocatAuthInfo, Token
+from loctocat._models import Identity, LoctocatAuthInfo, Token, WhoAmI
 from loctocat._transport import AsyncTransport, SyncTransport
 from loctocat.errors import ConfigurationError, StoreError
 
@@ -133,6 +133,10 @@ class Authenticator:
         revocation_url: str | None = None,
         leeway: float = DEFAULT_LEEWAY,
         quirks: Quirks | None = None,
+        verify_id_token: bool | None = None,
+        jwks_uri: str | None = None,
+        userinfo_url: str | None = None,
+        who_am_i: WhoAmI | None = None,
         **extras: object,
     ) -> None:
         self.client_id = client_id
@@ -154,6 +158,14 @@ class Authenticator:
         self.revocation_url = revocation_url
         self.leeway = leeway
         self.quirks = quirks or _flow.RFC_8628
+        self.verify_id_token = verify_id_token
+        self.jwks_uri = jwks_uri
+        self.userinfo_url = userinfo_url
+        self.who_am_i = who_am_i
+        # Set by from_issuer(): a multi-tenant issuer's template, and the algorithms the
+        # issuer says it signs ID tokens with.
+        self._issuer_template: str | None = None
+        self._id_token_algorithms: tuple[str, ...] = _oidc.ALGORITHMS
         self._grant: PendingGrant | None = None
         self._handlers: list[Handler] = []
         self._login_lock = threading.Lock()
@@ -167,8 +179,14 @@ class Authenticator:
         _check_seconds(request_timeout, "request_timeout", positive=True)
         _check_seconds(leeway, "leeway", positive=False)
         self._config()
-        if revocation_url is not None:
-            _flow.check_endpoint_url(revocation_url, "revocation_url")
+        for name, url in (
+            ("revocation_url", revocation_url),
+            ("jwks_uri", jwks_uri),
+            ("userinfo_url", userinfo_url),
+        ):
+            if url is not None:
+                _flow.check_endpoint_url(url, name)
+        self._check_id_token_options()
         if store is not None:
             self.store_key()
 
@@ -211,6 +229,42 @@ class Authenticator:
                 parameter="http_client",
             )
 
+    def _check_id_token_options(self) -> None:
+        if self.verify_id_token not in (None, True, False):
+            raise ConfigurationError(
+                f"verify_id_token must be None, True or False, got {self.verify_id_token!r}",
+                parameter="verify_id_token",
+            )
+        if self.verify_id_token is not True:
+            return
+        if self.issuer is None:
+            raise ConfigurationError(
+                "verify_id_token=True needs the issuer the ID tokens must name: pass "
+                "issuer=..., or make the authenticator with from_issuer()",
+                parameter="issuer",
+            )
+        if not _oidc.jwt_available():
+            raise ConfigurationError(
+                "verify_id_token=True needs PyJWT to check signatures: pip install "
+                "'loctocat[oidc]'",
+                parameter="verify_id_token",
+            )
+
+    def _id_token_check(self) -> _oidc.IDTokenCheck | None:
+        """How ID tokens are verified: against the issuer, when it is known."""
+        if self.verify_id_token is False or self.issuer is None:
+            return None
+        return _oidc.IDTokenCheck(
+            issuer=self.issuer,
+            client_id=self.client_id,
+            jwks_uri=self.jwks_uri,
+            issuer_template=self._issuer_template,
+            algorithms=self._id_token_algorithms,
+            leeway=self.leeway,
+            user_agent=_user_agent(),
+            required=self.verify_id_token is True,
+        )
+
     def _config(self) -> ClientConfig:
         return ClientConfig(
             client_id=self.client_id,
@@ -226,6 +280,7 @@ class Authenticator:
             timeout=self.timeout,
             user_agent=_user_agent(),
             quirks=self.quirks,
+            id_token_check=self._id_token_check(),
         )
 
     def _pending_grant(self) -> PendingGrant:
@@ -265,6 +320,17 @@ class Authenticator:
 
     def _refresh_flow(self) -> Flow[Token]:
         return _lifecycle.stored_refresh_flow(self._config(), self.store_key(), self.token)
+
+    def _identity_flow(self) -> Flow[Identity]:
+        return _oidc.identity_flow(
+            self._config(),
+            self.store_key(),
+            self.token,
+            leeway=self.leeway,
+            issuer=self.issuer,
+            userinfo_url=self.userinfo_url,
+            who_am_i=self.who_am_i,
+        )
 
     def _logout_flow(self, revoke: bool) -> Flow[bool]:
         return _lifecycle.logout_flow(
@@ -381,7 +447,9 @@ class Authenticator:
             finally:
                 transport.close()
             _discovered[issuer] = metadata
-        return cls(client_id, scopes=scopes, **_discovered_options(metadata, options))
+        return _told_about_id_tokens(
+            cls(client_id, scopes=scopes, **_discovered_options(metadata, options)), metadata
+        )
 
     def get_token(
         self,
@@ -442,6 +510,22 @@ class Authenticator:
         with self._exclusive():
             try:
                 return self._run(self._logout_flow(revoke))
+            finally:
+                self.close()
+
+    def identity(self) -> Identity:
+        """Who is logged in: an `Identity` with a stable `subject` and a `name` to show.
+
+        From the verified ID token's claims when there are some (no request); else from the
+        server's OpenID Connect userinfo endpoint; else from the service's own "who am I" API
+        (the predefined providers know it: GitHub's /user, ...). Learnt once, then kept with
+        the token in `store`. Uses the current or stored token (refreshing it if it expired)
+        and never logs in: `LoginRequired` when there is no usable token. `ConfigurationError`
+        when there is no way to tell (pass `userinfo_url=`).
+        """
+        with self._exclusive():
+            try:
+                return self._run(self._identity_flow())
             finally:
                 self.close()
 
@@ -679,7 +763,9 @@ class AsyncAuthenticator(Authenticator):
             finally:
                 await transport.aclose()
             _discovered[issuer] = metadata
-        return cls(client_id, scopes=scopes, **_discovered_options(metadata, options))
+        return _told_about_id_tokens(
+            cls(client_id, scopes=scopes, **_discovered_options(metadata, options)), metadata
+        )
 
     async def get_token(  # type: ignore[override]
         self,
@@ -715,6 +801,14 @@ class AsyncAuthenticator(Authenticator):
         async with self._exclusive_async():
             try:
                 return await self._run_async(self._logout_flow(revoke))
+            finally:
+                await self.aclose()
+
+    async def identity(self) -> Identity:  # type: ignore[override]
+        """Who is logged in (see `Authenticator.identity`)."""
+        async with self._exclusive_async():
+            try:
+                return await self._run_async(self._identity_flow())
             finally:
                 await self.aclose()
 
@@ -946,13 +1040,32 @@ def _discovered_options(
             "authorization endpoint) to from_issuer()",
             parameter="auth_url",
         )
+    jwks_uri = metadata.document.get("jwks_uri")
     return {
         "auth_url": metadata.device_authorization_endpoint,
         "token_url": metadata.token_endpoint,
         "issuer": metadata.issuer,
         "revocation_url": metadata.revocation_endpoint,
+        "userinfo_url": metadata.userinfo_endpoint,
+        "jwks_uri": jwks_uri if isinstance(jwks_uri, str) and jwks_uri else None,
         **options,
     }
+
+
+A = TypeVar("A", bound=Authenticator)
+
+
+def _told_about_id_tokens(authenticator: A, metadata: _lifecycle.ServerMetadata) -> A:
+    """`authenticator` told what else the metadata says about ID tokens."""
+    if authenticator.issuer == metadata.issuer:
+        authenticator._issuer_template = metadata.issuer_template
+        # OpenID Connect Discovery: the algorithms the issuer signs ID tokens with. Those
+        # loctocat accepts among them, or all it accepts when it names none of them.
+        advertised = metadata.document.get("id_token_signing_alg_values_supported")
+        if isinstance(advertised, list):
+            accepted = tuple(alg for alg in _oidc.ALGORITHMS if alg in advertised)
+            authenticator._id_token_algorithms = accepted or _oidc.ALGORITHMS
+    return authenticator
 
 
 @contextmanager

@@ -4,6 +4,7 @@
 LoctocatError
 ├── ConfigurationError     the caller's mistake: fix the code or the settings
 ├── ProtocolError          the server broke the spec (not JSON, a field missing or mistyped, ...)
+│   └── InvalidIDToken     an ID token failed verification (.check names the rule)
 ├── TransportError         the network or the server failed, and retrying did not help
 ├── FlowTimeout            the caller's own `timeout` for the whole flow ran out
 ├── LoginRequired          no usable token, and the caller asked not to log in (`login=False`)
@@ -26,6 +27,8 @@ Catch `LoctocatError` to handle everything loctocat raises.
 
 from __future__ import annotations
 
+from typing import Any
+
 from loctocat._text import one_line, printable
 
 __all__ = [
@@ -35,6 +38,7 @@ __all__ = [
     "FlowTimeout",
     "InvalidClient",
     "InvalidGrant",
+    "InvalidIDToken",
     "InvalidRequest",
     "InvalidScope",
     "LoctocatError",
@@ -76,6 +80,23 @@ class ProtocolError(LoctocatError):
         super().__init__(message)
         self.endpoint = endpoint
         self.field = field
+
+
+class InvalidIDToken(ProtocolError):
+    """An OpenID Connect ID token failed verification: who logged in cannot be trusted.
+
+    `check` names the rule that failed: ``"signature"``, ``"alg"``, ``"kid"``, ``"jwks"``
+    (the issuer's keys could not be read), ``"format"``, or the claim at fault (``"iss"``,
+    ``"aud"``, ``"azp"``, ``"exp"``, ``"iat"``, ``"nbf"``, ``"sub"``). The message says why,
+    never with the token. `token` is the unverified `Token` the server answered (None when
+    there was none), so that it is not lost; loctocat did not store it. Log in again, or check
+    the issuer and client ID the authenticator was given.
+    """
+
+    def __init__(self, message: str, *, check: str) -> None:
+        super().__init__(message, field="id_token")
+        self.check = check
+        self.token: Any = None
 
 
 class TransportError(LoctocatError):

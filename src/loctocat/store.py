@@ -48,7 +48,7 @@ from typing import Any, Protocol, runtime_checkable
 import filelock
 import platformdirs
 
-from loctocat._models import Token
+from loctocat._models import Identity, Token
 from loctocat.errors import ConfigurationError, StoreError
 
 __all__ = [
@@ -466,11 +466,18 @@ def _entry(token: Token) -> dict[str, Any]:
         value = getattr(token, name)
         if value is not None:
             response[name] = value
-    return {
+    entry: dict[str, Any] = {
         "response": response,
         "expires_at": None if token.expires_at is None else token.expires_at.timestamp(),
         "received_at": token.received_at.timestamp(),
     }
+    # What loctocat learnt about the token: the ID token's claims as verified when it was
+    # received, and who it belongs to (read back as they are: the store is the user's own).
+    if token.claims is not None:
+        entry["claims"] = dict(token.claims)
+    if token.identity is not None:
+        entry["identity"] = token.identity.to_dict()
+    return entry
 
 
 def _time(value: object, name: str) -> datetime:
@@ -503,11 +510,22 @@ def _token_from_entry(entry: Any) -> Token:
             raise _CorruptEntryError(f"its {name!r} is not a string")
     expires_at = entry.get("expires_at")
     extra = {name: value for name, value in response.items() if name not in _SERVER_FIELDS}
+    # Claims and identity are what loctocat learnt, not the token: a damaged one is dropped
+    # (and learnt again) rather than costing the token.
+    claims = entry.get("claims")
+    if not isinstance(claims, dict):
+        claims = None
+    try:
+        known = None if entry.get("identity") is None else Identity.from_dict(entry["identity"])
+    except ValueError:
+        known = None
     return Token(
         **values,
         expires_at=None if expires_at is None else _time(expires_at, "expires_at"),
         received_at=_time(entry.get("received_at"), "received_at"),
         extra=MappingProxyType(extra),
+        claims=claims,
+        identity=known,
     )
 
 

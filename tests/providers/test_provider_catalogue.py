@@ -275,7 +275,7 @@ def test_async_github_authenticator_is_an_async_authenticator() -> None:
 
 def test_all_is_complete() -> None:
     # Defined here, or in the private modules whose names this one re-exports.
-    homes = {p.__name__, "loctocat._provider", "loctocat._services"}
+    homes = {p.__name__, "loctocat._provider", "loctocat._services", "loctocat._models"}
     public = {
         name
         for name, value in vars(p).items()
