@@ -140,7 +140,7 @@ def test_status_lists_every_stored_login(
         assert entry["store"] == str(store)
     shown = run(env, "status", "--store", str(store))
     lines = shown.stdout.splitlines()
-    assert lines[0].split()[:3] == ["SERVER", "CLIENT", "ID"]
+    assert lines[0].split()[:4] == ["SERVER", "USER", "CLIENT", "ID"]
     assert len(lines) == 3
     assert "(ci)" in lines[2]
     assert max(len(line) for line in lines) <= 80

@@ -94,7 +94,9 @@ else a refreshed one, else a new one from the device flow. The device flow
 runs only on a terminal (its prompt goes to stderr): without one (a script,
 cron, CI), or with --no-login, the command fails at once with exit code 6
 and the 'loctocat login ...' to run. --json prints the whole token, with
-expires_in (seconds left) and expires_at (ISO 8601).
+expires_in (seconds left), expires_at (ISO 8601), and the ID token's verified
+claims and who is logged in, when known. --id-token prints the ID token (for
+tools that take one), refreshed first if it has expired.
 
 """
     + _SELECTION_NOTES
@@ -335,7 +337,13 @@ def build_parser() -> _Parser:
         _TOKEN_EPILOG,
     )
     _selection(token)
-    token.add_argument("--json", action="store_true", help="print the whole token as JSON")
+    printed = token.add_mutually_exclusive_group()
+    printed.add_argument("--json", action="store_true", help="print the whole token as JSON")
+    printed.add_argument(
+        "--id-token",
+        action="store_true",
+        help="print the OpenID Connect ID token instead (scope openid)",
+    )
     token.add_argument(
         "--no-login", action="store_true", help="never log in: fail (exit code 6) instead"
     )

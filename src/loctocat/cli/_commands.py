@@ -25,6 +25,7 @@ from loctocat.errors import (
 
 if TYPE_CHECKING:
     from loctocat._models import LoctocatAuthInfo, Token
+    from loctocat.auth import Authenticator
     from loctocat.prompt import Prompt
 
 __all__ = ["COMMANDS", "Run"]
@@ -82,15 +83,31 @@ def _print_token(token: Token, as_json: bool) -> None:
         print(token.access_token)
 
 
-def _logged_in(selection: Selection, token: Token) -> None:
+def _logged_in(selection: Selection, token: Token, who: str | None) -> None:
+    from loctocat._text import printable
     from loctocat.auth import _scopes_tuple
 
     asked = " ".join(_scopes_tuple(selection.authenticator.scopes))
     scopes = token.scope or asked or "the server's default"
+    as_who = f" as {printable(who)}" if who else ""
     message(
-        f"Logged in to {selection.server} (scopes: {scopes}), token valid until "
+        f"Logged in to {selection.server}{as_who} (scopes: {scopes}), token valid until "
         f"{until(token.expires_at)}, stored in {describe_store(selection.store)}."
     )
+
+
+def _who(authenticator: Authenticator) -> str | None:
+    """Who just logged in (learnt now and stored with the token), or None if it cannot be told."""
+    import logging
+
+    from loctocat.errors import LoctocatError
+
+    try:
+        return authenticator.identity().name
+    except LoctocatError as exc:
+        # Not knowing who does not make the login fail: the token is stored already.
+        logging.getLogger("loctocat").debug("who is logged in is unknown: %s", exc)
+        return None
 
 
 def _login(args: argparse.Namespace, run: Run) -> int:
@@ -103,7 +120,9 @@ def _login(args: argparse.Namespace, run: Run) -> int:
             selection.store.save(authenticator.store_key(), token)
         except Exception as exc:  # a token issued is never thrown away, whatever went wrong
             return _not_stored(token, exc, args.print_token or args.json, args.json)
-    _logged_in(selection, token)
+        who = _who(authenticator)
+        token = authenticator.token or token  # now with who it belongs to
+    _logged_in(selection, token, who)
     if args.print_token or args.json:
         _print_token(token, args.json)
     return EXIT_OK
@@ -127,8 +146,34 @@ def _token(args: argparse.Namespace, run: Run) -> int:
                 raise  # the store could not be read: no token was obtained
             return _not_stored(authenticator.token, exc, True, args.json)
         assert authenticator.token is not None
-        _print_token(authenticator.token, args.json)
+        if args.id_token:
+            print(_id_token(selection, authenticator))
+        else:
+            _print_token(authenticator.token, args.json)
     return EXIT_OK
+
+
+def _id_token(selection: Selection, authenticator: Authenticator) -> str:
+    """The ID token, refreshed first when it has expired (a tool would refuse it)."""
+    from datetime import UTC, datetime, timedelta
+
+    token = authenticator.token
+    assert token is not None
+    if token.id_token is None:
+        raise CommandFailed(
+            f"the token from {selection.server} has no ID token: log in with the 'openid' "
+            "scope (--scope openid) from a server that offers OpenID Connect",
+            EXIT_ERROR,
+        )
+    id_token: str = token.id_token
+    exp = (token.claims or {}).get("exp")
+    soon = datetime.now(UTC) + timedelta(seconds=authenticator.leeway)
+    if isinstance(exp, int | float) and exp <= soon.timestamp() and token.refresh_token:
+        authenticator.get_token(force_refresh=True, login=False)
+        refreshed = authenticator.token
+        if refreshed is not None and refreshed.id_token is not None:
+            id_token = refreshed.id_token
+    return id_token
 
 
 def _login_command(run: Run) -> str:
@@ -205,6 +250,7 @@ def _logout(args: argparse.Namespace, run: Run) -> int:
 
 
 def _status(args: argparse.Namespace, run: Run) -> int:
+    from loctocat._text import printable
     from loctocat.cli._config import load_config
     from loctocat.store import parse_key
 
@@ -241,6 +287,7 @@ def _status(args: argparse.Namespace, run: Run) -> int:
             entry["expired"] = token.is_expired(0)
             entry["refreshable"] = token.refresh_token is not None
             entry["scopes"] = list(token.scopes) or entry["scopes"]
+            entry["who"] = None if token.identity is None else token.identity.to_dict()
         logins.append(entry)
     if args.json:
         print(json.dumps(logins, indent=2))
@@ -248,9 +295,10 @@ def _status(args: argparse.Namespace, run: Run) -> int:
     if not logins:
         message(f"No stored logins in {where}.")
         return EXIT_OK
-    rows = [("SERVER", "CLIENT ID", "SCOPES", "VALID UNTIL", "REFRESH")]
+    rows = [("SERVER", "USER", "CLIENT ID", "SCOPES", "VALID UNTIL", "REFRESH")]
     for entry in logins:
         label = entry["server"] + (f" ({entry['account']})" if entry["account"] else "")
+        user = printable(entry["who"]["name"]) if entry["who"] else "-"
         if entry["problem"]:
             state, refresh = "unreadable", "-"
         elif entry["expired"]:
@@ -259,8 +307,9 @@ def _status(args: argparse.Namespace, run: Run) -> int:
             token = token_store.load(entry["key"])
             state = until(token.expires_at if token else None)
             refresh = "yes" if entry["refreshable"] else "no"
-        rows.append((label, entry["client_id"], " ".join(entry["scopes"]) or "-", state, refresh))
-    print(table(rows, drop=(2,)))
+        scopes = " ".join(entry["scopes"]) or "-"
+        rows.append((label, user, entry["client_id"], scopes, state, refresh))
+    print(table(rows, drop=(3, 2)))
     message(f"Stored in {where}.")
     return EXIT_OK
 

@@ -81,7 +81,8 @@ def token_json(token: Token) -> dict[str, Any]:
     """A token for scripts: what the server sent, its times as ISO 8601, seconds left.
 
     `expires_in` is the seconds left now (not the lifetime the server announced, which was
-    counted from `received_at`); `expires_at` and `received_at` are ISO 8601 in UTC.
+    counted from `received_at`); `expires_at` and `received_at` are ISO 8601 in UTC. The ID
+    token's verified `claims` and the `identity` (subject, name, source) come when known.
     """
     data: dict[str, Any] = dict(token.extra)
     for name in ("access_token", "token_type", "refresh_token", "scope", "id_token"):
@@ -94,6 +95,10 @@ def token_json(token: Token) -> dict[str, Any]:
         left = (token.expires_at - datetime.now(UTC)).total_seconds()
         data["expires_in"] = max(0, int(left))
     data["received_at"] = _iso(token.received_at)
+    if token.claims is not None:
+        data["claims"] = dict(token.claims)  # verified when the token was received
+    if token.identity is not None:
+        data["identity"] = token.identity.to_dict()
     return data
 
 
