@@ -231,12 +231,48 @@ def test_a_token_without_kid_uses_the_only_key_of_its_kind() -> None:
 def test_a_multi_tenant_issuer_expects_the_tokens_own_tenant() -> None:
     template = "https://login.example.test/{tenantid}/v2.0"
     good = claims(iss="https://login.example.test/tenant-a/v2.0", tid="tenant-a")
-    verify(signed(good), issuer_template=template)
+    verify(signed(good), issuers=(template,))
     forged = claims(iss="https://login.example.test/tenant-b/v2.0", tid="tenant-a")
-    refused(signed(forged), "iss", issuer_template=template)
-    refused(
-        signed(claims(iss="https://login.example.test/x/v2.0")), "iss", issuer_template=template
+    refused(signed(forged), "iss", issuers=(template,))
+    refused(signed(claims(iss="https://login.example.test/x/v2.0")), "iss", issuers=(template,))
+
+
+def test_an_issuer_may_go_by_other_names_it_is_known_by() -> None:
+    names = ("https://accounts.example.test", "accounts.example.test")
+    verify(signed(claims(iss="accounts.example.test")), issuers=names)
+    refused(signed(claims(iss="accounts.evil.test")), "iss", issuers=names)
+
+
+@pytest.mark.parametrize("tenant", ["common", "organizations", "consumers", "contoso.example"])
+def test_microsofts_tokens_name_their_own_tenant_whatever_the_sign_in_tenant(
+    tenant: str,
+) -> None:
+    from loctocat.predefined import MICROSOFT
+
+    authenticator = MICROSOFT.authenticator("app-id", ["openid"], tenant=tenant)
+    rules = authenticator._id_token_check()
+    assert rules is not None
+    assert rules.jwks_uri == f"https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys"
+    consumer = "9188040d-6c67-4c5b-b112-36a304b66dad"
+    issued = claims(
+        iss=f"https://login.microsoftonline.com/{consumer}/v2.0", tid=consumer, aud="app-id"
     )
+    keys = Issuer({rules.jwks_uri: JWKS})
+    fresh = dataclasses.replace(rules, key_sets=KeySets())
+    assert run(fresh.flow(token(signed(issued))), keys).claims is not None
+
+
+def test_googles_tokens_may_name_the_issuer_without_https() -> None:
+    from loctocat.predefined import GOOGLE
+
+    authenticator = GOOGLE.authenticator("app-id", ["openid"], client_secret="s")
+    rules = authenticator._id_token_check()
+    assert rules is not None
+    fresh = dataclasses.replace(rules, key_sets=KeySets())
+    keys = Issuer({"https://www.googleapis.com/oauth2/v3/certs": JWKS})
+    for iss in ("https://accounts.google.com", "accounts.google.com"):
+        issued = signed(claims(iss=iss, aud="app-id"))
+        assert run(fresh.flow(token(issued)), keys).claims is not None
 
 
 # --- key rotation -----------------------------------------------------------------------------

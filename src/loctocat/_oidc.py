@@ -118,7 +118,7 @@ class KeySets:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sets: dict[str, _KeySet] = {}
-        self._jwks_uris: dict[str, str] = {}
+        self._jwks_uris: dict[str, tuple[str, str | None]] = {}
 
     def clear(self) -> None:
         """Forget every key set, so the next check fetches the JWKS again."""
@@ -144,9 +144,10 @@ class IDTokenCheck:
     """How to verify the ID tokens of one client at one issuer.
 
     `jwks_uri` is where the issuer's keys are (discovery's `jwks_uri`); None reads it from the
-    issuer's discovery document when first needed. `issuer_template` is a multi-tenant
-    issuer with a ``{tenantid}`` placeholder (Microsoft's common and organizations): each ID
-    token then names its own tenant's issuer, its `tid` in place of the placeholder.
+    issuer's discovery document when first needed. `issuers` are the issuers ID tokens may
+    name instead of `issuer` (Google's also go by ``accounts.google.com``); one with a
+    ``{tenantid}`` placeholder is a multi-tenant issuer (Microsoft's common, organizations and
+    consumers): each ID token then names its own tenant's, its `tid` in the placeholder.
     `algorithms` is the allow-list (at most `ALGORITHMS`); `leeway` the seconds of clock skew
     forgiven for `exp`, `iat` and `nbf`.
     """
@@ -154,7 +155,7 @@ class IDTokenCheck:
     issuer: str
     client_id: str
     jwks_uri: str | None = None
-    issuer_template: str | None = None
+    issuers: tuple[str, ...] = ()
     algorithms: tuple[str, ...] = ALGORITHMS
     leeway: float = 30.0
     user_agent: str = "loctocat"
@@ -216,9 +217,12 @@ class IDTokenCheck:
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise _invalid("kid", "the ID token's 'kid' header is not a string")
+        rules = self
         jwks_uri = self.jwks_uri
         if jwks_uri is None:
-            jwks_uri = yield from self._discover_jwks_uri(token)
+            jwks_uri, template = yield from self._discover()
+            if not self.issuers and template is not None:
+                rules = dataclasses.replace(self, issuers=(template,))
         key = yield from self._key(token, jwks_uri, kid, alg, now)
         try:
             signing_key = jwt.PyJWK(dict(key), algorithm=alg)
@@ -246,10 +250,11 @@ class IDTokenCheck:
             raise _invalid(
                 "signature", f"the ID token's signature cannot be checked: {exc}"
             ) from None
-        verify_claims(self, claims, now, previous.claims if previous is not None else None)
+        verify_claims(rules, claims, now, previous.claims if previous is not None else None)
         return dataclasses.replace(token, claims=MappingProxyType(claims))
 
-    def _discover_jwks_uri(self, token: Token) -> Generator[Effect, Any, str]:
+    def _discover(self) -> Generator[Effect, Any, tuple[str, str | None]]:
+        """The issuer's `jwks_uri`, and its multi-tenant template if it has one."""
         known = self.key_sets._jwks_uris.get(self.issuer)
         if known is not None:
             return known
@@ -266,8 +271,9 @@ class IDTokenCheck:
                 f"the issuer's {_DISCOVERY} names no jwks_uri, so its ID tokens cannot be "
                 "verified; pass jwks_uri=... or verify_id_token=False",
             )
-        self.key_sets._jwks_uris[self.issuer] = uri
-        return uri
+        found = (uri, metadata.issuer_template)
+        self.key_sets._jwks_uris[self.issuer] = found
+        return found
 
     def _key(
         self, token: Token, uri: str, kid: str | None, alg: str, now: datetime
@@ -376,10 +382,12 @@ def verify_claims(
             "the ID token's 'sub' is not a string of 1 to 255 characters", check="sub"
         )
     # 2. "The Issuer Identifier ... MUST exactly match the value of the iss (issuer) Claim."
-    expected = _expected_issuer(check, claims)
-    if claims["iss"] != expected:
+    if not _issuer_is_expected(check, claims):
+        expected = " or ".join(map(repr, check.issuers or (check.issuer,)))
         raise InvalidIDToken(
-            f"the ID token was issued by {_said(claims['iss'])}, not {expected!r}", check="iss"
+            f"the ID token was issued by {_said(claims['iss'])}, not {expected}"
+            + (" (with its 'tid')" if TENANT_PLACEHOLDER in expected else ""),
+            check="iss",
         )
     # 3. "The Client MUST validate that the aud (audience) Claim contains its client_id value
     # ... The ID Token MUST be rejected if the ID Token does not list the Client as a valid
@@ -437,17 +445,20 @@ def verify_claims(
                 )
 
 
-def _expected_issuer(check: IDTokenCheck, claims: Mapping[str, Any]) -> str:
-    template = check.issuer_template
-    if template is None:
-        return check.issuer
-    tenant = claims.get("tid")
-    if not isinstance(tenant, str) or not tenant or "/" in tenant:
-        raise InvalidIDToken(
-            f"the ID token has no valid 'tid' (tenant) for the multi-tenant issuer {template!r}",
-            check="iss",
-        )
-    return template.replace(TENANT_PLACEHOLDER, tenant)
+def _issuer_is_expected(check: IDTokenCheck, claims: Mapping[str, Any]) -> bool:
+    """Whether `iss` is the issuer, or one of those its ID tokens may name."""
+    iss = claims["iss"]
+    for accepted in check.issuers or (check.issuer,):
+        if TENANT_PLACEHOLDER not in accepted:
+            if iss == accepted:
+                return True
+            continue
+        tenant = claims.get("tid")
+        if not isinstance(tenant, str) or not tenant or set("/?#") & set(tenant):
+            continue
+        if iss == accepted.replace(TENANT_PLACEHOLDER, tenant):
+            return True
+    return False
 
 
 def _same_audiences(value: object) -> object:

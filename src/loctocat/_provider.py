@@ -115,6 +115,12 @@ class Provider:
     unverified: tuple[str, ...] = ()
     #: How to ask whom a token belongs to (`Authenticator.identity()` uses it).
     who_am_i: WhoAmI | None = None
+    #: Where the issuer's ID token signing keys are (a template like the endpoints), when
+    #: known without discovery; None reads it from the issuer's discovery document.
+    jwks_uri: str | None = None
+    #: The issuers ID tokens may name instead of `issuer`; ``{tenantid}`` in one stands for
+    #: each token's `tid` claim (Microsoft's multi-tenant sign-in).
+    id_token_issuers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "device_params", MappingProxyType(dict(self.device_params)))
@@ -127,7 +133,7 @@ class Provider:
     def _templates(self) -> list[str]:
         who = self.who_am_i.url if self.who_am_i is not None else None
         urls = (self.device_authorization_url, self.token_url, self.revocation_url, self.issuer)
-        return [url for url in (*urls, who) if url is not None]
+        return [url for url in (*urls, who, self.jwks_uri) if url is not None]
 
     @property
     def required_parameters(self) -> tuple[ProviderParameter, ...]:
@@ -240,6 +246,10 @@ class Provider:
             options["revocation_url"] = _fill(self.revocation_url, values)
         if self.who_am_i is not None:
             options["who_am_i"] = self.who_am_i.filled(values)
+        if self.jwks_uri is not None:
+            options["jwks_uri"] = _fill(self.jwks_uri, values)
+        if self.id_token_issuers:
+            options["id_token_issuers"] = self.id_token_issuers
         options.update(remaining)  # the caller's options win over the provider's
         options.update(device)
         urls = (_fill(self.device_authorization_url, values), _fill(self.token_url, values))

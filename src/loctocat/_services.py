@@ -177,6 +177,10 @@ MICROSOFT = Provider(
     ),
     refresh="with the offline_access scope; rotating: each refresh returns a new refresh token",
     who_am_i=WhoAmI("https://graph.microsoft.com/oidc/userinfo", name_field="name"),
+    # Every tenant's keys, common/organizations/consumers included, are at this path; their
+    # ID tokens name their own tenant's issuer (consumers: 9188040d-6c67-4c5b-b112-36a304b66dad).
+    jwks_uri="https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys",
+    id_token_issuers=("https://login.microsoftonline.com/{tenantid}/v2.0",),
     verified=(
         Source(
             "https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-device-code",
@@ -190,6 +194,15 @@ MICROSOFT = Provider(
         Source(
             "https://learn.microsoft.com/en-us/entra/identity-platform/userinfo",
             "the userinfo endpoint and its claims",
+        ),
+        Source(
+            "https://learn.microsoft.com/en-us/entra/identity-platform/id-token-claims-reference",
+            "ID tokens name their tenant's issuer (tid; 9188040d-6c67-4c5b-b112-36a304b66dad for "
+            "personal accounts)",
+        ),
+        Source(
+            "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration",
+            "jwks_uri at /{tenant}/discovery/v2.0/keys; issuer with {tenantid}",
         ),
         Source(
             "AzureAD/microsoft-authentication-library-for-js "
@@ -221,6 +234,10 @@ GOOGLE = Provider(
     client_secret="required",
     refresh="yes: every login returns a refresh token (this flow has no offline switch)",
     who_am_i=WhoAmI("https://openidconnect.googleapis.com/v1/userinfo", name_field="email"),
+    jwks_uri="https://www.googleapis.com/oauth2/v3/certs",
+    # "The value of iss in the ID token is equal to https://accounts.google.com or
+    # accounts.google.com."
+    id_token_issuers=("https://accounts.google.com", "accounts.google.com"),
     verified=(
         Source(
             "https://developers.google.com/identity/protocols/oauth2/limited-input-device",
@@ -238,6 +255,12 @@ GOOGLE = Provider(
             "https://developers.google.com/identity/openid-connect/openid-connect"
             "#obtaininguserprofileinformation",
             "the userinfo endpoint and its claims",
+        ),
+        Source(
+            "https://developers.google.com/identity/openid-connect/openid-connect"
+            "#validatinganidtoken",
+            "ID tokens' iss is https://accounts.google.com or accounts.google.com; the keys "
+            "at www.googleapis.com/oauth2/v3/certs",
         ),
         Source(
             "https://github.com/cli/oauth/pull/24",

@@ -98,11 +98,27 @@ class Authenticator:
         store: a `loctocat.store.TokenStore` where `get_token()` keeps the token between runs
             (`FileTokenStore()`, `KeyringTokenStore()`); by default it lives in memory only.
         account: a label to keep several logins to the same service apart in the store.
-        issuer: the server's issuer URL (set by `from_issuer()`); keys the store when given.
+        issuer: the server's issuer URL (set by `from_issuer()` and the predefined providers):
+            ID tokens must name it, and are verified against its keys.
         revocation_url: the RFC 7009 revocation endpoint, used by `logout()`.
-        leeway: seconds before its expiry at which a token counts as expired (default 30).
+        leeway: seconds before its expiry at which a token counts as expired (default 30);
+            also the clock skew forgiven when checking an ID token's times.
         quirks: how the service departs from RFC 8628 (`loctocat.Quirks`); the predefined
             providers set it for you.
+        verify_id_token: whether ID tokens are verified (see the Identity docs): None (the
+            default) verifies them when the issuer is known and PyJWT is installed (the
+            `loctocat[oidc]` extra), True insists (a `ConfigurationError` now if it cannot),
+            False never does. Verified claims are in `token.claims`; an ID token that fails
+            raises `InvalidIDToken`.
+        jwks_uri: where the issuer's signing keys are (`from_issuer()` finds it; by default
+            read from the issuer's discovery document when first needed).
+        id_token_issuers: the issuers ID tokens may name instead of `issuer`; in one,
+            ``{tenantid}`` stands for each token's `tid` (Microsoft's multi-tenant sign-in;
+            `from_issuer()` and the providers set it).
+        userinfo_url: the OpenID Connect userinfo endpoint, which `identity()` asks when the
+            token has no verified claims (`from_issuer()` finds it).
+        who_am_i: a `loctocat.predefined.WhoAmI`: how to ask the service itself who the token
+            belongs to (the predefined providers set it).
 
     Attributes `client_id`, `auth_url`, `token_url`, `scopes`, `extras` are kept as given.
     After `ping()`, `auth_info` holds the codes; after `poll()`, `token` holds the whole
@@ -135,6 +151,7 @@ class Authenticator:
         quirks: Quirks | None = None,
         verify_id_token: bool | None = None,
         jwks_uri: str | None = None,
+        id_token_issuers: Iterable[str] = (),
         userinfo_url: str | None = None,
         who_am_i: WhoAmI | None = None,
         **extras: object,
@@ -160,11 +177,10 @@ class Authenticator:
         self.quirks = quirks or _flow.RFC_8628
         self.verify_id_token = verify_id_token
         self.jwks_uri = jwks_uri
+        self.id_token_issuers = tuple(id_token_issuers)
         self.userinfo_url = userinfo_url
         self.who_am_i = who_am_i
-        # Set by from_issuer(): a multi-tenant issuer's template, and the algorithms the
-        # issuer says it signs ID tokens with.
-        self._issuer_template: str | None = None
+        # Set by from_issuer(): the algorithms the issuer says it signs ID tokens with.
         self._id_token_algorithms: tuple[str, ...] = _oidc.ALGORITHMS
         self._grant: PendingGrant | None = None
         self._handlers: list[Handler] = []
@@ -258,7 +274,7 @@ class Authenticator:
             issuer=self.issuer,
             client_id=self.client_id,
             jwks_uri=self.jwks_uri,
-            issuer_template=self._issuer_template,
+            issuers=self.id_token_issuers,
             algorithms=self._id_token_algorithms,
             leeway=self.leeway,
             user_agent=_user_agent(),
@@ -1058,7 +1074,8 @@ A = TypeVar("A", bound=Authenticator)
 def _told_about_id_tokens(authenticator: A, metadata: _lifecycle.ServerMetadata) -> A:
     """`authenticator` told what else the metadata says about ID tokens."""
     if authenticator.issuer == metadata.issuer:
-        authenticator._issuer_template = metadata.issuer_template
+        if not authenticator.id_token_issuers and metadata.issuer_template is not None:
+            authenticator.id_token_issuers = (metadata.issuer_template,)
         # OpenID Connect Discovery: the algorithms the issuer signs ID tokens with. Those
         # loctocat accepts among them, or all it accepts when it names none of them.
         advertised = metadata.document.get("id_token_signing_alg_values_supported")
