@@ -49,6 +49,11 @@ The flows:
   token store (stored and valid → refreshed → a new login). Hold the store's lock for the key
   around each run, as the drivers do, so that whoever shares the store refreshes or logs in
   once.
+- ID tokens (OpenID Connect Core §3.1.3.7, §12.2): give `ClientConfig(id_token_check=
+  IDTokenCheck(issuer, client_id, ...))` and every token answer with an ID token is verified
+  (its JWKS fetched with `Request`s) before a flow returns it, with `claims`. `identity_flow`
+  answers who is logged in (claims → userinfo → the service's own API). Checking signatures
+  needs PyJWT (`loctocat[oidc]`).
 """
 
 from __future__ import annotations
@@ -89,17 +94,31 @@ from loctocat._lifecycle import (
     revocation_flow,
     stored_refresh_flow,
 )
-from loctocat._models import LoctocatAuthInfo, Token
+from loctocat._models import Identity, LoctocatAuthInfo, Token, WhoAmI
+from loctocat._oidc import (
+    ALGORITHMS as ID_TOKEN_ALGORITHMS,
+)
+from loctocat._oidc import (
+    IDTokenCheck,
+    KeySets,
+    ask_identity_flow,
+    identity_flow,
+    verify_claims,
+)
 
 __all__ = [
     "DEFAULT_INTERVAL",
     "DEFAULT_MIN_INTERVAL",
+    "ID_TOKEN_ALGORITHMS",
     "MAX_BODY_BYTES",
     "CallHandler",
     "ClientConfig",
     "CurrentTime",
     "DeleteToken",
     "Effect",
+    "IDTokenCheck",
+    "Identity",
+    "KeySets",
     "LifecycleEffect",
     "LoadToken",
     "LoctocatAuthInfo",
@@ -115,10 +134,13 @@ __all__ = [
     "Sleep",
     "Token",
     "TransportFailure",
+    "WhoAmI",
+    "ask_identity_flow",
     "authorization_header",
     "device_authorization_flow",
     "discovery_flow",
     "get_token_flow",
+    "identity_flow",
     "issuer_matches",
     "login_flow",
     "logout_flow",
@@ -126,4 +148,5 @@ __all__ = [
     "refresh_flow",
     "revocation_flow",
     "stored_refresh_flow",
+    "verify_claims",
 ]

@@ -48,7 +48,7 @@ from typing import Any, Protocol, runtime_checkable
 import filelock
 import platformdirs
 
-from loctocat._models import Identity, Token
+from loctocat._models import _OWN_FIELDS, Identity, Token
 from loctocat.errors import ConfigurationError, StoreError
 
 __all__ = [
@@ -448,11 +448,7 @@ def _parse_file(raw: bytes) -> tuple[int, dict[str, Any]]:
 
 
 # The fields of the server's answer that `Token` has attributes for; the others are in `extra`.
-_SERVER_FIELDS = tuple(
-    f.name
-    for f in dataclasses.fields(Token)
-    if f.name not in ("extra", "expires_at", "received_at")
-)
+_SERVER_FIELDS = tuple(f.name for f in dataclasses.fields(Token) if f.name not in _OWN_FIELDS)
 
 
 def _entry(token: Token) -> dict[str, Any]:
