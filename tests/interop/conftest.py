@@ -1,7 +1,9 @@
-"""Fixtures for the interop tests against a real ``oidc-provider`` (Node.js) server.
+"""Fixtures for the interop tests against real Node.js peers: the ``oidc-provider`` server, and
+the ``openid-client`` client run against loctocat's fake authorization server.
 
-The tests are skipped only when ``node`` or ``node_modules/oidc-provider`` is missing, and not
-even then when ``LOCTOCAT_REQUIRE_INTEROP=1`` (CI sets it: there a missing peer is a failure).
+The tests are skipped only when ``node`` or the package they need (``node_modules/oidc-provider``,
+``node_modules/openid-client``) is missing, and not even then when ``LOCTOCAT_REQUIRE_INTEROP=1``
+(CI sets it: there a missing peer is a failure).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import pytest
 from oidc_peer import OIDCPeer, PeerUnavailable, check_available, run_peer
 
 
-def _require_peer() -> None:
+def _require_peer(package: str = "oidc-provider") -> str:
+    """Path of ``node`` with *package* installed; skips (or fails, see above) without them."""
     try:
-        check_available()
+        return check_available(package)
     except PeerUnavailable as exc:
         if os.environ.get("LOCTOCAT_REQUIRE_INTEROP") == "1":
             pytest.fail(f"interop peer unavailable (LOCTOCAT_REQUIRE_INTEROP=1): {exc}")
@@ -28,3 +31,9 @@ def oidc_peer() -> Iterator[OIDCPeer]:
     _require_peer()
     with run_peer() as peer:
         yield peer
+
+
+@pytest.fixture(scope="session")
+def openid_client_node() -> str:
+    """Path of ``node``, with the ``openid-client`` package installed next to it."""
+    return _require_peer("openid-client")

@@ -30,7 +30,8 @@ import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVER_SCRIPT = Path(__file__).resolve().with_name("oidc_server.mjs")
-OIDC_PROVIDER_PACKAGE = REPO_ROOT / "node_modules" / "oidc-provider" / "package.json"
+NODE_MODULES = REPO_ROOT / "node_modules"
+OIDC_PROVIDER_PACKAGE = NODE_MODULES / "oidc-provider" / "package.json"
 
 PUBLIC_CLIENT_ID = "loctocat-interop"
 SECRET_BASIC_CLIENT_ID = "loctocat-interop-secret"
@@ -251,7 +252,7 @@ Outcome = Literal["approved", "denied"]
 
 
 class PeerUnavailable(RuntimeError):
-    """``node`` or the ``oidc-provider`` package is not installed."""
+    """``node`` or a Node.js package the tests need (``oidc-provider``) is not installed."""
 
 
 @dataclass
@@ -458,15 +459,18 @@ def _classify(form: Form) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def check_available() -> str:
-    """Path of ``node``; raises :class:`PeerUnavailable` if node or oidc-provider is missing."""
+def check_available(package: str = "oidc-provider") -> str:
+    """Path of ``node``; raises :class:`PeerUnavailable` if node or *package* is missing.
+
+    *package* is a Node.js package of package.json: ``oidc-provider`` (this peer) by default,
+    ``openid-client`` for the tests that run that client.
+    """
     node = shutil.which("node")
     if node is None:
         raise PeerUnavailable("`node` is not on PATH (Node.js >= 20 is needed)")
-    if not OIDC_PROVIDER_PACKAGE.is_file():
-        raise PeerUnavailable(
-            f"{OIDC_PROVIDER_PACKAGE.parent} is not installed; run `npm ci` in {REPO_ROOT}"
-        )
+    manifest = NODE_MODULES / package / "package.json"
+    if not manifest.is_file():
+        raise PeerUnavailable(f"{manifest.parent} is not installed; run `npm ci` in {REPO_ROOT}")
     return node
 
 

@@ -85,17 +85,25 @@ def test_metadata_names_every_endpoint(make: Make, path: str) -> None:
     answer = client.get(server.base_url + path)
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "application/json"
-    assert answer.json() == {
+    metadata = answer.json()
+    claims = metadata.pop("claims_supported")
+    assert metadata == {
         "issuer": server.base_url,
+        "authorization_endpoint": server.authorization_url,
         "device_authorization_endpoint": server.device_authorization_url,
         "token_endpoint": server.token_url,
         "revocation_endpoint": server.revocation_url,
         "userinfo_endpoint": server.userinfo_url,
+        "jwks_uri": server.jwks_url,
         "grant_types_supported": [DEVICE_CODE_GRANT_TYPE, "refresh_token"],
         "token_endpoint_auth_methods_supported": ["none"],
         "revocation_endpoint_auth_methods_supported": ["none"],
-        "response_types_supported": [],
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
     }
+    assert {"sub", "iss", "aud", "exp", "iat", "auth_time", "name", "email"} <= set(claims)
     assert not server.issuer.endswith("/")
     assert server.issuer == server.base_url
     assert [r.endpoint for r in server.requests] == ["discovery"]
@@ -164,7 +172,7 @@ def test_userinfo_accepts_a_fresh_access_token(make: Make) -> None:
     tokens = login(server, client, scope="read")
     answer = userinfo(client, server, tokens["access_token"])
     assert answer.status_code == 200
-    assert answer.json() == {"sub": "user-1", "client_id": "c", "scope": "read"}
+    assert answer.json() == {"sub": "fake-user-1", "client_id": "c", "scope": "read"}
     assert server.requests[-1].endpoint == "userinfo"
     # The scheme is case-insensitive (RFC 7235 §2.1).
     lower = client.get(

@@ -28,11 +28,17 @@ documented on `FakeAuthorizationServer` for servers of your own.
 A test that planned answers (`plan`, `plan_device`) no request received tested nothing:
 `server.assert_all_used()` says so, and the pytest fixtures call it when the test ends.
 
+With the scope `openid`, token answers carry an ID token signed with a key the server makes
+(`pip install 'loctocat[oidc]'`), published at `server.jwks_url`; `server.rotate_keys()` replaces
+it, `user=` / `approve(user=...)` say who signs in, and `id_token_fault` (an `IDTokenFault`)
+breaks every ID token in one chosen way, for a client's negative tests.
+
 With pytest, the `fake_auth_server` and `fake_auth_server_http` fixtures give you a fresh
 server per test (the plugin loads automatically once loctocat is installed).
 """
 
 from ._dialects import dialect
+from ._oidc import IDTokenFault
 from ._server import DEVICE_CODE_GRANT_TYPE, USER_CODE_ALPHABET, FakeAuthorizationServer
 from ._types import (
     Endpoint,
@@ -55,6 +61,7 @@ __all__ = [
     "Fault",
     "Grant",
     "GrantStatus",
+    "IDTokenFault",
     "IssuedToken",
     "PlanState",
     "PlanStep",

@@ -93,3 +93,15 @@ def result_page(*, approved: bool) -> bytes:
 def method_not_allowed_page() -> bytes:
     """The page for a request method the verification page does not take."""
     return _document("Method not allowed", "<h1>Method not allowed</h1>\n<p>Use GET or POST.</p>")
+
+
+def device_flow_only_page(verification_path: str) -> bytes:
+    """The authorization endpoint's page: there is no authorization code flow to start here."""
+    return _document(
+        "Device sign-in only",
+        "<h1>Device sign-in only</h1>\n"
+        '<p class="notice" role="alert">This server only offers the device authorization grant '
+        "(RFC 8628): there is no authorization code flow, so it cannot sign you in here.</p>\n"
+        "<p>Start the sign-in on your device, then enter the code it shows at "
+        f'<a href="{escape(verification_path)}">{escape(verification_path)}</a>.</p>',
+    )

@@ -20,7 +20,25 @@ import httpx
 
 from ._dialects import DIALECTS, dialect
 from ._http import HTTPRunner
-from ._page import CONTENT_SECURITY_POLICY, form_page, method_not_allowed_page, result_page
+from ._oidc import (
+    DEFAULT_USER,
+    ID_TOKEN_ALGORITHMS,
+    ID_TOKEN_FAULTS,
+    SUPPORTED_CLAIMS,
+    IDTokenAlgorithm,
+    IDTokenFault,
+    IDTokenSigner,
+    checked_user,
+    id_token_claims,
+    user_claims,
+)
+from ._page import (
+    CONTENT_SECURITY_POLICY,
+    device_flow_only_page,
+    form_page,
+    method_not_allowed_page,
+    result_page,
+)
 from ._types import (
     Answer,
     Endpoint,
@@ -55,7 +73,10 @@ _INTERVAL_TOLERANCE = 0.9
 _DEFAULT_INTERVAL = 5  # RFC 8628 §3.2: what clients must assume when no interval is sent
 _OPENID_CONFIGURATION = "/.well-known/openid-configuration"
 _OAUTH_METADATA = "/.well-known/oauth-authorization-server"
-_USERINFO_SUBJECT = "user-1"
+_JWKS_PATH = "/jwks"
+_AUTHORIZE_PATH = "/authorize"
+# Metadata and keys are public and cacheable, unlike token responses.
+_PUBLIC_CACHE = "max-age=60"
 
 
 class _OAuthError(Exception):
@@ -113,8 +134,10 @@ class FakeAuthorizationServer:
     (RFC 8414, also at the host root followed by the path of `base_url`, as §3.1 says), the
     revocation endpoint `/revoke` (RFC 7009), and a protected resource `/userinfo` that takes
     `Authorization: Bearer <access token>` (RFC 6750) and answers 401 `invalid_token` once the
-    token is unknown, revoked or expired. Use it in memory, by giving `server.transport()` to
-    an `httpx.Client` or `httpx.AsyncClient`, or over real loopback HTTP with `serve_http()`.
+    token is unknown, revoked or expired; for OpenID Connect, the signing keys of its ID tokens
+    at `/jwks` and an authorization endpoint `/authorize` that only says the server offers the
+    device flow alone (see below). Use it in memory, by giving `server.transport()` to an
+    `httpx.Client` or `httpx.AsyncClient`, or over real loopback HTTP with `serve_http()`.
 
     It is as strict as a careful real server: POST only, form-encoded bodies, no parameters in
     the query string, no parameter twice, client authentication when configured, device codes
@@ -157,6 +180,38 @@ class FakeAuthorizationServer:
     - `on_answer`: called after each answer, from the thread that served it, with the
       `RecordedRequest`, the HTTP status and the OAuth error code sent (None for none), e.g.
       to log what the server does.
+
+    OpenID Connect: when the granted scope contains `openid`, every token answer (device code
+    and refresh grants alike) carries an `id_token`, a JWS signed with a key the server makes on
+    first use (this needs PyJWT and cryptography: `pip install 'loctocat[oidc]'`), whose public
+    half is served at `jwks_url`. Its claims are `iss` (`issuer`), `sub` (the user's), `aud` (the
+    client id of the grant), `iat`, `exp`, `auth_time` (when the grant was approved), and the
+    user's claims its scopes ask for: with `profile`, `name`, `preferred_username` and any other
+    OpenID Connect profile claim the user has; with `email`, `email` and `email_verified`.
+    `/userinfo` answers `sub` and the same user claims. A refresh keeps the grant's `sub` and
+    `auth_time`. Times are POSIX seconds: `time.time()` when the server was built, moved on as
+    `clock` moves, so a fake clock moves `iat` and `exp` too.
+
+    - `user`: the claims of the person who approves, with a string `sub`; by default
+      `{"sub": "fake-user-1", "name": "Fake User", "preferred_username": "fakeuser",
+      "email": "fakeuser@example.test", "email_verified": True}`.
+      `approve(user_code, user=...)` has another person approve one grant.
+    - `id_token_alg`: "RS256" (an RSA 2048 key, the default) or "ES256" (a P-256 key).
+      `rotate_keys()` replaces the key.
+    - `id_token_lifetime`: seconds from `iat` to `exp`.
+    - `id_token_fault`: break every ID token issued while it is set, to test that a client
+      refuses it (also a public attribute, to change between requests; None issues sound ones):
+      "bad_signature" (the signature's bytes altered), "wrong_audience" (`aud` is
+      "other-client"), "wrong_issuer" (`iss` is "https://other-issuer.example.test"), "expired"
+      (`exp` two hours ago, `iat` a lifetime before it), "issued_in_future" (`iat` an hour
+      ahead, `exp` a lifetime after it), "unknown_kid" (signed with a key the JWKS does not
+      have, under a `kid` it does not have), "alg_none" (header `"alg": "none"`, no signature),
+      "hmac" (HS256 with the PEM of the server's public key, SubjectPublicKeyInfo, as the HMAC
+      secret: the key confusion attack), "multiple_audiences" (`aud` is the client id and
+      "other-client", with no `azp`), "wrong_azp" (the same `aud` with `azp` "other-client"),
+      "other_subject" (`sub` is "other-" + the user's, e.g. to check that a client compares the
+      `sub` of a refresh's ID token with the first one, OpenID Connect Core §12.2),
+      "missing_sub" (no `sub`). Everything else about the token stays sound.
 
     Arguments to imitate a service that departs from RFC 8628 (the defaults follow the RFC), so
     that a client configured for that service can be tested against a faithful stand-in:
@@ -238,6 +293,10 @@ class FakeAuthorizationServer:
         on_answer: Callable[[RecordedRequest, int, str | None], None] | None = None,
         client_auth: Literal["any", "basic", "body"] = "any",
         secret_on_device_request: bool = True,
+        user: Mapping[str, object] | None = None,
+        id_token_alg: Literal["RS256", "ES256"] = "RS256",
+        id_token_lifetime: int = 3600,
+        id_token_fault: IDTokenFault | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
@@ -253,6 +312,11 @@ class FakeAuthorizationServer:
             raise ValueError(
                 f"client_auth must be one of {_CLIENT_AUTH_CHOICES}, got {client_auth!r}"
             )
+        if id_token_alg not in ID_TOKEN_ALGORITHMS:
+            raise ValueError(
+                f"id_token_alg must be one of {ID_TOKEN_ALGORITHMS}, got {id_token_alg!r}"
+            )
+        _check_id_token_fault(id_token_fault)
         if isinstance(poll_code_fields, str):
             raise TypeError("poll_code_fields takes a sequence of field names, not a string")
         echoable = {"device_code", "user_code", verification_field, "expires_in"}
@@ -300,6 +364,10 @@ class FakeAuthorizationServer:
         self.on_answer = on_answer
         self.client_auth = client_auth
         self.secret_on_device_request = secret_on_device_request
+        self.user = checked_user(DEFAULT_USER if user is None else user)
+        self.id_token_alg: IDTokenAlgorithm = id_token_alg
+        self.id_token_lifetime = id_token_lifetime
+        self.id_token_fault: IDTokenFault | None = id_token_fault
         self._configured_base_url = base_url.rstrip("/")
         self._prefix = parts.path.rstrip("/")
 
@@ -321,6 +389,19 @@ class FakeAuthorizationServer:
         self._revoked_set: set[str] = set()
         self._connections_opened = 0
         self._http: HTTPRunner | None = None
+        self._signer = IDTokenSigner(id_token_alg)
+        # Who approved each grant (by device code), fixed at approval or first issue, so that a
+        # refresh's ID token names the same `sub`.
+        self._grant_users: dict[str, Mapping[str, object]] = {}
+        # ID token times are wall-clock seconds, moved on as `clock` moves (a fake clock too).
+        self._wall_origin = time.time()
+        self._clock_origin: float | None
+        try:
+            self._clock_origin = clock()
+        except RuntimeError:
+            # A clock that only works inside an event loop (`anyio.current_time`): anchor the
+            # wall time at its first reading instead.
+            self._clock_origin = None
 
     # -- URLs ---------------------------------------------------------------------------------
 
@@ -356,6 +437,19 @@ class FakeAuthorizationServer:
     def userinfo_url(self) -> str:
         """The protected resource that checks bearer tokens: `base_url + "/userinfo"`."""
         return self.base_url + "/userinfo"
+
+    @property
+    def jwks_url(self) -> str:
+        """The public keys that verify ID tokens, a JWK Set: `base_url + "/jwks"`."""
+        return self.base_url + _JWKS_PATH
+
+    @property
+    def authorization_url(self) -> str:
+        """The authorization endpoint the metadata names: `base_url + "/authorize"`.
+
+        There is no authorization code flow: it answers 400 with a page saying so.
+        """
+        return self.base_url + _AUTHORIZE_PATH
 
     @property
     def issuer(self) -> str:
@@ -419,6 +513,26 @@ class FakeAuthorizationServer:
         """
         http = self._http
         return 0 if http is None else http.connections_open
+
+    @property
+    def jwks(self) -> dict[str, list[dict[str, Any]]]:
+        """The JWK Set served at `jwks_url`: `{"keys": [...]}`, the current signing key first.
+
+        Each key has `kid`, `kty`, `alg`, `use: "sig"` and its public parameters. Reading it
+        makes the signing key if there is none yet (which needs `loctocat[oidc]`).
+        """
+        with self._lock:
+            return self._signer.jwks()
+
+    def rotate_keys(self, *, keep_old: bool = False) -> str:
+        """Replace the ID token signing key with a new one, under a new `kid`; returns that kid.
+
+        ID tokens issued afterwards are signed with the new key. The old public keys stay in
+        the JWKS only with `keep_old=True` (as servers publish both for a while); otherwise
+        tokens signed before no longer verify against it.
+        """
+        with self._lock:
+            return self._signer.rotate(keep_old=keep_old)
 
     def grant(self, user_code: str | None = None) -> Grant:
         """The grant with this user code (any case, dash optional), or the latest one.
@@ -526,12 +640,21 @@ class FakeAuthorizationServer:
                 + "\n  ".join(unused)
             )
 
-    def approve(self, user_code: str | None = None) -> Grant:
+    def approve(
+        self, user_code: str | None = None, *, user: Mapping[str, object] | None = None
+    ) -> Grant:
         """Approve a grant (the latest if `user_code` is None): its next poll gets the token.
 
+        `user` is who approves, their claims for the ID token and `/userinfo` (with a string
+        `sub`); by default the server's `user`.
         Raises LookupError for an unknown code and ValueError if its token was already issued.
         """
-        return self._set_status(user_code, "approved")
+        checked = None if user is None else checked_user(user)
+        with self._lock:
+            grant = self._set_status(user_code, "approved")
+            if checked is not None:
+                self._grant_users[grant.device_code] = checked
+            return grant
 
     def deny(self, user_code: str | None = None) -> Grant:
         """Deny a grant (the latest if `user_code` is None): its polls get access_denied."""
@@ -556,7 +679,10 @@ class FakeAuthorizationServer:
             grant = self._find(user_code)
             if grant.status == "redeemed":
                 raise ValueError(f"grant {grant.user_code} has already been redeemed for a token")
-            grant.status = status
+            if status == "approved":
+                _approve(grant, self.clock())
+            else:
+                grant.status = status
             return grant
 
     def _find(self, user_code: str | None) -> Grant:
@@ -671,6 +797,10 @@ class FakeAuthorizationServer:
                 return self._revocation_endpoint(record, form_error)
             if record.endpoint == "userinfo":
                 return self._userinfo_endpoint(record)
+            if record.endpoint == "jwks":
+                return self._jwks_endpoint(record)
+            if record.endpoint == "authorization":
+                return self._authorization_endpoint(record)
         except _OAuthError as error:
             return self._error_answer(error)
         return _not_found()
@@ -715,6 +845,10 @@ class FakeAuthorizationServer:
                 return "revocation"
             if rest == "/userinfo":
                 return "userinfo"
+            if rest == _JWKS_PATH:
+                return "jwks"
+            if rest == _AUTHORIZE_PATH:
+                return "authorization"
         return "other"
 
     def _check_request(self, record: RecordedRequest, form_error: bool) -> str:
@@ -894,7 +1028,7 @@ class FakeAuthorizationServer:
             and self.auto_approve_after is not None
             and now - grant.created_at >= self.auto_approve_after
         ):
-            grant.status = "approved"
+            _approve(grant, grant.created_at + self.auto_approve_after)
         if grant.status == "approved":
             return self._issue(grant, client_id, grant.scope, "device_code")
 
@@ -912,7 +1046,7 @@ class FakeAuthorizationServer:
         if step == "slow_down":
             return self._slow_down(grant, grant.interval + 5)
         if step == "approve":
-            grant.status = "approved"
+            _approve(grant, now)
             return self._issue(grant, client_id, grant.scope, "device_code")
         if step == "deny":
             grant.status = "denied"
@@ -962,6 +1096,10 @@ class FakeAuthorizationServer:
         new_refresh_token = self.issue_refresh_token and (
             grant_type == "device_code" or self.rotate_refresh_tokens
         )
+        issued_at = self.clock()
+        id_token = None
+        if scope is not None and "openid" in scope.split():
+            id_token = self._id_token(grant, client_id, scope, issued_at)
         token = IssuedToken(
             access_token="fake-at-" + secrets.token_urlsafe(24),
             refresh_token="fake-rt-" + secrets.token_urlsafe(24) if new_refresh_token else None,
@@ -969,7 +1107,8 @@ class FakeAuthorizationServer:
             client_id=client_id,
             user_code=grant.user_code,
             grant_type=grant_type,
-            issued_at=self.clock(),
+            issued_at=issued_at,
+            id_token=id_token,
         )
         self._issued.append(token)
         lifetime = math.inf if self.token_lifetime is None else self.token_lifetime
@@ -982,8 +1121,40 @@ class FakeAuthorizationServer:
             self._live_refresh_tokens[token.refresh_token] = token
         if scope is not None:
             payload["scope"] = scope.split() if self.scope_as_list else scope
+        if id_token is not None:
+            payload["id_token"] = id_token
         payload.update(self.extra_token_fields)
         return self._json(200, payload)
+
+    def _grant_user(self, grant: Grant) -> Mapping[str, object]:
+        """Who approved `grant`: given to `approve()`, else the server's `user` when first asked."""
+        user = self._grant_users.get(grant.device_code)
+        if user is None:
+            user = self._grant_users[grant.device_code] = checked_user(self.user)
+        return user
+
+    def _wall_time(self, reading: float) -> float:
+        """The POSIX time of a `clock` reading: the wall clock at construction, moved on since."""
+        if self._clock_origin is None:
+            self._clock_origin = self.clock()
+            self._wall_origin = time.time()
+        return self._wall_origin + (reading - self._clock_origin)
+
+    def _id_token(self, grant: Grant, client_id: str, scope: str, issued_at: float) -> str:
+        fault = self.id_token_fault
+        _check_id_token_fault(fault)
+        approved_at = issued_at if grant.approved_at is None else grant.approved_at
+        claims = id_token_claims(
+            issuer=self.issuer,
+            client_id=client_id,
+            user=self._grant_user(grant),
+            scopes=scope.split(),
+            now=int(self._wall_time(issued_at)),
+            lifetime=self.id_token_lifetime,
+            auth_time=int(self._wall_time(approved_at)),
+            fault=fault,
+        )
+        return self._signer.sign(claims, fault)
 
     def _discovery_endpoint(self, record: RecordedRequest) -> Answer:
         if record.method not in ("GET", "HEAD"):
@@ -1003,7 +1174,16 @@ class FakeAuthorizationServer:
         grant_types = [self.grant_type]
         if self.issue_refresh_token:
             grant_types.append("refresh_token")
-        metadata: dict[str, object] = {"issuer": self.issuer}
+        if self.scopes_allowed is not None:
+            scopes = sorted(self.scopes_allowed)
+        else:
+            scopes = ["openid", "profile", "email"]
+            if self.issue_refresh_token:
+                scopes.append("offline_access")
+        metadata: dict[str, object] = {
+            "issuer": self.issuer,
+            "authorization_endpoint": self.authorization_url,
+        }
         if self.advertise_device_endpoint:
             metadata["device_authorization_endpoint"] = self.device_authorization_url
         metadata.update(
@@ -1011,21 +1191,51 @@ class FakeAuthorizationServer:
                 "token_endpoint": self.token_url,
                 "revocation_endpoint": self.revocation_url,
                 "userinfo_endpoint": self.userinfo_url,
+                "jwks_uri": self.jwks_url,
                 "grant_types_supported": grant_types,
                 "token_endpoint_auth_methods_supported": auth_methods,
                 "revocation_endpoint_auth_methods_supported": auth_methods,
-                # No authorization endpoint, so no response type (RFC 8414 §2 requires the field).
-                "response_types_supported": [],
+                # OpenID Connect Discovery 1.0 §3 requires this field (RFC 8414 §2 too), and
+                # validators take an empty list for a broken document; "code" is the response
+                # type every OpenID provider is expected to offer. There is no such flow here:
+                # the authorization endpoint answers with a page that says so.
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": [self.id_token_alg],
+                "scopes_supported": scopes,
+                "claims_supported": list(SUPPORTED_CLAIMS),
             }
         )
-        if self.scopes_allowed is not None:
-            metadata["scopes_supported"] = sorted(self.scopes_allowed)
-        # Metadata is public and cacheable, unlike token responses.
         return Answer(
             200,
-            [("Content-Type", "application/json"), ("Cache-Control", "max-age=60")],
+            [("Content-Type", "application/json"), ("Cache-Control", _PUBLIC_CACHE)],
             json.dumps(metadata).encode(),
         )
+
+    def _jwks_endpoint(self, record: RecordedRequest) -> Answer:
+        if record.method not in ("GET", "HEAD"):
+            return self._json(
+                405, {"error": self._error_code("method_not_allowed")}, {"Allow": "GET, HEAD"}
+            )
+        return Answer(
+            200,
+            [("Content-Type", "application/json"), ("Cache-Control", _PUBLIC_CACHE)],
+            json.dumps(self._signer.jwks()).encode(),
+        )
+
+    def _authorization_endpoint(self, record: RecordedRequest) -> Answer:
+        # RFC 6749 §4.1.2.1: with no client redirection to trust, the error is shown to the
+        # person, not sent to a redirect URI.
+        description = (
+            "this server only offers the device authorization grant (RFC 8628): there is no "
+            "authorization code flow; sign in on the device, then enter its code at "
+            + self.verification_uri
+        )
+        accepted = record.headers.get("accept", "").split(",")
+        if any(item.split(";", 1)[0].strip().lower() == _JSON_TYPE for item in accepted):
+            payload = {"error": "unsupported_response_type", "error_description": description}
+            return self._json(400, payload)
+        return self._html(400, device_flow_only_page(self._prefix + self.verification_path))
 
     def _revocation_endpoint(self, record: RecordedRequest, form_error: bool) -> Answer:
         client_id = self._check_request(record, form_error)
@@ -1097,7 +1307,10 @@ class FakeAuthorizationServer:
                 },
             )
         issued = access[0]
-        claims: dict[str, object] = {"sub": _USERINFO_SUBJECT, "client_id": issued.client_id}
+        grant = self._by_user_code[_normalize_user_code(issued.user_code)]
+        scopes = (issued.scope or "").split()
+        claims = user_claims(self._grant_user(grant), scopes)
+        claims["client_id"] = issued.client_id
         if issued.scope is not None:
             claims["scope"] = issued.scope
         return self._json(200, claims)
@@ -1132,7 +1345,10 @@ class FakeAuthorizationServer:
                 action=action_url, user_code=user_code, error="Unknown or expired code."
             )
             return self._html(400, page)
-        grant.status = "approved" if action == "approve" else "denied"
+        if action == "approve":
+            _approve(grant, record.timestamp)
+        else:
+            grant.status = "denied"
         return self._html(200, result_page(approved=action == "approve"))
 
     def _pending_grant(self, user_code: str) -> Grant | None:
@@ -1255,6 +1471,16 @@ def _merge_headers(
     for name, value in overrides.items():
         merged[name.lower()] = (name, value)
     return list(merged.values())
+
+
+def _approve(grant: Grant, at: float) -> None:
+    grant.status = "approved"
+    grant.approved_at = at
+
+
+def _check_id_token_fault(fault: object) -> None:
+    if fault is not None and fault not in ID_TOKEN_FAULTS:
+        raise ValueError(f"id_token_fault must be None or one of {ID_TOKEN_FAULTS}, got {fault!r}")
 
 
 def _check_steps(steps: Sequence[object]) -> list[PlanStep]:

@@ -23,15 +23,24 @@ __all__ = [
 ]
 
 Endpoint: TypeAlias = Literal[
-    "device_authorization", "token", "page", "discovery", "revocation", "userinfo", "other"
+    "device_authorization",
+    "token",
+    "page",
+    "discovery",
+    "revocation",
+    "userinfo",
+    "jwks",
+    "authorization",
+    "other",
 ]
 """Which part of the fake server a request was addressed to.
 
 `device_authorization`, `token` and `page` are the paths the server was built with
 (`device_path`, `token_path`, `verification_path`; by default `/device_authorization`, `/token`
 and `/device`). `discovery` covers both metadata paths (also when one of them answers 404),
-`revocation` is `/revoke` (RFC 7009), `userinfo` the protected resource `/userinfo`, and `other`
-anything else.
+`revocation` is `/revoke` (RFC 7009), `userinfo` the protected resource `/userinfo`, `jwks` the
+ID token signing keys `/jwks`, `authorization` the authorization endpoint `/authorize` (which
+only says that the server offers the device flow alone), and `other` anything else.
 """
 
 GrantStatus: TypeAlias = Literal["pending", "approved", "denied", "expired", "redeemed"]
@@ -147,6 +156,9 @@ class Grant:
     """The scripted answers still to come; the last one repeats once the others are used."""
     unused_steps: int = 0
     """How many steps of `plan` no poll has received yet (see `assert_all_used`)."""
+    approved_at: float | None = None
+    """The server clock when the grant was approved (None until then); the `auth_time` of its
+    ID tokens."""
 
     @property
     def poll_count(self) -> int:
@@ -164,6 +176,7 @@ class IssuedToken:
     `rotate_refresh_tokens=False` (the client keeps using its refresh token).
     `issued_at` is the server clock on issue; the access token expires `token_lifetime` seconds
     later (never when `token_lifetime` is None), or at `expire_access_tokens()`.
+    `id_token` is the signed ID token sent along when the scope had `openid`, else None.
     """
 
     access_token: str
@@ -173,6 +186,7 @@ class IssuedToken:
     user_code: str
     grant_type: TokenGrantType
     issued_at: float
+    id_token: str | None = None
 
 
 @dataclass
