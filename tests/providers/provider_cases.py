@@ -138,7 +138,23 @@ def check_flow(
     assert access_token == server.issued_tokens[-1].access_token == auth.token.access_token
     assert auth.token.scope == (case.token_scope or " ".join(case.scopes) or None)
 
-    device, *polls = server.requests
+    device, *rest = server.requests
+    # Besides the polls: the issuer's metadata and keys, read to verify the ID token.
+    polls = [request for request in rest if request.method == "POST"]
+    reads = [request for request in rest if request.method == "GET"]
+    assert {request.endpoint for request in reads} <= {"discovery", "jwks"}
+    if "openid" in case.scopes and auth.issuer is None:
+        # No issuer to hold the ID token to (authentik's is per application): not verified.
+        assert auth.token.id_token is not None
+        assert auth.token.claims is None
+    elif "openid" in case.scopes:
+        assert auth.token.id_token is not None
+        assert auth.token.claims is not None, "the ID token was not verified"
+        assert auth.token.claims["sub"] == server.user["sub"]
+        assert auth.token.claims["aud"] == server.issued_tokens[-1].client_id
+        assert [request.endpoint for request in reads][-1:] == ["jwks"]
+    else:
+        assert reads == []
     assert (device.method, device.url, device.query) == ("POST", case.device_url, "")
     assert device.form == case.device_form
     assert all(len(values) == 1 for values in device.form_multi.values())

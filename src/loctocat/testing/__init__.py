@@ -34,8 +34,12 @@ it, `user=` / `approve(user=...)` say who signs in, and `id_token_fault` (an `ID
 breaks every ID token in one chosen way, for a client's negative tests.
 
 With pytest, the `fake_auth_server` and `fake_auth_server_http` fixtures give you a fresh
-server per test (the plugin loads automatically once loctocat is installed).
+server per test (the plugin loads automatically once loctocat is installed), and every test
+starts with `forget_servers()` done.
 """
+
+from loctocat._oidc import KEY_SETS as _KEY_SETS
+from loctocat.auth import _discovered
 
 from ._dialects import dialect
 from ._oidc import IDTokenFault
@@ -53,6 +57,18 @@ from ._types import (
     TokenGrantType,
 )
 
+
+def forget_servers() -> None:
+    """Forget what loctocat read from servers in this process: metadata documents and keys.
+
+    loctocat reads an issuer's discovery document and its ID token keys (JWKS) once per
+    process. Fake servers made in different tests at one URL have different keys and options:
+    call this between them (the pytest plugin does, before each test).
+    """
+    _discovered.clear()
+    _KEY_SETS.clear()
+
+
 __all__ = [
     "DEVICE_CODE_GRANT_TYPE",
     "USER_CODE_ALPHABET",
@@ -69,4 +85,5 @@ __all__ = [
     "SlowDown",
     "TokenGrantType",
     "dialect",
+    "forget_servers",
 ]

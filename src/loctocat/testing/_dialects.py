@@ -63,6 +63,15 @@ DIALECTS: Mapping[str, Dialect] = {
             "token_path": _MICROSOFT_TENANT + "/token",
             "verification_path": "/common/oauth2/deviceauth",
             "verification_uri_complete": False,
+            # ID tokens name the user's own tenant; keys under each tenant's path.
+            "issuer": "https://login.microsoftonline.com/{{tenantid}}/v2.0",
+            "jwks_path": "/{tenant}/discovery/v2.0/keys",
+            "user": {
+                "sub": "fake-user-1",
+                "name": "Fake User",
+                "preferred_username": "fakeuser@example.test",
+                "tid": "9188040d-6c67-4c5b-b112-36a304b66dad",
+            },
             "extra_device_fields": {"message": "To sign in, use a web browser to open ..."},
             "error_codes": {
                 "access_denied": "authorization_declined",
@@ -78,6 +87,8 @@ DIALECTS: Mapping[str, Dialect] = {
             "token_path": "/token",
             "verification_field": "verification_url",
             "verification_uri_complete": False,
+            "issuer": "https://accounts.google.com",
+            "jwks_path": "/oauth2/v3/certs",
             "client_auth": "body",
             "secret_on_device_request": False,
         }
@@ -85,6 +96,7 @@ DIALECTS: Mapping[str, Dialect] = {
     "auth0": Dialect(
         {
             "base_url": "https://{domain}",
+            "issuer": "https://{domain}/",  # with the slash, as Auth0's tokens name it
             "device_path": "/oauth/device/code",
             "token_path": "/oauth/token",
             "verification_path": "/activate",
@@ -100,6 +112,7 @@ DIALECTS: Mapping[str, Dialect] = {
     "okta": Dialect(
         {
             "base_url": "https://{domain}",
+            "issuer": "https://{domain}/oauth2/{authorization_server}",
             "device_path": _OKTA_SERVER + "/device/authorize",
             "token_path": _OKTA_SERVER + "/token",
             "verification_path": "/activate",
@@ -109,6 +122,7 @@ DIALECTS: Mapping[str, Dialect] = {
     "keycloak": Dialect(
         {
             "base_url": "{base_url}",
+            "issuer": "{base_url}/realms/{realm}",
             "device_path": _KEYCLOAK_REALM + "/auth/device",
             "token_path": _KEYCLOAK_REALM + "/token",
             "client_auth": "body",
@@ -209,6 +223,8 @@ def dialect(service: str, **parameters: str) -> dict[str, Any]:
         known = ", ".join(entry.parameters) or "none"
         raise ValueError(f"{service} takes no {', '.join(unknown)} (its parameters: {known})")
     values = {name: parameters.get(name, default) for name, default in entry.parameters.items()}
+    if values.get("base_url"):
+        values["base_url"] = str(values["base_url"]).rstrip("/")
     missing = [name for name, value in values.items() if value is None]
     if missing:
         raise ValueError(f"imitating {service} needs {', '.join(missing)}=...")

@@ -74,6 +74,8 @@ _DEFAULT_INTERVAL = 5  # RFC 8628 §3.2: what clients must assume when no interv
 _OPENID_CONFIGURATION = "/.well-known/openid-configuration"
 _OAUTH_METADATA = "/.well-known/oauth-authorization-server"
 _JWKS_PATH = "/jwks"
+#: In an `issuer`, what stands for each ID token's tenant (its user's `tid` claim).
+TENANT = "{tenantid}"
 _AUTHORIZE_PATH = "/authorize"
 # Metadata and keys are public and cacheable, unlike token responses.
 _PUBLIC_CACHE = "max-age=60"
@@ -173,7 +175,8 @@ class FakeAuthorizationServer:
     - `enforce_interval`: answer `slow_down` (and add 5 s to the grant's interval) to polls
       that come more than 10% sooner than the interval after the previous poll.
     - `clock`: the time source for expiry, interval checks and timestamps; pass a fake clock to
-      test timing without sleeping.
+      test timing without sleeping. `wall_clock` (POSIX seconds, `time.time` by default)
+      stamps ID tokens, whose times clients compare with their own clock.
     - `auto_approve_after`: approve each code by itself this many seconds (of `clock` time)
       after it was issued, as a person would; None (the default) waits for `approve()` or a
       plan.
@@ -189,8 +192,9 @@ class FakeAuthorizationServer:
     user's claims its scopes ask for: with `profile`, `name`, `preferred_username` and any other
     OpenID Connect profile claim the user has; with `email`, `email` and `email_verified`.
     `/userinfo` answers `sub` and the same user claims. A refresh keeps the grant's `sub` and
-    `auth_time`. Times are POSIX seconds: `time.time()` when the server was built, moved on as
-    `clock` moves, so a fake clock moves `iat` and `exp` too.
+    `auth_time`. Times are POSIX seconds of `wall_clock` (`time.time` by default), which is
+    what clients compare them with: a fake `clock` moved ahead to expire codes and access
+    tokens does not make ID tokens look issued in the future.
 
     - `user`: the claims of the person who approves, with a string `sub`; by default
       `{"sub": "fake-user-1", "name": "Fake User", "preferred_username": "fakeuser",
@@ -219,7 +223,8 @@ class FakeAuthorizationServer:
     - Paths: `device_path`, `token_path` and `verification_path` are where the device
       endpoint, the token endpoint and the verification page are served under `base_url`
       (GitHub: `base_url="https://github.com", device_path="/login/device/code",
-      token_path="/login/oauth/access_token"`). The `*_url` properties, `verification_uri`,
+      token_path="/login/oauth/access_token"`); `jwks_path` is where the ID token keys are
+      (Google: "/oauth2/v3/certs"). The `*_url` properties, `verification_uri`,
       the metadata documents and `RecordedRequest.endpoint` follow them. The in-memory
       transport routes by path only, so any host works.
     - Polling: `grant_type` is the grant type polls must carry, anything else but
@@ -275,9 +280,11 @@ class FakeAuthorizationServer:
         issuer: str | None = None,
         base_url: str = "https://auth.example.test",
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         device_path: str = "/device_authorization",
         token_path: str = "/token",
         verification_path: str = "/device",
+        jwks_path: str = _JWKS_PATH,
         grant_type: str = DEVICE_CODE_GRANT_TYPE,
         device_code_param: str = "device_code",
         poll_code_fields: Sequence[str] = (),
@@ -303,6 +310,7 @@ class FakeAuthorizationServer:
             raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
         paths = {"device_path": device_path, "token_path": token_path}
         paths["verification_path"] = verification_path
+        paths["jwks_path"] = jwks_path
         for name, path in paths.items():
             if not path.startswith("/") or "?" in path or "#" in path:
                 raise ValueError(f"{name} must be a path starting with '/', got {path!r}")
@@ -346,9 +354,11 @@ class FakeAuthorizationServer:
         self.advertise_device_endpoint = advertise_device_endpoint
         self._issuer_override = issuer
         self.clock = clock
+        self.wall_clock = wall_clock
         self.device_path = device_path
         self.token_path = token_path
         self.verification_path = verification_path
+        self.jwks_path = jwks_path
         self.grant_type = grant_type
         self.device_code_param = device_code_param
         self.poll_code_fields = tuple(poll_code_fields)
@@ -393,15 +403,6 @@ class FakeAuthorizationServer:
         # Who approved each grant (by device code), fixed at approval or first issue, so that a
         # refresh's ID token names the same `sub`.
         self._grant_users: dict[str, Mapping[str, object]] = {}
-        # ID token times are wall-clock seconds, moved on as `clock` moves (a fake clock too).
-        self._wall_origin = time.time()
-        self._clock_origin: float | None
-        try:
-            self._clock_origin = clock()
-        except RuntimeError:
-            # A clock that only works inside an event loop (`anyio.current_time`): anchor the
-            # wall time at its first reading instead.
-            self._clock_origin = None
 
     # -- URLs ---------------------------------------------------------------------------------
 
@@ -440,8 +441,8 @@ class FakeAuthorizationServer:
 
     @property
     def jwks_url(self) -> str:
-        """The public keys that verify ID tokens, a JWK Set: `base_url + "/jwks"`."""
-        return self.base_url + _JWKS_PATH
+        """The public keys that verify ID tokens, a JWK Set: `base_url + jwks_path`."""
+        return self.base_url + self.jwks_path
 
     @property
     def authorization_url(self) -> str:
@@ -829,6 +830,12 @@ class FakeAuthorizationServer:
         # RFC 8414 §3.1 puts the well-known part before the issuer's path.
         if path == _OAUTH_METADATA + self._prefix:
             return "discovery"
+        # An issuer of its own (Okta's authorization servers, Keycloak's realms) has its
+        # metadata under its own path.
+        issuer_path = urlsplit(self.issuer).path.rstrip("/")
+        own = (issuer_path + _OPENID_CONFIGURATION, _OAUTH_METADATA + issuer_path)
+        if self._issuer_override is not None and TENANT not in issuer_path and path in own:
+            return "discovery"
         if path.startswith(self._prefix):
             rest = path[len(self._prefix) :]
             if rest == self.device_path:
@@ -845,7 +852,7 @@ class FakeAuthorizationServer:
                 return "revocation"
             if rest == "/userinfo":
                 return "userinfo"
-            if rest == _JWKS_PATH:
+            if rest == self.jwks_path:
                 return "jwks"
             if rest == _AUTHORIZE_PATH:
                 return "authorization"
@@ -1134,22 +1141,22 @@ class FakeAuthorizationServer:
         return user
 
     def _wall_time(self, reading: float) -> float:
-        """The POSIX time of a `clock` reading: the wall clock at construction, moved on since."""
-        if self._clock_origin is None:
-            self._clock_origin = self.clock()
-            self._wall_origin = time.time()
-        return self._wall_origin + (reading - self._clock_origin)
+        """The `wall_clock` time of a `clock` reading: now, less the `clock` time since."""
+        return self.wall_clock() - max(0.0, self.clock() - reading)
 
     def _id_token(self, grant: Grant, client_id: str, scope: str, issued_at: float) -> str:
         fault = self.id_token_fault
         _check_id_token_fault(fault)
         approved_at = issued_at if grant.approved_at is None else grant.approved_at
+        user = self._grant_user(grant)
+        # A multi-tenant issuer (Microsoft's common) names each token's tenant by its tid.
+        issuer = self.issuer.replace(TENANT, str(user.get("tid", "")))
         claims = id_token_claims(
-            issuer=self.issuer,
+            issuer=issuer,
             client_id=client_id,
-            user=self._grant_user(grant),
+            user=user,
             scopes=scope.split(),
-            now=int(self._wall_time(issued_at)),
+            now=int(self.wall_clock()),
             lifetime=self.id_token_lifetime,
             auth_time=int(self._wall_time(approved_at)),
             fault=fault,

@@ -20,6 +20,9 @@ When the test ends, the fixture fails it if something planned (`plan`, `plan_dev
 served: a test that planned "approve" and never polled tested nothing. Pass
 `assert_all_used=False` to the marker to allow that. `imitating="github"` (and the provider's
 parameters) stands the server in for a service: see `FakeAuthorizationServer.imitating`.
+
+Before each test, `loctocat.testing.forget_servers()` runs: loctocat's per-process memory of
+discovery documents and ID token keys would otherwise carry one test's fake server into the next.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from loctocat.testing import FakeAuthorizationServer
+from loctocat.testing import FakeAuthorizationServer, forget_servers
 
 __all__ = ["fake_auth_server", "fake_auth_server_http"]
 
@@ -61,6 +64,12 @@ def _build(request: pytest.FixtureRequest) -> tuple[FakeAuthorizationServer, boo
     if service is not None:
         return FakeAuthorizationServer.imitating(service, **kwargs), check
     return FakeAuthorizationServer(**kwargs), check
+
+
+@pytest.fixture(autouse=True)
+def _loctocat_forget_servers() -> None:
+    """Each test starts with no metadata or keys read from a server earlier in the process."""
+    forget_servers()
 
 
 @pytest.fixture
