@@ -409,3 +409,78 @@ def test_ctrl_c_at_the_secret_prompt_ends_on_its_own_line(env: dict[str, str]) -
         child.close(force=True)
     assert child.exitstatus == 130
     assert output.replace("\r", "") == "\nCancelled.\n"  # not "Client secret: Cancelled."
+
+
+# --- who is logged in -----------------------------------------------------------------------------
+
+
+def test_login_status_and_token_say_who_from_the_verified_id_token(
+    server: FakeAuthorizationServer, env: dict[str, str], store: Path
+) -> None:
+    openid = discovered(server, store, "--scope", "openid", "--scope", "profile")
+    with approving(server):
+        login = run(env, "login", *openid)
+    assert login.returncode == EXIT_OK, login.stderr
+    assert "Logged in to 127.0.0.1 as fakeuser (scopes: openid profile)" in " ".join(
+        login.stderr.split()
+    )
+
+    listed = run(env, "status", "--store", str(store), "--json")
+    [entry] = json.loads(listed.stdout)
+    assert entry["who"] == {"subject": "fake-user-1", "name": "fakeuser", "source": "id_token"}
+    table = run(env, "status", "--store", str(store)).stdout.splitlines()
+    assert table[0].split()[:2] == ["SERVER", "USER"]
+    assert table[1].split()[:2] == [server.token_url, "fakeuser"]
+
+    as_json = json.loads(run(env, "token", *openid, "--json").stdout)
+    assert as_json["claims"]["sub"] == "fake-user-1"
+    assert as_json["claims"]["aud"] == "cli-client"
+    assert as_json["identity"]["name"] == "fakeuser"
+
+    id_token = run(env, "token", *openid, "--id-token")
+    assert id_token.returncode == EXIT_OK, id_token.stderr
+    assert id_token.stdout == server.issued_tokens[-1].id_token + "\n"
+    assert device_requests(server) == 1
+
+
+def test_token_id_token_without_one_says_how_to_get_one(
+    server: FakeAuthorizationServer, env: dict[str, str], store: Path
+) -> None:
+    with approving(server):
+        assert run(env, "login", *discovered(server, store)).returncode == EXIT_OK
+    done = run(env, "token", *discovered(server, store), "--id-token")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "has no ID token" in one_error_line(done.stderr)
+    assert "--scope openid" in done.stderr
+
+
+def test_an_expired_id_token_is_refreshed_before_it_is_printed(
+    server: FakeAuthorizationServer, env: dict[str, str], store: Path
+) -> None:
+    openid = discovered(server, store, "--scope", "openid")
+    with approving(server):
+        assert run(env, "login", *openid).returncode == EXIT_OK
+    document = json.loads(store.read_text())
+    [entry] = document["tokens"].values()
+    entry["claims"]["exp"] = int(time.time()) - 60  # as if the ID token had expired
+    store.write_text(json.dumps(document))
+
+    done = run(env, "token", *openid, "--id-token")
+
+    assert done.returncode == EXIT_OK, done.stderr
+    assert server.issued_tokens[-1].grant_type == "refresh_token"
+    assert done.stdout == server.issued_tokens[-1].id_token + "\n"
+
+
+def test_a_broken_id_token_fails_the_login_in_one_line(
+    server: FakeAuthorizationServer, env: dict[str, str], store: Path
+) -> None:
+    server.id_token_fault = "wrong_audience"
+    with approving(server):
+        done = run(env, "login", *discovered(server, store, "--scope", "openid"))
+    assert done.returncode == 1
+    line = one_error_line(done.stderr)
+    assert "ID token is meant for" in line
+    assert server.issued_tokens[-1].id_token not in done.stderr
+    assert not store.exists() or stored_tokens(store) == {}

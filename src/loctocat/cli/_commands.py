@@ -180,7 +180,7 @@ def _login_command(run: Run) -> str:
     """The `loctocat login ...` that makes the login this run needed."""
     words = list(run.argv)
     command = next(i for i, word in enumerate(words) if word in ("token",))
-    rest = [w for w in words[command + 1 :] if w not in ("--json", "--no-login")]
+    rest = [w for w in words[command + 1 :] if w not in ("--json", "--no-login", "--id-token")]
     return "'" + shlex.join(["loctocat", "login", *rest]) + "'"
 
 
