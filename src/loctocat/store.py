@@ -448,10 +448,11 @@ def _parse_file(raw: bytes) -> tuple[int, dict[str, Any]]:
 
 
 # The fields of the server's answer that `Token` has attributes for; the others are in `extra`.
+# The times, the claims and the identity are loctocat's own, kept beside the answer.
 _SERVER_FIELDS = tuple(
     f.name
     for f in dataclasses.fields(Token)
-    if f.name not in ("extra", "expires_at", "received_at")
+    if f.name not in ("extra", "expires_at", "received_at", "claims", "identity")
 )
 
 

@@ -278,7 +278,8 @@ def test_a_server_named_in_the_config_file(
     with approving(server):
         login = run(env, "login", "work")
     assert login.returncode == EXIT_OK, login.stderr
-    assert "Logged in to work (scopes: read)" in login.stderr
+    # The fake server's userinfo endpoint names the user (it needs no openid scope).
+    assert "Logged in to work as user-1 (scopes: read)" in login.stderr
     token = run(env, "token", "work")
     assert token.stdout == server.issued_tokens[0].access_token + "\n"
     [device] = [r for r in server.requests if r.endpoint == "device_authorization"]
