@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from oidc_peer import OIDCPeer, PeerUnavailable, check_available, run_peer
+from oidc_peer import OIDCPeer, PeerUnavailable, ReloadablePeer, check_available, run_peer
 
 
 def _require_peer() -> None:
@@ -28,3 +29,13 @@ def oidc_peer() -> Iterator[OIDCPeer]:
     _require_peer()
     with run_peer() as peer:
         yield peer
+
+
+@pytest.fixture
+def reloadable_peer(tmp_path: Path) -> Iterator[ReloadablePeer]:
+    """A server of the test's own, kept in a state directory: it can be restarted (and its
+    signing key rotated) without losing its grants, and it counts the requests it gets."""
+    _require_peer()
+    with ReloadablePeer(tmp_path / "peer-state") as deployment:
+        deployment.start()
+        yield deployment
