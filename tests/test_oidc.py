@@ -22,10 +22,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from loctocat import InvalidIDToken, ProtocolError, Token, _oidc
+from loctocat import Identity, InvalidIDToken, ProtocolError, Token, _oidc
 from loctocat._flow import Request, Response, TransportFailure
+from loctocat._models import WhoAmI
 from loctocat._oidc import IDTokenCheck, KeySets
-from loctocat.errors import ConfigurationError
+from loctocat.errors import ConfigurationError, ServerError
 
 ISSUER = "https://id.example.test"
 JWKS_URI = ISSUER + "/jwks"
@@ -496,3 +497,73 @@ def test_without_pyjwt_an_optional_check_leaves_the_claims_unverified(
     warnings = [r for r in caplog.records if "not verified" in r.getMessage()]
     assert len(warnings) == 1
     assert "loctocat[oidc]" in warnings[0].getMessage()
+
+
+# --- who is logged in, asked of the userinfo endpoint -------------------------------------------
+
+USERINFO = ISSUER + "/userinfo"
+
+
+def ask_userinfo(answer: Response) -> Identity:
+    flow = _oidc.ask_identity_flow(
+        Token("at-secret"), WhoAmI(USERINFO, name_field="", subject_field="sub"), "ua", "userinfo"
+    )
+    request = next(flow)
+    assert isinstance(request, Request)
+    assert dict(request.headers)["Authorization"] == "Bearer at-secret"
+    try:
+        flow.send(answer)
+    except StopIteration as done:
+        identity: Identity = done.value
+        return identity
+    raise AssertionError("the flow asked more than once")
+
+
+def test_userinfo_names_the_user() -> None:
+    body = json.dumps({"sub": "user-42", "name": "Octo Cat"}).encode()
+    answer = Response(200, {"content-type": "application/json"}, body, NOW)
+    assert ask_userinfo(answer) == Identity("user-42", "Octo Cat", "userinfo")
+
+
+def test_userinfo_refusing_a_token_without_the_scope_says_so() -> None:
+    # RFC 6750 §3.1: 403 and insufficient_scope, with the scope needed.
+    challenge = (
+        'Bearer realm="id", error="insufficient_scope", '
+        'error_description="access token missing openid scope", scope="openid"'
+    )
+    answer = Response(403, {"www-authenticate": challenge}, b"", NOW)
+    with pytest.raises(ServerError) as refused:
+        ask_userinfo(answer)
+    assert refused.value.error == "insufficient_scope"
+    assert refused.value.status_code == 403
+    message = str(refused.value)
+    assert "access token missing openid scope" in message
+    assert "log in again with the scope 'openid'" in message
+
+
+@pytest.mark.parametrize(
+    ("headers", "description"),
+    [
+        ({"www-authenticate": 'Bearer error="invalid_token", error_description="expired"'}, True),
+        ({"www-authenticate": 'Bearer realm="id"'}, False),  # no error code: no credentials
+        ({}, False),  # a service's own API may send no challenge at all
+    ],
+)
+def test_userinfo_refusing_the_token_says_it_may_have_expired(
+    headers: dict[str, str], description: bool
+) -> None:
+    with pytest.raises(ServerError) as refused:
+        ask_userinfo(Response(401, headers, b'{"message": "Bad credentials"}', NOW))
+    assert refused.value.error == "invalid_token"
+    message = str(refused.value)
+    assert "it may have expired or been revoked" in message
+    if description:
+        assert "refused the token (HTTP 401): expired" in message
+
+
+def test_a_challenge_with_a_strange_error_code_is_not_repeated() -> None:
+    challenge = 'Bearer error="\x1b[2J evil", error_description="\x1b]0;title\x07"'
+    with pytest.raises(ServerError) as refused:
+        ask_userinfo(Response(401, {"www-authenticate": challenge}, b"", NOW))
+    assert refused.value.error == "invalid_token"
+    assert "\x1b" not in str(refused.value)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import threading
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
@@ -568,12 +569,7 @@ def ask_identity_flow(
     request = Request(who.url, (), headers, what, method="GET")
     result = yield request
     if isinstance(result, Response) and result.status_code in (401, 403):
-        raise ServerError.from_code(
-            "invalid_token",
-            f"the {what} ({who.url}) refused the token (HTTP {result.status_code})",
-            status_code=result.status_code,
-            hint="it may have expired or been revoked, or lack the scope to say who you are",
-        )
+        raise _refused(what, who.url, result)
     data = fail_fast_answer(request, result)
     if source == "userinfo":
         identity = identity_from_claims(data, "userinfo")
@@ -596,6 +592,35 @@ def ask_identity_flow(
             field=who.subject_field,
         )
     return identity
+
+
+# RFC 6750 §3: auth-param = token "=" ( token / quoted-string ).
+_AUTH_PARAM = re.compile(r'([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+# RFC 6749 §5.2: error codes are printable ASCII without '"' and '\'.
+_ERROR_CODE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}")
+
+
+def _refused(what: str, url: str, response: Response) -> ServerError:
+    """The error for a 401 or 403: the server's own code when its challenge names one."""
+    params: dict[str, str] = {}
+    scheme, _, challenge = response.headers.get("www-authenticate", "").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        for name, quoted, plain in _AUTH_PARAM.findall(challenge):
+            params.setdefault(name.lower(), re.sub(r"\\(.)", r"\1", quoted) or plain)
+    error = params.get("error", "")
+    if not _ERROR_CODE.fullmatch(error):
+        error = "invalid_token"
+    refused = f"the {what} ({url}) refused the token (HTTP {response.status_code})"
+    description = one_line(params.get("error_description", ""))[:200]
+    if description:
+        refused += f": {description}"
+    if error == "insufficient_scope":
+        scope = one_line(params.get("scope", ""))[:200]
+        needed = f" with the scope '{scope}'" if scope else " asking for more scopes"
+        hint = f"the token lacks the scope to say who you are: log in again{needed}"
+    else:
+        hint = "it may have expired or been revoked, or lack the scope to say who you are"
+    return ServerError.from_code(error, refused, status_code=response.status_code, hint=hint)
 
 
 def _identity_from_fields(data: Mapping[str, Any], who: WhoAmI) -> Identity | None:

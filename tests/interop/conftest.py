@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from oidc_peer import OIDCPeer, PeerUnavailable, check_available, run_peer
+from oidc_peer import OIDCPeer, PeerUnavailable, ReloadablePeer, check_available, run_peer
 
 
 def _require_peer(package: str = "oidc-provider") -> str:
@@ -37,3 +38,13 @@ def oidc_peer() -> Iterator[OIDCPeer]:
 def openid_client_node() -> str:
     """Path of ``node``, with the ``openid-client`` package installed next to it."""
     return _require_peer("openid-client")
+
+
+@pytest.fixture
+def reloadable_peer(tmp_path: Path) -> Iterator[ReloadablePeer]:
+    """A server of the test's own, kept in a state directory: it can be restarted (and its
+    signing key rotated) without losing its grants, and it counts the requests it gets."""
+    _require_peer()
+    with ReloadablePeer(tmp_path / "peer-state") as deployment:
+        deployment.start()
+        yield deployment

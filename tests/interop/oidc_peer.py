@@ -268,6 +268,8 @@ class OIDCPeer:
     secret_post_client_id: str = SECRET_POST_CLIENT_ID
     client_secret: str = CLIENT_SECRET
     login: str = "alice"
+    #: Where the server keeps its keys, grants and access log (None: all in its memory).
+    state_dir: Path | None = None
 
     @property
     def device_authorization_url(self) -> str:
@@ -290,8 +292,24 @@ class OIDCPeer:
         return str(self.metadata["introspection_endpoint"])
 
     @property
+    def jwks_uri(self) -> str:
+        return str(self.metadata["jwks_uri"])
+
+    @property
     def verification_uri(self) -> str:
         return f"{self.issuer}/device"
+
+    def requests_to(self, url: str, method: str = "GET") -> int:
+        """How many ``method`` requests for *url*'s path the server's access log has had.
+
+        Counted by the server itself, across its restarts; needs a state directory.
+        """
+        if self.state_dir is None:
+            raise ValueError("only a peer run with a state directory keeps an access log")
+        line = f"{method} {httpx.URL(url).path}"
+        log = self.state_dir / "access.log"
+        lines = log.read_text().splitlines() if log.exists() else []
+        return lines.count(line)
 
     # -- the person with a browser ------------------------------------------------------------
 
@@ -501,16 +519,29 @@ def _read_ready_line(proc: subprocess.Popen[bytes], timeout: float) -> dict[str,
 
 @contextlib.contextmanager
 def run_peer(
-    *, port: int = 0, device_code_ttl: int | None = None, timeout: float = 20.0
+    *,
+    port: int = 0,
+    device_code_ttl: int | None = None,
+    timeout: float = 20.0,
+    state_dir: Path | None = None,
+    rotate_signing_key: bool = False,
 ) -> Iterator[OIDCPeer]:
     """Run ``oidc_server.mjs`` for the duration of the ``with`` block.
 
-    Its stderr goes to ours (pytest captures it); closing its stdin stops it.
+    Its stderr goes to ours (pytest captures it); closing its stdin stops it. With
+    *state_dir*, the server keeps its keys, grants and tokens there, so that another run with
+    the same directory and port is the same server restarted; *rotate_signing_key* makes that
+    run sign with a new key (see :class:`ReloadablePeer`).
     """
     node = check_available()
-    env = dict(os.environ, OIDC_PORT=str(port))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OIDC_")}
+    env["OIDC_PORT"] = str(port)
     if device_code_ttl is not None:
         env["OIDC_DEVICE_CODE_TTL"] = str(device_code_ttl)
+    if state_dir is not None:
+        env["OIDC_STATE_DIR"] = str(state_dir)
+    if rotate_signing_key:
+        env["OIDC_ROTATE_SIGNING_KEY"] = "1"
     with subprocess.Popen(
         [node, str(SERVER_SCRIPT)],
         cwd=REPO_ROOT,
@@ -527,9 +558,63 @@ def run_peer(
                 metadata: dict[str, Any] = response.json()
             if metadata.get("issuer") != issuer:
                 raise RuntimeError(f"discovery issuer {metadata.get('issuer')!r} != {issuer!r}")
-            yield OIDCPeer(issuer=issuer, port=int(ready["port"]), pid=proc.pid, metadata=metadata)
+            yield OIDCPeer(
+                issuer=issuer,
+                port=int(ready["port"]),
+                pid=proc.pid,
+                metadata=metadata,
+                state_dir=state_dir,
+            )
         finally:
             _stop(proc)
+
+
+class ReloadablePeer:
+    """``oidc_server.mjs`` run like a deployment: restarted with its state kept.
+
+    Its signing keys, grants, tokens and sessions are in *state_dir*, and every restart listens
+    on the same port, so the issuer and everything it issued stay valid. ``reload(
+    rotate_signing_key=True)`` is oidc-provider's documented key rotation: the server reads its
+    keys once, when it starts, so it is restarted with a new key first in its JWKS (the one it
+    signs with) and the previous keys still published after it.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self._running = contextlib.ExitStack()
+        self._peer: OIDCPeer | None = None
+
+    @property
+    def peer(self) -> OIDCPeer:
+        if self._peer is None:
+            raise RuntimeError("the peer is not running")
+        return self._peer
+
+    def start(self, *, port: int = 0, rotate_signing_key: bool = False) -> OIDCPeer:
+        if self._peer is not None:
+            raise RuntimeError("the peer is already running")
+        self._peer = self._running.enter_context(
+            run_peer(port=port, state_dir=self.state_dir, rotate_signing_key=rotate_signing_key)
+        )
+        return self._peer
+
+    def reload(self, *, rotate_signing_key: bool = False) -> OIDCPeer:
+        """Stop the server and start it again on the same port, from the same state."""
+        before = self.peer
+        self.stop()
+        after = self.start(port=before.port, rotate_signing_key=rotate_signing_key)
+        assert after.issuer == before.issuer
+        return after
+
+    def stop(self) -> None:
+        self._peer = None
+        self._running.close()
+
+    def __enter__(self) -> ReloadablePeer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

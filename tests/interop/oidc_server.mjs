@@ -8,13 +8,29 @@
 //   OIDC_PORT              port when none is given as argument (default 0)
 //   OIDC_DEVICE_CODE_TTL   device code lifetime in seconds (default 600)
 //   OIDC_VERBOSE=1         keep oidc-provider's development notices/warnings (stderr)
+//   OIDC_STATE_DIR=DIR     keep what a deployment keeps across restarts in DIR: the signing
+//                          keys (jwks.json), the cookie keys, the grants and tokens (a file
+//                          adapter, state.json), and an access log (access.log, one
+//                          "METHOD /path" line per request). Without it, all is in memory.
+//   OIDC_ROTATE_SIGNING_KEY=1  (with OIDC_STATE_DIR) generate a new signing key at start, sign
+//                          with it from now on and keep publishing the previous ones after it
+//
+// Key rotation is done the way oidc-provider documents it for the `jwks` configuration: the
+// keystore is read once, when the Provider is constructed, so keys change by editing the JWKS
+// and reloading the process, with the signing key first in "keys" and the keys that may still
+// be met after it. A fleet first publishes a new key last and reloads, so that every process
+// knows it before any signs with it, then moves it first and reloads again; this server is one
+// process, so it does both in one restart. Grants, tokens and sessions survive the restart in
+// the state directory, as they would in a deployment's database.
 //
 // When ready it prints exactly ONE line of JSON to stdout and nothing else ever after:
 //   {"issuer": "http://127.0.0.1:PORT", "port": PORT}
 // All logging goes to stderr. The process exits when its stdin closes, or on SIGTERM/SIGINT.
 
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as path from 'node:path';
 import process from 'node:process';
 
 const verbose = process.env.OIDC_VERBOSE === '1';
@@ -38,6 +54,12 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2);
 }
 const deviceCodeTtl = Number.parseInt(process.env.OIDC_DEVICE_CODE_TTL ?? '600', 10);
+const stateDir = process.env.OIDC_STATE_DIR || null;
+const rotateSigningKey = process.env.OIDC_ROTATE_SIGNING_KEY === '1';
+if (rotateSigningKey && !stateDir) {
+  console.error('oidc_server: OIDC_ROTATE_SIGNING_KEY=1 needs OIDC_STATE_DIR (where the keys are)');
+  process.exit(2);
+}
 
 const server = http.createServer();
 await new Promise((resolve, reject) => {
@@ -49,8 +71,117 @@ const issuer = `http://127.0.0.1:${actualPort}`;
 
 // A fresh signing key per run (otherwise oidc-provider uses a fixed, public development key).
 // RS256 because it is the default id_token_signed_response_alg of clients.
-const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'interop', alg: 'RS256', use: 'sig' };
+function newSigningKey(kid) {
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { ...privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
+}
+
+// Files in the state directory are written whole and renamed into place, mode 0600.
+function writeState(name, value) {
+  const file = path.join(stateDir, name);
+  const temporary = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(temporary, JSON.stringify(value), { mode: 0o600 });
+  fs.renameSync(temporary, file);
+}
+
+function readState(name) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(stateDir, name), 'utf8'));
+  } catch (error) {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+let jwks;
+let cookieKeys;
+if (stateDir) {
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  jwks = readState('jwks.json') ?? { keys: [newSigningKey('interop')] };
+  if (rotateSigningKey) {
+    // The new key signs from now on (oidc-provider signs with the first key that fits); the
+    // previous ones stay published after it, for the ID tokens they signed.
+    jwks = { keys: [newSigningKey(`interop-${crypto.randomUUID()}`), ...jwks.keys] };
+  }
+  writeState('jwks.json', jwks);
+  cookieKeys = readState('cookie-keys.json') ?? [crypto.randomBytes(32).toString('base64url')];
+  writeState('cookie-keys.json', cookieKeys);
+} else {
+  jwks = { keys: [newSigningKey('interop')] };
+  cookieKeys = [crypto.randomBytes(32).toString('base64url')];
+}
+
+// What oidc-provider keeps (grants, device codes, tokens, sessions, interactions), in one JSON
+// file: oidc-provider's adapter interface, enough for one process. Every change is written
+// before it is acknowledged, so a restart finds it; expired entries are never answered.
+const GRANT_MEMBERS = new Set([
+  'AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode',
+  'BackchannelAuthenticationRequest',
+]);
+let stored = stateDir ? readState('state.json') ?? {} : {};
+
+class FileAdapter {
+  constructor(model) {
+    this.model = model;
+  }
+
+  key(id) {
+    return `${this.model}:${id}`;
+  }
+
+  static save() {
+    writeState('state.json', stored);
+  }
+
+  static live(entry) {
+    return entry !== undefined && (entry.expiresAt === null || entry.expiresAt > Date.now());
+  }
+
+  async upsert(id, payload, expiresIn) {
+    const expiresAt = typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : null;
+    stored[this.key(id)] = { payload, expiresAt };
+    FileAdapter.save();
+  }
+
+  async find(id) {
+    const entry = stored[this.key(id)];
+    return FileAdapter.live(entry) ? structuredClone(entry.payload) : undefined;
+  }
+
+  findBy(field, value) {
+    const prefix = `${this.model}:`;
+    const found = Object.entries(stored).find(([key, entry]) => key.startsWith(prefix)
+      && FileAdapter.live(entry) && entry.payload[field] === value);
+    return found ? structuredClone(found[1].payload) : undefined;
+  }
+
+  async findByUserCode(userCode) {
+    return this.findBy('userCode', userCode);
+  }
+
+  async findByUid(uid) {
+    return this.findBy('uid', uid);
+  }
+
+  async consume(id) {
+    const entry = stored[this.key(id)];
+    if (entry) {
+      entry.payload.consumed = Math.floor(Date.now() / 1000);
+      FileAdapter.save();
+    }
+  }
+
+  async destroy(id) {
+    delete stored[this.key(id)];
+    FileAdapter.save();
+  }
+
+  async revokeByGrantId(grantId) {
+    stored = Object.fromEntries(Object.entries(stored).filter(([key, entry]) => !(
+      GRANT_MEMBERS.has(key.slice(0, key.indexOf(':'))) && entry.payload.grantId === grantId)));
+    FileAdapter.save();
+  }
+}
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
@@ -83,8 +214,9 @@ const configuration = {
       redirect_uris: [],
     },
   ],
-  jwks: { keys: [signingKey] },
-  cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
+  jwks,
+  cookies: { keys: cookieKeys },
+  ...(stateDir ? { adapter: FileAdapter } : {}),
   scopes: ['openid', 'offline_access', 'profile'],
   claims: { openid: ['sub'], profile: ['name'] },
   features: {
@@ -108,12 +240,14 @@ const configuration = {
     RefreshToken: 86400,
     Session: 3600,
   },
-  // The development login page accepts any user name (and any password).
+  // The development login page accepts any user name (and any password): the account ID, and
+  // so the `sub`, is the name typed in; the account's `name` (profile scope) is that name with
+  // a capital ("ada" is "Ada"), so that the two can be told apart.
   async findAccount(_ctx, sub) {
     return {
       accountId: sub,
       async claims() {
-        return { sub, name: sub };
+        return { sub, name: sub.charAt(0).toUpperCase() + sub.slice(1) };
       },
     };
   },
@@ -140,6 +274,12 @@ if (verbose) {
   }
 }
 
+if (stateDir) {
+  const accessLog = path.join(stateDir, 'access.log');
+  server.on('request', (req) => {
+    fs.appendFileSync(accessLog, `${req.method} ${req.url.split('?', 1)[0]}\n`, { mode: 0o600 });
+  });
+}
 server.on('request', provider.callback());
 
 let closing = false;

@@ -8,7 +8,13 @@ loctocat's interop tests rely on:
 * redeeming a device code a second time gives ``invalid_grant`` AND revokes what it issued;
 * an expired device code gives ``expired_token``; a denied one ``access_denied`` once, then
   ``invalid_grant`` (the code is consumed);
-* a request with no scope at all ends in ``access_denied`` after the user signs in.
+* a request with no scope at all ends in ``access_denied`` after the user signs in;
+* the ID token carries only ``sub`` of the account's claims (``name`` of the profile scope is
+  for the userinfo endpoint), and a refresh brings a new ID token when ``openid`` was granted;
+* the userinfo endpoint refuses an access token without the ``openid`` scope: HTTP 403,
+  ``error="insufficient_scope"`` (RFC 6750 §3.1) in ``WWW-Authenticate``;
+* restarted from its state directory, the peer keeps its grants; restarted with a new signing
+  key, it signs with it and still publishes the previous one.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +35,7 @@ from oidc_peer import (
     DEVICE_GRANT,
     SERVER_SCRIPT,
     OIDCPeer,
+    ReloadablePeer,
     check_available,
     parse_forms,
     run_peer,
@@ -70,12 +78,35 @@ def error_of(response: httpx.Response) -> str:
     return error
 
 
+def jwt_part(token: str, index: int) -> dict[str, Any]:
+    part = token.split(".")[index]
+    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return decoded
+
+
 def jwt_claims(token: str) -> dict[str, Any]:
-    payload = token.split(".")[1]
-    claims: dict[str, Any] = json.loads(
-        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    return jwt_part(token, 1)
+
+
+def jwt_kid(token: str) -> str:
+    return str(jwt_part(token, 0)["kid"])
+
+
+def refresh(http: httpx.Client, peer: OIDCPeer, refresh_token: str) -> httpx.Response:
+    return http.post(
+        peer.token_url,
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": peer.client_id,
+        },
     )
-    return claims
+
+
+def published_kids(http: httpx.Client, peer: OIDCPeer) -> list[str]:
+    response = http.get(peer.jwks_uri)
+    assert response.status_code == 200, response.text
+    return [key["kid"] for key in response.json()["keys"]]
 
 
 def userinfo(http: httpx.Client, peer: OIDCPeer, access_token: str) -> httpx.Response:
@@ -342,6 +373,72 @@ def test_confidential_client(oidc_peer: OIDCPeer, http: httpx.Client, method: st
     wrong = http.post(oidc_peer.device_authorization_url, data=creds, auth=basic)
     assert wrong.status_code == 401
     assert error_of(wrong) == "invalid_client"
+
+
+def test_userinfo_refuses_a_token_without_openid(oidc_peer: OIDCPeer, http: httpx.Client) -> None:
+    codes = device_authorization(http, oidc_peer, scope="offline_access")
+    oidc_peer.approve(codes["user_code"])
+    tokens = poll(http, oidc_peer, codes["device_code"]).json()
+    assert tokens["scope"] == "offline_access"
+    assert "id_token" not in tokens
+    me = userinfo(http, oidc_peer, tokens["access_token"])
+    assert me.status_code == 403
+    challenge = me.headers["www-authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert 'error="insufficient_scope"' in challenge
+    assert 'scope="openid"' in challenge
+
+
+def test_id_token_has_only_sub_and_userinfo_has_the_profile(
+    oidc_peer: OIDCPeer, http: httpx.Client
+) -> None:
+    codes = device_authorization(http, oidc_peer, scope="openid profile")
+    oidc_peer.approve(codes["user_code"], login="ada")
+    tokens = poll(http, oidc_peer, codes["device_code"]).json()
+    claims = jwt_claims(tokens["id_token"])
+    assert claims["sub"] == "ada"
+    assert "name" not in claims
+    me = userinfo(http, oidc_peer, tokens["access_token"])
+    assert me.json() == {"sub": "ada", "name": "Ada"}
+
+
+# -- restarts and key rotation -----------------------------------------------------------------
+
+
+def test_a_reloaded_peer_keeps_its_grants_and_rotates_its_key(
+    http: httpx.Client, tmp_path: Path
+) -> None:
+    with ReloadablePeer(tmp_path / "state") as deployment:
+        peer = deployment.start()
+        codes = device_authorization(http, peer)
+        peer.approve(codes["user_code"], login="ada")
+        tokens = poll(http, peer, codes["device_code"]).json()
+        assert published_kids(http, peer) == ["interop"]
+        assert jwt_kid(tokens["id_token"]) == "interop"
+
+        # A plain restart: same issuer, same key, and the grant is still there.
+        peer = deployment.reload()
+        assert published_kids(http, peer) == ["interop"]
+        assert userinfo(http, peer, tokens["access_token"]).status_code == 200
+        renewed = refresh(http, peer, tokens["refresh_token"])
+        assert renewed.status_code == 200, renewed.text
+        tokens = renewed.json()
+        assert jwt_kid(tokens["id_token"]) == "interop"
+
+        # Rotation: the new key signs, the previous one is still published after it.
+        peer = deployment.reload(rotate_signing_key=True)
+        new_kid, old_kid = published_kids(http, peer)
+        assert old_kid == "interop"
+        assert new_kid != old_kid
+        renewed = refresh(http, peer, tokens["refresh_token"])
+        assert renewed.status_code == 200, renewed.text
+        rotated = renewed.json()
+        assert jwt_kid(rotated["id_token"]) == new_kid
+        assert jwt_claims(rotated["id_token"])["sub"] == "ada"
+        assert userinfo(http, peer, rotated["access_token"]).status_code == 200
+        # The access log counts what the peer was asked, across its restarts.
+        assert peer.requests_to(peer.jwks_uri) == 3
+        assert peer.requests_to(peer.token_url, "POST") == 3
 
 
 # -- the harness must be able to fail ----------------------------------------------------------

@@ -9,6 +9,7 @@ real `keyring.backend.KeyringBackend` subclass keeping passwords in a dict).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -31,7 +32,7 @@ import keyring.errors
 import pytest
 from keyring.backend import KeyringBackend
 
-from loctocat import ConfigurationError, LoctocatError, Token
+from loctocat import ConfigurationError, Identity, LoctocatError, Token
 from loctocat.errors import StoreError
 from loctocat.store import (
     KEYRING_INDEX,
@@ -320,6 +321,31 @@ def test_file_format(tmp_path: Path) -> None:
     assert document["tokens"]["k"]["response"]["created_at"] == 1234
 
 
+@pytest.mark.parametrize("kind", ["file", "keyring"])
+def test_verified_claims_and_identity_are_stored_apart_from_the_servers_answer(
+    kind: str, tmp_path: Path, fake_keyring: FakeKeyring, cache_home: Path
+) -> None:
+    claims = {"iss": "https://issuer.example", "sub": "alice", "aud": ["app"], "name": "Alice"}
+    token = dataclasses.replace(make_token(), id_token="a.b.c", claims=claims)
+    assert token.identity == Identity("alice", "Alice", "id_token")
+    store: TokenStore = (
+        FileTokenStore(tmp_path / "tokens.json") if kind == "file" else KeyringTokenStore()
+    )
+    store.save("k", token)
+    loaded = store.load("k")
+    assert loaded == token
+    assert loaded is not None
+    assert dict(loaded.claims or {}) == claims
+    assert loaded.identity == token.identity
+    if kind == "file":
+        entry = json.loads((tmp_path / "tokens.json").read_text())["tokens"]["k"]
+        assert entry["claims"] == claims
+        assert entry["identity"] == {"subject": "alice", "name": "Alice", "source": "id_token"}
+        # The server's answer holds what the server sent, and only that.
+        assert "claims" not in entry["response"]
+        assert "identity" not in entry["response"]
+
+
 # What a server may send beside the standard fields: names loctocat uses (or used) for its own
 # bookkeeping, with values that would break it if they were read as its own.
 COLLIDING_FIELDS: list[dict[str, Any]] = [
@@ -328,6 +354,7 @@ COLLIDING_FIELDS: list[dict[str, Any]] = [
     {"loctocat_expires_at": "x", "loctocat_received_at": True},
     {"expires_at": 0, "received_at": "yesterday", "response": {"access_token": "other"}},
     {"format": 99, "version": 7, "tokens": [], "expires_in_ms": None},
+    {"claims": {"sub": "mallory"}, "identity": {"subject": "mallory", "name": "m"}},
 ]
 
 
