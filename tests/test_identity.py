@@ -310,3 +310,30 @@ async def test_the_async_authenticator_verifies_and_says_who(
     with pytest.raises(InvalidIDToken):
         await auth.refresh()
     await anyio.sleep(0)
+
+
+class SaveOnce(MemoryTokenStore):
+    """A store that takes the login, then cannot be written any more (a full disk, say)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saves = 0
+
+    def save(self, key: str, token: Token) -> None:
+        self.saves += 1
+        if self.saves > 1:
+            raise OSError("No space left on device")
+        super().save(key, token)
+
+
+def test_identity_is_answered_even_when_it_cannot_be_stored(
+    server: FakeAuthorizationServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SaveOnce()
+    auth = discovered(server, store=store)
+    auth.scopes = ["profile"]
+    auth.get_token(prompt=Person(server))
+
+    assert auth.identity() == Identity("fake-user-1", "fakeuser", "userinfo")
+    assert store.saves == 2
+    assert "was not stored with the token" in caplog.text

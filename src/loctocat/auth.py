@@ -941,15 +941,24 @@ def _not_within_itself(authenticator: Authenticator) -> Iterator[None]:
 
 
 def _drive(flow: Flow[T], perform: Callable[[Any], object]) -> T:
-    """Run a core flow to its end, carrying out each effect it yields with `perform`."""
+    """Run a core flow to its end, carrying out each effect it yields with `perform`.
+
+    An effect that fails is thrown into the flow, which may handle it (a token that cannot be
+    stored does not make who is logged in unknown) or let it go.
+    """
     result: Any = None
+    failure: Exception | None = None
     try:
         while True:
             try:
-                effect = flow.send(result)
+                effect = flow.send(result) if failure is None else flow.throw(failure)
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
-            result = perform(effect)
+            result, failure = None, None
+            try:
+                result = perform(effect)
+            except Exception as error:
+                failure = error
     finally:
         flow.close()
 
@@ -957,13 +966,18 @@ def _drive(flow: Flow[T], perform: Callable[[Any], object]) -> T:
 async def _drive_async(flow: Flow[T], perform: Callable[[Any], Any]) -> T:
     """`_drive` with an awaitable `perform`."""
     result: Any = None
+    failure: Exception | None = None
     try:
         while True:
             try:
-                effect = flow.send(result)
+                effect = flow.send(result) if failure is None else flow.throw(failure)
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
-            result = await perform(effect)
+            result, failure = None, None
+            try:
+                result = await perform(effect)
+            except Exception as error:
+                failure = error
     finally:
         flow.close()
 

@@ -35,6 +35,10 @@ The effects and what to send back:
   token and the stored one. Send back None.
 - `Login`: run `login_flow` (showing the code) and send back its `Token`.
 
+When carrying out an effect fails (the store cannot be written, say), throw the exception into
+the flow (`flow.throw(error)`) rather than abandoning it: a flow may handle it, and one that does
+not lets it go on out.
+
 Time is an input: `clock` is a monotonic clock in seconds (for the polling schedule), and each
 `Response` says when it arrived (`received_at`, for expiries). The flows log to the `loctocat`
 logger at DEBUG level, never a secret.
