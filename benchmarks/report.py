@@ -66,6 +66,17 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         f"{imp['python_pass_wall_median']:.3f} s (medians).",
         "",
     ]
+    stored = results.get("stored_token")
+    if stored:
+        lines += [
+            "## Stored-token path: `loctocat token` and `git-credential get` with a valid token",
+            "",
+            "| command | wall (s, median) | vs `python -c pass` |",
+            "|---|---|---|",
+        ]
+        for name, seconds in stored["median_s"].items():
+            lines.append(f"| {name} | {seconds:.3f} | {stored['vs_python'][name]:.2f}x |")
+        lines.append("")
     s = results["scale"]
     lines += [
         f"## 4-5. N concurrent async flows, one shared AsyncClient (interval {s['interval']} s, "

@@ -189,6 +189,75 @@ def import_time(reps: int) -> dict[str, Any]:
     }
 
 
+STORED_SETUP = """
+import sys
+from datetime import UTC, datetime, timedelta
+from loctocat import Token
+from loctocat.store import FileTokenStore, token_key
+
+key = token_key("https://auth.example.com/token", "bench", ("repo",), None)
+expires = datetime.now(UTC) + timedelta(days=1)
+FileTokenStore(sys.argv[1]).save(key, Token("bench-token", expires_at=expires))
+"""
+
+
+def stored_token(reps: int) -> dict[str, Any]:
+    """The stored-token path as a whole process: `loctocat token` and `git-credential get`
+    with a valid stored token, side by side with `python -c pass` (the same interpreter), run in
+    turn so that each ratio is taken within one round."""
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="loctocat-bench-"))
+    home.chmod(0o700)
+    tokens, config, request = home / "tokens.json", home / "config.toml", home / "git-request"
+    config.write_text("")
+    request.write_text("protocol=https\nhost=git.example.com\n\n")
+    environ = dict(
+        os.environ, HOME=str(home), XDG_CACHE_HOME=str(home / "cache"), LOCTOCAT_CONFIG=str(config)
+    )
+    environ.pop("LOCTOCAT_STORE", None)
+    subprocess.run([str(PY), "-c", STORED_SETUP, str(tokens)], check=True, env=environ)
+    selection = [
+        "--auth-url", "https://auth.example.com/device", "--token-url",
+        "https://auth.example.com/token", "--client-id", "bench", "--scope", "repo",
+        "--store", str(tokens),
+    ]  # fmt: skip
+    git = [*selection, "--host", "git.example.com", "--username", "oauth2", "get"]
+    commands = {
+        "python -c pass": ([str(PY), "-c", "pass"], None),
+        "loctocat token": ([str(PY), "-m", "loctocat", "token", *selection], None),
+        "loctocat git-credential get": (
+            [str(PY), "-m", "loctocat", "git-credential", *git],
+            request,
+        ),
+    }
+    walls: dict[str, list[float]] = {name: [] for name in commands}
+    full: list[float] = []
+    index = home / "cache" / "loctocat" / "token-index.json"
+    for round_ in range(reps + 1):
+        for name, (argv, stdin) in commands.items():
+            start = time.perf_counter()
+            with open(stdin or os.devnull) as given:
+                done = subprocess.run(argv, stdin=given, env=environ, capture_output=True)
+            if round_:  # the first round fills the index: not counted
+                walls[name].append(time.perf_counter() - start)
+            assert b"bench-token" in done.stdout or name == "python -c pass", done.stderr
+    # The same command without the index: what every run cost before the stored-token path.
+    for _ in range(reps):
+        index.unlink(missing_ok=True)
+        start = time.perf_counter()
+        subprocess.run(commands["loctocat token"][0], env=environ, capture_output=True, check=True)
+        full.append(time.perf_counter() - start)
+    bare = statistics.median(walls["python -c pass"])
+    rows = {name: statistics.median(values) for name, values in walls.items()}
+    rows["loctocat token (full path, no index)"] = statistics.median(full)
+    return {
+        "median_s": rows,
+        "vs_python": {name: value / bare for name, value in rows.items()},
+        "spread_s": {name: [min(v), max(v)] for name, v in walls.items()},
+    }
+
+
 def single_flow(server: Server, python: Path, script: str, reps: int) -> dict[str, Any]:
     """One whole flow: approval-to-token latency, poll lateness, connections opened."""
     out = HERE / "results" / ".flow.json"
@@ -348,6 +417,8 @@ def main() -> None:
 
     print("import time...", flush=True)
     results["import"] = import_time(5 if args.quick else 10)
+    print("stored-token path...", flush=True)
+    results["stored_token"] = stored_token(5 if args.quick else 20)
 
     server = Server(interval=1, approve_after=2.5)
     try:

@@ -15,39 +15,92 @@ token = authenticator.authenticate()
 `AsyncAuthenticator` is the same with `await`, under asyncio or trio.
 """
 
-from loctocat._flow import Quirks
-from loctocat._handlers import Handler
-from loctocat._models import Identity, LoctocatAuthInfo, Token
-from loctocat.auth import AsyncAuthenticator, Authenticator
-from loctocat.errors import (
-    AccessDenied,
-    ConfigurationError,
-    ExpiredToken,
-    FlowTimeout,
-    InvalidClient,
-    InvalidGrant,
-    InvalidIDToken,
-    InvalidRequest,
-    InvalidScope,
-    LoctocatError,
-    LoginRequired,
-    ProtocolError,
-    ServerError,
-    StoreError,
-    TransportError,
-    UnauthorizedClient,
-    UnsupportedGrantType,
-)
+from __future__ import annotations
+
+# Not `typing.TYPE_CHECKING`: importing typing costs more than the rest of this module.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from loctocat._flow import Quirks
+    from loctocat._handlers import Handler
+    from loctocat._models import Identity, LoctocatAuthInfo, Token
+    from loctocat.auth import AsyncAuthenticator, Authenticator
+    from loctocat.errors import (
+        AccessDenied,
+        ConfigurationError,
+        ExpiredToken,
+        FlowTimeout,
+        InvalidClient,
+        InvalidGrant,
+        InvalidIDToken,
+        InvalidRequest,
+        InvalidScope,
+        LoctocatError,
+        LoginRequired,
+        ProtocolError,
+        ServerError,
+        StoreError,
+        TransportError,
+        UnauthorizedClient,
+        UnsupportedGrantType,
+    )
 
 
-def __getattr__(name: str) -> str:
+# Where each public name lives. They are imported on first use, so that `import loctocat` (and
+# the command line's stored-token path) does not load the HTTP stack for nothing.
+_HOMES = {
+    "Quirks": "loctocat._flow",
+    "Handler": "loctocat._handlers",
+    "Identity": "loctocat._models",
+    "LoctocatAuthInfo": "loctocat._models",
+    "Token": "loctocat._models",
+    "AsyncAuthenticator": "loctocat.auth",
+    "Authenticator": "loctocat.auth",
+}
+
+
+def __getattr__(name: str) -> Any:
     # Read from the package metadata on first use only: `import loctocat` stays cheap.
     if name == "__version__":
         from loctocat._version import version
 
         return version()
-    raise AttributeError(f"module 'loctocat' has no attribute {name!r}")
+    import importlib
 
+    home = _HOMES.get(name, "loctocat.errors" if name in _ERRORS else None)
+    if home is None:
+        raise AttributeError(f"module 'loctocat' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+_ERRORS = frozenset(
+    {
+        "AccessDenied",
+        "ConfigurationError",
+        "ExpiredToken",
+        "FlowTimeout",
+        "InvalidClient",
+        "InvalidGrant",
+        "InvalidIDToken",
+        "InvalidRequest",
+        "InvalidScope",
+        "LoctocatError",
+        "LoginRequired",
+        "ProtocolError",
+        "ServerError",
+        "StoreError",
+        "TransportError",
+        "UnauthorizedClient",
+        "UnsupportedGrantType",
+    }
+)
 
 __all__ = [
     "AccessDenied",

@@ -121,6 +121,11 @@ class Provider:
     #: The issuers ID tokens may name instead of `issuer`; ``{tenantid}`` in one stands for
     #: each token's `tid` claim (Microsoft's multi-tenant sign-in).
     id_token_issuers: tuple[str, ...] = ()
+    #: Where the service hosts git repositories (a host, or a URL template whose host is
+    #: taken), for `loctocat setup-git`; None when it hosts none.
+    git_host: str | None = None
+    #: The username git sends with an access token as the password over HTTPS.
+    git_username: str = "oauth2"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "device_params", MappingProxyType(dict(self.device_params)))
@@ -133,7 +138,18 @@ class Provider:
     def _templates(self) -> list[str]:
         who = self.who_am_i.url if self.who_am_i is not None else None
         urls = (self.device_authorization_url, self.token_url, self.revocation_url, self.issuer)
-        return [url for url in (*urls, who, self.jwks_uri) if url is not None]
+        return [url for url in (*urls, who, self.jwks_uri, self.git_host) if url is not None]
+
+    def git_host_for(self, values: Mapping[str, str]) -> str | None:
+        """The git host (``host[:port]``) for these parameter values, or None."""
+        if self.git_host is None:
+            return None
+        filled = _fill(self.git_host, self._defaults(values))
+        return urllib.parse.urlsplit(filled).netloc if "://" in filled else filled
+
+    def _defaults(self, values: Mapping[str, str]) -> dict[str, str]:
+        given = {p.name: p.default for p in self.parameters if p.default is not None}
+        return {**given, **{k: v for k, v in values.items() if v is not None}}
 
     @property
     def required_parameters(self) -> tuple[ProviderParameter, ...]:

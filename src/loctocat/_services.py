@@ -84,6 +84,9 @@ GITHUB = Provider(
         subject_field="id",
         urls={"https://github.com/api/v3/user": "https://api.github.com/user"},
     ),
+    git_host="{host}",
+    # Any username goes with a token; gh answers x-access-token when it knows no login.
+    git_username="x-access-token",
     verified=(
         Source(
             "https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/"
@@ -99,6 +102,11 @@ GITHUB = Provider(
         Source(
             "cli/oauth device/device_flow_test.go",
             "errors answered with HTTP 200",
+            "client",
+        ),
+        Source(
+            "cli/cli pkg/cmd/auth/gitcredential/helper.go",
+            "git over HTTPS takes the token as the password, username x-access-token",
             "client",
         ),
     ),
@@ -128,11 +136,17 @@ GITLAB = Provider(
         "refresh tokens"
     ),
     who_am_i=WhoAmI("{base_url}/api/v4/user", name_field="username", subject_field="id"),
+    git_host="{base_url}",
+    git_username="oauth2",
     verified=(
         Source(
             "https://docs.gitlab.com/api/oauth2/#device-authorization-grant-flow",
             "endpoints, parameters, verification_uri_complete, error codes, availability "
             "(17.3, 17.9), rotating refresh, revocation, GET /api/v4/user",
+        ),
+        Source(
+            "https://docs.gitlab.com/api/oauth2/#access-git-over-https-with-access-token",
+            "git over HTTPS: the token as the password, username oauth2",
         ),
         Source(
             "gitlabhq/gitlabhq config/initializers/doorkeeper.rb",
@@ -528,6 +542,8 @@ HUGGING_FACE = Provider(
     client_auth="basic",
     refresh="when the answer carries a refresh token; it may rotate on refresh",
     who_am_i=WhoAmI("https://huggingface.co/api/whoami-v2", name_field="name", subject_field="id"),
+    git_host="huggingface.co",
+    git_username="hf_user",
     verified=(
         Source(
             "https://huggingface.co/docs/hub/oauth#device-code-oauth",
@@ -539,7 +555,13 @@ HUGGING_FACE = Provider(
             "error codes, optional and rotating refresh tokens",
             "client",
         ),
+        Source(
+            "huggingface/huggingface_hub src/huggingface_hub/utils/_git_credential.py",
+            "git over HTTPS: a token as the password, username hf_user",
+            "client",
+        ),
     ),
+    unverified=("whether git over HTTPS takes an OAuth app's token (documented for user tokens)",),
 )
 
 TWITCH = Provider(

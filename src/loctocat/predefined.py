@@ -140,7 +140,8 @@ def catalogue() -> list[dict[str, Any]]:
     optional_parameters (name -> default), client_secret ("none" | "optional" | "required"),
     client_auth, refresh, verified (the sources: a list of {"source", "backs", "kind"}),
     unverified (the facts no source backs), who_am_i ({"url", "scheme", "name_field",
-    "subject_field"} or None), authenticator_class (the name of its class here, e.g.
+    "subject_field"} or None), git ({"host", "username"}: where `loctocat setup-git` points
+    git, the host as a template, or None), authenticator_class (the name of its class here, e.g.
     "GitHubAuthenticator"; "Async" + that name is the async twin).
     """
     return [
@@ -167,6 +168,9 @@ def catalogue() -> list[dict[str, Any]]:
                 "name_field": p.who_am_i.name_field,
                 "subject_field": p.who_am_i.subject_field,
             },
+            "git": None
+            if p.git_host is None
+            else {"host": p.git_host, "username": p.git_username},
             "authenticator_class": _CLASS_NAMES.get(p.name),
         }
         for p in providers()

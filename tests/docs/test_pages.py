@@ -41,6 +41,11 @@ def test_provider_section(entry: dict[str, Any]) -> None:
         assert fact in section, fact
     if entry["who_am_i"] is not None:
         assert f"`GET {entry['who_am_i']['url']}`" in section
+    if entry["git"] is not None:
+        assert f"`loctocat setup-git {entry['name']}`" in section
+        assert f"username `{entry['git']['username']}`" in section
+    else:
+        assert "setup-git" not in section
     assert f"from loctocat.predefined import {entry['authenticator_class']}" in section
 
 

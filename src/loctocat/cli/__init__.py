@@ -22,26 +22,50 @@ tokens are kept can live in a config file: see `loctocat.cli._config`.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
-from loctocat.cli._config import CONFIG_ENV, config_path, load_config
-from loctocat.cli._exits import (
-    EXIT_CODES,
-    EXIT_DENIED,
-    EXIT_ERROR,
-    EXIT_EXPIRED,
-    EXIT_INTERRUPTED,
-    EXIT_LOGIN_REQUIRED,
-    EXIT_NETWORK,
-    EXIT_OK,
-    EXIT_USAGE,
-    CommandFailed,
-    ExitCode,
-    UsageError,
-)
-from loctocat.cli._exits import exit_code as _exit_code
-from loctocat.cli._select import usage_error as _usage_error  # noqa: F401 (tests use it)
-from loctocat.errors import LoctocatError
+# Not `typing.TYPE_CHECKING`: the stored-token path (`token`, `git-credential get`) imports
+# nothing it does not need, typing included.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from loctocat.cli._config import CONFIG_ENV, config_path, load_config
+    from loctocat.cli._exits import (
+        EXIT_CODES,
+        EXIT_DENIED,
+        EXIT_ERROR,
+        EXIT_EXPIRED,
+        EXIT_INTERRUPTED,
+        EXIT_LOGIN_REQUIRED,
+        EXIT_NETWORK,
+        EXIT_OK,
+        EXIT_USAGE,
+        CommandFailed,
+        ExitCode,
+        UsageError,
+    )
+
+_FROM_CONFIG = frozenset({"CONFIG_ENV", "config_path", "load_config"})
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _FROM_CONFIG:
+        module = importlib.import_module("loctocat.cli._config")
+    elif name == "_usage_error":  # for the tests
+        return importlib.import_module("loctocat.cli._select").usage_error
+    elif name == "_exit_code":  # for the tests
+        return importlib.import_module("loctocat.cli._exits").exit_code
+    elif name in __all__:
+        module = importlib.import_module("loctocat.cli._exits")
+    else:
+        raise AttributeError(f"module 'loctocat.cli' has no attribute {name!r}")
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CONFIG_ENV",
@@ -72,9 +96,23 @@ def _parser() -> object:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with `argv` (default: sys.argv[1:]) and return the exit code."""
-    from loctocat._text import one_line
-
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["token"], ["git-credential"]):
+        from loctocat.cli._fast import answer_from_store
+
+        answered = answer_from_store(argv)
+        if answered is not None:
+            return answered
+    from loctocat._text import one_line
+    from loctocat.cli._exits import (
+        EXIT_ERROR,
+        EXIT_INTERRUPTED,
+        CommandFailed,
+        UsageError,
+    )
+    from loctocat.cli._exits import exit_code as _exit_code
+    from loctocat.errors import LoctocatError
+
     debug = "--debug" in argv
     try:
         from loctocat.cli._args import parse

@@ -25,6 +25,8 @@ COMMANDS = (
     "providers",
     "demo",
     "serve",
+    "setup-git",
+    "git-credential",
 )
 
 #: Seconds `--auto-approve` waits before approving, so the prompt can be seen.
@@ -112,6 +114,38 @@ Revokes the stored token (RFC 7009) when the server has a revocation
 endpoint (--issuer finds it in the metadata; with --auth-url/--token-url pass
 --revocation-url), then forgets it. When revoking fails, the token is kept,
 so that you can try again (or forget it with --no-revoke).
+
+"""
+    + _SELECTION_NOTES
+)
+
+_GIT_CREDENTIAL_EPILOG = (
+    """\
+git runs this command itself, once 'loctocat setup-git' has configured it,
+adding get, store or erase. It reads git's key=value lines on stdin and, for
+get, answers the username and a valid access token (stored, refreshed, or,
+on a terminal, from a new login) on stdout. --host (HOST[:PORT]) is the git
+host it answers for; others get no answer. Without a terminal it answers
+nothing and says on stderr which 'loctocat login ...' to run.
+
+"""
+    + _SELECTION_NOTES
+)
+
+_SETUP_GIT_EPILOG = (
+    """\
+examples:
+  loctocat setup-git github --client-id Iv1.0123456789abcdef --scope repo
+  loctocat setup-git gitlab --client-id ID --scope write_repository
+  loctocat setup-git --issuer https://sso.example.com --client-id git \\
+      --host git.example.com
+  loctocat setup-git github --client-id Iv1.0123456789abcdef --unset
+
+Writes git's global config so that https://HOST (and http:// for a loopback
+host) gets its credentials from 'loctocat git-credential' with these options,
+as 'gh auth setup-git' does: --host defaults to the provider's git host
+(github.com, gitlab.com, your GitLab's host, ...). Running it again changes
+nothing; --unset removes it.
 
 """
     + _SELECTION_NOTES
@@ -282,6 +316,16 @@ def _selection(parent: argparse.ArgumentParser) -> None:
     )
 
 
+def _git_options(parent: argparse.ArgumentParser) -> None:
+    git = parent.add_argument_group("git")
+    # --host is already a provider option (GitHub's): for git it also names the git host.
+    git.add_argument(
+        "--username",
+        metavar="NAME",
+        help="the username git sends with the token (default: the provider's, else oauth2)",
+    )
+
+
 def _positive_seconds(value: str) -> float:
     try:
         seconds = float(value)
@@ -347,6 +391,29 @@ def build_parser() -> _Parser:
     token.add_argument(
         "--no-login", action="store_true", help="never log in: fail (exit code 6) instead"
     )
+
+    helper = command(
+        "git-credential",
+        "git's credential helper (run by git; see setup-git)",
+        "git's credential helper: git runs it with get, store or erase.",
+        _GIT_CREDENTIAL_EPILOG,
+    )
+    # First, though git appends it last: parse() moves it here, before the optional PROVIDER.
+    helper.add_argument(
+        "operation", choices=("get", "store", "erase"), help="what git asks (git appends it)"
+    )
+    _selection(helper)
+    _git_options(helper)
+
+    setup = command(
+        "setup-git",
+        "make git log in to a host with loctocat",
+        "Make git get its tokens for a host from loctocat (git config --global).",
+        _SETUP_GIT_EPILOG,
+    )
+    _selection(setup)
+    _git_options(setup)
+    setup.add_argument("--unset", action="store_true", help="remove it from git's config")
 
     status = command(
         "status",
@@ -416,6 +483,9 @@ def build_parser() -> _Parser:
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     """The arguments of `argv`; `UsageError` (one line) when they cannot be."""
     parser = build_parser()
+    argv = list(argv)
+    if argv[:1] == ["git-credential"] and len(argv) > 1 and argv[-1] in ("get", "store", "erase"):
+        argv = [argv[0], argv[-1], *argv[1:-1]]  # git appends the operation
     args, extras = parser.parse_known_args(argv)
     if extras:
         subparsers: Any = next(

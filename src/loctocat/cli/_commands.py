@@ -8,12 +8,13 @@ import os
 import shlex
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from loctocat.cli._args import AUTO_APPROVE_AFTER, flag
 from loctocat.cli._exits import EXIT_ERROR, EXIT_OK, CommandFailed, exit_code
 from loctocat.cli._output import message, table, token_json, until
+from loctocat.cli._run import QuietFailures, Run
 from loctocat.cli._select import Selection, choose_store, describe_store, select
 from loctocat.errors import (
     LoginRequired,
@@ -24,42 +25,10 @@ from loctocat.errors import (
 )
 
 if TYPE_CHECKING:
-    from loctocat._models import LoctocatAuthInfo, Token
+    from loctocat._models import Token
     from loctocat.auth import Authenticator
-    from loctocat.prompt import Prompt
 
 __all__ = ["COMMANDS", "Run"]
-
-
-class Run:
-    """One run of the command line: its arguments as given, for the hints it writes."""
-
-    def __init__(self, argv: Sequence[str]) -> None:
-        self.argv = list(argv)
-
-
-class _QuietFailures:
-    """The terminal prompt, minus its failure line: the command line says why, once."""
-
-    def __init__(self) -> None:
-        from loctocat.prompt import prompt_from_options
-
-        self._inner: Prompt = prompt_from_options()
-
-    def show_code(self, auth_info: LoctocatAuthInfo) -> None:
-        self._inner.show_code(auth_info)
-
-    def start_waiting(self) -> None:
-        self._inner.start_waiting()
-
-    def succeeded(self, token: Token) -> None:
-        self._inner.succeeded(token)
-
-    def failed(self, error: BaseException) -> None:
-        self._inner.close()  # stop the spinner and show the cursor; main() prints the line
-
-    def close(self) -> None:
-        self._inner.close()
 
 
 def _interactive() -> bool:
@@ -113,7 +82,7 @@ def _who(authenticator: Authenticator) -> str | None:
 def _login(args: argparse.Namespace, run: Run) -> int:
     selection = select(args)
     with selection.authenticator as authenticator:
-        authenticator.authenticate(prompt=_QuietFailures())
+        authenticator.authenticate(prompt=QuietFailures())
         token = authenticator.token
         assert token is not None
         try:
@@ -133,7 +102,7 @@ def _token(args: argparse.Namespace, run: Run) -> int:
     login = _interactive() and not args.no_login
     with selection.authenticator as authenticator:
         try:
-            authenticator.get_token(prompt=_QuietFailures(), login=login)
+            authenticator.get_token(prompt=QuietFailures(), login=login)
         except LoginRequired:
             raise CommandFailed(
                 f"not logged in to {selection.server} (or the token can no longer be "
@@ -150,6 +119,9 @@ def _token(args: argparse.Namespace, run: Run) -> int:
             print(_id_token(selection, authenticator))
         else:
             _print_token(authenticator.token, args.json)
+    from loctocat.cli._git import index_for_fast_path
+
+    index_for_fast_path(run, selection)
     return EXIT_OK
 
 
@@ -364,7 +336,7 @@ def _demo(args: argparse.Namespace, run: Run) -> int:
             token_url=server.token_url,
             scopes=["profile"],
         )
-        access_token = authenticator.authenticate(prompt=_QuietFailures())
+        access_token = authenticator.authenticate(prompt=QuietFailures())
     print(access_token)
     return EXIT_OK
 
@@ -434,6 +406,18 @@ def _version(args: argparse.Namespace, run: Run) -> int:
     return EXIT_OK
 
 
+def _git_credential(args: argparse.Namespace, run: Run) -> int:
+    from loctocat.cli._git import git_credential
+
+    return git_credential(args, run)
+
+
+def _setup_git(args: argparse.Namespace, run: Run) -> int:
+    from loctocat.cli._git import setup_git
+
+    return setup_git(args, run)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Run], int]] = {
     "login": _login,
     "token": _token,
@@ -443,4 +427,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Run], int]] = {
     "demo": _demo,
     "serve": _serve,
     "version": _version,
+    "git-credential": _git_credential,
+    "setup-git": _setup_git,
 }

@@ -11,7 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,11 @@ class Selection:
     store: TokenStore
     #: The provider's title, a configured server's name, or the token endpoint's host.
     server: str
+    #: The predefined provider behind it, if any, and the values of its parameters.
+    provider: Provider | None = None
+    values: dict[str, str] = field(default_factory=dict)
+    #: The config file it was read with.
+    config: Config | None = None
 
 
 #: The command line's name for each library parameter that has a flag of its own.
@@ -106,8 +111,14 @@ def describe_store(token_store: TokenStore) -> str:
     return repr(token_store)
 
 
-def select(args: argparse.Namespace, config: Config | None = None) -> Selection:
-    """The login the selection options describe; `UsageError` when they cannot."""
+def select(
+    args: argparse.Namespace, config: Config | None = None, *, optional: Sequence[str] = ()
+) -> Selection:
+    """The login the selection options describe; `UsageError` when they cannot.
+
+    `optional` names provider options that a provider not taking them lets pass (`--host`,
+    which also names a git host), rather than refusing them.
+    """
     from loctocat.auth import Authenticator
     from loctocat.predefined import PROVIDERS
 
@@ -126,6 +137,7 @@ def select(args: argparse.Namespace, config: Config | None = None) -> Selection:
         raise UsageError("give either --issuer or --auth-url and --token-url, not both")
 
     entry: dict[str, Any] = {}
+    values: dict[str, Any] = {}
     provider: Provider | None = None
     server = ""
     if args.name is not None:
@@ -143,7 +155,7 @@ def select(args: argparse.Namespace, config: Config | None = None) -> Selection:
                 f"unknown provider {args.name!r}{guess}: see 'loctocat providers'; servers of "
                 f"your own go in [servers.NAME] of {config.path}"
             )
-    if provider is None and given:
+    if provider is None and set(given) - set(optional):
         named = ", ".join(flag(name) for name in sorted(given))
         raise UsageError(f"{named}: provider options need a PROVIDER (see 'loctocat providers')")
     issuer = args.issuer or entry.pop("issuer", None)
@@ -182,14 +194,16 @@ def select(args: argparse.Namespace, config: Config | None = None) -> Selection:
             # The flags of every provider share one parser: which ones this provider takes
             # is the parser's concern; what the values must be, the provider's.
             names = [p.name for p in provider.parameters]
-            foreign = sorted(set(given) - set(names))
+            foreign = sorted(set(given) - set(names) - set(optional))
             if foreign:
                 takes = ", ".join(flag(n) for n in names) or "no options"
                 raise UsageError(
                     f"{provider.name} does not take {', '.join(flag(n) for n in foreign)} "
                     f"(it takes {takes})"
                 )
-            values = {n: entry[n] for n in names if n in entry} | given
+            values = {n: entry[n] for n in names if n in entry} | {
+                n: v for n, v in given.items() if n in names
+            }
             authenticator = provider.authenticator(client_id, scopes, **values, **options)
             server = server or provider.title
         elif issuer:
@@ -203,7 +217,9 @@ def select(args: argparse.Namespace, config: Config | None = None) -> Selection:
         from urllib.parse import urlsplit
 
         server = urlsplit(authenticator.token_url).hostname or authenticator.token_url
-    return Selection(authenticator, token_store, server)
+    return Selection(
+        authenticator, token_store, server, provider, values if provider else {}, config
+    )
 
 
 def _split_scopes(values: Sequence[str]) -> list[str]:

@@ -1,0 +1,64 @@
+"""One run of the command line: its arguments, and the prompt it shows a code with."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from loctocat._models import LoctocatAuthInfo, Token
+    from loctocat.prompt import Prompt
+
+__all__ = ["QuietFailures", "Run"]
+
+
+class Run:
+    """One run of the command line: its arguments as given, for the hints it writes."""
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        self.argv = list(argv)
+
+
+class QuietFailures:
+    """The terminal prompt, minus its failure line: the command line says why, once.
+
+    Built when a code is first shown, so that a command answered from a stored or refreshed
+    token never loads the terminal UI. `console_file` is where it writes (stderr by default).
+    """
+
+    def __init__(self, console_file: IO[str] | None = None, open_browser: bool | None = None):
+        self._file = console_file
+        self._open_browser = open_browser
+        self._built: Prompt | None = None
+
+    @property
+    def _inner(self) -> Prompt:
+        if self._built is None:
+            from loctocat.prompt import prompt_from_options
+
+            console = None
+            if self._file is not None and self._file is not sys.stderr:
+                from rich.console import Console
+
+                console = Console(file=self._file)
+            self._built = prompt_from_options(console=console, open_browser=self._open_browser)
+        return self._built
+
+    def show_code(self, auth_info: LoctocatAuthInfo) -> None:
+        self._inner.show_code(auth_info)
+
+    def start_waiting(self) -> None:
+        self._inner.start_waiting()
+
+    def succeeded(self, token: Token) -> None:
+        self._inner.succeeded(token)
+
+    def failed(self, error: BaseException) -> None:
+        if self._built is not None:
+            self._built.close()  # stop the spinner, show the cursor; main() prints the line
+
+    def close(self) -> None:
+        if self._built is not None:
+            self._built.close()

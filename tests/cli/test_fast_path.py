@@ -1,0 +1,173 @@
+"""The stored-token path: `token` and `git-credential get` answered from the token file alone.
+
+Each test runs the command line in a fresh process and looks at which modules it loaded
+(`sys.modules`), never at how long it took: the benchmarks time it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from loctocat import Token
+from loctocat.cli._gitproto import answer, read_request
+from loctocat.store import FileTokenStore, token_key
+
+TOKEN_URL = "https://auth.example.com/token"
+SELECTION = [
+    "--auth-url", "https://auth.example.com/device", "--token-url", TOKEN_URL,
+    "--client-id", "cli", "--scope", "repo",
+]  # fmt: skip
+GIT = ["--host", "git.example.com", "--username", "oauth2", "get"]
+#: What the stored-token path must never load: the HTTP stack, the terminal UI, the core.
+HEAVY = ("httpx", "httpcore", "rich", "anyio", "loctocat.auth", "loctocat._flow", "argparse")
+
+RUNNER = textwrap.dedent(
+    """
+    import json, sys
+    from loctocat.cli import main
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+    raise SystemExit(code)
+    """
+)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    tmp_path.chmod(0o700)
+    (tmp_path / "config.toml").write_text("")
+    return tmp_path
+
+
+def environment(home: Path) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("LOCTOCAT_", "XDG_"))}
+    environ.update(
+        HOME=str(home),
+        XDG_CACHE_HOME=str(home / "cache"),
+        XDG_DATA_HOME=str(home / "data"),
+        LOCTOCAT_CONFIG=str(home / "config.toml"),
+        GIT_TERMINAL_PROMPT="0",
+    )
+    return environ
+
+
+def store_token(home: Path, expires_in: float = 3600, access_token: str = "at-1") -> Path:
+    tokens = home / "tokens.json"
+    key = token_key(TOKEN_URL, "cli", ("repo",), None)
+    expires = datetime.now(UTC) + timedelta(seconds=expires_in)
+    FileTokenStore(tokens).save(key, Token(access_token, expires_at=expires, refresh_token="rt"))
+    return tokens
+
+
+def run(
+    home: Path, *argv: str, stdin: str = "", cwd: Path | None = None
+) -> tuple[int, str, list[str], str]:
+    """Run the command line; its exit code, stdout, the modules it loaded, and stderr."""
+    done = subprocess.run(
+        [sys.executable, "-c", RUNNER, *argv],
+        input=stdin,
+        env=environment(home),
+        cwd=cwd or home,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    *said, modules = done.stderr.splitlines()
+    return done.returncode, done.stdout, json.loads(modules), "\n".join(said)
+
+
+def loaded_heavy(modules: list[str]) -> list[str]:
+    return [m for m in modules if m.split(".")[0] in HEAVY or m in HEAVY]
+
+
+def test_a_second_token_run_loads_nothing_heavy(home: Path) -> None:
+    tokens = store_token(home)
+    first = run(home, "token", *SELECTION, "--store", str(tokens))
+    assert first[:2] == (0, "at-1\n"), first[3]
+    assert "loctocat.auth" in first[2]  # the full path, which fills the index
+
+    code, out, modules, _ = run(home, "token", *SELECTION, "--store", str(tokens))
+
+    assert (code, out) == (0, "at-1\n")
+    assert loaded_heavy(modules) == []
+
+
+def test_git_credential_get_from_the_stored_token_loads_nothing_heavy(home: Path) -> None:
+    tokens = store_token(home)
+    helper = ["git-credential", *SELECTION, "--store", str(tokens), *GIT]
+    request = "protocol=https\nhost=git.example.com\nwwwauth[]=Basic realm=x\n\n"
+    assert run(home, *helper, stdin=request)[0] == 0
+
+    code, out, modules, _ = run(home, *helper, stdin=request)
+
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[:2] == ["username=oauth2", "password=at-1"]
+    expiry = int(lines[2].removeprefix("password_expiry_utc="))
+    assert expiry > datetime.now(UTC).timestamp()
+    assert loaded_heavy(modules) == []
+    # Another host asked through the same helper: no answer, still from the fast path.
+    code, out, modules, _ = run(home, *helper, stdin="protocol=https\nhost=evil.example\n\n")
+    assert (code, out) == (0, "")
+    assert loaded_heavy(modules) == []
+
+
+@pytest.mark.parametrize("change", ["expired", "config", "writable", "elsewhere", "json"])
+def test_anything_unusual_goes_the_full_way(home: Path, change: str) -> None:
+    tokens = store_token(home)
+    argv = ["token", *SELECTION, "--store", str(tokens)]
+    assert run(home, *argv)[0] == 0
+    cwd = home
+    if change == "expired":
+        store_token(home, expires_in=10)  # inside the 30 s leeway: must be refreshed
+    elif change == "config":
+        (home / "config.toml").write_text("# edited\n")
+    elif change == "writable":
+        tokens.chmod(0o666)
+    elif change == "elsewhere":
+        cwd = home / "elsewhere"  # a relative --store could mean another file there
+        cwd.mkdir()
+    elif change == "json":
+        argv.append("--json")
+
+    _, _, modules, _ = run(home, *argv, cwd=cwd)
+
+    assert "loctocat.auth" in modules
+
+
+def test_the_index_holds_no_secret(home: Path) -> None:
+    tokens = store_token(home, access_token="secret-access-token")
+    run(home, "token", *SELECTION, "--store", str(tokens))
+    index = home / "cache" / "loctocat" / "token-index.json"
+    assert "secret-access-token" not in index.read_text()
+    assert index.stat().st_mode & 0o077 == 0
+
+
+def test_an_answer_never_carries_a_line_break_from_the_server() -> None:
+    git = {"host": "git.example.com", "username": "oauth2", "protocols": ["https"]}
+    request = {"protocol": "https", "host": "git.example.com"}
+    assert answer(request, git, "token\nhost=evil.example", None) == ""
+    assert answer(request, git, "token\x00", None) == ""
+    assert answer(request, git, "fine", None) == "username=oauth2\npassword=fine\n"
+    # A username git already has (https://user@host) is kept: none is sent.
+    assert answer({**request, "username": "me"}, git, "fine", 1.5) == (
+        "password=fine\npassword_expiry_utc=1\n"
+    )
+    assert answer({**request, "protocol": "http"}, git, "fine", None) == ""
+
+
+def test_git_requests_end_at_a_blank_line_or_the_end_of_input() -> None:
+    import io
+
+    text = "protocol=https\nhost=h\ncapability[]=authtype\nnonsense\n\npassword=after\n"
+    assert read_request(io.StringIO(text)) == {"protocol": "https", "host": "h"}
+    assert read_request(io.StringIO("protocol=https\nhost=h")) == {"protocol": "https", "host": "h"}
