@@ -4,9 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 SETUP := $(VENV)/.setup-done
 NODE_SETUP := node_modules/.setup-done
-# Debian's Chromium, driven by Playwright in tests/browser (Playwright's own browser downloads
-# cannot work here). Installed once, as root (or through sudo), unattended.
+# Debian packages the tests run for real: Chromium, driven by Playwright in tests/browser
+# (Playwright's own browser downloads cannot work here), and git, which tests/git runs against a
+# loopback git http-backend. Each is installed once, as root (or through sudo), unattended.
 CHROMIUM := /usr/bin/chromium
+GIT := /usr/bin/git
+DEBIAN_TOOLS := $(CHROMIUM) $(GIT)
 
 .PHONY: demo test fuzz bench lint typecheck docs setup browser clean
 
@@ -20,8 +23,9 @@ demo: $(RUNTIME)
 # Four workers on two cores: most tests wait (for a server, a subprocess, a browser), not compute.
 TEST_WORKERS ?= 4
 
-test: $(SETUP) $(NODE_SETUP) $(CHROMIUM) lint typecheck docs
-	LOCTOCAT_REQUIRE_INTEROP=1 LOCTOCAT_REQUIRE_BROWSER=1 $(BIN)/pytest -n $(TEST_WORKERS)
+test: $(SETUP) $(NODE_SETUP) $(DEBIAN_TOOLS) lint typecheck docs
+	LOCTOCAT_REQUIRE_INTEROP=1 LOCTOCAT_REQUIRE_BROWSER=1 LOCTOCAT_REQUIRE_GIT=1 \
+		$(BIN)/pytest -n $(TEST_WORKERS)
 
 # The long property-based run of the sans-I/O core: 100,000 examples per property
 # (LOCTOCAT_FUZZ_EXAMPLES to change it), in two processes, one per core: about 50 minutes.
@@ -72,17 +76,19 @@ $(NODE_SETUP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# No stamp: the rule runs only while the file is missing, and never rebuilds it (no prerequisites).
-$(CHROMIUM):
-	@if [ "$$(id -u)" -eq 0 ]; then sudo=; \
+# No stamp: each rule runs only while its file is missing, and never rebuilds it (no
+# prerequisites). The Debian package is named like the file.
+$(DEBIAN_TOOLS):
+	@package=$$(basename $@); \
+	if [ "$$(id -u)" -eq 0 ]; then sudo=; \
 	elif command -v sudo >/dev/null 2>&1; then sudo='sudo -n'; \
-	else echo "$@ is missing and installing it needs root: run 'apt-get install chromium' as root" >&2; exit 1; fi; \
-	command -v apt-get >/dev/null 2>&1 || { echo "$@ is missing and there is no apt-get: install Chromium so that $@ exists" >&2; exit 1; }; \
-	echo "Installing Debian's chromium for the browser tests..." >&2; \
+	else echo "$@ is missing and installing it needs root: run 'apt-get install $$package' as root" >&2; exit 1; fi; \
+	command -v apt-get >/dev/null 2>&1 || { echo "$@ is missing and there is no apt-get: install $$package so that $@ exists" >&2; exit 1; }; \
+	echo "Installing Debian's $$package for the tests..." >&2; \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q \
-	&& $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
-	|| { echo "could not install Debian's chromium (needed by tests/browser): install it by hand so that $@ exists" >&2; exit 1; }; \
-	test -x $@ || { echo "chromium was installed but $@ is still missing" >&2; exit 1; }
+	&& $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$package \
+	|| { echo "could not install Debian's $$package (needed by the tests): install it by hand so that $@ exists" >&2; exit 1; }; \
+	test -x $@ || { echo "$$package was installed but $@ is still missing" >&2; exit 1; }
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build site
