@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 import pytest
+from test_tokens import Person  # the suite's approving prompt
 
 from loctocat import (
     AsyncAuthenticator,
@@ -19,7 +20,6 @@ from loctocat import (
     ConfigurationError,
     Identity,
     InvalidIDToken,
-    LoctocatAuthInfo,
     LoginRequired,
     Token,
 )
@@ -28,30 +28,6 @@ from loctocat.store import FileTokenStore, MemoryTokenStore
 from loctocat.testing import FakeAuthorizationServer
 
 SCOPES = ["openid", "profile", "offline_access"]
-
-
-class Person:
-    """A prompt whose 'person' approves each code on the fake server at once."""
-
-    def __init__(self, server: FakeAuthorizationServer) -> None:
-        self.server = server
-        self.codes_shown = 0
-
-    def show_code(self, auth_info: LoctocatAuthInfo) -> None:
-        self.codes_shown += 1
-        self.server.approve(auth_info.user_code)
-
-    def start_waiting(self) -> None:
-        pass
-
-    def succeeded(self, token: Token) -> None:
-        pass
-
-    def failed(self, error: BaseException) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture
