@@ -168,9 +168,7 @@ def catalogue() -> list[dict[str, Any]]:
                 "name_field": p.who_am_i.name_field,
                 "subject_field": p.who_am_i.subject_field,
             },
-            "git": None
-            if p.git_host is None
-            else {"host": p.git_host, "username": p.git_username},
+            "git": None if p.git_host is None else {"host": p.git_host, "username": p.git_username},
             "authenticator_class": _CLASS_NAMES.get(p.name),
         }
         for p in providers()
