@@ -16,13 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from git_support import GitServer, make_repository
+from git_support import CLIENT_ID, GitServer, make_repository
 
 import loctocat
 from loctocat.testing import FakeAuthorizationServer
 
-#: The client the tests log in as, and the only one the fake server accepts.
-CLIENT_ID = "git-client"
 #: The `src` directory loctocat is imported from, for the `python -m loctocat` that git runs.
 SOURCE = Path(loctocat.__file__).resolve().parents[1]
 

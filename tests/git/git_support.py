@@ -26,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+#: The client the tests log in as, and the only one the fake server accepts.
+CLIENT_ID = "git-client"
 REALM = "loctocat-test"
 UNAUTHORIZED_BODY = b"authentication required\n"
 
@@ -256,7 +258,8 @@ def run_git(
     approve: Callable[[str], object] | None = None,
     timeout: float = 60,
 ) -> GitRun:
-    """Run `git *args` in *cwd* (see the module for the two ways).
+    """Run `git *args` in *cwd* (see the module for the two ways; on a terminal, *env* is used
+    as it is, so `GIT_TERMINAL_PROMPT` is whatever it says).
 
     On a terminal, each new user code shown is given to *approve* (if any). Raises
     `subprocess.TimeoutExpired` (no terminal) or `TimeoutError` (terminal) after *timeout*.
@@ -287,8 +290,7 @@ def _run_in_terminal(
 ) -> GitRun:
     import pexpect
 
-    child_env = {k: v for k, v in env.items() if k != "GIT_TERMINAL_PROMPT"}
-    child_env.setdefault("TERM", "xterm-256color")
+    child_env = {"TERM": "xterm-256color", **env}
     started = time.monotonic()
     child = pexpect.spawn(
         "git",
