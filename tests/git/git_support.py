@@ -52,12 +52,14 @@ def plain(text: str) -> str:
 @dataclass(frozen=True)
 class GitRequest:
     """One request the git server answered: `user` is the Basic user name it accepted (None for
-    a request it turned away), `status` the HTTP status sent."""
+    a request it turned away), `status` the HTTP status sent, `chunked` whether the body came
+    with `Transfer-Encoding: chunked` (git sends large pushes so)."""
 
     method: str
     path: str
     user: str | None
     status: int
+    chunked: bool = False
 
 
 @dataclass
@@ -130,10 +132,13 @@ def _handler_for(server: GitServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             self._serve()
 
+        def _chunked(self) -> bool:
+            return self.headers.get("Transfer-Encoding", "").lower() == "chunked"
+
         def _body(self) -> bytes:
             if self.command != "POST":
                 return b""
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            if self._chunked():
                 body = bytearray()
                 while True:
                     size = int(self.rfile.readline().split(b";")[0].strip(), 16)
@@ -168,7 +173,7 @@ def _handler_for(server: GitServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(UNAUTHORIZED_BODY)))
                 self.end_headers()
                 self.wfile.write(UNAUTHORIZED_BODY)
-                server.record(GitRequest(self.command, self.path, None, 401))
+                server.record(GitRequest(self.command, self.path, None, 401, self._chunked()))
                 return
             status, headers, content = self._backend(user, body)
             self.send_response(status)
@@ -177,7 +182,7 @@ def _handler_for(server: GitServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(content)))
             self.end_headers()
             self.wfile.write(content)
-            server.record(GitRequest(self.command, self.path, user, status))
+            server.record(GitRequest(self.command, self.path, user, status, self._chunked()))
 
         def _backend(self, user: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
             parts = urlsplit(self.path)

@@ -13,6 +13,7 @@ Each login waits loctocat's 1 s polling floor once.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -213,6 +214,25 @@ def test_setup_git_then_clone_logs_in_once_and_push_reuses_the_token(
         r.method == "POST" and r.path.endswith("/git-receive-pack") and r.status == 200
         for r in git_server.authenticated_requests()
     )
+
+
+def test_a_large_push_goes_in_chunks_with_the_same_token(
+    configured: dict[str, str],
+    clone: Path,
+    git_server: GitServer,
+    fake_server: FakeAuthorizationServer,
+) -> None:
+    # Past http.postBuffer, git probes the server, then sends the pack in chunks.
+    (clone / "large.bin").write_bytes(os.urandom(256 * 1024))
+    git(configured, clone, "add", "large.bin")
+    git(configured, clone, "commit", "-q", "-m", "Add large.bin")
+    head = git(configured, clone, "rev-parse", "HEAD")
+    pushed = run_git(configured, "-c", "http.postBuffer=65536", "push", "origin", "main", cwd=clone)
+    assert pushed.status == 0, pushed.output
+    assert git(configured, git_server.root / "repo.git", "rev-parse", "main") == head
+    assert any(r.chunked and r.status == 200 for r in git_server.authenticated_requests())
+    assert device_requests(fake_server) == 1
+    assert refresh_requests(fake_server) == 0
 
 
 # --- b. an expired token is refreshed, with no terminal -----------------------------------------
