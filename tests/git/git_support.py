@@ -1,0 +1,331 @@
+"""The pieces the git tests are built from: a git smart-HTTP server on loopback, and git run the
+two ways a person runs it (on a terminal, or from a script with no terminal at all).
+
+`GitServer` serves the bare repositories under a directory through `git http-backend` (run as a
+CGI program, one subprocess per request), behind HTTP Basic authentication: every request needs
+a password that `check_password` accepts, else it gets 401 with a `WWW-Authenticate: Basic`
+challenge (without the challenge git never sends credentials at all).
+
+`run_git` runs git in one of two ways. Without a terminal, the process has no controlling tty
+(a new session), stdin is /dev/null and `GIT_TERMINAL_PROMPT=0`, as under cron or CI: nothing
+can prompt. With a terminal, git runs in a pseudo-terminal (pexpect), and every user code that
+appears in its output is handed to `approve`, as the person at the keyboard would enter it on the
+verification page.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+#: The client the tests log in as, and the only one the fake server accepts.
+CLIENT_ID = "git-client"
+REALM = "loctocat-test"
+UNAUTHORIZED_BODY = b"authentication required\n"
+
+#: Where the prompt names the user code: "one-time code: WDJB-MJHT", or the verification page
+#: with the code filled in, "...?user_code=WDJB-MJHT".
+USER_CODE = re.compile(r"(?:one-time code:\s*|user_code=)([A-Z]{4}-[A-Z]{4})")
+# Terminal control sequences (CSI, OSC, charset selection) and carriage returns, so that the
+# text a spinner redraws can be searched as plain text.
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\r"
+)
+
+
+def plain(text: str) -> str:
+    """*text* without terminal control sequences."""
+    return _CONTROL.sub("", text)
+
+
+# --- the git server -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GitRequest:
+    """One request the git server answered: `user` is the Basic user name it accepted (None for
+    a request it turned away), `status` the HTTP status sent, `chunked` whether the body came
+    with `Transfer-Encoding: chunked` (git sends large pushes so)."""
+
+    method: str
+    path: str
+    user: str | None
+    status: int
+    chunked: bool = False
+
+
+@dataclass
+class GitServer:
+    """A git smart-HTTP server for the repositories under `root`, on 127.0.0.1 (see the module).
+
+    `requests` lists what it answered, oldest first. Use it as a context manager: `url` is
+    valid inside.
+    """
+
+    root: Path
+    check_password: Callable[[str], bool]
+    backend_env: Mapping[str, str]
+    requests: list[GitRequest] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _httpd: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "the git server is not running"
+        return int(self._httpd.server_address[1])
+
+    @property
+    def host(self) -> str:
+        """`127.0.0.1:PORT`, as git names the host to its credential helpers."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def __enter__(self) -> GitServer:
+        handler = _handler_for(self)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def record(self, request: GitRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def authenticated_requests(self) -> list[GitRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.user is not None]
+
+
+def _handler_for(server: GitServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = 60  # an idle keep-alive connection ends its thread after this
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._serve()
+
+        def do_POST(self) -> None:
+            self._serve()
+
+        def _chunked(self) -> bool:
+            return self.headers.get("Transfer-Encoding", "").lower() == "chunked"
+
+        def _body(self) -> bytes:
+            if self.command != "POST":
+                return b""
+            if self._chunked():
+                body = bytearray()
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass  # trailers
+                        return bytes(body)
+                    body += self.rfile.read(size)
+                    self.rfile.readline()  # the CRLF after each chunk
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _user(self) -> str | None:
+            scheme, _, credentials = self.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "basic":
+                return None
+            try:
+                decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+            except ValueError:
+                return None
+            user, _, password = decoded.partition(":")
+            if user and password and server.check_password(password):
+                return user
+            return None
+
+        def _serve(self) -> None:
+            body = self._body()
+            user = self._user()
+            if user is None:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", f'Basic realm="{REALM}"')
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(UNAUTHORIZED_BODY)))
+                self.end_headers()
+                self.wfile.write(UNAUTHORIZED_BODY)
+                server.record(GitRequest(self.command, self.path, None, 401, self._chunked()))
+                return
+            status, headers, content = self._backend(user, body)
+            self.send_response(status)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+            server.record(GitRequest(self.command, self.path, user, status, self._chunked()))
+
+        def _backend(self, user: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+            parts = urlsplit(self.path)
+            env = {
+                **server.backend_env,
+                "GIT_PROJECT_ROOT": str(server.root),
+                "GIT_HTTP_EXPORT_ALL": "1",
+                "GATEWAY_INTERFACE": "CGI/1.1",
+                "SERVER_PROTOCOL": "HTTP/1.1",
+                "REQUEST_METHOD": self.command,
+                "PATH_INFO": parts.path,
+                "QUERY_STRING": parts.query,
+                # Any authenticated user may push: http-backend enables receive-pack for them.
+                "REMOTE_USER": user,
+                "REMOTE_ADDR": self.client_address[0],
+                "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                "CONTENT_LENGTH": str(len(body)),
+            }
+            for header, variable in (
+                ("Content-Encoding", "HTTP_CONTENT_ENCODING"),  # gzipped fetch requests
+                ("Git-Protocol", "HTTP_GIT_PROTOCOL"),  # protocol version 2
+            ):
+                value = self.headers.get(header)
+                if value:
+                    env[variable] = value
+            done = subprocess.run(
+                ["git", "http-backend"], input=body, env=env, capture_output=True, timeout=60
+            )
+            head, _, content = done.stdout.partition(b"\r\n\r\n")
+            status, headers = 200, []
+            for line in head.decode("latin-1").split("\r\n"):
+                name, _, value = line.partition(":")
+                if name.lower() == "status":
+                    status = int(value.split()[0])
+                elif name:
+                    headers.append((name, value.strip()))
+            if done.returncode != 0 and not done.stdout:
+                return 500, [("Content-Type", "text/plain")], done.stderr
+            return status, headers, content
+
+    return Handler
+
+
+def make_repository(root: Path, env: Mapping[str, str]) -> Path:
+    """A bare repository `root/repo.git` with one commit on `main` (a README)."""
+    work = root.parent / "seed"
+    git = ["git", "-c", "user.name=Seed", "-c", "user.email=seed@example.test"]
+    subprocess.run([*git, "init", "-q", "-b", "main", str(work)], env=env, check=True)
+    (work / "README").write_text("seed\n")
+    subprocess.run([*git, "-C", str(work), "add", "README"], env=env, check=True)
+    subprocess.run([*git, "-C", str(work), "commit", "-q", "-m", "Seed"], env=env, check=True)
+    bare = root / "repo.git"
+    subprocess.run([*git, "clone", "-q", "--bare", str(work), str(bare)], env=env, check=True)
+    return bare
+
+
+# --- running git ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GitRun:
+    """How a git command went: its exit status, its whole output (stdout and stderr together on
+    a terminal, where they are one stream; on no terminal, `stderr` is kept apart too), the user
+    codes approved while it ran, and how long it took."""
+
+    status: int
+    output: str
+    stderr: str
+    codes: list[str]
+    seconds: float
+
+
+def run_git(
+    env: Mapping[str, str],
+    *args: str,
+    cwd: Path,
+    terminal: bool = False,
+    approve: Callable[[str], object] | None = None,
+    timeout: float = 60,
+) -> GitRun:
+    """Run `git *args` in *cwd* (see the module for the two ways; on a terminal, *env* is used
+    as it is, so `GIT_TERMINAL_PROMPT` is whatever it says).
+
+    On a terminal, each new user code shown is given to *approve* (if any). Raises
+    `subprocess.TimeoutExpired` (no terminal) or `TimeoutError` (terminal) after *timeout*.
+    """
+    if not terminal:
+        started = time.monotonic()
+        done = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env={**env, "GIT_TERMINAL_PROMPT": "0"},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            start_new_session=True,
+            timeout=timeout,
+        )
+        seconds = time.monotonic() - started
+        return GitRun(done.returncode, done.stdout + done.stderr, done.stderr, [], seconds)
+    return _run_in_terminal(env, list(args), cwd, approve, timeout)
+
+
+def _run_in_terminal(
+    env: Mapping[str, str],
+    args: list[str],
+    cwd: Path,
+    approve: Callable[[str], object] | None,
+    timeout: float,
+) -> GitRun:
+    import pexpect
+
+    child_env = {"TERM": "xterm-256color", **env}
+    started = time.monotonic()
+    child = pexpect.spawn(
+        "git",
+        args,
+        cwd=str(cwd),
+        env=child_env,
+        encoding="utf-8",
+        codec_errors="replace",
+        dimensions=(40, 100),
+    )
+    output = ""
+    codes: list[str] = []
+    try:
+        while True:
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(
+                    f"git {' '.join(args)} still running after {timeout} s:\n{output}"
+                )
+            try:
+                output += child.read_nonblocking(4096, timeout=0.1)
+            except pexpect.TIMEOUT:
+                continue
+            except pexpect.EOF:
+                break
+            for code in USER_CODE.findall(plain(output)):
+                if code not in codes:
+                    codes.append(code)
+                    if approve is not None:
+                        approve(code)
+    finally:
+        child.close(force=True)
+    status = child.exitstatus if child.exitstatus is not None else -(child.signalstatus or 0)
+    return GitRun(status, output, "", codes, time.monotonic() - started)
