@@ -102,9 +102,11 @@ def _get(
             authenticator.get_token(prompt=prompt, login=terminal is not None)
     except LoginRequired:
         why = "GIT_TERMINAL_PROMPT=0" if _prompts_disabled() else "no terminal"
-        message(
+        # One line, unwrapped, as every error of the command line: git shows it as it is.
+        print(
             f"loctocat: not logged in to {selection.server} for git on {target.host}, and "
-            f"{why} to log in on: run {_login_command(run)}"
+            f"{why} to log in on: run {_login_command(run)}",
+            file=sys.stderr,
         )
         return EXIT_OK
     finally:
