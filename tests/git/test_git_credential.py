@@ -34,7 +34,7 @@ LOCTOCAT = [sys.executable, "-m", "loctocat"]
 FAST = 20.0
 
 
-# --- helpers --------------------------------------------------------------------------------------
+# --- shared steps ---------------------------------------------------------------------------------
 
 
 def loctocat(
@@ -110,6 +110,16 @@ def hints(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("loctocat:")]
 
 
+def login_command(hint: str) -> list[str]:
+    """The `loctocat login ...` command a hint names (quoted or not), as arguments."""
+    start = hint.index("loctocat login")
+    quote = hint[start - 1] if start and hint[start - 1] in "'\"`" else None
+    end = hint.index(quote, start) if quote else len(hint)
+    words = shlex.split(hint[start:end].rstrip("."))
+    assert words[:2] == ["loctocat", "login"], hint
+    return words[1:]
+
+
 def stored_access_token(token_store: Path) -> str:
     """The access token of the one token stored."""
     [entry] = json.loads(token_store.read_text())["tokens"].values()
@@ -123,6 +133,27 @@ def expire_stored_tokens(token_store: Path) -> None:
     for entry in document["tokens"].values():
         entry["expires_at"] = time.time() - 60
     token_store.write_text(json.dumps(document))
+
+
+@contextmanager
+def approving(server: FakeAuthorizationServer) -> Iterator[None]:
+    """A person who approves every code the server hands out, as soon as it appears."""
+    stop = threading.Event()
+
+    def person() -> None:
+        while not stop.is_set():
+            for grant in server.grants:
+                if grant.status == "pending":
+                    server.approve(grant.user_code)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=person, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def clone_on_a_terminal(
@@ -335,12 +366,19 @@ def test_without_a_terminal_or_a_token_git_fails_at_once_with_the_login_command(
     assert cloned.seconds < FAST
     assert "fatal: " in cloned.stderr
     [hint] = hints(cloned.stderr)
-    assert "loctocat login" in hint
-    assert CLIENT_ID in hint
     assert "Traceback" not in cloned.stderr
     assert device_requests(fake_server) == 0
     assert git_server.authenticated_requests() == []
     assert not (tmp_path / "clone").exists()
+
+    # The command it names is the one to run: after it, git needs no terminal.
+    with approving(fake_server):
+        logged_in = loctocat(configured, *login_command(hint))
+    assert logged_in.returncode == 0, logged_in.stderr
+    assert device_requests(fake_server) == 1
+    cloned = run_git(configured, "clone", f"{git_server.url}/repo.git", "clone", cwd=tmp_path)
+    assert cloned.status == 0, cloned.output
+    assert device_requests(fake_server) == 1
 
 
 def test_on_a_terminal_git_terminal_prompt_0_still_means_no_login(
@@ -404,27 +442,6 @@ def test_setup_git_for_a_remote_host_configures_https_only(
 
 HOST = "git.example.test"
 ASK = f"protocol=https\nhost={HOST}\n"
-
-
-@contextmanager
-def approving(server: FakeAuthorizationServer) -> Iterator[None]:
-    """A person who approves every code the server hands out, as soon as it appears."""
-    stop = threading.Event()
-
-    def person() -> None:
-        while not stop.is_set():
-            for grant in server.grants:
-                if grant.status == "pending":
-                    server.approve(grant.user_code)
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=person, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 @pytest.fixture
