@@ -262,12 +262,15 @@ def run_git(
     terminal: bool = False,
     approve: Callable[[str], object] | None = None,
     timeout: float = 60,
+    stderr_to: Path | None = None,
 ) -> GitRun:
     """Run `git *args` in *cwd* (see the module for the two ways; on a terminal, *env* is used
     as it is, so `GIT_TERMINAL_PROMPT` is whatever it says).
 
-    On a terminal, each new user code shown is given to *approve* (if any). Raises
-    `subprocess.TimeoutExpired` (no terminal) or `TimeoutError` (terminal) after *timeout*.
+    On a terminal, each new user code shown is given to *approve* (if any), and *stderr_to*
+    sends git's stderr to that file instead, as a program that runs git and keeps its messages
+    does (the terminal stays git's controlling terminal). Raises `subprocess.TimeoutExpired`
+    (no terminal) or `TimeoutError` (terminal) after *timeout*.
     """
     if not terminal:
         started = time.monotonic()
@@ -283,12 +286,15 @@ def run_git(
         )
         seconds = time.monotonic() - started
         return GitRun(done.returncode, done.stdout + done.stderr, done.stderr, [], seconds)
-    return _run_in_terminal(env, list(args), cwd, approve, timeout)
+    command = ["git", *args]
+    if stderr_to is not None:
+        command = ["sh", "-c", 'exec "$@" 2>"$0"', str(stderr_to), *command]
+    return _run_in_terminal(env, command, cwd, approve, timeout)
 
 
 def _run_in_terminal(
     env: Mapping[str, str],
-    args: list[str],
+    command: list[str],
     cwd: Path,
     approve: Callable[[str], object] | None,
     timeout: float,
@@ -298,8 +304,8 @@ def _run_in_terminal(
     child_env = {"TERM": "xterm-256color", **env}
     started = time.monotonic()
     child = pexpect.spawn(
-        "git",
-        args,
+        command[0],
+        command[1:],
         cwd=str(cwd),
         env=child_env,
         encoding="utf-8",
@@ -312,7 +318,7 @@ def _run_in_terminal(
         while True:
             if time.monotonic() - started > timeout:
                 raise TimeoutError(
-                    f"git {' '.join(args)} still running after {timeout} s:\n{output}"
+                    f"{' '.join(command)} still running after {timeout} s:\n{output}"
                 )
             try:
                 output += child.read_nonblocking(4096, timeout=0.1)

@@ -404,6 +404,32 @@ def test_on_a_terminal_git_terminal_prompt_0_still_means_no_login(
     assert device_requests(fake_server) == 0
 
 
+def test_with_git_s_stderr_captured_the_code_still_shows_on_the_terminal(
+    configured: dict[str, str],
+    git_server: GitServer,
+    fake_server: FakeAuthorizationServer,
+    tmp_path: Path,
+) -> None:
+    # A program that runs git and keeps its messages (an editor, a GUI) takes git's stderr,
+    # which the credential helper inherits: a code shown there alone would never be seen.
+    captured = tmp_path / "git-stderr.txt"
+    cloned = run_git(
+        configured,
+        "clone",
+        f"{git_server.url}/repo.git",
+        "clone",
+        cwd=tmp_path,
+        terminal=True,
+        approve=fake_server.approve,
+        stderr_to=captured,
+        timeout=30,
+    )
+    assert cloned.status == 0, cloned.output + captured.read_text()
+    assert len(cloned.codes) == 1, cloned.output  # seen on the terminal, and approved
+    assert device_requests(fake_server) == 1
+    assert (tmp_path / "clone" / "README").exists()
+
+
 # --- e. --unset -----------------------------------------------------------------------------------
 
 
