@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 import threading
 from collections.abc import Callable
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from loctocat.cli._args import AUTO_APPROVE_AFTER, flag
 from loctocat.cli._exits import EXIT_ERROR, EXIT_OK, CommandFailed, exit_code
 from loctocat.cli._output import message, table, token_json, until
-from loctocat.cli._run import QuietFailures, Run
+from loctocat.cli._run import QuietFailures, Run, login_command
 from loctocat.cli._select import Selection, choose_store, describe_store, select
 from loctocat.errors import (
     LoginRequired,
@@ -127,6 +126,16 @@ def _token(args: argparse.Namespace, run: Run) -> int:
 
 def _id_token(selection: Selection, authenticator: Authenticator) -> str:
     """The ID token, refreshed first when it has expired (a tool would refuse it)."""
+    id_token = id_token_holder(selection, authenticator).id_token
+    assert id_token is not None
+    return id_token
+
+
+def id_token_holder(selection: Selection, authenticator: Authenticator) -> Token:
+    """The token with the ID token to hand out: refreshed first when the ID token has expired.
+
+    Raises `CommandFailed` when the token has no ID token at all.
+    """
     from datetime import UTC, datetime, timedelta
 
     token = authenticator.token
@@ -137,23 +146,21 @@ def _id_token(selection: Selection, authenticator: Authenticator) -> str:
             "scope (--scope openid) from a server that offers OpenID Connect",
             EXIT_ERROR,
         )
-    id_token: str = token.id_token
     exp = (token.claims or {}).get("exp")
     soon = datetime.now(UTC) + timedelta(seconds=authenticator.leeway)
     if isinstance(exp, int | float) and exp <= soon.timestamp() and token.refresh_token:
         authenticator.get_token(force_refresh=True, login=False)
         refreshed = authenticator.token
         if refreshed is not None and refreshed.id_token is not None:
-            id_token = refreshed.id_token
-    return id_token
+            return refreshed
+    return token
 
 
 def _login_command(run: Run) -> str:
     """The `loctocat login ...` that makes the login this run needed."""
     words = list(run.argv)
-    command = next(i for i, word in enumerate(words) if word in ("token",))
-    rest = [w for w in words[command + 1 :] if w not in ("--json", "--no-login", "--id-token")]
-    return "'" + shlex.join(["loctocat", "login", *rest]) + "'"
+    command = words.index("token")
+    return login_command(words[command + 1 :], flags=("--json", "--no-login", "--id-token"))
 
 
 def _not_stored(token: Token, error: Exception, hand_over: bool, as_json: bool) -> int:

@@ -171,19 +171,12 @@ def index_for_fast_path(run: Run, selection: Selection, target: GitTarget | None
 
 def _login_command(run: Run) -> str:
     """The `loctocat login ...` for the login this helper uses."""
+    from loctocat.cli._run import login_command
+
     words = [word for word in list(run.argv)[1:] if word not in ("get", "store", "erase")]
     # GitHub's --host is both its server and its git host: `login` needs it too.
-    git_only = {"--username"} if words[:1] == ["github"] else {"--username", "--host"}
-    rest: list[str] = []
-    skip = False
-    for word in words:
-        if skip:
-            skip = False
-        elif word in git_only:
-            skip = True
-        elif not word.startswith(tuple(f"{option}=" for option in git_only)):
-            rest.append(word)
-    return "'" + shlex.join(["loctocat", "login", *rest]) + "'"
+    git_only = ("--username",) if words[:1] == ["github"] else ("--username", "--host")
+    return login_command(words, options=git_only)
 
 
 # --- setup-git -------------------------------------------------------------------------------

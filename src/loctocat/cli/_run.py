@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from loctocat._models import LoctocatAuthInfo, Token
     from loctocat.prompt import Prompt
 
-__all__ = ["QuietFailures", "Run"]
+__all__ = ["QuietFailures", "Run", "login_command"]
 
 
 class Run:
@@ -19,6 +19,25 @@ class Run:
 
     def __init__(self, argv: Sequence[str]) -> None:
         self.argv = list(argv)
+
+
+def login_command(
+    words: Sequence[str], flags: Sequence[str] = (), options: Sequence[str] = ()
+) -> str:
+    """The `'loctocat login ...'` a hint names: `words` (the options after the command) minus
+    `flags` and minus `options` with their values (`--opt VALUE` or `--opt=VALUE`)."""
+    import shlex
+
+    rest: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in options:
+            skip = True
+        elif word not in flags and not word.startswith(tuple(f"{o}=" for o in options)):
+            rest.append(word)
+    return "'" + shlex.join(["loctocat", "login", *rest]) + "'"
 
 
 class QuietFailures:
