@@ -60,11 +60,22 @@ def environment(home: Path) -> dict[str, str]:
     return environ
 
 
-def store_token(home: Path, expires_in: float = 3600, access_token: str = "at-1") -> Path:
+def store_token(
+    home: Path,
+    expires_in: float = 3600,
+    access_token: str = "at-1",
+    scopes: tuple[str, ...] = ("repo",),
+    id_token_expires_in: float | None = None,
+) -> Path:
     tokens = home / "tokens.json"
-    key = token_key(TOKEN_URL, "cli", ("repo",), None)
+    key = token_key(TOKEN_URL, "cli", scopes, None)
     expires = datetime.now(UTC) + timedelta(seconds=expires_in)
-    FileTokenStore(tokens).save(key, Token(access_token, expires_at=expires, refresh_token="rt"))
+    oidc = {}
+    if id_token_expires_in is not None:
+        exp = int(datetime.now(UTC).timestamp() + id_token_expires_in)
+        oidc = {"id_token": "header.claims.signature", "claims": {"sub": "u1", "exp": exp}}
+    token = Token(access_token, expires_at=expires, refresh_token="rt", **oidc)  # type: ignore[arg-type]
+    FileTokenStore(tokens).save(key, token)
     return tokens
 
 
@@ -119,6 +130,50 @@ def test_git_credential_get_from_the_stored_token_loads_nothing_heavy(home: Path
     code, out, modules, _ = run(home, *helper, stdin="protocol=https\nhost=evil.example\n\n")
     assert (code, out) == (0, "")
     assert loaded_heavy(modules) == []
+
+
+@pytest.mark.parametrize("api_version", ["v1", "v1beta1"])
+def test_kubectl_credential_from_the_stored_token_loads_nothing_heavy(
+    home: Path, monkeypatch: pytest.MonkeyPatch, api_version: str
+) -> None:
+    tokens = store_token(home)
+    plugin = ["kubectl-credential", *SELECTION, "--store", str(tokens)]
+    info = {"kind": "ExecCredential", "apiVersion": f"client.authentication.k8s.io/{api_version}"}
+    monkeypatch.setenv("KUBERNETES_EXEC_INFO", json.dumps({**info, "spec": {"interactive": False}}))
+    full = run(home, *plugin)
+    assert full[0] == 0, full[3]
+    assert "loctocat.auth" in full[2]
+
+    code, out, modules, _ = run(home, *plugin)
+
+    assert (code, out) == (0, full[1])
+    assert loaded_heavy(modules) == []
+    answer = json.loads(out)
+    assert answer["apiVersion"] == info["apiVersion"]
+    assert answer["status"]["token"] == "at-1"
+    expiry = datetime.fromisoformat(answer["status"]["expirationTimestamp"])
+    assert 3500 < (expiry - datetime.now(UTC)).total_seconds() <= 3600
+
+
+@pytest.mark.parametrize("id_token_expires_in", [3600, 10])
+def test_kubectl_gets_the_stored_id_token_from_the_fast_path_while_it_is_valid(
+    home: Path, id_token_expires_in: float
+) -> None:
+    openid = ("repo", "openid")
+    tokens = store_token(home, scopes=openid, id_token_expires_in=3600)
+    plugin = ["kubectl-credential", *SELECTION, "--scope", "openid", "--store", str(tokens)]
+    assert run(home, *plugin)[0] == 0
+    # Still valid (the fast path answers), or inside the 30 s leeway (the full path refreshes).
+    store_token(home, scopes=openid, id_token_expires_in=id_token_expires_in)
+
+    code, out, modules, said = run(home, *plugin)
+
+    if id_token_expires_in == 3600:
+        assert code == 0, said
+        assert json.loads(out)["status"]["token"] == "header.claims.signature"
+        assert loaded_heavy(modules) == []
+    else:
+        assert "loctocat.auth" in modules
 
 
 @pytest.mark.parametrize("change", ["expired", "config", "writable", "elsewhere", "json"])

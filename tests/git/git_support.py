@@ -16,7 +16,6 @@ verification page.
 from __future__ import annotations
 
 import base64
-import re
 import subprocess
 import threading
 import time
@@ -26,25 +25,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from terminal_session import TerminalRun, run_in_terminal
+
+#: How a git command went (see `TerminalRun`).
+GitRun = TerminalRun
+
 #: The client the tests log in as, and the only one the fake server accepts.
 CLIENT_ID = "git-client"
 REALM = "loctocat-test"
 UNAUTHORIZED_BODY = b"authentication required\n"
-
-#: Where the prompt names the user code: "one-time code: WDJB-MJHT", or the verification page
-#: with the code filled in, "...?user_code=WDJB-MJHT".
-USER_CODE = re.compile(r"(?:one-time code:\s*|user_code=)([A-Z]{4}-[A-Z]{4})")
-# Terminal control sequences (CSI, OSC, charset selection) and carriage returns, so that the
-# text a spinner redraws can be searched as plain text.
-_CONTROL = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\r"
-)
-
-
-def plain(text: str) -> str:
-    """*text* without terminal control sequences."""
-    return _CONTROL.sub("", text)
-
 
 # --- the git server -------------------------------------------------------------------------------
 
@@ -242,19 +231,6 @@ def make_repository(root: Path, env: Mapping[str, str]) -> Path:
 # --- running git ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class GitRun:
-    """How a git command went: its exit status, its whole output (stdout and stderr together on
-    a terminal, where they are one stream; on no terminal, `stderr` is kept apart too), the user
-    codes approved while it ran, and how long it took."""
-
-    status: int
-    output: str
-    stderr: str
-    codes: list[str]
-    seconds: float
-
-
 def run_git(
     env: Mapping[str, str],
     *args: str,
@@ -289,49 +265,4 @@ def run_git(
     command = ["git", *args]
     if stderr_to is not None:
         command = ["sh", "-c", 'exec "$@" 2>"$0"', str(stderr_to), *command]
-    return _run_in_terminal(env, command, cwd, approve, timeout)
-
-
-def _run_in_terminal(
-    env: Mapping[str, str],
-    command: list[str],
-    cwd: Path,
-    approve: Callable[[str], object] | None,
-    timeout: float,
-) -> GitRun:
-    import pexpect
-
-    child_env = {"TERM": "xterm-256color", **env}
-    started = time.monotonic()
-    child = pexpect.spawn(
-        command[0],
-        command[1:],
-        cwd=str(cwd),
-        env=child_env,
-        encoding="utf-8",
-        codec_errors="replace",
-        dimensions=(40, 100),
-    )
-    output = ""
-    codes: list[str] = []
-    try:
-        while True:
-            if time.monotonic() - started > timeout:
-                raise TimeoutError(
-                    f"{' '.join(command)} still running after {timeout} s:\n{output}"
-                )
-            try:
-                output += child.read_nonblocking(4096, timeout=0.1)
-            except pexpect.TIMEOUT:
-                continue
-            except pexpect.EOF:
-                break
-            for code in USER_CODE.findall(plain(output)):
-                if code not in codes:
-                    codes.append(code)
-                    if approve is not None:
-                        approve(code)
-    finally:
-        child.close(force=True)
-    status = child.exitstatus if child.exitstatus is not None else -(child.signalstatus or 0)
-    return GitRun(status, output, "", codes, time.monotonic() - started)
+    return run_in_terminal(env, command, cwd, approve, timeout)

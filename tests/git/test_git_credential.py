@@ -25,7 +25,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from git_support import CLIENT_ID, GitRun, GitServer, plain, run_git
+from git_support import CLIENT_ID, GitRun, GitServer, run_git
+from terminal_session import plain
 
 from loctocat.testing import FakeAuthorizationServer
 

@@ -97,7 +97,7 @@ def _parser() -> object:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with `argv` (default: sys.argv[1:]) and return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["token"], ["git-credential"]):
+    if argv[:1] in (["token"], ["git-credential"], ["kubectl-credential"]):
         from loctocat.cli._fast import answer_from_store
 
         answered = answer_from_store(argv)

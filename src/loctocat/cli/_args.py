@@ -27,6 +27,8 @@ COMMANDS = (
     "serve",
     "setup-git",
     "git-credential",
+    "setup-kubectl",
+    "kubectl-credential",
 )
 
 #: Seconds `--auto-approve` waits before approving, so the prompt can be seen.
@@ -146,6 +148,41 @@ host) gets its credentials from 'loctocat git-credential' with these options,
 as 'gh auth setup-git' does: --host defaults to the provider's git host
 (github.com, gitlab.com, your GitLab's host, ...). Running it again changes
 nothing; --unset removes it.
+
+"""
+    + _SELECTION_NOTES
+)
+
+_KUBECTL_CREDENTIAL_EPILOG = (
+    """\
+kubectl runs this command itself, once 'loctocat setup-kubectl' has put it in
+the kubeconfig. It answers an ExecCredential on stdout with a valid token:
+the ID token when the scopes include openid (what API servers' OpenID
+Connect authenticators take; verified first), else or with --access-token
+the access token, and when it expires, so that kubectl reuses it until then.
+It logs in only when kubectl lets it use the terminal (the prompt on stderr);
+otherwise it fails at once (exit code 6) with the 'loctocat login ...' to run.
+
+"""
+    + _SELECTION_NOTES
+)
+
+_SETUP_KUBECTL_EPILOG = (
+    """\
+examples:
+  loctocat setup-kubectl --user sso --issuer https://sso.example.com \\
+      --client-id kubernetes --scope openid --scope offline_access
+  kubectl config set-context --current --user=sso
+  loctocat setup-kubectl --user sso --issuer https://sso.example.com \\
+      --client-id kubernetes --scope openid --print
+  loctocat setup-kubectl --user sso --unset
+
+Adds the user NAME to the kubeconfig (--kubeconfig, else the file of
+$KUBECONFIG that has the user, else its first, else ~/.kube/config): an exec
+entry that runs 'loctocat kubectl-credential' with these options, as the
+terminal allows (interactiveMode: IfAvailable). Every other line of the file
+stays as it was. --print prints the 'kubectl config set-credentials' command
+that does the same instead; --unset removes the user again.
 
 """
     + _SELECTION_NOTES
@@ -326,6 +363,15 @@ def _git_options(parent: argparse.ArgumentParser) -> None:
     )
 
 
+def _kubectl_options(parent: argparse.ArgumentParser) -> None:
+    kubectl = parent.add_argument_group("kubectl")
+    kubectl.add_argument(
+        "--access-token",
+        action="store_true",
+        help="give kubectl the access token, not the ID token",
+    )
+
+
 def _positive_seconds(value: str) -> float:
     try:
         seconds = float(value)
@@ -414,6 +460,37 @@ def build_parser() -> _Parser:
     _selection(setup)
     _git_options(setup)
     setup.add_argument("--unset", action="store_true", help="remove it from git's config")
+
+    kubectl_plugin = command(
+        "kubectl-credential",
+        "kubectl's exec credential plugin (run by kubectl; see setup-kubectl)",
+        "kubectl's exec credential plugin: prints an ExecCredential with a valid token.",
+        _KUBECTL_CREDENTIAL_EPILOG,
+    )
+    _selection(kubectl_plugin)
+    _kubectl_options(kubectl_plugin)
+
+    setup_kubectl = command(
+        "setup-kubectl",
+        "make kubectl log in to a cluster with loctocat",
+        "Add a kubeconfig user whose token comes from loctocat (an exec credential plugin).",
+        _SETUP_KUBECTL_EPILOG,
+    )
+    setup_kubectl.add_argument(
+        "--user", required=True, metavar="NAME", help="the kubeconfig user to add or change"
+    )
+    _selection(setup_kubectl)
+    _kubectl_options(setup_kubectl)
+    kubeconfig = setup_kubectl.add_argument_group("kubeconfig")
+    kubeconfig.add_argument(
+        "--kubeconfig", metavar="PATH", help="the kubeconfig file to change (default: kubectl's)"
+    )
+    kubeconfig.add_argument(
+        "--print",
+        action="store_true",
+        help="print the 'kubectl config set-credentials' command instead",
+    )
+    kubeconfig.add_argument("--unset", action="store_true", help="remove the user again")
 
     status = command(
         "status",

@@ -425,6 +425,18 @@ def _setup_git(args: argparse.Namespace, run: Run) -> int:
     return setup_git(args, run)
 
 
+def _kubectl_credential(args: argparse.Namespace, run: Run) -> int:
+    from loctocat.cli._kubectl import kubectl_credential
+
+    return kubectl_credential(args, run)
+
+
+def _setup_kubectl(args: argparse.Namespace, run: Run) -> int:
+    from loctocat.cli._kubectl import setup_kubectl
+
+    return setup_kubectl(args, run)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Run], int]] = {
     "login": _login,
     "token": _token,
@@ -436,4 +448,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Run], int]] = {
     "version": _version,
     "git-credential": _git_credential,
     "setup-git": _setup_git,
+    "kubectl-credential": _kubectl_credential,
+    "setup-kubectl": _setup_kubectl,
 }

@@ -1,4 +1,5 @@
-"""The stored-token path: `loctocat token` and `git-credential get` answered from the token file.
+"""The stored-token path: `token`, `git-credential get` and `kubectl-credential` answered from the
+token file.
 
 These run before every `git fetch` and in every script, so when the token stored for exactly
 this command line is still valid they answer without loading the rest of loctocat (no
@@ -55,6 +56,8 @@ def _command_line(argv: Sequence[str]) -> list[str] | None:
         return None if any(word in shown for word in words) else words
     if words[0] == "git-credential" and words[-1] == "get" and "--debug" not in words:
         return words
+    if words[0] == "kubectl-credential" and not {"--debug", "-h", "--help"} & set(words):
+        return words
     return None
 
 
@@ -72,6 +75,7 @@ def remember(
     key: str,
     config_file: str,
     git: dict[str, Any] | None = None,
+    kubectl: dict[str, Any] | None = None,
 ) -> None:
     """Record that this command line's token is `key` in `token_file` (the full path's finding).
 
@@ -88,6 +92,7 @@ def remember(
         "key": key,
         "config": [config_file, _file_state(config_file)],
         "git": git,
+        "kubectl": kubectl,
     }
     while len(entries) > INDEX_SIZE:
         entries.pop(next(iter(entries)))
@@ -124,8 +129,8 @@ def _private(path: str) -> bool:
     return status.st_uid == owner and not status.st_mode & 0o022
 
 
-def _valid_token(entry: dict[str, Any]) -> tuple[str, float | None] | None:
-    """The access token the index entry points to, and its expiry, if it is still good."""
+def _stored(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored token the index entry points to, if the file can be trusted and holds it."""
     token_file, key = entry.get("store"), entry.get("key")
     config = entry.get("config")
     if not isinstance(token_file, str) or not isinstance(key, str) or not isinstance(config, list):
@@ -138,20 +143,50 @@ def _valid_token(entry: dict[str, Any]) -> tuple[str, float | None] | None:
         with open(token_file, encoding="utf-8") as file:
             document = json.load(file)
         stored = document["tokens"][key]
-        response, expires_at = stored["response"], stored["expires_at"]
-        access_token, token_type = response["access_token"], response.get("token_type", "")
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if document.get("version") != 2 or not isinstance(access_token, str) or not access_token:
+    if document.get("version") != 2 or not isinstance(stored, dict):
+        return None
+    return stored
+
+
+def _valid(expires_at: object) -> bool:
+    """Whether a token expiring at `expires_at` (Unix time, or None: never) is still good."""
+    if expires_at is None:
+        return True
+    if isinstance(expires_at, bool) or not isinstance(expires_at, int | float):
+        return False
+    return time.time() + LEEWAY < expires_at
+
+
+def _valid_token(stored: dict[str, Any]) -> tuple[str, float | None] | None:
+    """The stored access token and its expiry, if it is still good."""
+    try:
+        response, expires_at = stored["response"], stored["expires_at"]
+        access_token, token_type = response["access_token"], response.get("token_type", "")
+    except (KeyError, TypeError, AttributeError):
+        return None
+    if not isinstance(access_token, str) or not access_token:
         return None
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         return None
-    if expires_at is not None:
-        if isinstance(expires_at, bool) or not isinstance(expires_at, int | float):
-            return None
-        if time.time() + LEEWAY >= expires_at:
-            return None
+    if not _valid(expires_at):
+        return None
     return access_token, expires_at
+
+
+def _valid_id_token(stored: dict[str, Any]) -> tuple[str, float] | None:
+    """The stored ID token (verified when it was received) and its expiry, if it is still good
+    and so is the access token beside it (the full path would refresh both otherwise)."""
+    try:
+        id_token, exp = stored["response"]["id_token"], stored["claims"]["exp"]
+    except (KeyError, TypeError):
+        return None
+    if not isinstance(id_token, str) or not id_token or exp is None or not _valid(exp):
+        return None
+    if _valid_token(stored) is None:
+        return None
+    return id_token, float(exp)
 
 
 def answer_from_store(argv: Sequence[str]) -> int | None:
@@ -160,9 +195,13 @@ def answer_from_store(argv: Sequence[str]) -> int | None:
     if words is None:
         return None
     entry = _read_index(index_path()).get(_signature(words))
-    if not isinstance(entry, dict):
+    stored = _stored(entry) if isinstance(entry, dict) else None
+    if stored is None:
         return None
-    found = _valid_token(entry)
+    assert isinstance(entry, dict)
+    if words[0] == "kubectl-credential":
+        return _answer_kubectl(entry, stored)
+    found = _valid_token(stored)
     if found is None:
         return None
     access_token, expires_at = found
@@ -176,4 +215,24 @@ def answer_from_store(argv: Sequence[str]) -> int | None:
 
     request = read_request(sys.stdin)
     sys.stdout.write(answer(request, git, access_token, expires_at))
+    return 0
+
+
+def _answer_kubectl(entry: dict[str, Any], stored: dict[str, Any]) -> int | None:
+    from loctocat.cli._kubeproto import EXEC_INFO, ExecInfoError, exec_credential, read_exec_info
+
+    kubectl = entry.get("kubectl")
+    kind = kubectl.get("token") if isinstance(kubectl, dict) else None
+    found: tuple[str, float | None] | None = None
+    if kind == "id_token":
+        found = _valid_id_token(stored)
+    elif kind == "access_token":
+        found = _valid_token(stored)
+    if found is None:
+        return None
+    try:
+        api_version, _ = read_exec_info(os.environ.get(EXEC_INFO))
+    except ExecInfoError:
+        return None  # the full path says what is wrong
+    sys.stdout.write(exec_credential(api_version, *found))
     return 0

@@ -28,7 +28,7 @@ from loctocat.errors import LoginRequired
 if TYPE_CHECKING:
     from loctocat.cli._run import Run
 
-__all__ = ["git_credential", "index_for_fast_path", "setup_git"]
+__all__ = ["git_credential", "index_for_fast_path", "selection_words", "setup_git"]
 
 #: What marks a helper entry as loctocat's own in git's config.
 _MARK = "-m loctocat git-credential"
@@ -126,18 +126,10 @@ def _prompts_disabled() -> bool:
 
 
 def _terminal() -> IO[str] | None:
-    """Where a person can see the code: stderr when it is a terminal, else /dev/tty; or None."""
-    if _prompts_disabled():
-        return None
-    try:
-        if os.isatty(sys.stderr.fileno()):
-            return sys.stderr
-    except (AttributeError, OSError, ValueError):
-        pass
-    try:
-        return open("/dev/tty", "w", encoding="utf-8")
-    except OSError:
-        return None
+    """Where a person can see the code (see `terminal`), unless git says never to prompt."""
+    from loctocat.cli._run import terminal
+
+    return None if _prompts_disabled() else terminal()
 
 
 def _invalidate(selection: Selection, password: str | None) -> None:
@@ -156,8 +148,14 @@ def _invalidate(selection: Selection, password: str | None) -> None:
         store.save(key, dataclasses.replace(token, expires_at=expired))
 
 
-def index_for_fast_path(run: Run, selection: Selection, target: GitTarget | None = None) -> None:
-    """Index this command line's token for the stored-token path (file stores only)."""
+def index_for_fast_path(
+    run: Run,
+    selection: Selection,
+    target: GitTarget | None = None,
+    kubectl: dict[str, str] | None = None,
+) -> None:
+    """Index this command line's token for the stored-token path (file stores only), with
+    what git's or kubectl's answer needs besides the token."""
     from loctocat.cli._config import config_path
     from loctocat.cli._fast import remember
     from loctocat.store import FileTokenStore
@@ -166,7 +164,7 @@ def index_for_fast_path(run: Run, selection: Selection, target: GitTarget | None
         key = selection.authenticator.store_key()
         config = selection.config.path if selection.config is not None else config_path()
         git = target.as_data() if target is not None else None
-        remember(run.argv, str(selection.store.path), key, str(config), git)
+        remember(run.argv, str(selection.store.path), key, str(config), git, kubectl)
 
 
 def _login_command(run: Run) -> str:
@@ -226,12 +224,14 @@ def _unset(git: str, keys: list[str], target: GitTarget) -> int:
 
 def _helper_command(args: argparse.Namespace, target: GitTarget) -> str:
     """The helper entry: this Python running loctocat, with the options that name the login."""
-    words = [*_selection_words(args), "--host", target.host, "--username", target.username]
+    words = [*selection_words(args, but=("host",)), "--host", target.host]
+    words += ["--username", target.username]
     return f"!{shlex.quote(sys.executable)} -m loctocat git-credential {shlex.join(words)}"
 
 
-def _selection_words(args: argparse.Namespace) -> list[str]:
-    """The options that name this login, as a command line (paths made absolute)."""
+def selection_words(args: argparse.Namespace, but: tuple[str, ...] = ()) -> list[str]:
+    """The options that name this login, as a command line (paths made absolute), but the
+    provider options `but` names."""
     from loctocat.cli._args import flag, provider_options
 
     words = [args.name] if args.name else []
@@ -247,7 +247,7 @@ def _selection_words(args: argparse.Namespace) -> list[str]:
         words += ["--timeout", str(args.timeout)]
     for name in sorted(provider_options()):
         value = getattr(args, f"param_{name}", None)
-        if value is not None and name != "host":
+        if value is not None and name not in but:
             words += [flag(name), value]
     if args.store:
         where = args.store

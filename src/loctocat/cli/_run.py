@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from loctocat._models import LoctocatAuthInfo, Token
     from loctocat.prompt import Prompt
 
-__all__ = ["QuietFailures", "Run", "login_command"]
+__all__ = ["QuietFailures", "Run", "login_command", "terminal"]
 
 
 class Run:
@@ -19,6 +19,26 @@ class Run:
 
     def __init__(self, argv: Sequence[str]) -> None:
         self.argv = list(argv)
+
+
+def terminal() -> IO[str] | None:
+    """Where a person can see a code: stderr when it is a terminal, else /dev/tty; or None.
+
+    A program that runs loctocat for its own ends (git, kubectl, pip) may keep stderr for
+    itself; the controlling terminal still reaches the person. Close what it returns unless
+    it is `sys.stderr`.
+    """
+    import os
+
+    try:
+        if os.isatty(sys.stderr.fileno()):
+            return sys.stderr
+    except (AttributeError, OSError, ValueError):
+        pass
+    try:
+        return open("/dev/tty", "w", encoding="utf-8")
+    except OSError:
+        return None
 
 
 def login_command(
