@@ -268,7 +268,9 @@ class Kubeconfig:
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"cannot read the kubeconfig {path}: {exc}") from None
         try:
-            document = YAML().load(text) if text.strip() else None
+            loader = YAML()
+            loader.preserve_quotes = True  # 'a' and "a" stay as they were written
+            document = loader.load(text) if text.strip() else None
         except YAMLError as exc:
             where = getattr(exc, "problem_mark", None)
             line = f" (line {where.line + 1})" if where is not None else ""

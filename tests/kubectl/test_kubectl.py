@@ -1,0 +1,515 @@
+"""kubectl with a kubeconfig user made by `loctocat setup-kubectl`, against a loopback API server
+that takes only the fake authorization server's ID tokens: the real kubectl runs the real
+`loctocat kubectl-credential`, as on a person's machine, on a terminal and from a script."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CLIENT_ID, USER
+from kube_support import ApiServer
+from terminal_session import TerminalRun, run_in_terminal
+
+from loctocat.testing import FakeAuthorizationServer
+
+LOCTOCAT = [sys.executable, "-m", "loctocat"]
+#: A quick failure: kubectl and one Python process start, and nothing waits.
+FAST = 20.0
+
+
+def loctocat(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LOCTOCAT, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def setup_kubectl(env: dict[str, str], selection: list[str], *extra: str) -> None:
+    done = loctocat(env, "setup-kubectl", "--user", USER, *selection, *extra)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+
+
+def run_kubectl(
+    kubectl: str,
+    env: dict[str, str],
+    *args: str,
+    terminal: bool = False,
+    server: FakeAuthorizationServer | None = None,
+    timeout: float = 60,
+) -> TerminalRun:
+    """kubectl on a terminal (each code shown approved at `server`), or from a script: no
+    terminal at all, stdin /dev/null."""
+    if terminal:
+        approve = server.approve if server is not None else None
+        return run_in_terminal(env, [kubectl, *args], Path(env["HOME"]), approve, timeout)
+    started = time.monotonic()
+    done = subprocess.run(
+        [kubectl, *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        timeout=timeout,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    return TerminalRun(done.returncode, done.stdout + done.stderr, done.stderr, [], seconds)
+
+
+def device_requests(server: FakeAuthorizationServer) -> int:
+    return sum(1 for r in server.requests if r.endpoint == "device_authorization")
+
+
+def grants_of(server: FakeAuthorizationServer, grant_type: str) -> int:
+    return sum(1 for r in server.requests if r.form.get("grant_type") == grant_type)
+
+
+def test_kubectl_logs_in_once_on_a_terminal_then_uses_the_stored_token(
+    kubectl: str,
+    kube_env: dict[str, str],
+    kubeconfig: Path,
+    selection: list[str],
+    fake_server: FakeAuthorizationServer,
+    cluster: ApiServer,
+) -> None:
+    setup_kubectl(kube_env, selection)
+
+    first = run_kubectl(
+        kubectl, kube_env, "get", "--raw", "/api", terminal=True, server=fake_server
+    )
+
+    assert first.status == 0, first.output
+    assert len(first.codes) == 1  # one approval
+    assert '"kind":"APIVersions"' in first.output.replace(" ", "")
+    [issued] = fake_server.issued_tokens
+    assert cluster.tokens_taken() == [issued.id_token]  # the ID token, not the access token
+
+    # From a script, later: the stored token, no login, nothing asked.
+    again = run_kubectl(kubectl, kube_env, "get", "--raw", "/api")
+    assert again.status == 0, again.output
+    assert json.loads(again.output)["kind"] == "APIVersions"
+    assert device_requests(fake_server) == 1
+    assert cluster.tokens_taken()[-1] == issued.id_token
+
+
+def test_without_a_terminal_kubectl_fails_at_once_naming_the_login_to_run(
+    kubectl: str,
+    kube_env: dict[str, str],
+    kubeconfig: Path,
+    selection: list[str],
+    fake_server: FakeAuthorizationServer,
+    cluster: ApiServer,
+) -> None:
+    setup_kubectl(kube_env, selection)
+
+    done = run_kubectl(kubectl, kube_env, "get", "--raw", "/api")
+
+    assert done.status != 0
+    assert done.seconds < FAST
+    assert device_requests(fake_server) == 0  # no code asked for that no one would see
+    [hint] = [line for line in done.stderr.splitlines() if line.startswith("loctocat:")]
+    assert "not logged in to 127.0.0.1 for kubectl" in hint
+    assert "without a terminal" in hint
+    command = hint.split("run ", 1)[1].strip("'")
+    assert command.startswith("loctocat login --issuer ")
+    assert "--access-token" not in command
+
+    # The command it names is the one that logs in: run it (approved), and kubectl works.
+    words = command.split()[1:]
+    approver = _approve_in_background(fake_server)
+    login = loctocat(kube_env, *words)
+    approver.join()
+    assert login.returncode == 0, login.stderr
+    after = run_kubectl(kubectl, kube_env, "get", "--raw", "/api")
+    assert after.status == 0, after.output
+    assert cluster.tokens_taken() == [fake_server.issued_tokens[-1].id_token]
+
+
+def _approve_in_background(server: FakeAuthorizationServer) -> object:
+    import threading
+
+    def person() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pending = [g for g in server.grants if g.status == "pending"]
+            if pending:
+                server.approve(pending[0].user_code)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=person, daemon=True)
+    thread.start()
+    return thread
+
+
+def _expire_stored_token(token_store: Path) -> None:
+    """As if an hour had passed: the stored access token and ID token have both expired."""
+    document = json.loads(token_store.read_text())
+    [entry] = document["tokens"].values()
+    entry["expires_at"] = time.time() - 60
+    entry["claims"]["exp"] = int(time.time()) - 60
+    token_store.write_text(json.dumps(document))
+
+
+def test_an_expired_token_is_refreshed_silently(
+    kubectl: str,
+    kube_env: dict[str, str],
+    kubeconfig: Path,
+    selection: list[str],
+    fake_server: FakeAuthorizationServer,
+    cluster: ApiServer,
+    token_store: Path,
+) -> None:
+    setup_kubectl(kube_env, selection)
+    first = run_kubectl(
+        kubectl, kube_env, "get", "--raw", "/api", terminal=True, server=fake_server
+    )
+    assert first.status == 0, first.output
+    _expire_stored_token(token_store)
+
+    done = run_kubectl(kubectl, kube_env, "get", "--raw", "/api")
+
+    assert done.status == 0, done.output
+    assert "loctocat" not in done.stderr  # silently
+    assert grants_of(fake_server, "refresh_token") == 1
+    assert device_requests(fake_server) == 1
+    refreshed = fake_server.issued_tokens[-1]
+    assert refreshed.grant_type == "refresh_token"
+    assert cluster.tokens_taken()[-1] == refreshed.id_token
+
+
+def _counting(kubeconfig: Path, tmp_path: Path) -> Path:
+    """Make the user's exec command count its runs: a wrapper that logs, then runs it."""
+    count = tmp_path / "plugin-runs"
+    wrapper = tmp_path / "counting-plugin"
+    text = kubeconfig.read_text()
+    wrapper.write_text(f'#!/bin/sh\necho run >> "{count}"\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    kubeconfig.write_text(text.replace(f"command: {sys.executable}", f"command: {wrapper}"))
+    assert str(wrapper) in kubeconfig.read_text()
+    return count
+
+
+def test_kubectl_keeps_the_credential_until_its_expiration_timestamp(
+    kubectl: str,
+    kube_env: dict[str, str],
+    kubeconfig: Path,
+    selection: list[str],
+    fake_server: FakeAuthorizationServer,
+    cluster: ApiServer,
+    tmp_path: Path,
+) -> None:
+    setup_kubectl(kube_env, selection)
+    runs = _counting(kubeconfig, tmp_path)
+    first = run_kubectl(
+        kubectl, kube_env, "get", "--raw", "/api", terminal=True, server=fake_server
+    )
+    assert first.status == 0, first.output
+    assert runs.read_text().count("run") == 1
+
+    # Discovery: several requests in one kubectl process, one run of the plugin for them all.
+    before = len(cluster.tokens_taken())
+    done = run_kubectl(kubectl, kube_env, "api-resources")
+    assert done.status == 0, done.output
+    assert len(cluster.tokens_taken()) - before >= 3
+    assert runs.read_text().count("run") == 2
+
+    # What kubectl was told: the ID token's own expiry.
+    answer = loctocat(
+        {**kube_env, "KUBERNETES_EXEC_INFO": _exec_info("v1", interactive=False)},
+        "kubectl-credential",
+        *selection,
+    )
+    credential = json.loads(answer.stdout)
+    issued = fake_server.issued_tokens[-1]
+    assert credential["status"]["token"] == issued.id_token
+    exp = _claims(issued.id_token)["exp"]
+    assert credential["status"]["expirationTimestamp"] == time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp)
+    )
+
+
+def _claims(id_token: str | None) -> dict[str, object]:
+    import jwt
+
+    assert id_token is not None
+    claims: dict[str, object] = jwt.decode(id_token, options={"verify_signature": False})
+    return claims
+
+
+def _exec_info(version: str, interactive: bool) -> str:
+    return json.dumps(
+        {
+            "kind": "ExecCredential",
+            "apiVersion": f"client.authentication.k8s.io/{version}",
+            "spec": {"interactive": interactive},
+        }
+    )
+
+
+def test_with_access_token_kubectl_gets_the_access_token(
+    kubectl: str,
+    kube_env: dict[str, str],
+    kubeconfig: Path,
+    selection: list[str],
+    fake_server: FakeAuthorizationServer,
+    cluster: ApiServer,
+) -> None:
+    setup_kubectl(kube_env, selection, "--access-token")
+    done = run_kubectl(kubectl, kube_env, "get", "--raw", "/api", terminal=True, server=fake_server)
+    # The API server takes ID tokens only: the access token is refused, as a real one would.
+    assert done.status != 0
+    assert cluster.requests[-1].token == fake_server.issued_tokens[-1].access_token
+    assert cluster.requests[-1].status == 401
+
+
+@pytest.mark.parametrize("version", ["v1", "v1beta1"])
+def test_the_answer_has_the_api_version_kubectl_asked_for(
+    kube_env: dict[str, str],
+    selection: list[str],
+    fake_server: FakeAuthorizationServer,
+    version: str,
+) -> None:
+    approver = _approve_in_background(fake_server)
+    assert loctocat(kube_env, "login", *selection).returncode == 0
+    approver.join()
+    env = {**kube_env, "KUBERNETES_EXEC_INFO": _exec_info(version, interactive=False)}
+
+    done = loctocat(env, "kubectl-credential", *selection)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    answer = json.loads(done.stdout)
+    assert answer["apiVersion"] == f"client.authentication.k8s.io/{version}"
+    assert answer["kind"] == "ExecCredential"
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        "not json",
+        json.dumps(
+            {"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1alpha1"}
+        ),
+        json.dumps({"kind": "Pod"}),
+    ],
+)
+def test_exec_info_loctocat_cannot_answer_is_one_line(
+    kube_env: dict[str, str], selection: list[str], info: str
+) -> None:
+    done = loctocat({**kube_env, "KUBERNETES_EXEC_INFO": info}, "kubectl-credential", *selection)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("loctocat: ")
+    assert "KUBERNETES_EXEC_INFO" in line or "apiVersion" in line
+
+
+def test_an_id_token_loctocat_cannot_verify_is_not_handed_to_kubectl(
+    kube_env: dict[str, str], fake_server: FakeAuthorizationServer, token_store: Path
+) -> None:
+    # Endpoints given by hand: loctocat does not know the issuer's keys.
+    by_hand = [
+        "--auth-url",
+        fake_server.device_authorization_url,
+        "--token-url",
+        fake_server.token_url,
+        "--client-id",
+        CLIENT_ID,
+        "--scope",
+        "openid",
+        "--store",
+        str(token_store),
+    ]
+    approver = _approve_in_background(fake_server)
+    assert loctocat(kube_env, "login", *by_hand).returncode == 0
+    approver.join()
+    env = {**kube_env, "KUBERNETES_EXEC_INFO": _exec_info("v1", interactive=False)}
+
+    done = loctocat(env, "kubectl-credential", *by_hand)
+
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "could not be verified" in done.stderr
+    assert "--issuer" in done.stderr
+    assert "--access-token" in done.stderr
+    with_access = loctocat(env, "kubectl-credential", *by_hand, "--access-token")
+    assert json.loads(with_access.stdout)["status"]["token"] == (
+        fake_server.issued_tokens[-1].access_token
+    )
+
+
+# --- setup-kubectl -----------------------------------------------------------------------------
+
+
+def test_print_is_the_kubectl_command_that_does_the_same(
+    kubectl: str, kube_env: dict[str, str], kubeconfig: Path, selection: list[str], tmp_path: Path
+) -> None:
+    printed = loctocat(kube_env, "setup-kubectl", "--user", USER, *selection, "--print")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stderr == ""
+    [command] = printed.stdout.splitlines()
+    assert command.startswith("kubectl config set-credentials sso ")
+    assert "name: sso" not in kubeconfig.read_text()  # printed, not done
+
+    by_kubectl = tmp_path / "by-kubectl"
+    by_kubectl.write_text(kubeconfig.read_text())
+    env = {**kube_env, "KUBECONFIG": str(by_kubectl)}
+    subprocess.run(["sh", "-c", command], env=env, check=True, capture_output=True, timeout=60)
+    setup_kubectl(kube_env, selection)
+
+    def user(path: Path) -> object:
+        view = subprocess.run(
+            [kubectl, "config", "view", "-o", "json", "--kubeconfig", str(path)],
+            env=kube_env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return next(u for u in json.loads(view.stdout)["users"] if u["name"] == USER)
+
+    assert user(by_kubectl) == user(kubeconfig)
+
+
+KUBECTL_STYLE = """\
+# Clusters I work on
+apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: QUJD
+    server: https://10.0.0.1:6443  # production
+  name: prod
+contexts:
+- context: {cluster: prod, user: admin}
+  name: prod
+current-context: prod
+kind: Config
+preferences: {}
+users:
+- name: admin
+  user:
+    token: "a-token-kept-as-it-was"
+"""
+
+INDENTED_STYLE = """\
+---
+apiVersion: v1
+kind: Config
+clusters:
+  - name: prod
+    cluster:
+      server: 'https://10.0.0.1:6443'
+users:
+  - name: admin   # the break-glass account
+    user:
+      client-certificate-data: QUJD
+"""
+
+
+@pytest.mark.parametrize("original", [KUBECTL_STYLE, INDENTED_STYLE], ids=["kubectl", "indented"])
+def test_setup_kubectl_keeps_every_other_line_of_the_kubeconfig(
+    kube_env: dict[str, str], selection: list[str], tmp_path: Path, original: str
+) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(original)
+    path.chmod(0o640)
+
+    added = loctocat(kube_env, "setup-kubectl", "--user", USER, *selection)
+
+    assert added.returncode == 0, added.stderr
+    said = " ".join(added.stderr.split())
+    assert f"Added user {USER}" in said
+    assert "kubectl config set-context --current --user=sso" in said
+    text = path.read_text()
+    assert _removed_lines(original, text) == []  # only lines added
+    assert "kubectl-credential" in text
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+    again = loctocat(kube_env, "setup-kubectl", "--user", USER, *selection)
+    assert "no change" in again.stderr
+    assert path.read_text() == text
+
+    removed = loctocat(kube_env, "setup-kubectl", "--user", USER, "--unset")
+    assert removed.returncode == 0, removed.stderr
+    assert path.read_text() == original  # exactly as it was
+
+
+def _removed_lines(before: str, after: str) -> list[str]:
+    import difflib
+
+    diff = difflib.ndiff(before.splitlines(), after.splitlines())
+    return [line for line in diff if line.startswith("- ")]
+
+
+def test_setup_kubectl_creates_a_private_kubeconfig_and_updates_its_own_entry(
+    kube_env: dict[str, str], selection: list[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "kubeconfig"
+    assert not path.exists()
+    assert loctocat(kube_env, "setup-kubectl", "--user", USER, *selection).returncode == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "kind: Config" in path.read_text()
+
+    updated = loctocat(kube_env, "setup-kubectl", "--user", USER, *selection, "--access-token")
+    assert f"Updated user {USER}" in updated.stderr
+    assert path.read_text().count("name: sso") == 1
+    assert "--access-token" in path.read_text()
+
+
+def test_setup_kubectl_never_replaces_credentials_of_another_kind(
+    kube_env: dict[str, str], selection: list[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(KUBECTL_STYLE)
+
+    done = loctocat(kube_env, "setup-kubectl", "--user", "admin", *selection)
+
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert "user admin" in line
+    assert "kubectl config delete-user admin" in line
+    assert path.read_text() == KUBECTL_STYLE
+    unset = loctocat(kube_env, "setup-kubectl", "--user", "admin", "--unset")
+    assert "does not log in with loctocat" in unset.stderr
+    assert path.read_text() == KUBECTL_STYLE
+
+
+def test_setup_kubectl_changes_the_kubeconfig_file_kubectl_would(
+    kube_env: dict[str, str], selection: list[str], tmp_path: Path
+) -> None:
+    first, second, third = (tmp_path / name for name in ("first", "second", "third"))
+    second.write_text(KUBECTL_STYLE)
+    env = {**kube_env, "KUBECONFIG": f"{first}:{second}:{third}"}
+
+    assert loctocat(env, "setup-kubectl", "--user", USER, *selection).returncode == 0
+    assert not first.exists()  # the first file that exists
+    assert not third.exists()
+    assert "kubectl-credential" in second.read_text()
+
+    # A user is changed in the file that defines it, even when it is not the first.
+    first.write_text(INDENTED_STYLE)
+    assert (
+        loctocat(env, "setup-kubectl", "--user", USER, *selection, "--access-token").returncode == 0
+    )
+    assert "--access-token" in second.read_text()
+    assert first.read_text() == INDENTED_STYLE
+
+
+@pytest.mark.parametrize(
+    "secret", [["--client-secret", "s3cret"], ["--client-secret-stdin"]], ids=["flag", "stdin"]
+)
+def test_setup_kubectl_never_writes_a_client_secret(
+    kube_env: dict[str, str], selection: list[str], tmp_path: Path, secret: list[str]
+) -> None:
+    done = loctocat(kube_env, "setup-kubectl", "--user", USER, *selection, *secret)
+    assert done.returncode == 2
+    assert "--secret-env" in done.stderr
+    assert not (tmp_path / "kubeconfig").exists()
