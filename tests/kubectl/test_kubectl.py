@@ -513,3 +513,29 @@ def test_setup_kubectl_never_writes_a_client_secret(
     assert done.returncode == 2
     assert "--secret-env" in done.stderr
     assert not (tmp_path / "kubeconfig").exists()
+
+
+def test_the_docs_show_what_setup_kubectl_writes_and_prints(
+    kube_env: dict[str, str], fake_server: FakeAuthorizationServer, tmp_path: Path
+) -> None:
+    import re
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "kubectl.md").read_text()
+    documented = re.search(r"```yaml\n(.*?)```", page, flags=re.DOTALL)
+    printed = re.search(r"^(kubectl config set-credentials .*)$", page, flags=re.MULTILINE)
+    assert documented is not None
+    assert printed is not None
+    options = [
+        "--issuer", fake_server.issuer, "--client-id", "kubernetes", "--scope", "openid",
+    ]  # fmt: skip
+
+    def as_documented(text: str) -> str:
+        text = text.replace(fake_server.issuer, "https://sso.example.com")
+        return text.replace(sys.executable, "/usr/bin/python3")
+
+    done = loctocat(kube_env, "setup-kubectl", "--user", "sso", *options, "--print")
+    assert as_documented(done.stdout.strip()) == printed[1]
+    more = [*options, "--scope", "offline_access"]
+    assert loctocat(kube_env, "setup-kubectl", "--user", "sso", *more).returncode == 0
+    written = (tmp_path / "kubeconfig").read_text()
+    assert as_documented(written[written.index("users:") :]) == documented[1]

@@ -279,9 +279,18 @@ class Kubeconfig:
         if document is None:
             from ruamel.yaml.comments import CommentedMap
 
-            document = CommentedMap(apiVersion="v1", kind="Config", preferences=CommentedMap())
-            document["clusters"], document["contexts"], document["users"] = [], [], []
-            document["current-context"] = ""
+            # What `kubectl config` writes to a new file, in its order.
+            document = CommentedMap(
+                [
+                    ("apiVersion", "v1"),
+                    ("clusters", []),
+                    ("contexts", []),
+                    ("current-context", ""),
+                    ("kind", "Config"),
+                    ("preferences", CommentedMap()),
+                    ("users", []),
+                ]
+            )
         if not isinstance(document, dict) or not isinstance(document.get("users") or [], list):
             raise UsageError(f"{path} is not a kubeconfig (no list of users): fix it first")
         return cls(path, text, document, _yaml_like(text, document, YAML))
