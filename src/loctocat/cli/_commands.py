@@ -14,7 +14,7 @@ from loctocat.cli._args import AUTO_APPROVE_AFTER, flag
 from loctocat.cli._exits import EXIT_ERROR, EXIT_OK, CommandFailed, exit_code
 from loctocat.cli._output import message, table, token_json, until
 from loctocat.cli._run import QuietFailures, Run, login_command
-from loctocat.cli._select import Selection, choose_store, describe_store, select
+from loctocat.cli._select import Selection, choose_store, describe_store, id_token_holder, select
 from loctocat.errors import (
     LoginRequired,
     ProtocolError,
@@ -129,31 +129,6 @@ def _id_token(selection: Selection, authenticator: Authenticator) -> str:
     id_token = id_token_holder(selection, authenticator).id_token
     assert id_token is not None
     return id_token
-
-
-def id_token_holder(selection: Selection, authenticator: Authenticator) -> Token:
-    """The token with the ID token to hand out: refreshed first when the ID token has expired.
-
-    Raises `CommandFailed` when the token has no ID token at all.
-    """
-    from datetime import UTC, datetime, timedelta
-
-    token = authenticator.token
-    assert token is not None
-    if token.id_token is None:
-        raise CommandFailed(
-            f"the token from {selection.server} has no ID token: log in with the 'openid' "
-            "scope (--scope openid) from a server that offers OpenID Connect",
-            EXIT_ERROR,
-        )
-    exp = (token.claims or {}).get("exp")
-    soon = datetime.now(UTC) + timedelta(seconds=authenticator.leeway)
-    if isinstance(exp, int | float) and exp <= soon.timestamp() and token.refresh_token:
-        authenticator.get_token(force_refresh=True, login=False)
-        refreshed = authenticator.token
-        if refreshed is not None and refreshed.id_token is not None:
-            return refreshed
-    return token
 
 
 def _login_command(run: Run) -> str:

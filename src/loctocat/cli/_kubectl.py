@@ -107,7 +107,7 @@ def _id_token(selection: Selection, authenticator: Any, run: Run) -> tuple[str, 
     """The verified ID token and when it expires, refreshed first if it has."""
     import time
 
-    from loctocat.cli._commands import id_token_holder
+    from loctocat.cli._select import id_token_holder
 
     token = id_token_holder(selection, authenticator)
     assert token.id_token is not None

@@ -21,11 +21,19 @@ from loctocat.cli._exits import UsageError
 from loctocat.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from loctocat._models import Token
     from loctocat.auth import Authenticator
     from loctocat.predefined import Provider
     from loctocat.store import TokenStore
 
-__all__ = ["Selection", "choose_store", "describe_store", "select", "usage_error"]
+__all__ = [
+    "Selection",
+    "choose_store",
+    "describe_store",
+    "id_token_holder",
+    "select",
+    "usage_error",
+]
 
 
 @dataclass
@@ -263,3 +271,30 @@ def _read_secret(args: argparse.Namespace, secret_env: str | None) -> str | None
             f"--secret-env {variable}: the environment variable {variable} is not set or empty"
         )
     return from_env
+
+
+def id_token_holder(selection: Selection, authenticator: Authenticator) -> Token:
+    """The token with the ID token to hand out: refreshed first when the ID token has expired.
+
+    Raises `CommandFailed` when the token has no ID token at all.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from loctocat.cli._exits import EXIT_ERROR, CommandFailed
+
+    token = authenticator.token
+    assert token is not None
+    if token.id_token is None:
+        raise CommandFailed(
+            f"the token from {selection.server} has no ID token: log in with the 'openid' "
+            "scope (--scope openid) from a server that offers OpenID Connect",
+            EXIT_ERROR,
+        )
+    exp = (token.claims or {}).get("exp")
+    soon = datetime.now(UTC) + timedelta(seconds=authenticator.leeway)
+    if isinstance(exp, int | float) and exp <= soon.timestamp() and token.refresh_token:
+        authenticator.get_token(force_refresh=True, login=False)
+        refreshed = authenticator.token
+        if refreshed is not None and refreshed.id_token is not None:
+            return refreshed
+    return token
