@@ -189,7 +189,9 @@ def test_anything_unusual_goes_the_full_way(home: Path, change: str) -> None:
     elif change == "writable":
         tokens.chmod(0o666)
     elif change == "elsewhere":
-        cwd = home / "elsewhere"  # a relative --store could mean another file there
+        argv[argv.index("--store") + 1] = "tokens.json"  # relative: another file elsewhere
+        assert run(home, *argv)[0] == 0
+        cwd = home / "elsewhere"
         cwd.mkdir()
     elif change == "json":
         argv.append("--json")
@@ -197,6 +199,20 @@ def test_anything_unusual_goes_the_full_way(home: Path, change: str) -> None:
     _, _, modules, _ = run(home, *argv, cwd=cwd)
 
     assert "loctocat.auth" in modules
+
+
+def test_a_helper_run_from_another_directory_takes_the_fast_path(home: Path) -> None:
+    # git and kubectl run their helpers in whatever directory the user is in.
+    tokens = store_token(home)
+    argv = ["token", *SELECTION, "--store", str(tokens)]
+    assert run(home, *argv)[0] == 0
+    elsewhere = home / "elsewhere"
+    elsewhere.mkdir()
+
+    code, out, modules, _ = run(home, *argv, cwd=elsewhere)
+
+    assert (code, out) == (0, "at-1\n")
+    assert loaded_heavy(modules) == []
 
 
 def test_the_index_holds_no_secret(home: Path) -> None:

@@ -43,9 +43,25 @@ def index_path() -> str:
 
 
 def _signature(argv: Sequence[str]) -> str:
-    """What a command line means, as the index's key."""
+    """What a command line means, as the index's key: with the working directory only when a
+    relative `--store` path depends on it (git and kubectl run helpers from anywhere)."""
     context = {name: os.environ.get(name) for name in _CONTEXT}
-    return json.dumps([list(argv), os.getcwd(), context])
+    directory = os.getcwd() if _relative_store(argv) else None
+    return json.dumps([list(argv), directory, context])
+
+
+def _relative_store(argv: Sequence[str]) -> bool:
+    for index, word in enumerate(argv):
+        if word == "--store" and index + 1 < len(argv):
+            where = argv[index + 1]
+        elif word.startswith("--store="):
+            where = word.removeprefix("--store=")
+        else:
+            continue
+        kind = where in ("keyring", "file") or "://" in where
+        if not kind and not os.path.isabs(os.path.expanduser(where)):
+            return True
+    return False
 
 
 def _command_line(argv: Sequence[str]) -> list[str] | None:
