@@ -427,7 +427,9 @@ def test_setup_kubectl_keeps_every_other_line_of_the_kubeconfig(
     assert added.returncode == 0, added.stderr
     said = " ".join(added.stderr.split())
     assert f"Added user {USER}" in said
-    assert "kubectl config set-context --current --user=sso" in said
+    # How to use it: in the current context, or one to make when there is none.
+    where = "--current" if "current-context" in original else "CONTEXT --cluster=CLUSTER"
+    assert f"kubectl config set-context {where} --user=sso" in said
     text = path.read_text()
     assert _removed_lines(original, text) == []  # only lines added
     assert "kubectl-credential" in text
@@ -478,7 +480,7 @@ def test_setup_kubectl_never_replaces_credentials_of_another_kind(
     assert "kubectl config delete-user admin" in line
     assert path.read_text() == KUBECTL_STYLE
     unset = loctocat(kube_env, "setup-kubectl", "--user", "admin", "--unset")
-    assert "does not log in with loctocat" in unset.stderr
+    assert "does not log in with loctocat" in " ".join(unset.stderr.split())
     assert path.read_text() == KUBECTL_STYLE
 
 
@@ -539,3 +541,171 @@ def test_the_docs_show_what_setup_kubectl_writes_and_prints(
     assert loctocat(kube_env, "setup-kubectl", "--user", "sso", *more).returncode == 0
     written = (tmp_path / "kubeconfig").read_text()
     assert as_documented(written[written.index("users:") :]) == documented[1]
+
+
+# --- kubeconfigs as people have them ------------------------------------------------------------
+
+
+def _kubectl_view(kubectl: str, env: dict[str, str], path: Path) -> dict[str, object]:
+    view = subprocess.run(
+        [kubectl, "config", "view", "-o", "json", "--kubeconfig", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert view.returncode == 0, path.read_text() + view.stderr
+    document: dict[str, object] = json.loads(view.stdout)
+    return document
+
+
+def test_words_yaml_1_1_reads_as_booleans_stay_strings_for_kubectl(
+    kubectl: str, kube_env: dict[str, str], selection: list[str], tmp_path: Path
+) -> None:
+    # kubectl reads YAML 1.1, where no, on, y and 010 are not strings.
+    done = loctocat(kube_env, "setup-kubectl", "--user", "no", *selection, "--account", "on")
+    assert done.returncode == 0, done.stderr
+
+    [user] = _kubectl_view(kubectl, kube_env, tmp_path / "kubeconfig")["users"]  # type: ignore[misc]
+    assert user["name"] == "no"
+    assert user["user"]["exec"]["args"][-2:] == ["--account", "on"]
+
+
+def test_unset_leaves_a_kubeconfig_kubectl_reads(
+    kubectl: str, kube_env: dict[str, str], selection: list[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text("apiVersion: v1\nkind: Config\nusers: []  # none yet\ncontexts: []\n")
+    assert loctocat(kube_env, "setup-kubectl", "--user", USER, *selection).returncode == 0
+    assert loctocat(kube_env, "setup-kubectl", "--user", USER, "--unset").returncode == 0
+
+    assert _kubectl_view(kubectl, kube_env, path)["users"] is None  # an empty list, to kubectl
+    assert loctocat(kube_env, "setup-kubectl", "--user", USER, *selection).returncode == 0
+
+
+def test_print_quotes_arguments_kubectl_would_split(
+    kubectl: str, kube_env: dict[str, str], selection: list[str], tmp_path: Path
+) -> None:
+    odd = [*selection, "--account", 'work,team "a"']
+    printed = loctocat(kube_env, "setup-kubectl", "--user", USER, *odd, "--print")
+    by_kubectl = tmp_path / "by-kubectl"
+    env = {**kube_env, "KUBECONFIG": str(by_kubectl)}
+    subprocess.run(["sh", "-c", printed.stdout], env=env, check=True, capture_output=True)
+    assert loctocat(kube_env, "setup-kubectl", "--user", USER, *odd).returncode == 0
+
+    mine = _kubectl_view(kubectl, kube_env, tmp_path / "kubeconfig")["users"]
+    assert _kubectl_view(kubectl, kube_env, by_kubectl)["users"] == mine
+    assert mine[0]["user"]["exec"]["args"][-1] == 'work,team "a"'  # type: ignore[index]
+
+
+def test_unset_with_print_prints_and_changes_nothing(
+    kube_env: dict[str, str], selection: list[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "kubeconfig"
+    assert loctocat(kube_env, "setup-kubectl", "--user", USER, *selection).returncode == 0
+    before = path.read_text()
+
+    done = loctocat(kube_env, "setup-kubectl", "--user", USER, "--unset", "--print")
+
+    assert done.stdout == "kubectl config delete-user sso\n"
+    assert path.read_text() == before
+
+
+def test_setup_kubectl_runs_together_lose_no_user(
+    kube_env: dict[str, str], selection: list[str], tmp_path: Path
+) -> None:
+    names = ["a", "b", "c", "d"]
+    runs = [
+        subprocess.Popen(
+            [*LOCTOCAT, "setup-kubectl", "--user", name, *selection],
+            env=kube_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in names
+    ]
+    for process in runs:
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr
+
+    text = (tmp_path / "kubeconfig").read_text()
+    assert [name for name in names if f"- name: {name}\n" in text] == names
+    assert not (tmp_path / "kubeconfig.lock").exists()
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        KUBECTL_STYLE.replace("\n", "\r\n"),
+        "\ufeff" + KUBECTL_STYLE,
+        KUBECTL_STYLE.replace("QUJD", "QUJD" * 1500),  # a 6 KB line: certificate data
+        INDENTED_STYLE.replace("kind: Config", "kind: Config "),  # a trailing space
+    ],
+    ids=["crlf", "bom", "long-line", "trailing-space"],
+)
+def test_setup_and_unset_give_the_file_back_byte_for_byte(
+    kube_env: dict[str, str], selection: list[str], tmp_path: Path, original: str
+) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_bytes(original.encode())
+    assert loctocat(kube_env, "setup-kubectl", "--user", USER, *selection).returncode == 0
+    added = path.read_bytes().decode()
+    assert added.startswith(original[:40])
+    assert _removed_lines(original, added) == []
+
+    assert loctocat(kube_env, "setup-kubectl", "--user", USER, "--unset").returncode == 0
+    assert path.read_bytes() == original.encode()
+
+
+@pytest.mark.parametrize("refresh", ["none", "refused"])
+def test_an_expired_id_token_is_renewed_by_a_login_on_a_terminal(
+    kube_env: dict[str, str],
+    selection: list[str],
+    fake_server: FakeAuthorizationServer,
+    token_store: Path,
+    refresh: str,
+) -> None:
+    # Some services' ID tokens end before their access tokens; with no refresh token (or a
+    # refused one) only a new login brings a valid one.
+    approver = _approve_in_background(fake_server)
+    assert loctocat(kube_env, "login", *selection).returncode == 0
+    approver.join()
+    document = json.loads(token_store.read_text())
+    [entry] = document["tokens"].values()
+    entry["claims"]["exp"] = int(time.time()) - 60
+    if refresh == "none":
+        del entry["response"]["refresh_token"]
+    else:
+        entry["response"]["refresh_token"] = "refused"
+    token_store.write_text(json.dumps(document))
+    plugin = [*LOCTOCAT, "kubectl-credential", *selection]
+
+    script = {**kube_env, "KUBERNETES_EXEC_INFO": _exec_info("v1", interactive=False)}
+    unattended = loctocat(script, "kubectl-credential", *selection)
+    assert unattended.returncode == 6
+    assert "run 'loctocat login " in unattended.stderr
+
+    env = {**kube_env, "KUBERNETES_EXEC_INFO": _exec_info("v1", interactive=True)}
+    done = run_in_terminal(env, plugin, Path(kube_env["HOME"]), fake_server.approve, 60)
+    assert done.status == 0, done.output
+    assert len(done.codes) == 1
+    assert fake_server.issued_tokens[-1].id_token in done.output.replace("\r\n", "")
+
+
+def test_a_json_kubeconfig_stays_json_and_a_comment_only_one_keeps_its_comment(
+    kube_env: dict[str, str], selection: list[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "kubeconfig"
+    original = {"apiVersion": "v1", "kind": "Config", "users": [{"name": "a", "user": {}}]}
+    path.write_text(json.dumps(original, indent=2) + "\n")
+    assert loctocat(kube_env, "setup-kubectl", "--user", USER, *selection).returncode == 0
+    changed = json.loads(path.read_text())
+    assert [user["name"] for user in changed["users"]] == ["a", USER]
+    assert loctocat(kube_env, "setup-kubectl", "--user", USER, "--unset").returncode == 0
+    assert path.read_text() == json.dumps(original, indent=2) + "\n"
+
+    path.write_text("# kept by the team: do not remove\n")
+    assert loctocat(kube_env, "setup-kubectl", "--user", USER, *selection).returncode == 0
+    assert path.read_text().startswith("# kept by the team: do not remove\napiVersion: v1\n")

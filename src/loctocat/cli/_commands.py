@@ -100,8 +100,11 @@ def _token(args: argparse.Namespace, run: Run) -> int:
     selection = select(args)
     login = _interactive() and not args.no_login
     with selection.authenticator as authenticator:
+        prompt = QuietFailures()
         try:
-            authenticator.get_token(prompt=QuietFailures(), login=login)
+            authenticator.get_token(prompt=prompt, login=login)
+            if args.id_token:
+                holder = id_token_holder(selection, authenticator, prompt=prompt, login=login)
         except LoginRequired:
             raise CommandFailed(
                 f"not logged in to {selection.server} (or the token can no longer be "
@@ -115,20 +118,13 @@ def _token(args: argparse.Namespace, run: Run) -> int:
             return _not_stored(authenticator.token, exc, True, args.json)
         assert authenticator.token is not None
         if args.id_token:
-            print(_id_token(selection, authenticator))
+            print(holder.id_token)
         else:
             _print_token(authenticator.token, args.json)
     from loctocat.cli._git import index_for_fast_path
 
     index_for_fast_path(run, selection)
     return EXIT_OK
-
-
-def _id_token(selection: Selection, authenticator: Authenticator) -> str:
-    """The ID token, refreshed first when it has expired (a tool would refuse it)."""
-    id_token = id_token_holder(selection, authenticator).id_token
-    assert id_token is not None
-    return id_token
 
 
 def _login_command(run: Run) -> str:

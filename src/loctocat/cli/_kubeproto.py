@@ -22,7 +22,8 @@ class ExecInfoError(ValueError):
 
 
 def read_exec_info(raw: str | None) -> tuple[str, bool | None]:
-    """The `apiVersion` to answer with and `spec.interactive` (None: not said, run by hand)."""
+    """The `apiVersion` to answer with, and whether kubectl lets the plugin use the terminal
+    (`spec.interactive`; None without `KUBERNETES_EXEC_INFO`: run by hand)."""
     if not raw:
         return API_VERSIONS[0], None
     try:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from loctocat._models import Token
     from loctocat.auth import Authenticator
     from loctocat.predefined import Provider
+    from loctocat.prompt import Prompt
     from loctocat.store import TokenStore
 
 __all__ = [
@@ -273,14 +274,21 @@ def _read_secret(args: argparse.Namespace, secret_env: str | None) -> str | None
     return from_env
 
 
-def id_token_holder(selection: Selection, authenticator: Authenticator) -> Token:
-    """The token with the ID token to hand out: refreshed first when the ID token has expired.
+def id_token_holder(
+    selection: Selection,
+    authenticator: Authenticator,
+    *,
+    prompt: Prompt | None = None,
+    login: bool = False,
+) -> Token:
+    """The token whose ID token to hand out, after `get_token()`: renewed when the ID token
+    has expired (some services' ID tokens end before their access tokens), by a refresh, else
+    by a new login when `login` allows one (`LoginRequired` when it does not).
 
     Raises `CommandFailed` when the token has no ID token at all.
     """
-    from datetime import UTC, datetime, timedelta
-
     from loctocat.cli._exits import EXIT_ERROR, CommandFailed
+    from loctocat.errors import LoginRequired
 
     token = authenticator.token
     assert token is not None
@@ -290,11 +298,27 @@ def id_token_holder(selection: Selection, authenticator: Authenticator) -> Token
             "scope (--scope openid) from a server that offers OpenID Connect",
             EXIT_ERROR,
         )
+    if _id_token_valid(token, authenticator.leeway):
+        return token
+    # Refreshed, or else a new login: the stored access token is no use for this.
+    authenticator.get_token(rejected=token.access_token, prompt=prompt, login=login)
+    renewed = authenticator.token
+    if renewed is not None and _id_token_valid(renewed, authenticator.leeway):
+        return renewed
+    # The refresh brought no new ID token (servers need not send one): only a login does.
+    if not login:
+        raise LoginRequired("the ID token has expired and a refresh gives no new one")
+    authenticator.authenticate(prompt=prompt)
+    assert authenticator.token is not None
+    selection.store.save(authenticator.store_key(), authenticator.token)
+    return authenticator.token
+
+
+def _id_token_valid(token: Token, leeway: float) -> bool:
+    """Whether the ID token's `exp` (verified claims) is more than `leeway` seconds away."""
+    import time
+
     exp = (token.claims or {}).get("exp")
-    soon = datetime.now(UTC) + timedelta(seconds=authenticator.leeway)
-    if isinstance(exp, int | float) and exp <= soon.timestamp() and token.refresh_token:
-        authenticator.get_token(force_refresh=True, login=False)
-        refreshed = authenticator.token
-        if refreshed is not None and refreshed.id_token is not None:
-            return refreshed
-    return token
+    if token.id_token is None or not isinstance(exp, int | float) or isinstance(exp, bool):
+        return token.id_token is not None and exp is None  # no verified expiry: taken as is
+    return exp > time.time() + leeway
