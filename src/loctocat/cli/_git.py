@@ -22,7 +22,8 @@ from typing import IO, TYPE_CHECKING, Any
 from loctocat.cli._exits import EXIT_ERROR, EXIT_OK, CommandFailed, UsageError
 from loctocat.cli._gitproto import answer, read_request, target_matches
 from loctocat.cli._output import message
-from loctocat.cli._select import Selection, select
+from loctocat.cli._run import open_terminal
+from loctocat.cli._select import Selection, select, selection_words
 from loctocat.errors import LoginRequired
 
 if TYPE_CHECKING:
@@ -126,18 +127,8 @@ def _prompts_disabled() -> bool:
 
 
 def _terminal() -> IO[str] | None:
-    """Where a person can see the code: stderr when it is a terminal, else /dev/tty; or None."""
-    if _prompts_disabled():
-        return None
-    try:
-        if os.isatty(sys.stderr.fileno()):
-            return sys.stderr
-    except (AttributeError, OSError, ValueError):
-        pass
-    try:
-        return open("/dev/tty", "w", encoding="utf-8")
-    except OSError:
-        return None
+    """Where a person can see the code (see `open_terminal`); None with GIT_TERMINAL_PROMPT=0."""
+    return None if _prompts_disabled() else open_terminal()
 
 
 def _invalidate(selection: Selection, password: str | None) -> None:
@@ -233,37 +224,15 @@ def _unset(git: str, keys: list[str], target: GitTarget) -> int:
 
 def _helper_command(args: argparse.Namespace, target: GitTarget) -> str:
     """The helper entry: this Python running loctocat, with the options that name the login."""
-    words = [*_selection_words(args), "--host", target.host, "--username", target.username]
+    # --host is written once, as the git host (for GitHub also its server).
+    words = [
+        *selection_words(args, without=("host",)),
+        "--host",
+        target.host,
+        "--username",
+        target.username,
+    ]
     return f"!{shlex.quote(sys.executable)} -m loctocat git-credential {shlex.join(words)}"
-
-
-def _selection_words(args: argparse.Namespace) -> list[str]:
-    """The options that name this login, as a command line (paths made absolute)."""
-    from loctocat.cli._args import flag, provider_options
-
-    words = [args.name] if args.name else []
-    for option in ("issuer", "auth_url", "token_url", "revocation_url", "client_id"):
-        value = getattr(args, option)
-        if value:
-            words += [flag(option), value]
-    for scope in args.scopes or []:
-        words += ["--scope", scope]
-    if args.secret_env:
-        words += ["--secret-env", args.secret_env]
-    if args.timeout:
-        words += ["--timeout", str(args.timeout)]
-    for name in sorted(provider_options()):
-        value = getattr(args, f"param_{name}", None)
-        if value is not None and name != "host":
-            words += [flag(name), value]
-    if args.store:
-        where = args.store
-        if where not in ("keyring", "file") and "://" not in where:
-            where = os.path.abspath(os.path.expanduser(where))
-        words += ["--store", where]
-    if args.account:
-        words += ["--account", args.account]
-    return words
 
 
 def _git_config(git: str, *words: str, check: bool = True) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import IO, TYPE_CHECKING
 
@@ -11,7 +12,7 @@ if TYPE_CHECKING:
     from loctocat._models import LoctocatAuthInfo, Token
     from loctocat.prompt import Prompt
 
-__all__ = ["QuietFailures", "Run"]
+__all__ = ["QuietFailures", "Run", "open_terminal"]
 
 
 class Run:
@@ -62,3 +63,21 @@ class QuietFailures:
     def close(self) -> None:
         if self._built is not None:
             self._built.close()
+
+
+def open_terminal() -> IO[str] | None:
+    """Where a person can see a code: stderr when it is a terminal, else /dev/tty; or None.
+
+    For loctocat run by another program (git, pip, keyring) that may have taken its stderr: the
+    terminal it was started from is still the person's. Close what it returns unless it is
+    `sys.stderr`.
+    """
+    try:
+        if os.isatty(sys.stderr.fileno()):
+            return sys.stderr
+    except (AttributeError, OSError, ValueError):
+        pass
+    try:
+        return open("/dev/tty", "w", encoding="utf-8")
+    except OSError:
+        return None

@@ -25,7 +25,14 @@ if TYPE_CHECKING:
     from loctocat.predefined import Provider
     from loctocat.store import TokenStore
 
-__all__ = ["Selection", "choose_store", "describe_store", "select", "usage_error"]
+__all__ = [
+    "Selection",
+    "choose_store",
+    "describe_store",
+    "select",
+    "selection_words",
+    "usage_error",
+]
 
 
 @dataclass
@@ -220,6 +227,41 @@ def select(
     return Selection(
         authenticator, token_store, server, provider, values if provider else {}, config
     )
+
+
+def selection_words(args: argparse.Namespace, *, without: Sequence[str] = ()) -> list[str]:
+    """The options that name this login, as a command line (paths made absolute).
+
+    What a helper entry (git's config, the hint naming `loctocat login ...`) records, so that
+    it names the same login from any directory. `without` names provider options left out.
+    """
+    words = [args.name] if args.name else []
+    for option in ("issuer", "auth_url", "token_url", "revocation_url", "client_id"):
+        value = getattr(args, option)
+        if value:
+            words += [flag(option), value]
+    for scope in args.scopes or []:
+        words += ["--scope", scope]
+    if args.secret_env:
+        words += ["--secret-env", args.secret_env]
+    if args.timeout:
+        words += ["--timeout", str(args.timeout)]
+    for name in sorted(provider_options()):
+        value = getattr(args, f"param_{name}", None)
+        if value is not None and name not in without:
+            words += [flag(name), value]
+    if args.store:
+        words += ["--store", absolute_store(args.store)]
+    if args.account:
+        words += ["--account", args.account]
+    return words
+
+
+def absolute_store(where: str) -> str:
+    """A `--store` value that means the same from any directory: a path made absolute."""
+    if where in ("keyring", "file") or "://" in where:
+        return where
+    return os.path.abspath(os.path.expanduser(where))
 
 
 def _split_scopes(values: Sequence[str]) -> list[str]:
