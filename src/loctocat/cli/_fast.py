@@ -1,12 +1,14 @@
-"""The stored-token path: `loctocat token` and `git-credential get` answered from the token file.
+"""The stored-token path: `loctocat token`, `git-credential get` and the keyring backend's
+answers for a package index, from the token file.
 
-These run before every `git fetch` and in every script, so when the token stored for exactly
-this command line is still valid they answer without loading the rest of loctocat (no
-argument parser, no HTTP stack, no terminal UI). An index in the user cache directory maps a
-command line (with the working directory, the environment variables and the config file it
-depends on) to the token file and key the full path found for it last time; the full path
-writes it. Anything unusual (no entry, an expired token, another kind of store, a file others
-could write) falls through to the full path, which decides as it always does.
+These run before every `git fetch`, every index request of pip and in every script, so when the
+token stored for exactly this command line (or index) is still valid they answer without loading
+the rest of loctocat (no argument parser, no HTTP stack, no terminal UI). An index in the user
+cache directory maps a command line or a package index (with the working directory, the
+environment variables and the config file it depends on) to the token file and key the full
+path found for it last time; the full path writes it. Anything unusual (no entry, an expired
+token, another kind of store, a file others could write) falls through to the full path, which
+decides as it always does.
 """
 
 from __future__ import annotations
@@ -78,8 +80,23 @@ def remember(
     Best effort: the index is a cache, and failing to write it only costs the next run time.
     """
     words = _command_line(argv)
-    if words is None:
-        return
+    if words is not None:
+        _remember(words, token_file, key, config_file, git)
+
+
+def remember_index(url: str, token_file: str, key: str, config_file: str) -> None:
+    """Record that the token for the package index `url` is `key` in `token_file`."""
+    _remember(_index_words(url), token_file, key, config_file, None)
+
+
+def _index_words(url: str) -> list[str]:
+    # No command line starts with a URL: the two kinds of entries never meet.
+    return [url, "keyring"]
+
+
+def _remember(
+    words: list[str], token_file: str, key: str, config_file: str, git: dict[str, Any] | None
+) -> None:
     path = index_path()
     entries = _read_index(path)
     entries.pop(_signature(words), None)
@@ -177,3 +194,12 @@ def answer_from_store(argv: Sequence[str]) -> int | None:
     request = read_request(sys.stdin)
     sys.stdout.write(answer(request, git, access_token, expires_at))
     return 0
+
+
+def index_token(url: str) -> str | None:
+    """The stored access token for the package index `url`, if one is known and still valid."""
+    entry = _read_index(index_path()).get(_signature(_index_words(url)))
+    if not isinstance(entry, dict):
+        return None
+    found = _valid_token(entry)
+    return None if found is None else found[0]

@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 from loctocat.cli._exits import EXIT_ERROR, EXIT_OK, CommandFailed, UsageError
 from loctocat.cli._gitproto import answer, read_request, target_matches
 from loctocat.cli._output import message
-from loctocat.cli._run import open_terminal
+from loctocat.cli._run import helper_token, open_terminal
 from loctocat.cli._select import Selection, select, selection_words
 from loctocat.errors import LoginRequired
 
@@ -93,14 +93,8 @@ def _get(
     target: GitTarget,
     request: dict[str, str],
 ) -> int:
-    from loctocat.cli._run import QuietFailures
-
-    terminal = _terminal()
-    authenticator = selection.authenticator
     try:
-        with authenticator:
-            prompt = QuietFailures(console_file=terminal, open_browser=False)
-            authenticator.get_token(prompt=prompt, login=terminal is not None)
+        token = helper_token(selection.authenticator, _terminal())
     except LoginRequired:
         why = "GIT_TERMINAL_PROMPT=0" if _prompts_disabled() else "no terminal"
         # One line, unwrapped, as every error of the command line: git shows it as it is.
@@ -110,11 +104,6 @@ def _get(
             file=sys.stderr,
         )
         return EXIT_OK
-    finally:
-        if terminal is not None and terminal is not sys.stderr:
-            terminal.close()
-    token = authenticator.token
-    assert token is not None
     expires_at = token.expires_at.timestamp() if token.expires_at is not None else None
     sys.stdout.write(answer(request, target.as_data(), token.access_token, expires_at))
     index_for_fast_path(run, selection, target)

@@ -10,9 +10,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from loctocat._models import LoctocatAuthInfo, Token
+    from loctocat.auth import Authenticator
     from loctocat.prompt import Prompt
 
-__all__ = ["QuietFailures", "Run", "open_terminal"]
+__all__ = ["QuietFailures", "Run", "helper_token", "open_terminal"]
 
 
 class Run:
@@ -81,3 +82,22 @@ def open_terminal() -> IO[str] | None:
         return open("/dev/tty", "w", encoding="utf-8")
     except OSError:
         return None
+
+
+def helper_token(authenticator: Authenticator, terminal: IO[str] | None) -> Token:
+    """A valid token for a program that runs loctocat as its helper (git, pip, uv, twine).
+
+    The stored token while it is valid, else a refreshed one, else a device-flow login whose
+    code is shown on `terminal`; with no terminal, `LoginRequired` at once, since nobody would
+    see the code. The prompt offers no browser: the program, not loctocat, owns the keyboard.
+    `terminal` is closed afterwards unless it is `sys.stderr`.
+    """
+    try:
+        with authenticator:
+            prompt = QuietFailures(console_file=terminal, open_browser=False)
+            authenticator.get_token(prompt=prompt, login=terminal is not None)
+    finally:
+        if terminal is not None and terminal is not sys.stderr:
+            terminal.close()
+    assert authenticator.token is not None
+    return authenticator.token
