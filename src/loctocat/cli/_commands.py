@@ -418,6 +418,12 @@ def _setup_git(args: argparse.Namespace, run: Run) -> int:
     return setup_git(args, run)
 
 
+def _setup_index(args: argparse.Namespace, run: Run) -> int:
+    from loctocat.cli._index import setup_index
+
+    return setup_index(args, run)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Run], int]] = {
     "login": _login,
     "token": _token,
@@ -429,4 +435,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Run], int]] = {
     "version": _version,
     "git-credential": _git_credential,
     "setup-git": _setup_git,
+    "setup-index": _setup_index,
 }

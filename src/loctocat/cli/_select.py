@@ -31,6 +31,7 @@ __all__ = [
     "describe_store",
     "select",
     "selection_words",
+    "split_scopes",
     "usage_error",
 ]
 
@@ -185,7 +186,7 @@ def select(
             table = f"servers.{server}" if server else f"providers.{provider.name}"  # type: ignore[union-attr]
             where = f" (or client_id in [{table}] of {config.path})"
         raise UsageError(f"--client-id is required{where}")
-    scopes = _split_scopes(args.scopes) if args.scopes else entry.pop("scopes", None)
+    scopes = split_scopes(args.scopes) if args.scopes else entry.pop("scopes", None)
     token_store = choose_store(args.store or entry.pop("store", None) or config.store)
     options: dict[str, Any] = {
         "client_secret": _read_secret(args, entry.pop("secret_env", None)),
@@ -264,7 +265,8 @@ def absolute_store(where: str) -> str:
     return os.path.abspath(os.path.expanduser(where))
 
 
-def _split_scopes(values: Sequence[str]) -> list[str]:
+def split_scopes(values: Sequence[str]) -> list[str]:
+    """`--scope` values as scopes: each may hold several, separated by spaces."""
     return [scope for value in values for scope in value.split()]
 
 
