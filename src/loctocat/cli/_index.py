@@ -149,15 +149,17 @@ def _remember(url: str, selection: Selection) -> None:
 
 def setup_index(args: argparse.Namespace, run: Run) -> int:
     """Write (or with `--unset` remove) the `[indexes."URL"]` table of the config file."""
-    from loctocat.cli._config import config_path, load_config
+    from loctocat.cli._config import Config, config_path, load_config
     from loctocat.cli._select import select
 
     try:
         url = normalize_index_url(args.url)
     except ValueError as exc:
         raise UsageError(f"{args.url}: {exc}") from None
-    config = load_config()  # a broken file is reported, and never edited
     path = config_path()
+    # A broken file is reported, and never edited; a missing one is made (even one that
+    # $LOCTOCAT_CONFIG names, which other commands refuse to do without).
+    config = load_config() if path.exists() else Config(path)
     old = _read_text(path)
     old_key = _key_in_file(old, url)
     if args.unset:
