@@ -421,7 +421,8 @@ def test_missing_config_file_named_by_the_variable(env: dict[str, str], tmp_path
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["login"], ["token"], ["logout"], ["providers"], ["demo"], ["serve"]]
+    "command",
+    [[], ["login"], ["token"], ["logout"], ["providers"], ["demo"], ["serve"], ["setup-index"]],
 )
 def test_every_command_has_help_with_examples(env: dict[str, str], command: list[str]) -> None:
     done = run(env, *command, "--help")
