@@ -8,6 +8,7 @@ tables are checked like the rest of the file: every problem names the file and t
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 
@@ -287,3 +288,14 @@ def test_index_tables_are_keyed_by_their_normalized_url(config: Path) -> None:
         }
     }
     assert os.environ["LOCTOCAT_CONFIG"] == str(config)
+
+
+def test_the_config_file_of_the_docs_is_valid(config: Path) -> None:
+    page = (Path(__file__).parents[2] / "docs" / "pip.md").read_text(encoding="utf-8")
+    [block] = re.findall(r"^```toml\n(.*?)^```$", page, flags=re.MULTILINE | re.DOTALL)
+    config.write_text(block)
+    assert sorted(load_config().indexes) == [
+        "https://gitlab.example.com/api/v4/groups/42/-/packages/pypi/simple/",
+        "https://pypi.example.com/simple/",
+        "https://pypi.example.com/upload/",
+    ]
