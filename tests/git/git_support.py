@@ -22,9 +22,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from login_support import Serving, plain, run_in_terminal
 
 #: The client the tests log in as, and the only one the fake server accepts.
 CLIENT_ID = "git-client"
@@ -34,16 +36,6 @@ UNAUTHORIZED_BODY = b"authentication required\n"
 #: Where the prompt names the user code: "one-time code: WDJB-MJHT", or the verification page
 #: with the code filled in, "...?user_code=WDJB-MJHT".
 USER_CODE = re.compile(r"(?:one-time code:\s*|user_code=)([A-Z]{4}-[A-Z]{4})")
-# Terminal control sequences (CSI, OSC, charset selection) and carriage returns, so that the
-# text a spinner redraws can be searched as plain text.
-_CONTROL = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\r"
-)
-
-
-def plain(text: str) -> str:
-    """*text* without terminal control sequences."""
-    return _CONTROL.sub("", text)
 
 
 # --- the git server -------------------------------------------------------------------------------
@@ -63,7 +55,7 @@ class GitRequest:
 
 
 @dataclass
-class GitServer:
+class GitServer(Serving):
     """A git smart-HTTP server for the repositories under `root`, on 127.0.0.1 (see the module).
 
     `requests` lists what it answered, oldest first. Use it as a context manager: `url` is
@@ -75,13 +67,9 @@ class GitServer:
     backend_env: Mapping[str, str]
     requests: list[GitRequest] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _httpd: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
 
-    @property
-    def port(self) -> int:
-        assert self._httpd is not None, "the git server is not running"
-        return int(self._httpd.server_address[1])
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def host(self) -> str:
@@ -91,27 +79,6 @@ class GitServer:
     @property
     def url(self) -> str:
         return f"http://{self.host}"
-
-    def __enter__(self) -> GitServer:
-        handler = _handler_for(self)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def record(self, request: GitRequest) -> None:
-        with self._lock:
-            self.requests.append(request)
 
     def authenticated_requests(self) -> list[GitRequest]:
         with self._lock:
@@ -299,39 +266,14 @@ def _run_in_terminal(
     approve: Callable[[str], object] | None,
     timeout: float,
 ) -> GitRun:
-    import pexpect
-
-    child_env = {"TERM": "xterm-256color", **env}
-    started = time.monotonic()
-    child = pexpect.spawn(
-        command[0],
-        command[1:],
-        cwd=str(cwd),
-        env=child_env,
-        encoding="utf-8",
-        codec_errors="replace",
-        dimensions=(40, 100),
-    )
-    output = ""
     codes: list[str] = []
-    try:
-        while True:
-            if time.monotonic() - started > timeout:
-                raise TimeoutError(
-                    f"{' '.join(command)} still running after {timeout} s:\n{output}"
-                )
-            try:
-                output += child.read_nonblocking(4096, timeout=0.1)
-            except pexpect.TIMEOUT:
-                continue
-            except pexpect.EOF:
-                break
-            for code in USER_CODE.findall(plain(output)):
-                if code not in codes:
-                    codes.append(code)
-                    if approve is not None:
-                        approve(code)
-    finally:
-        child.close(force=True)
-    status = child.exitstatus if child.exitstatus is not None else -(child.signalstatus or 0)
-    return GitRun(status, output, "", codes, time.monotonic() - started)
+
+    def look(output: str) -> None:
+        for code in USER_CODE.findall(plain(output)):
+            if code not in codes:
+                codes.append(code)
+                if approve is not None:
+                    approve(code)
+
+    status, output, seconds = run_in_terminal(command, env, cwd, look, timeout)
+    return GitRun(status, output, "", codes, seconds)

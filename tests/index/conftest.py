@@ -8,9 +8,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from index_support import CLIENT_ID, SCRIPTS, GatedIndex, approving, loctocat
+from index_support import CLIENT_ID, SCRIPTS, GatedIndex, loctocat
+from login_support import accepts_current_tokens, approving
 
 from loctocat.testing import FakeAuthorizationServer
 
@@ -27,16 +27,7 @@ def fake_server() -> Iterator[FakeAuthorizationServer]:
 def index(fake_server: FakeAuthorizationServer) -> Iterator[GatedIndex]:
     """The package index, which takes the access tokens the fake server currently accepts."""
 
-    def accepted(password: str) -> bool:
-        answer = httpx.get(
-            fake_server.userinfo_url,
-            headers={"Authorization": f"Bearer {password}"},
-            timeout=10,
-            trust_env=False,
-        )
-        return answer.status_code == 200
-
-    with GatedIndex(accepted) as server:
+    with GatedIndex(accepts_current_tokens(fake_server)) as server:
         yield server
 
 

@@ -8,7 +8,7 @@ accepts is served, any other gets 401 with a `WWW-Authenticate: Basic` challenge
 is recorded with the user and whether it carried a password.
 
 `run_tool` runs a command without a terminal (a new session, stdin /dev/null, as under cron or
-CI) or in a pseudo-terminal (pexpect), where a thread plays the person who approves every code.
+CI) or in a pseudo-terminal, approving every code shown as the person at the keyboard would.
 """
 
 from __future__ import annotations
@@ -16,22 +16,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-
-from loctocat.testing import FakeAuthorizationServer
+from login_support import Serving, run_in_terminal
 
 #: The client the tests log in as, and the only one the fake server accepts.
 CLIENT_ID = "index-client"
@@ -44,14 +41,6 @@ WHEEL = f"{PACKAGE}-{VERSION}-py3-none-any.whl"
 #: The index loctocat is set up for, and the one it is not, on the same host.
 CONFIGURED = "/simple/"
 UNCONFIGURED = "/other/simple/"
-_CONTROL = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\r"
-)
-
-
-def plain(text: str) -> str:
-    """*text* without terminal control sequences."""
-    return _CONTROL.sub("", text)
 
 
 def make_wheel() -> bytes:
@@ -92,39 +81,19 @@ class IndexRequest:
 
 
 @dataclass
-class GatedIndex:
+class GatedIndex(Serving):
     """The package index (see the module). Use it as a context manager: `url()` is valid inside."""
 
     check_password: Callable[[str], bool]
     requests: list[IndexRequest] = field(default_factory=list)
     _wheel: bytes = field(default_factory=make_wheel)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _httpd: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     def url(self, index: str = CONFIGURED) -> str:
-        assert self._httpd is not None, "the index is not running"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}{index}"
-
-    def __enter__(self) -> GatedIndex:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def record(self, request: IndexRequest) -> None:
-        with self._lock:
-            self.requests.append(request)
+        return f"http://127.0.0.1:{self.port}{index}"
 
     def seen(self, prefix: str = "/") -> list[IndexRequest]:
         """The requests whose path starts with `prefix`."""
@@ -233,39 +202,13 @@ def run_tool(
         seconds = time.monotonic() - started
         return ToolRun(done.returncode, done.stdout + done.stderr, done.stderr, seconds)
 
-    import pexpect
-
-    child = pexpect.spawn(
-        command[0],
-        list(command[1:]),
-        cwd=str(cwd),
-        env={"TERM": "xterm-256color", **env},
-        encoding="utf-8",
-        codec_errors="replace",
-        dimensions=(40, 120),
+    status, output, seconds = run_in_terminal(
+        command, env, cwd, lambda output: approve() if approve else None, timeout
     )
-    output = ""
-    try:
-        while True:
-            if time.monotonic() - started > timeout:
-                raise TimeoutError(
-                    f"{' '.join(command)} still running after {timeout} s:\n{output}"
-                )
-            try:
-                output += child.read_nonblocking(4096, timeout=0.05)
-            except pexpect.TIMEOUT:
-                pass
-            except pexpect.EOF:
-                break
-            if approve is not None:
-                approve()
-    finally:
-        child.close(force=True)
-    status = child.exitstatus if child.exitstatus is not None else -(child.signalstatus or 0)
-    return ToolRun(status, output, "", time.monotonic() - started)
+    return ToolRun(status, output, "", seconds)
 
 
-# --- loctocat, and the person at the keyboard -------------------------------------------------
+# --- loctocat and uv ------------------------------------------------------------------------------
 
 
 def loctocat(
@@ -281,32 +224,6 @@ def loctocat(
         timeout=timeout,
         start_new_session=True,
     )
-
-
-def approve_pending(server: FakeAuthorizationServer) -> None:
-    """Approve every code the server has handed out and nobody approved yet."""
-    for grant in server.grants:
-        if grant.status == "pending":
-            server.approve(grant.user_code)
-
-
-@contextmanager
-def approving(server: FakeAuthorizationServer) -> Iterator[None]:
-    """A person who approves every code the server hands out, as soon as it appears."""
-    stop = threading.Event()
-
-    def person() -> None:
-        while not stop.is_set():
-            approve_pending(server)
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=person, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def uv_command() -> str:

@@ -11,11 +11,10 @@ config and know no index but the one given.
 
 from __future__ import annotations
 
-import json
 import sys
-import time
 from pathlib import Path
 
+import pytest
 from index_support import (
     CLIENT_ID,
     CONFIGURED,
@@ -23,12 +22,19 @@ from index_support import (
     UNCONFIGURED,
     GatedIndex,
     ToolRun,
-    approve_pending,
-    approving,
     loctocat,
-    plain,
     run_tool,
     uv_command,
+)
+from login_support import (
+    approve_pending,
+    approving,
+    device_requests,
+    expire_stored_tokens,
+    hints,
+    login_command,
+    plain,
+    refresh_requests,
 )
 
 from loctocat.testing import FakeAuthorizationServer
@@ -80,32 +86,8 @@ def installed(target: Path) -> bool:
     return (target / PACKAGE / "__init__.py").read_text() == "VALUE = 42\n"
 
 
-def device_requests(server: FakeAuthorizationServer) -> int:
-    return sum(r.endpoint == "device_authorization" for r in server.requests)
-
-
-def refresh_requests(server: FakeAuthorizationServer) -> int:
-    return sum(
-        r.endpoint == "token" and r.form.get("grant_type") == "refresh_token"
-        for r in server.requests
-    )
-
-
-def hints(stderr: str) -> list[str]:
-    """loctocat's own lines on stderr."""
-    return [line for line in plain(stderr).splitlines() if line.startswith("loctocat:")]
-
-
 def accepted_users(index: GatedIndex, prefix: str = CONFIGURED) -> set[str | None]:
     return {r.user for r in index.seen(prefix) if r.status == 200}
-
-
-def expire_stored_tokens(token_store: Path) -> None:
-    """Make every stored token look expired to loctocat too (its clock, not the server's)."""
-    document = json.loads(token_store.read_text())
-    for entry in document["tokens"].values():
-        entry["expires_at"] = time.time() - 60
-    token_store.write_text(json.dumps(document))
 
 
 # --- pip, --keyring-provider import --------------------------------------------------------------
@@ -179,9 +161,8 @@ def test_without_a_terminal_or_a_token_pip_fails_at_once_saying_what_to_run(
     assert accepted_users(index) == set()
 
     # The command it names is the one to run: after it, pip needs no terminal.
-    login = hint[hint.index("'loctocat login") + 1 : -1].split()[1:]
     with approving(fake_server):
-        done = loctocat(configured, *login)
+        done = loctocat(configured, *login_command(hint))
     assert done.returncode == 0, done.stderr
     again = pip(configured, index.url(), "import", tmp_path / "t")
     assert again.status == 0, again.output
@@ -189,20 +170,6 @@ def test_without_a_terminal_or_a_token_pip_fails_at_once_saying_what_to_run(
 
 
 # --- pip, --keyring-provider subprocess ----------------------------------------------------------
-
-
-def test_pip_with_the_keyring_command_uses_the_stored_token(
-    logged_in: str,
-    configured: dict[str, str],
-    index: GatedIndex,
-    fake_server: FakeAuthorizationServer,
-    tmp_path: Path,
-) -> None:
-    done = pip(configured, index.url(), "subprocess", tmp_path / "t")
-    assert done.status == 0, done.output
-    assert installed(tmp_path / "t")
-    assert accepted_users(index) == {"__token__"}
-    assert device_requests(fake_server) == 1
 
 
 def test_pip_with_the_keyring_command_logs_in_on_the_terminal_keyring_cannot_see(
@@ -225,18 +192,24 @@ def test_pip_with_the_keyring_command_logs_in_on_the_terminal_keyring_cannot_see
 # --- uv ------------------------------------------------------------------------------------------
 
 
-def test_uv_with_the_keyring_command_uses_the_stored_token(
+@pytest.mark.parametrize("tool", ["pip", "uv"])
+def test_the_keyring_command_gives_pip_and_uv_the_stored_token(
+    tool: str,
     logged_in: str,
     configured: dict[str, str],
     index: GatedIndex,
     fake_server: FakeAuthorizationServer,
     tmp_path: Path,
 ) -> None:
-    done = uv(configured, with_username(index.url()), tmp_path / "t")
+    if tool == "pip":  # pip asks `keyring --mode=creds get URL`, with no username
+        done = pip(configured, index.url(), "subprocess", tmp_path / "t")
+    else:  # uv asks `keyring get URL USERNAME`, only with the username in the URL
+        done = uv(configured, with_username(index.url()), tmp_path / "t")
     assert done.status == 0, done.output
     assert installed(tmp_path / "t")
     assert accepted_users(index) == {"__token__"}
     assert device_requests(fake_server) == 1
+    assert refresh_requests(fake_server) == 0
 
 
 def test_uv_without_a_token_or_a_terminal_fails_at_once(
