@@ -46,7 +46,8 @@ Run 'loctocat COMMAND --help' for the options of a command.
 
 config file: ~/.config/loctocat/config.toml (or the file $LOCTOCAT_CONFIG
 names) holds defaults per provider ([providers.NAME]), servers of your own
-([servers.NAME]) and where tokens are kept (store = ...). Flags win.
+([servers.NAME]), package indexes for pip, uv and twine ([indexes."URL"], see
+'loctocat setup-index') and where tokens are kept (store = ...). Flags win.
 
 {exit_codes}"""
 
