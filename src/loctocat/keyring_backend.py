@@ -38,6 +38,10 @@ from keyring.compat import properties
 from keyring.credentials import Credential, SimpleCredential
 from keyring.errors import PasswordDeleteError, PasswordSetError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from loctocat.cli._indexes import Indexes
+
 __all__ = ["PRIORITY", "IndexKeyring", "NothingStored"]
 
 #: Ahead of the OS keychains (5) and behind keyring's chainer (10), which then asks it first.
@@ -62,12 +66,15 @@ _failed: set[str] = set()
 class IndexKeyring(KeyringBackend):
     """Tokens from loctocat for the package indexes of its config file (see the module)."""
 
+    #: It stores nothing: loctocat's own token store never takes it for a keychain.
+    keeps_passwords = False
+
     @properties.classproperty
     def priority(cls) -> float:
-        from loctocat.cli._indexes import ConfigUnreadable, configured_indexes
+        from loctocat.cli._indexes import ConfigUnreadable
 
         try:
-            indexes = configured_indexes()
+            indexes = _configured()
         except ConfigUnreadable as exc:
             raise RuntimeError(f"loctocat's config file cannot be read: {exc}") from None
         if not indexes.usernames and not indexes.broken:
@@ -114,9 +121,9 @@ class IndexKeyring(KeyringBackend):
 
 def _answer(service: str, username: str | None) -> tuple[str, str] | None:
     from loctocat.cli._fast import index_token
-    from loctocat.cli._indexes import configured_indexes, index_for
+    from loctocat.cli._indexes import index_for
 
-    indexes = configured_indexes()
+    indexes = _configured()
     url = index_for(service, indexes.usernames)
     if url is None:
         if indexes.broken:
@@ -145,6 +152,13 @@ def _answer(service: str, username: str | None) -> tuple[str, str] | None:
     if username is not None and found[0] != username:
         return None
     return found
+
+
+def _configured() -> Indexes:
+    from loctocat.cli._config import config_path
+    from loctocat.cli._indexes import configured_indexes
+
+    return configured_indexes(str(config_path()))
 
 
 def _check_config() -> None:

@@ -1069,17 +1069,16 @@ def keyring_usable() -> bool:
 
 def _keeps_passwords(backend: Any) -> bool:
     """Whether `backend` stores passwords: not the fail or null backend, nor loctocat's own
-    (which only answers for package indexes), nor a chainer of nothing else."""
+    (which only answers for package indexes, and says so: `keeps_passwords = False`), nor a
+    chainer of nothing else."""
     import keyring.backends.chainer
     import keyring.backends.fail
     import keyring.backends.null
 
-    from loctocat.keyring_backend import IndexKeyring
-
     if isinstance(backend, keyring.backends.chainer.ChainerBackend):
         return any(_keeps_passwords(chained) for chained in backend.backends)
-    stores_nothing = (keyring.backends.fail.Keyring, keyring.backends.null.Keyring, IndexKeyring)
-    if isinstance(backend, stores_nothing):
+    stores_nothing = (keyring.backends.fail.Keyring, keyring.backends.null.Keyring)
+    if isinstance(backend, stores_nothing) or getattr(backend, "keeps_passwords", True) is False:
         return False
     priority = getattr(backend, "priority", 0)
     return isinstance(priority, int | float) and priority > 0

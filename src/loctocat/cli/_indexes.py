@@ -123,17 +123,15 @@ def index_for(service: str, indexes: Iterable[str]) -> str | None:
 _cache: tuple[tuple[str, int, int], Indexes] | None = None
 
 
-def configured_indexes() -> Indexes:
-    """The indexes of the config file.
+def configured_indexes(config_file: str) -> Indexes:
+    """The indexes of the config file at `config_file`.
 
     Only the `indexes` tables are looked at, not checked: the full path checks the whole file
     and reports its problems when it answers. Raises `ConfigUnreadable` when the file exists
     but cannot be read or is not TOML; no file is no index. Kept while the file is unchanged.
     """
     global _cache
-    from loctocat.cli._config import config_path
-
-    path = str(config_path())
+    path = config_file
     try:
         status = os.stat(path)
     except FileNotFoundError:
