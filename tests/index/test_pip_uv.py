@@ -41,6 +41,8 @@ from loctocat.testing import FakeAuthorizationServer
 
 #: A quick failure: pip or uv and a keyring process start, and nothing waits.
 FAST = 30.0
+#: Each test runs pip or uv up to three times: room for a slow, busy machine.
+pytestmark = pytest.mark.timeout(360)
 
 
 def pip(
