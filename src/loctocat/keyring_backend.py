@@ -42,7 +42,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from loctocat.cli._indexes import Indexes
 
-__all__ = ["PRIORITY", "IndexKeyring", "NothingStored"]
+__all__ = ["PRIORITY", "IndexKeyring", "NothingDeleted", "NothingStored"]
 
 #: Ahead of the OS keychains (5) and behind keyring's chainer (10), which then asks it first.
 PRIORITY = 9.0
