@@ -1053,7 +1053,7 @@ def keyring_usable() -> bool:
     """Whether the OS keychain can keep tokens here: `keyring` installed and a real backend.
 
     False when keyring is missing, or finds only its fail or null backends (no keychain, as
-    on a server or in a container), or cannot say.
+    on a server or in a container) or loctocat's own backend for package indexes, or cannot say.
     """
     try:
         import keyring
@@ -1062,11 +1062,23 @@ def keyring_usable() -> bool:
         return False
     try:
         backend = keyring.get_keyring()
+        return _keeps_passwords(backend)
     except Exception:
         return False
+
+
+def _keeps_passwords(backend: Any) -> bool:
+    """Whether `backend` stores passwords: not the fail or null backend, nor loctocat's own
+    (which only answers for package indexes, and says so: `keeps_passwords = False`), nor a
+    chainer of nothing else."""
+    import keyring.backends.chainer
+    import keyring.backends.fail
     import keyring.backends.null
 
-    if isinstance(backend, keyring.backends.fail.Keyring | keyring.backends.null.Keyring):
+    if isinstance(backend, keyring.backends.chainer.ChainerBackend):
+        return any(_keeps_passwords(chained) for chained in backend.backends)
+    stores_nothing = (keyring.backends.fail.Keyring, keyring.backends.null.Keyring)
+    if isinstance(backend, stores_nothing) or getattr(backend, "keeps_passwords", True) is False:
         return False
     priority = getattr(backend, "priority", 0)
     return isinstance(priority, int | float) and priority > 0

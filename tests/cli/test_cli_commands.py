@@ -12,13 +12,12 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from login_support import approving, device_requests
 
 from loctocat.cli import (
     EXIT_DENIED,
@@ -71,31 +70,6 @@ def run(
         input=stdin if stdin is not None else "",
         timeout=timeout,
     )
-
-
-@contextmanager
-def approving(server: FakeAuthorizationServer) -> Iterator[None]:
-    """A person who approves every code the server hands out, as soon as it appears."""
-    stop = threading.Event()
-
-    def person() -> None:
-        while not stop.is_set():
-            for grant in server.grants:
-                if grant.status == "pending":
-                    server.approve(grant.user_code)
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=person, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
-def device_requests(server: FakeAuthorizationServer) -> int:
-    return sum(r.endpoint == "device_authorization" for r in server.requests)
 
 
 def manual(server: FakeAuthorizationServer, store: Path, *more: str) -> list[str]:
@@ -421,7 +395,8 @@ def test_missing_config_file_named_by_the_variable(env: dict[str, str], tmp_path
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["login"], ["token"], ["logout"], ["providers"], ["demo"], ["serve"]]
+    "command",
+    [[], ["login"], ["token"], ["logout"], ["providers"], ["demo"], ["serve"], ["setup-index"]],
 )
 def test_every_command_has_help_with_examples(env: dict[str, str], command: list[str]) -> None:
     done = run(env, *command, "--help")

@@ -191,7 +191,17 @@ def test_usage_errors_are_one_short_line(env: dict[str, str], args: list[str], s
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["login"], ["token"], ["status"], ["logout"], ["providers"], ["demo"], ["serve"]],
+    [
+        [],
+        ["login"],
+        ["token"],
+        ["status"],
+        ["logout"],
+        ["providers"],
+        ["demo"],
+        ["serve"],
+        ["setup-index"],
+    ],
 )
 def test_help_fits_80_columns(env: dict[str, str], command: list[str]) -> None:
     done = run({**env, "COLUMNS": "200"}, *command, "--help")

@@ -14,9 +14,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from git_support import CLIENT_ID, GitServer, make_repository
+from login_support import accepts_current_tokens
 
 import loctocat
 from loctocat.testing import FakeAuthorizationServer
@@ -123,14 +123,5 @@ def git_server(tmp_path: Path, fake_server: FakeAuthorizationServer) -> Iterator
     root.mkdir()
     make_repository(root, backend_env)
 
-    def accepted(password: str) -> bool:
-        answer = httpx.get(
-            fake_server.userinfo_url,
-            headers={"Authorization": f"Bearer {password}"},
-            timeout=10,
-            trust_env=False,
-        )
-        return answer.status_code == 200
-
-    with GitServer(root, accepted, backend_env) as server:
+    with GitServer(root, accepts_current_tokens(fake_server), backend_env) as server:
         yield server

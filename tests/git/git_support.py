@@ -18,17 +18,13 @@ from __future__ import annotations
 import base64
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from terminal_session import TerminalRun, run_in_terminal
-
-#: How a git command went (see `TerminalRun`).
-GitRun = TerminalRun
+from login_support import ProgramRun, Serving, run_program
 
 #: The client the tests log in as, and the only one the fake server accepts.
 CLIENT_ID = "git-client"
@@ -52,7 +48,7 @@ class GitRequest:
 
 
 @dataclass
-class GitServer:
+class GitServer(Serving):
     """A git smart-HTTP server for the repositories under `root`, on 127.0.0.1 (see the module).
 
     `requests` lists what it answered, oldest first. Use it as a context manager: `url` is
@@ -64,13 +60,9 @@ class GitServer:
     backend_env: Mapping[str, str]
     requests: list[GitRequest] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _httpd: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
 
-    @property
-    def port(self) -> int:
-        assert self._httpd is not None, "the git server is not running"
-        return int(self._httpd.server_address[1])
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def host(self) -> str:
@@ -80,27 +72,6 @@ class GitServer:
     @property
     def url(self) -> str:
         return f"http://{self.host}"
-
-    def __enter__(self) -> GitServer:
-        handler = _handler_for(self)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def record(self, request: GitRequest) -> None:
-        with self._lock:
-            self.requests.append(request)
 
     def authenticated_requests(self) -> list[GitRequest]:
         with self._lock:
@@ -231,6 +202,10 @@ def make_repository(root: Path, env: Mapping[str, str]) -> Path:
 # --- running git ------------------------------------------------------------------------------
 
 
+#: How a git command went (see `ProgramRun`).
+GitRun = ProgramRun
+
+
 def run_git(
     env: Mapping[str, str],
     *args: str,
@@ -248,21 +223,10 @@ def run_git(
     does (the terminal stays git's controlling terminal). Raises `subprocess.TimeoutExpired`
     (no terminal) or `TimeoutError` (terminal) after *timeout*.
     """
-    if not terminal:
-        started = time.monotonic()
-        done = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            env={**env, "GIT_TERMINAL_PROMPT": "0"},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            start_new_session=True,
-            timeout=timeout,
-        )
-        seconds = time.monotonic() - started
-        return GitRun(done.returncode, done.stdout + done.stderr, done.stderr, [], seconds)
     command = ["git", *args]
+    if not terminal:
+        no_prompt = {**env, "GIT_TERMINAL_PROMPT": "0"}
+        return run_program(command, no_prompt, cwd, timeout=timeout)
     if stderr_to is not None:
         command = ["sh", "-c", 'exec "$@" 2>"$0"', str(stderr_to), *command]
-    return run_in_terminal(env, command, cwd, approve, timeout)
+    return run_program(command, env, cwd, terminal=True, approve=approve, timeout=timeout)

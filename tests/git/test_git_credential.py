@@ -17,16 +17,21 @@ import os
 import shlex
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from git_support import CLIENT_ID, GitRun, GitServer, run_git
-from terminal_session import plain
+from login_support import (
+    approving,
+    device_requests,
+    expire_stored_tokens,
+    hints,
+    login_command,
+    plain,
+    refresh_requests,
+)
 
 from loctocat.testing import FakeAuthorizationServer
 
@@ -95,66 +100,11 @@ def commit(env: dict[str, str], clone: Path, name: str) -> str:
     return git(env, clone, "rev-parse", "HEAD")
 
 
-def device_requests(server: FakeAuthorizationServer) -> int:
-    return sum(r.endpoint == "device_authorization" for r in server.requests)
-
-
-def refresh_requests(server: FakeAuthorizationServer) -> int:
-    return sum(
-        r.endpoint == "token" and r.form.get("grant_type") == "refresh_token"
-        for r in server.requests
-    )
-
-
-def hints(stderr: str) -> list[str]:
-    """loctocat's own lines on stderr."""
-    return [line for line in stderr.splitlines() if line.startswith("loctocat:")]
-
-
-def login_command(hint: str) -> list[str]:
-    """The `loctocat login ...` command a hint names (quoted or not), as arguments."""
-    start = hint.index("loctocat login")
-    quote = hint[start - 1] if start and hint[start - 1] in "'\"`" else None
-    end = hint.index(quote, start) if quote else len(hint)
-    words = shlex.split(hint[start:end].rstrip("."))
-    assert words[:2] == ["loctocat", "login"], hint
-    return words[1:]
-
-
 def stored_access_token(token_store: Path) -> str:
     """The access token of the one token stored."""
     [entry] = json.loads(token_store.read_text())["tokens"].values()
     access_token: str = entry["response"]["access_token"]
     return access_token
-
-
-def expire_stored_tokens(token_store: Path) -> None:
-    """Make every stored token look expired to loctocat too (its clock, not the server's)."""
-    document = json.loads(token_store.read_text())
-    for entry in document["tokens"].values():
-        entry["expires_at"] = time.time() - 60
-    token_store.write_text(json.dumps(document))
-
-
-@contextmanager
-def approving(server: FakeAuthorizationServer) -> Iterator[None]:
-    """A person who approves every code the server hands out, as soon as it appears."""
-    stop = threading.Event()
-
-    def person() -> None:
-        while not stop.is_set():
-            for grant in server.grants:
-                if grant.status == "pending":
-                    server.approve(grant.user_code)
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=person, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def clone_on_a_terminal(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import CLIENT_ID, USER
 from kube_support import ApiServer
-from terminal_session import TerminalRun, run_in_terminal
+from login_support import ProgramRun, approving, device_requests, refresh_requests, run_program
 
 from loctocat.testing import FakeAuthorizationServer
 
@@ -42,33 +42,14 @@ def run_kubectl(
     terminal: bool = False,
     server: FakeAuthorizationServer | None = None,
     timeout: float = 60,
-) -> TerminalRun:
+) -> ProgramRun:
     """kubectl on a terminal (each code shown approved at `server`), or from a script: no
     terminal at all, stdin /dev/null."""
-    if terminal:
-        approve = server.approve if server is not None else None
-        return run_in_terminal(env, [kubectl, *args], Path(env["HOME"]), approve, timeout)
-    started = time.monotonic()
-    done = subprocess.run(
-        [kubectl, *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        start_new_session=True,
-        timeout=timeout,
-        check=False,
+    approve = server.approve if server is not None else None
+    cwd = Path(env["HOME"])
+    return run_program(
+        [kubectl, *args], env, cwd, terminal=terminal, approve=approve, timeout=timeout
     )
-    seconds = time.monotonic() - started
-    return TerminalRun(done.returncode, done.stdout + done.stderr, done.stderr, [], seconds)
-
-
-def device_requests(server: FakeAuthorizationServer) -> int:
-    return sum(1 for r in server.requests if r.endpoint == "device_authorization")
-
-
-def grants_of(server: FakeAuthorizationServer, grant_type: str) -> int:
-    return sum(1 for r in server.requests if r.form.get("grant_type") == grant_type)
 
 
 def test_kubectl_logs_in_once_on_a_terminal_then_uses_the_stored_token(
@@ -123,30 +104,12 @@ def test_without_a_terminal_kubectl_fails_at_once_naming_the_login_to_run(
 
     # The command it names is the one that logs in: run it (approved), and kubectl works.
     words = command.split()[1:]
-    approver = _approve_in_background(fake_server)
-    login = loctocat(kube_env, *words)
-    approver.join()
+    with approving(fake_server):
+        login = loctocat(kube_env, *words)
     assert login.returncode == 0, login.stderr
     after = run_kubectl(kubectl, kube_env, "get", "--raw", "/api")
     assert after.status == 0, after.output
     assert cluster.tokens_taken() == [fake_server.issued_tokens[-1].id_token]
-
-
-def _approve_in_background(server: FakeAuthorizationServer) -> object:
-    import threading
-
-    def person() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            pending = [g for g in server.grants if g.status == "pending"]
-            if pending:
-                server.approve(pending[0].user_code)
-                return
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=person, daemon=True)
-    thread.start()
-    return thread
 
 
 def _expire_stored_token(token_store: Path) -> None:
@@ -178,7 +141,7 @@ def test_an_expired_token_is_refreshed_silently(
 
     assert done.status == 0, done.output
     assert "loctocat" not in done.stderr  # silently
-    assert grants_of(fake_server, "refresh_token") == 1
+    assert refresh_requests(fake_server) == 1
     assert device_requests(fake_server) == 1
     refreshed = fake_server.issued_tokens[-1]
     assert refreshed.grant_type == "refresh_token"
@@ -277,9 +240,8 @@ def test_the_answer_has_the_api_version_kubectl_asked_for(
     fake_server: FakeAuthorizationServer,
     version: str,
 ) -> None:
-    approver = _approve_in_background(fake_server)
-    assert loctocat(kube_env, "login", *selection).returncode == 0
-    approver.join()
+    with approving(fake_server):
+        assert loctocat(kube_env, "login", *selection).returncode == 0
     env = {**kube_env, "KUBERNETES_EXEC_INFO": _exec_info(version, interactive=False)}
 
     done = loctocat(env, "kubectl-credential", *selection)
@@ -328,9 +290,8 @@ def test_an_id_token_loctocat_cannot_verify_is_not_handed_to_kubectl(
         "--store",
         str(token_store),
     ]
-    approver = _approve_in_background(fake_server)
-    assert loctocat(kube_env, "login", *by_hand).returncode == 0
-    approver.join()
+    with approving(fake_server):
+        assert loctocat(kube_env, "login", *by_hand).returncode == 0
     env = {**kube_env, "KUBERNETES_EXEC_INFO": _exec_info("v1", interactive=False)}
 
     done = loctocat(env, "kubectl-credential", *by_hand)
@@ -669,9 +630,8 @@ def test_an_expired_id_token_is_renewed_by_a_login_on_a_terminal(
 ) -> None:
     # Some services' ID tokens end before their access tokens; with no refresh token (or a
     # refused one) only a new login brings a valid one.
-    approver = _approve_in_background(fake_server)
-    assert loctocat(kube_env, "login", *selection).returncode == 0
-    approver.join()
+    with approving(fake_server):
+        assert loctocat(kube_env, "login", *selection).returncode == 0
     document = json.loads(token_store.read_text())
     [entry] = document["tokens"].values()
     entry["claims"]["exp"] = int(time.time()) - 60
@@ -688,7 +648,9 @@ def test_an_expired_id_token_is_renewed_by_a_login_on_a_terminal(
     assert "run 'loctocat login " in unattended.stderr
 
     env = {**kube_env, "KUBERNETES_EXEC_INFO": _exec_info("v1", interactive=True)}
-    done = run_in_terminal(env, plugin, Path(kube_env["HOME"]), fake_server.approve, 60)
+    done = run_program(
+        plugin, env, Path(kube_env["HOME"]), terminal=True, approve=fake_server.approve
+    )
     assert done.status == 0, done.output
     assert len(done.codes) == 1
     assert fake_server.issued_tokens[-1].id_token in done.output.replace("\r\n", "")

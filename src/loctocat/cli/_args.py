@@ -29,6 +29,7 @@ COMMANDS = (
     "git-credential",
     "setup-kubectl",
     "kubectl-credential",
+    "setup-index",
 )
 
 #: Seconds `--auto-approve` waits before approving, so the prompt can be seen.
@@ -47,7 +48,8 @@ Run 'loctocat COMMAND --help' for the options of a command.
 
 config file: ~/.config/loctocat/config.toml (or the file $LOCTOCAT_CONFIG
 names) holds defaults per provider ([providers.NAME]), servers of your own
-([servers.NAME]) and where tokens are kept (store = ...). Flags win.
+([servers.NAME]), package indexes for pip, uv and twine ([indexes."URL"], see
+'loctocat setup-index') and where tokens are kept (store = ...). Flags win.
 
 {exit_codes}"""
 
@@ -183,6 +185,28 @@ entry that runs 'loctocat kubectl-credential' with these options, as the
 terminal allows (interactiveMode: IfAvailable). Every other line of the file
 stays as it was. --print prints the 'kubectl config set-credentials' command
 that does the same instead; --unset removes the user again.
+
+"""
+    + _SELECTION_NOTES
+)
+
+_SETUP_INDEX_EPILOG = (
+    """\
+examples:
+  loctocat setup-index https://pypi.example.com/simple/ work
+  loctocat setup-index https://pypi.example.com/simple/ \\
+      --issuer https://sso.example.com --client-id pip --scope read:packages
+  pip install --keyring-provider import \\
+      --index-url https://pypi.example.com/simple/ PACKAGE
+  loctocat setup-index https://pypi.example.com/simple/ --unset
+
+Writes an [indexes."URL"] table into the config file (keeping the rest of the
+file as it is), so that loctocat's keyring backend gives pip, uv and twine a
+valid token for URL and the URLs under it, and for no other URL: stored,
+refreshed, or from a device-flow login on the terminal. The username sent
+with it is __token__ unless --username says otherwise. uv asks keyring only
+with the username in the URL: --index-url https://__token__@HOST/PATH/.
+Running it again changes nothing; --unset removes the table.
 
 """
     + _SELECTION_NOTES
@@ -491,6 +515,25 @@ def build_parser() -> _Parser:
         help="print the 'kubectl config set-credentials' command instead",
     )
     kubeconfig.add_argument("--unset", action="store_true", help="remove the user again")
+
+    setup_index = command(
+        "setup-index",
+        "make pip, uv and twine log in to a package index with loctocat",
+        "Make pip, uv and twine get their tokens for a package index from loctocat, "
+        "through keyring (written to the config file).",
+        _SETUP_INDEX_EPILOG,
+    )
+    setup_index.add_argument(
+        "url", metavar="URL", help="the index URL, as given to pip's --index-url"
+    )
+    _selection(setup_index)
+    index = setup_index.add_argument_group("index")
+    index.add_argument(
+        "--username",
+        metavar="NAME",
+        help="the username sent with the token (default: __token__)",
+    )
+    index.add_argument("--unset", action="store_true", help="remove the index from the config file")
 
     status = command(
         "status",

@@ -14,7 +14,14 @@ from loctocat.cli._args import AUTO_APPROVE_AFTER, flag
 from loctocat.cli._exits import EXIT_ERROR, EXIT_OK, CommandFailed, exit_code
 from loctocat.cli._output import message, table, token_json, until
 from loctocat.cli._run import QuietFailures, Run, login_command
-from loctocat.cli._select import Selection, choose_store, describe_store, id_token_holder, select
+from loctocat.cli._select import (
+    Selection,
+    choose_store,
+    describe_store,
+    id_token_holder,
+    index_for_fast_path,
+    select,
+)
 from loctocat.errors import (
     LoginRequired,
     ProtocolError,
@@ -121,8 +128,6 @@ def _token(args: argparse.Namespace, run: Run) -> int:
             print(holder.id_token)
         else:
             _print_token(authenticator.token, args.json)
-    from loctocat.cli._git import index_for_fast_path
-
     index_for_fast_path(run, selection)
     return EXIT_OK
 
@@ -408,6 +413,12 @@ def _setup_kubectl(args: argparse.Namespace, run: Run) -> int:
     return setup_kubectl(args, run)
 
 
+def _setup_index(args: argparse.Namespace, run: Run) -> int:
+    from loctocat.cli._index import setup_index
+
+    return setup_index(args, run)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Run], int]] = {
     "login": _login,
     "token": _token,
@@ -421,4 +432,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Run], int]] = {
     "setup-git": _setup_git,
     "kubectl-credential": _kubectl_credential,
     "setup-kubectl": _setup_kubectl,
+    "setup-index": _setup_index,
 }

@@ -12,10 +12,16 @@ issuer = "https://sso.example.com/realms/staff"
 client_id = "cli"
 scopes = ["openid", "offline_access"]
 secret_env = "WORK_SECRET"
+
+[indexes."https://pypi.example.com/simple/"]   # pip, uv, twine (see 'loctocat setup-index')
+server = "work"
+username = "__token__"
 ```
 
 A server names its endpoints with `issuer`, or `auth_url` and `token_url` (and
-`revocation_url`), or `provider` and that provider's options. `LOCTOCAT_CONFIG` names another
+`revocation_url`), or `provider` and that provider's options. An index is the options of
+`loctocat login` as keys: `provider` or `server` (a `[servers.NAME]` of the file) or `issuer`
+or `auth_url` and `token_url`, the same others, and `username`. `LOCTOCAT_CONFIG` names another
 file. Every problem is a `UsageError` naming the file and the key.
 """
 
@@ -37,6 +43,8 @@ CONFIG_ENV = "LOCTOCAT_CONFIG"
 _LOGIN_KEYS = ("client_id", "scopes", "account", "secret_env", "store")
 #: Keys that say where a server is.
 _SERVER_KEYS = ("provider", "issuer", "auth_url", "token_url", "revocation_url")
+#: Keys an index has beyond a server's: the server it logs in to by name, its username.
+_INDEX_KEYS = ("server", "username")
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,8 @@ class Config:
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Servers of the user's own, by the name they are used under.
     servers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Package indexes pip, uv and twine get tokens for, by normalized URL (see `_indexes`).
+    indexes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def config_path() -> Path:
@@ -94,20 +104,22 @@ class _Checker:
         return UsageError(f"in the config file {self.path}: {what}")
 
     def config(self, document: dict[str, Any]) -> Config:
-        unknown = sorted(set(document) - {"providers", "servers", "store"})
+        unknown = sorted(set(document) - {"providers", "servers", "indexes", "store"})
         if unknown:
             raise self.bad(
-                f"unknown key {unknown[0]!r}: the file has [providers.NAME] and [servers.NAME] "
-                "tables and a 'store' key"
+                f"unknown key {unknown[0]!r}: the file has [providers.NAME], [servers.NAME] and "
+                "[indexes.\"URL\"] tables and a 'store' key"
             )
         store = document.get("store")
         if store is not None:
             self.string(store, "store")
+        servers = self.servers(document.get("servers", {}))
         return Config(
             self.path,
             store=store,
             providers=self.providers(document.get("providers", {})),
-            servers=self.servers(document.get("servers", {})),
+            servers=servers,
+            indexes=self.indexes(document.get("indexes", {}), servers),
         )
 
     def providers(self, tables: object) -> dict[str, dict[str, Any]]:
@@ -137,29 +149,63 @@ class _Checker:
                     f"[{where}]: {name} is a predefined provider: set its defaults in "
                     f"[providers.{name}], or give this server another name"
                 )
-            provider = PROVIDERS.get(table.get("provider", "")) if isinstance(table, dict) else None
-            options = () if provider is None else tuple(p.name for p in provider.parameters)
-            entry = self.table(table, where, (*_SERVER_KEYS, *_LOGIN_KEYS, *options))
-            if "provider" in entry and provider is None:
-                raise self.bad(f"[{where}] provider: unknown provider (see 'loctocat providers')")
-            ways = [
-                way
-                for way, keys in (
-                    ("provider", ("provider",)),
-                    ("issuer", ("issuer",)),
-                    ("endpoints", ("auth_url", "token_url")),
-                )
-                if any(key in entry for key in keys)
-            ]
-            if len(ways) != 1:
-                raise self.bad(
-                    f"[{where}]: name the server one way: provider (and its options), or "
-                    "issuer, or auth_url and token_url"
-                )
-            if ways == ["endpoints"] and not {"auth_url", "token_url"} <= set(entry):
-                raise self.bad(f"[{where}]: auth_url and token_url go together")
-            result[name] = entry
+            result[name] = self.login(table, where)
         return result
+
+    def indexes(
+        self, tables: object, servers: dict[str, dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        from loctocat.cli._indexes import normalize_index_url
+
+        if not isinstance(tables, dict):
+            raise self.bad("'indexes' must be a table of [indexes.\"URL\"] tables")
+        result: dict[str, dict[str, Any]] = {}
+        for url, table in tables.items():
+            where = f'indexes."{url}"'
+            try:
+                key = normalize_index_url(url)
+            except ValueError as exc:
+                raise self.bad(f"[{where}]: {exc}") from None
+            if key in result:
+                raise self.bad(f"[{where}]: another table names the same index, {key}")
+            entry = self.login(table, where, index=True)
+            if "server" in entry and entry["server"] not in servers:
+                raise self.bad(
+                    f"[{where}] server: no [servers.{entry['server']}] in this file (a "
+                    "predefined provider goes in 'provider')"
+                )
+            result[key] = entry
+        return result
+
+    def login(self, table: object, where: str, *, index: bool = False) -> dict[str, Any]:
+        """A server entry, or (`index`) an index's: one way to name the server, known keys."""
+        from loctocat.predefined import PROVIDERS
+
+        provider = PROVIDERS.get(table.get("provider", "")) if isinstance(table, dict) else None
+        options = () if provider is None else tuple(p.name for p in provider.parameters)
+        extra = _INDEX_KEYS if index else ()
+        entry = self.table(table, where, (*_SERVER_KEYS, *_LOGIN_KEYS, *extra, *options))
+        if "provider" in entry and provider is None:
+            raise self.bad(f"[{where}] provider: unknown provider (see 'loctocat providers')")
+        ways = [
+            way
+            for way, keys in (
+                ("provider", ("provider",)),
+                ("server", ("server",)),
+                ("issuer", ("issuer",)),
+                ("endpoints", ("auth_url", "token_url")),
+            )
+            if any(key in entry for key in keys)
+        ]
+        if len(ways) != 1:
+            server = "server (a [servers.NAME] of this file), or " if index else ""
+            raise self.bad(
+                f"[{where}]: name the server one way: provider (and its options), or "
+                f"{server}issuer, or auth_url and token_url"
+            )
+        if ways == ["endpoints"] and not {"auth_url", "token_url"} <= set(entry):
+            raise self.bad(f"[{where}]: auth_url and token_url go together")
+        return entry
 
     def table(self, table: object, where: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(table, dict):

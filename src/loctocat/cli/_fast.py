@@ -1,13 +1,14 @@
-"""The stored-token path: `token`, `git-credential get` and `kubectl-credential` answered from the
-token file.
+"""The stored-token path: `token`, `git-credential get`, `kubectl-credential` and the keyring
+backend's answers for a package index, from the token file.
 
-These run before every `git fetch` and in every script, so when the token stored for exactly
-this command line is still valid they answer without loading the rest of loctocat (no
-argument parser, no HTTP stack, no terminal UI). An index in the user cache directory maps a
-command line (with the working directory, the environment variables and the config file it
-depends on) to the token file and key the full path found for it last time; the full path
-writes it. Anything unusual (no entry, an expired token, another kind of store, a file others
-could write) falls through to the full path, which decides as it always does.
+These run before every `git fetch`, every index request of pip and in every script, so when the
+token stored for exactly this command line (or index) is still valid they answer without loading
+the rest of loctocat (no argument parser, no HTTP stack, no terminal UI). An index in the user
+cache directory maps a command line or a package index (with the working directory, the
+environment variables and the config file it depends on) to the token file and key the full
+path found for it last time; the full path writes it. Anything unusual (no entry, an expired
+token, another kind of store, a file others could write) falls through to the full path, which
+decides as it always does.
 """
 
 from __future__ import annotations
@@ -98,8 +99,28 @@ def remember(
     Best effort: the index is a cache, and failing to write it only costs the next run time.
     """
     words = _command_line(argv)
-    if words is None:
-        return
+    if words is not None:
+        _remember(words, token_file, key, config_file, git, kubectl)
+
+
+def remember_index(url: str, token_file: str, key: str, config_file: str) -> None:
+    """Record that the token for the package index `url` is `key` in `token_file`."""
+    _remember(_index_words(url), token_file, key, config_file)
+
+
+def _index_words(url: str) -> list[str]:
+    # No command line starts with a URL: the two kinds of entries never meet.
+    return [url, "keyring"]
+
+
+def _remember(
+    words: list[str],
+    token_file: str,
+    key: str,
+    config_file: str,
+    git: dict[str, Any] | None = None,
+    kubectl: dict[str, Any] | None = None,
+) -> None:
     path = index_path()
     entries = _read_index(path)
     entries.pop(_signature(words), None)
@@ -252,3 +273,13 @@ def _answer_kubectl(entry: dict[str, Any], stored: dict[str, Any]) -> int | None
         return None  # the full path says what is wrong
     sys.stdout.write(exec_credential(api_version, *found))
     return 0
+
+
+def index_token(url: str) -> str | None:
+    """The stored access token for the package index `url`, if one is known and still valid."""
+    entry = _read_index(index_path()).get(_signature(_index_words(url)))
+    if not isinstance(entry, dict):
+        return None
+    stored = _stored(entry)
+    found = None if stored is None else _valid_token(stored)
+    return None if found is None else found[0]

@@ -22,13 +22,14 @@ from typing import IO, TYPE_CHECKING, Any
 from loctocat.cli._exits import EXIT_ERROR, EXIT_OK, CommandFailed, UsageError
 from loctocat.cli._gitproto import answer, read_request, target_matches
 from loctocat.cli._output import message
-from loctocat.cli._select import Selection, select
+from loctocat.cli._run import helper_token, terminal
+from loctocat.cli._select import Selection, index_for_fast_path, select, selection_words
 from loctocat.errors import LoginRequired
 
 if TYPE_CHECKING:
     from loctocat.cli._run import Run
 
-__all__ = ["git_credential", "index_for_fast_path", "selection_words", "setup_git"]
+__all__ = ["git_credential", "setup_git"]
 
 #: What marks a helper entry as loctocat's own in git's config.
 _MARK = "-m loctocat git-credential"
@@ -92,14 +93,8 @@ def _get(
     target: GitTarget,
     request: dict[str, str],
 ) -> int:
-    from loctocat.cli._run import QuietFailures
-
-    terminal = _terminal()
-    authenticator = selection.authenticator
     try:
-        with authenticator:
-            prompt = QuietFailures(console_file=terminal, open_browser=False)
-            authenticator.get_token(prompt=prompt, login=terminal is not None)
+        token = helper_token(selection.authenticator, _terminal())
     except LoginRequired:
         why = "GIT_TERMINAL_PROMPT=0" if _prompts_disabled() else "no terminal"
         # One line, unwrapped, as every error of the command line: git shows it as it is.
@@ -109,14 +104,9 @@ def _get(
             file=sys.stderr,
         )
         return EXIT_OK
-    finally:
-        if terminal is not None and terminal is not sys.stderr:
-            terminal.close()
-    token = authenticator.token
-    assert token is not None
     expires_at = token.expires_at.timestamp() if token.expires_at is not None else None
     sys.stdout.write(answer(request, target.as_data(), token.access_token, expires_at))
-    index_for_fast_path(run, selection, target)
+    index_for_fast_path(run, selection, git=target.as_data())
     return EXIT_OK
 
 
@@ -126,9 +116,7 @@ def _prompts_disabled() -> bool:
 
 
 def _terminal() -> IO[str] | None:
-    """Where a person can see the code (see `terminal`), unless git says never to prompt."""
-    from loctocat.cli._run import terminal
-
+    """Where a person can see the code (see `terminal`); None with GIT_TERMINAL_PROMPT=0."""
     return None if _prompts_disabled() else terminal()
 
 
@@ -146,25 +134,6 @@ def _invalidate(selection: Selection, password: str | None) -> None:
             return
         expired = datetime.now(UTC) - timedelta(seconds=1)
         store.save(key, dataclasses.replace(token, expires_at=expired))
-
-
-def index_for_fast_path(
-    run: Run,
-    selection: Selection,
-    target: GitTarget | None = None,
-    kubectl: dict[str, str] | None = None,
-) -> None:
-    """Index this command line's token for the stored-token path (file stores only), with
-    what git's or kubectl's answer needs besides the token."""
-    from loctocat.cli._config import config_path
-    from loctocat.cli._fast import remember
-    from loctocat.store import FileTokenStore
-
-    if isinstance(selection.store, FileTokenStore):
-        key = selection.authenticator.store_key()
-        config = selection.config.path if selection.config is not None else config_path()
-        git = target.as_data() if target is not None else None
-        remember(run.argv, str(selection.store.path), key, str(config), git, kubectl)
 
 
 def _login_command(run: Run) -> str:
@@ -224,39 +193,15 @@ def _unset(git: str, keys: list[str], target: GitTarget) -> int:
 
 def _helper_command(args: argparse.Namespace, target: GitTarget) -> str:
     """The helper entry: this Python running loctocat, with the options that name the login."""
-    words = [*selection_words(args, but=("host",)), "--host", target.host]
-    words += ["--username", target.username]
+    # --host is written once, as the git host (for GitHub also its server).
+    words = [
+        *selection_words(args, without=("host",)),
+        "--host",
+        target.host,
+        "--username",
+        target.username,
+    ]
     return f"!{shlex.quote(sys.executable)} -m loctocat git-credential {shlex.join(words)}"
-
-
-def selection_words(args: argparse.Namespace, but: tuple[str, ...] = ()) -> list[str]:
-    """The options that name this login, as a command line (paths made absolute), but the
-    provider options `but` names."""
-    from loctocat.cli._args import flag, provider_options
-
-    words = [args.name] if args.name else []
-    for option in ("issuer", "auth_url", "token_url", "revocation_url", "client_id"):
-        value = getattr(args, option)
-        if value:
-            words += [flag(option), value]
-    for scope in args.scopes or []:
-        words += ["--scope", scope]
-    if args.secret_env:
-        words += ["--secret-env", args.secret_env]
-    if args.timeout:
-        words += ["--timeout", str(args.timeout)]
-    for name in sorted(provider_options()):
-        value = getattr(args, f"param_{name}", None)
-        if value is not None and name not in but:
-            words += [flag(name), value]
-    if args.store:
-        where = args.store
-        if where not in ("keyring", "file") and "://" not in where:
-            where = os.path.abspath(os.path.expanduser(where))
-        words += ["--store", where]
-    if args.account:
-        words += ["--account", args.account]
-    return words
 
 
 def _git_config(git: str, *words: str, check: bool = True) -> str:

@@ -37,7 +37,7 @@ from loctocat.cli._kubeproto import (
     read_exec_info,
 )
 from loctocat.cli._output import message, shown_path
-from loctocat.cli._select import Selection, select
+from loctocat.cli._select import Selection, index_for_fast_path, select
 from loctocat.errors import LoginRequired
 
 if TYPE_CHECKING:
@@ -94,8 +94,6 @@ def kubectl_credential(args: argparse.Namespace, run: Run) -> int:
         if shown_to is not None and shown_to is not sys.stderr:
             shown_to.close()
     sys.stdout.write(exec_credential(api_version, value, expires_at))
-    from loctocat.cli._git import index_for_fast_path
-
     kind = "id_token" if wants_id_token else "access_token"
     index_for_fast_path(run, selection, kubectl={"token": kind})
     return EXIT_OK
@@ -201,7 +199,7 @@ def setup_kubectl(args: argparse.Namespace, run: Run) -> int:
 
 def _exec_entry(args: argparse.Namespace) -> dict[str, Any]:
     """The `exec` section: this Python running loctocat, with the options naming the login."""
-    from loctocat.cli._git import selection_words
+    from loctocat.cli._select import selection_words
 
     plugin_args = ["-m", *_OWN_ARGS, *selection_words(args)]
     if args.access_token:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import IO, TYPE_CHECKING
 
@@ -9,9 +10,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from loctocat._models import LoctocatAuthInfo, Token
+    from loctocat.auth import Authenticator
     from loctocat.prompt import Prompt
 
-__all__ = ["QuietFailures", "Run", "login_command", "terminal"]
+__all__ = ["QuietFailures", "Run", "helper_token", "login_command", "terminal"]
 
 
 class Run:
@@ -28,8 +30,6 @@ def terminal() -> IO[str] | None:
     itself; the controlling terminal still reaches the person. Close what it returns unless
     it is `sys.stderr`.
     """
-    import os
-
     try:
         if os.isatty(sys.stderr.fileno()):
             return sys.stderr
@@ -101,3 +101,22 @@ class QuietFailures:
     def close(self) -> None:
         if self._built is not None:
             self._built.close()
+
+
+def helper_token(authenticator: Authenticator, terminal: IO[str] | None) -> Token:
+    """A valid token for a program that runs loctocat as its helper (git, pip, uv, twine).
+
+    The stored token while it is valid, else a refreshed one, else a device-flow login whose
+    code is shown on `terminal`; with no terminal, `LoginRequired` at once, since nobody would
+    see the code. The prompt offers no browser: the program, not loctocat, owns the keyboard.
+    `terminal` is closed afterwards unless it is `sys.stderr`.
+    """
+    try:
+        with authenticator:
+            prompt = QuietFailures(console_file=terminal, open_browser=False)
+            authenticator.get_token(prompt=prompt, login=terminal is not None)
+    finally:
+        if terminal is not None and terminal is not sys.stderr:
+            terminal.close()
+    assert authenticator.token is not None
+    return authenticator.token

@@ -23,6 +23,7 @@ from loctocat.errors import ConfigurationError
 if TYPE_CHECKING:
     from loctocat._models import Token
     from loctocat.auth import Authenticator
+    from loctocat.cli._run import Run
     from loctocat.predefined import Provider
     from loctocat.prompt import Prompt
     from loctocat.store import TokenStore
@@ -32,7 +33,10 @@ __all__ = [
     "choose_store",
     "describe_store",
     "id_token_holder",
+    "index_for_fast_path",
     "select",
+    "selection_words",
+    "split_scopes",
     "usage_error",
 ]
 
@@ -187,7 +191,7 @@ def select(
             table = f"servers.{server}" if server else f"providers.{provider.name}"  # type: ignore[union-attr]
             where = f" (or client_id in [{table}] of {config.path})"
         raise UsageError(f"--client-id is required{where}")
-    scopes = _split_scopes(args.scopes) if args.scopes else entry.pop("scopes", None)
+    scopes = split_scopes(args.scopes) if args.scopes else entry.pop("scopes", None)
     token_store = choose_store(args.store or entry.pop("store", None) or config.store)
     options: dict[str, Any] = {
         "client_secret": _read_secret(args, entry.pop("secret_env", None)),
@@ -231,7 +235,43 @@ def select(
     )
 
 
-def _split_scopes(values: Sequence[str]) -> list[str]:
+def selection_words(args: argparse.Namespace, *, without: Sequence[str] = ()) -> list[str]:
+    """The options that name this login, as a command line (paths made absolute).
+
+    What a helper entry (git's config, the hint naming `loctocat login ...`) records, so that
+    it names the same login from any directory. `without` names provider options left out.
+    """
+    words = [args.name] if args.name else []
+    for option in ("issuer", "auth_url", "token_url", "revocation_url", "client_id"):
+        value = getattr(args, option)
+        if value:
+            words += [flag(option), value]
+    for scope in args.scopes or []:
+        words += ["--scope", scope]
+    if args.secret_env:
+        words += ["--secret-env", args.secret_env]
+    if args.timeout:
+        words += ["--timeout", str(args.timeout)]
+    for name in sorted(provider_options()):
+        value = getattr(args, f"param_{name}", None)
+        if value is not None and name not in without:
+            words += [flag(name), value]
+    if args.store:
+        words += ["--store", absolute_store(args.store)]
+    if args.account:
+        words += ["--account", args.account]
+    return words
+
+
+def absolute_store(where: str) -> str:
+    """A `--store` value that means the same from any directory: a path made absolute."""
+    if where in ("keyring", "file") or "://" in where:
+        return where
+    return os.path.abspath(os.path.expanduser(where))
+
+
+def split_scopes(values: Sequence[str]) -> list[str]:
+    """`--scope` values as scopes: each may hold several, separated by spaces."""
     return [scope for value in values for scope in value.split()]
 
 
@@ -322,3 +362,21 @@ def _id_token_valid(token: Token, leeway: float) -> bool:
     if token.id_token is None or not isinstance(exp, int | float) or isinstance(exp, bool):
         return token.id_token is not None and exp is None  # no verified expiry: taken as is
     return exp > time.time() + leeway
+
+
+def index_for_fast_path(
+    run: Run,
+    selection: Selection,
+    git: dict[str, Any] | None = None,
+    kubectl: dict[str, str] | None = None,
+) -> None:
+    """Index this command line's token for the stored-token path (file stores only), with
+    what git's or kubectl's answer needs besides the token."""
+    from loctocat.cli._config import config_path
+    from loctocat.cli._fast import remember
+    from loctocat.store import FileTokenStore
+
+    if isinstance(selection.store, FileTokenStore):
+        key = selection.authenticator.store_key()
+        config = selection.config.path if selection.config is not None else config_path()
+        remember(run.argv, str(selection.store.path), key, str(config), git, kubectl)
