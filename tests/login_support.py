@@ -6,6 +6,7 @@ a loopback HTTP server gated on the fake server's tokens, and a program run on a
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -47,6 +48,41 @@ def login_command(hint: str) -> list[str]:
     words = shlex.split(hint[start:end].rstrip("."))
     assert words[:2] == ["loctocat", "login"], hint
     return words[1:]
+
+
+# --- an environment of its own --------------------------------------------------------------------
+
+#: The `src` directory loctocat is imported from, for the `python -m loctocat` programs run.
+SOURCE = Path(__file__).resolve().parents[1] / "src"
+
+
+def isolated_environment(
+    tmp_path: Path, dropped: Sequence[str] = (), **settings: str
+) -> dict[str, str]:
+    """An environment for `python -m loctocat` and the programs that run it: a home, config
+    and caches under `tmp_path` (an empty loctocat config file), nothing of the user's, no
+    browser or SSH session, loctocat imported from this source tree; variables starting with
+    one of `dropped` removed, and `settings` added."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    config = tmp_path / "loctocat.toml"
+    config.write_text("")
+    prefixes = ("LOCTOCAT_", "XDG_", *dropped)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    for name in ("SSH_ASKPASS", "SSH_CONNECTION", "SSH_TTY", "BROWSER", "VIRTUAL_ENV"):
+        environ.pop(name, None)
+    environ.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_DATA_HOME=str(home / ".local" / "share"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        LOCTOCAT_CONFIG=str(config),
+        PYTHONPATH=str(SOURCE),
+        NO_COLOR="1",
+        LC_ALL="C.UTF-8",
+    )
+    environ.update(settings)
+    return environ
 
 
 # --- the fake authorization server, and the person approving codes --------------------------------

@@ -16,13 +16,9 @@ from pathlib import Path
 
 import pytest
 from git_support import CLIENT_ID, GitServer, make_repository
-from login_support import accepts_current_tokens
+from login_support import accepts_current_tokens, isolated_environment
 
-import loctocat
 from loctocat.testing import FakeAuthorizationServer
-
-#: The `src` directory loctocat is imported from, for the `python -m loctocat` that git runs.
-SOURCE = Path(loctocat.__file__).resolve().parents[1]
 
 
 def require_git() -> str:
@@ -70,24 +66,7 @@ def selection(fake_server: FakeAuthorizationServer, token_store: Path) -> list[s
 def loctocat_env(tmp_path: Path) -> dict[str, str]:
     """An environment for `python -m loctocat` and for git: nothing from the user's home, no
     askpass program, no config file of the user's, loctocat imported from this source tree."""
-    home = tmp_path / "home"
-    home.mkdir()
-    config = tmp_path / "loctocat.toml"
-    config.write_text("")
-    dropped = ("GIT_", "LOCTOCAT_", "XDG_")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
-    for name in ("SSH_ASKPASS", "SSH_CONNECTION", "SSH_TTY", "BROWSER", "PYTHONPATH"):
-        environ.pop(name, None)
-    environ.update(
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        XDG_DATA_HOME=str(home / ".local" / "share"),
-        LOCTOCAT_CONFIG=str(config),
-        PYTHONPATH=str(SOURCE),
-        NO_COLOR="1",
-        LC_ALL="C.UTF-8",
-    )
-    return environ
+    return isolated_environment(tmp_path, ("GIT_",))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from index_support import CLIENT_ID, SCRIPTS, GatedIndex, loctocat
-from login_support import accepts_current_tokens, approving
+from login_support import accepts_current_tokens, approving, isolated_environment
 
 from loctocat.testing import FakeAuthorizationServer
 
@@ -53,32 +53,18 @@ def env(tmp_path: Path) -> dict[str, str]:
     """An environment for loctocat, pip, uv and keyring: an empty loctocat config file, homes
     and caches under tmp_path, no pip or uv config, and a `keyring` command on PATH that is
     not in pip's own scripts directory (pip's subprocess provider skips that one)."""
-    home = tmp_path / "home"
-    home.mkdir()
-    config = tmp_path / "config.toml"
-    config.write_text("")
     commands = tmp_path / "bin"
     commands.mkdir()
     (commands / "keyring").symlink_to(SCRIPTS / "keyring")
-    dropped = ("LOCTOCAT_", "XDG_", "PIP_", "UV_", "KEYRING_", "PYTHON_KEYRING")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
-    for name in ("PYTHONPATH", "VIRTUAL_ENV", "SSH_CONNECTION", "SSH_TTY", "BROWSER"):
-        environ.pop(name, None)
-    environ.update(
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        XDG_DATA_HOME=str(home / ".local" / "share"),
-        XDG_CACHE_HOME=str(home / ".cache"),
-        LOCTOCAT_CONFIG=str(config),
-        PATH=os.pathsep.join([str(commands), environ.get("PATH", os.defpath)]),
+    return isolated_environment(
+        tmp_path,
+        ("PIP_", "UV_", "KEYRING_", "PYTHON_KEYRING"),
+        PATH=os.pathsep.join([str(commands), os.environ.get("PATH", os.defpath)]),
         PIP_CONFIG_FILE=os.devnull,
         PIP_DISABLE_PIP_VERSION_CHECK="1",
         UV_NO_CONFIG="1",
         UV_PYTHON_DOWNLOADS="never",
-        NO_COLOR="1",
-        LC_ALL="C.UTF-8",
     )
-    return environ
 
 
 @pytest.fixture

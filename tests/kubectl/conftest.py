@@ -19,12 +19,10 @@ from pathlib import Path
 import jwt
 import pytest
 from kube_support import ApiServer, api_server
+from login_support import isolated_environment
 
-import loctocat
 from loctocat.testing import FakeAuthorizationServer
 
-#: The `src` directory loctocat is imported from, for the `python -m loctocat` kubectl runs.
-SOURCE = Path(loctocat.__file__).resolve().parents[1]
 #: The client the tests log in as; the API server's OpenID Connect audience.
 CLIENT_ID = "kubernetes"
 #: The cluster, context and kubeconfig user the tests set up.
@@ -114,27 +112,12 @@ def selection(fake_server: FakeAuthorizationServer, token_store: Path) -> list[s
 def kube_env(tmp_path: Path) -> dict[str, str]:
     """An environment for kubectl and `python -m loctocat`: a home of its own, the kubeconfig
     `tmp_path/kubeconfig`, loctocat imported from this source tree."""
-    home = tmp_path / "home"
-    home.mkdir()
-    config = tmp_path / "loctocat.toml"
-    config.write_text("")
-    dropped = ("KUBE", "LOCTOCAT_", "XDG_")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
-    for name in ("SSH_CONNECTION", "SSH_TTY", "BROWSER", "PYTHONPATH"):
-        environ.pop(name, None)
-    environ.update(
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        XDG_DATA_HOME=str(home / ".local" / "share"),
-        XDG_CACHE_HOME=str(home / ".cache"),
+    return isolated_environment(
+        tmp_path,
+        ("KUBE",),
         KUBECONFIG=str(tmp_path / "kubeconfig"),
-        LOCTOCAT_CONFIG=str(config),
-        PYTHONPATH=str(SOURCE),
         PATH=os.pathsep.join([VENV_BIN, _path()]),
-        NO_COLOR="1",
-        LC_ALL="C.UTF-8",
     )
-    return environ
 
 
 #: A kubeconfig as a person keeps it: a comment, a cluster with its CA, a context for the user
