@@ -27,6 +27,7 @@ from loctocat.cli import (
     EXIT_OK,
     EXIT_USAGE,
 )
+from loctocat.cli._args import COMMANDS
 from loctocat.testing import FakeAuthorizationServer
 
 LOCTOCAT = [sys.executable, "-m", "loctocat"]
@@ -396,7 +397,7 @@ def test_missing_config_file_named_by_the_variable(env: dict[str, str], tmp_path
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["login"], ["token"], ["logout"], ["providers"], ["demo"], ["serve"], ["setup-index"]],
+    [[], *([name] for name in COMMANDS)],
 )
 def test_every_command_has_help_with_examples(env: dict[str, str], command: list[str]) -> None:
     done = run(env, *command, "--help")

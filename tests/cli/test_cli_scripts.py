@@ -35,6 +35,7 @@ from loctocat.cli import (
     EXIT_OK,
     EXIT_USAGE,
 )
+from loctocat.cli._args import COMMANDS
 from loctocat.testing import FakeAuthorizationServer
 
 __all__ = ["env", "server", "store"]  # fixtures, imported for pytest
@@ -191,17 +192,7 @@ def test_usage_errors_are_one_short_line(env: dict[str, str], args: list[str], s
 
 @pytest.mark.parametrize(
     "command",
-    [
-        [],
-        ["login"],
-        ["token"],
-        ["status"],
-        ["logout"],
-        ["providers"],
-        ["demo"],
-        ["serve"],
-        ["setup-index"],
-    ],
+    [[], *([name] for name in COMMANDS)],
 )
 def test_help_fits_80_columns(env: dict[str, str], command: list[str]) -> None:
     done = run({**env, "COLUMNS": "200"}, *command, "--help")

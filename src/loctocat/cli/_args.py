@@ -125,6 +125,10 @@ so that you can try again (or forget it with --no-revoke).
 
 _GIT_CREDENTIAL_EPILOG = (
     """\
+example (what git runs, once 'loctocat setup-git' has set it up):
+  printf 'protocol=https\\nhost=github.com\\n\\n' | loctocat git-credential \\
+      github --client-id Iv1.0123456789abcdef --scope repo get
+
 git runs this command itself, once 'loctocat setup-git' has configured it,
 adding get, store or erase. It reads git's key=value lines on stdin and, for
 get, answers the username and a valid access token (stored, refreshed, or,
@@ -157,6 +161,12 @@ nothing; --unset removes it.
 
 _KUBECTL_CREDENTIAL_EPILOG = (
     """\
+example (what kubectl runs, once 'loctocat setup-kubectl' has set it up):
+  KUBERNETES_EXEC_INFO='{{"kind": "ExecCredential", "apiVersion":
+      "client.authentication.k8s.io/v1", "spec": {{"interactive": false}}}}' \\
+      loctocat kubectl-credential --issuer https://sso.example.com \\
+      --client-id kubernetes --scope openid
+
 kubectl runs this command itself, once 'loctocat setup-kubectl' has put it in
 the kubeconfig. It answers an ExecCredential on stdout with a valid token:
 the ID token when the scopes include openid (what API servers' OpenID
