@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from loctocat._flow import Quirks
     from loctocat._handlers import Handler
-    from loctocat._models import Identity, LoctocatAuthInfo, Token
+    from loctocat._models import Identity, LoctocatAuthInfo, PendingLogin, Token
     from loctocat.auth import AsyncAuthenticator, Authenticator
     from loctocat.errors import (
         AccessDenied,
@@ -54,6 +54,7 @@ _HOMES = {
     "Handler": "loctocat._handlers",
     "Identity": "loctocat._models",
     "LoctocatAuthInfo": "loctocat._models",
+    "PendingLogin": "loctocat._models",
     "Token": "loctocat._models",
     "AsyncAuthenticator": "loctocat.auth",
     "Authenticator": "loctocat.auth",
@@ -119,6 +120,7 @@ __all__ = [
     "LoctocatAuthInfo",
     "LoctocatError",
     "LoginRequired",
+    "PendingLogin",
     "ProtocolError",
     "Quirks",
     "ServerError",

@@ -809,6 +809,29 @@ def device_authorization_flow(
     )
 
 
+def resumed_grant(
+    config: ClientConfig,
+    auth_info: LoctocatAuthInfo,
+    interval: float,
+    *,
+    now: datetime,
+    clock_now: float,
+) -> PendingGrant:
+    """The grant to poll for a device authorization started elsewhere (another process).
+
+    Its expiry is the absolute `auth_info.expires_at`, placed on this process's clock: `now` is
+    the wall-clock time at `clock_now`. The caller's `timeout` counts from now.
+    """
+    left = (auth_info.expires_at - now).total_seconds()
+    timeout_at = clock_now + config.timeout if config.timeout is not None else math.inf
+    return PendingGrant(
+        auth_info=auth_info,
+        expires_at=clock_now + left,
+        timeout_at=timeout_at,
+        interval=_clamp_interval(interval, config),
+    )
+
+
 # --- Polling (RFC 8628 §3.4, §3.5) -------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Literal
 
-__all__ = ["Identity", "LoctocatAuthInfo", "Token", "WhoAmI"]
+__all__ = ["Identity", "LoctocatAuthInfo", "PendingLogin", "Token", "WhoAmI"]
 
 
 #: Fields of `Token` that are loctocat's own, not the server's.
@@ -73,6 +73,107 @@ class LoctocatAuthInfo(_ExtraFields):
             f"expires_in={self.expires_in!r}, interval={self.interval!r}, "
             f"device_code={_redact(self.device_code)}, extra={sorted(self.extra)!r})"
         )
+
+
+#: The version of `PendingLogin.to_dict()`'s format.
+PENDING_LOGIN_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class PendingLogin:
+    """A device authorization the user has yet to approve, as data another process can finish.
+
+    `Authenticator.pending_login()` makes one after `ping()`; `to_dict()` turns it into a
+    JSON-safe dict to keep anywhere (a store, a job queue, an agent's memory), and
+    `Authenticator.resume()` takes it back, in any process, to poll with the same rules: the
+    interval, `slow_down`, and the absolute expiry `auth_info.expires_at`.
+
+    The device code in it is a secret: whoever holds it gets the token once the user approves.
+    The repr hides it; `to_dict()` names it under `"secret"` so that a tool knows to keep the
+    dict private.
+    """
+
+    #: The codes: what the user sees, and the device code (secret).
+    auth_info: LoctocatAuthInfo
+    #: The token endpoint and client it belongs to: only a matching authenticator resumes it.
+    token_url: str
+    client_id: str
+    scopes: tuple[str, ...]
+    #: Seconds between polls the server asked for (after any `slow_down` seen so far).
+    interval: float
+
+    def __repr__(self) -> str:
+        return (
+            f"PendingLogin(user_code={self.auth_info.user_code!r}, "
+            f"expires_at={self.auth_info.expires_at.isoformat()!r}, "
+            f"token_url={self.token_url!r}, client_id={self.client_id!r}, "
+            f"device_code={_redact(self.auth_info.device_code)})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict of it, for `from_dict()` (it holds the device code: keep it private)."""
+        info = self.auth_info
+        return {
+            "format": PENDING_LOGIN_FORMAT,
+            "secret": ["device_code"],
+            "device_code": info.device_code,
+            "user_code": info.user_code,
+            "verification_uri": info.verification_uri,
+            "verification_uri_complete": info.verification_uri_complete,
+            "expires_at": info.expires_at.astimezone(UTC).isoformat(),
+            "expires_in": info.expires_in,
+            "interval": self.interval,
+            "extra": dict(info.extra),
+            "token_url": self.token_url,
+            "client_id": self.client_id,
+            "scopes": list(self.scopes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PendingLogin:
+        """The `PendingLogin` a `to_dict()` made; `ValueError` saying which field is wrong."""
+        if not isinstance(data, Mapping):
+            raise ValueError("a pending login must be a dict, as PendingLogin.to_dict() makes")
+        if data.get("format") != PENDING_LOGIN_FORMAT:
+            raise ValueError(
+                f"a pending login of format {data.get('format')!r}, not "
+                f"{PENDING_LOGIN_FORMAT}: it was made by another version of loctocat"
+            )
+
+        def text(name: str, optional: bool = False) -> Any:
+            value = data.get(name)
+            if (value is None and optional) or (isinstance(value, str) and value):
+                return value
+            raise ValueError(f"a pending login's {name!r} must be a non-empty string")
+
+        def number(name: str) -> float:
+            value = data.get(name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"a pending login's {name!r} must be a positive number")
+            return float(value)
+
+        try:
+            expires_at = datetime.fromisoformat(text("expires_at"))
+        except ValueError:
+            raise ValueError("a pending login's 'expires_at' must be an ISO 8601 time") from None
+        if expires_at.tzinfo is None:
+            raise ValueError("a pending login's 'expires_at' must name its time zone")
+        scopes, extra = data.get("scopes"), data.get("extra", {})
+        if not isinstance(scopes, list) or not all(isinstance(s, str) and s for s in scopes):
+            raise ValueError("a pending login's 'scopes' must be a list of strings")
+        if not isinstance(extra, Mapping):
+            raise ValueError("a pending login's 'extra' must be a dict")
+        info = LoctocatAuthInfo(
+            device_code=text("device_code"),
+            user_code=text("user_code"),
+            verification_uri=text("verification_uri"),
+            expires_in=int(number("expires_in")),
+            interval=int(number("interval")),
+            verification_uri_complete=text("verification_uri_complete", optional=True),
+            extra=MappingProxyType(dict(extra)),
+            expires_at=expires_at.astimezone(UTC),
+        )
+        return cls(info, text("token_url"), text("client_id"), tuple(scopes), number("interval"))
 
 
 @dataclass(frozen=True, slots=True)

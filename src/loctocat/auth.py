@@ -32,7 +32,7 @@ from loctocat._flow import (
 )
 from loctocat._handlers import Handler
 from loctocat._lifecycle import CurrentTime, DeleteToken, LoadToken, Login, SaveToken
-from loctocat._models import Identity, LoctocatAuthInfo, Token, WhoAmI
+from loctocat._models import Identity, LoctocatAuthInfo, PendingLogin, Token, WhoAmI
 from loctocat._transport import AsyncTransport, SyncTransport
 from loctocat.errors import ConfigurationError, StoreError
 
@@ -397,6 +397,55 @@ class Authenticator:
         finally:
             self.close()
         return self._finish(token)
+
+    def pending_login(self) -> PendingLogin:
+        """The device authorization `ping()` started, as data to finish elsewhere.
+
+        Keep `pending_login().to_dict()` (JSON-safe; it holds the secret device code) where
+        another process can read it, show the user the codes, and let that process call
+        `resume()` and `poll()`, now or later, until the code expires. Raises
+        `ConfigurationError` if `ping()` was not called.
+        """
+        grant = self._pending_grant()
+        return PendingLogin(
+            grant.auth_info,
+            self.token_url,
+            self.client_id,
+            _scopes_tuple(self.scopes),
+            grant.interval,
+        )
+
+    def resume(self, pending: PendingLogin | Mapping[str, Any]) -> LoctocatAuthInfo:
+        """Take over a device authorization another authenticator started (`pending_login()`,
+        or its `to_dict()`); then `poll()` finishes it.
+
+        Polling keeps the rules: the interval, `slow_down`, and the code's absolute expiry
+        (`ExpiredToken` once it has passed, at once if it already has). Raises
+        `ConfigurationError` when `pending` is malformed or belongs to another server, client
+        or scope set. Returns the codes, as `ping()` does.
+        """
+        if not isinstance(pending, PendingLogin):
+            try:
+                pending = PendingLogin.from_dict(pending)
+            except ValueError as exc:
+                raise ConfigurationError(str(exc), parameter="pending") from None
+        ours = (self.token_url, self.client_id, _scopes_tuple(self.scopes))
+        theirs = (pending.token_url, pending.client_id, pending.scopes)
+        if theirs != ours:
+            raise ConfigurationError(
+                f"this pending login was started for client {pending.client_id!r} at "
+                f"{pending.token_url} with scopes {' '.join(pending.scopes) or '(none)'}: "
+                "resume it with an authenticator for the same server, client and scopes",
+                parameter="pending",
+            )
+        grant = _flow.resumed_grant(
+            self._config(),
+            pending.auth_info,
+            pending.interval,
+            now=datetime.now(UTC),
+            clock_now=time.monotonic(),
+        )
+        return self._remember(grant)
 
     def authenticate(
         self,

@@ -37,7 +37,7 @@ import stat
 import threading
 import time
 import weakref
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -56,6 +56,7 @@ __all__ = [
     "KeyLock",
     "KeyringTokenStore",
     "MemoryTokenStore",
+    "PendingLoginStore",
     "StoredLogin",
     "TokenStore",
     "keyring_usable",
@@ -72,6 +73,8 @@ FILE_FORMAT_VERSION = 2
 KEYRING_FORMAT = 2
 #: The user name of the keychain entry listing a `KeyringTokenStore`'s keys.
 KEYRING_INDEX = "loctocat:index"
+#: What the user name of a pending login's keychain entry starts with (then the login key).
+_PENDING = "pending:"
 
 #: How long ``with lock(key)``, `save()` and `delete()` wait for another holder by default.
 DEFAULT_LOCK_TIMEOUT = 60.0
@@ -107,6 +110,46 @@ class TokenStore(Protocol):
         there); your own store may return any context manager.
         """
         ...
+
+
+@runtime_checkable
+class PendingLoginStore(Protocol):
+    """A store that also keeps pending logins (`PendingLogin.to_dict()`), by login key, so that
+    a login started in one process can be finished in another (`loctocat login --start` and
+    `--finish`). loctocat's stores all are. The dicts hold a secret device code: a store keeps
+    them as privately as tokens."""
+
+    def save_pending(self, key: str, pending: Mapping[str, Any]) -> None:
+        """Keep `pending` under `key`, replacing any pending login kept there."""
+        ...
+
+    def load_pending(self, key: str) -> dict[str, Any] | None:
+        """The pending login kept under `key`, or None."""
+        ...
+
+    def delete_pending(self, key: str) -> None:
+        """Forget the pending login kept under `key`. No error if there is none."""
+        ...
+
+
+def _pending_json(key: str, pending: Mapping[str, Any]) -> str:
+    try:
+        return json.dumps(dict(pending), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(
+            f"cannot keep the pending login for {key!r}: it is not JSON data ({exc}); pass "
+            "PendingLogin.to_dict()"
+        ) from None
+
+
+def _pending_from_json(raw: str | bytes, where: str) -> dict[str, Any]:
+    try:
+        pending = json.loads(raw)
+    except (ValueError, RecursionError):
+        pending = None
+    if not isinstance(pending, dict):
+        raise StoreError(f"the pending login in {where} is unreadable: start the login again")
+    return pending
 
 
 def token_key(
@@ -170,6 +213,7 @@ class MemoryTokenStore:
 
     def __init__(self) -> None:
         self._tokens: dict[str, Token] = {}
+        self._pending: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def load(self, key: str) -> Token | None:
@@ -195,6 +239,23 @@ class MemoryTokenStore:
     def lock(self, key: str) -> KeyLock:
         """The lock for `key` (see `KeyLock`); ``with`` waits for it as long as it takes."""
         return KeyLock(_memory_lock(self, key), None, "using this login")
+
+    def save_pending(self, key: str, pending: Mapping[str, Any]) -> None:
+        """Keep a pending login (`PendingLogin.to_dict()`) under `key`."""
+        data = _pending_json(key, pending)
+        with self._lock:
+            self._pending[key] = data
+
+    def load_pending(self, key: str) -> dict[str, Any] | None:
+        """The pending login kept under `key`, or None."""
+        with self._lock:
+            raw = self._pending.get(key)
+        return None if raw is None else _pending_from_json(raw, "memory")
+
+    def delete_pending(self, key: str) -> None:
+        """Forget the pending login kept under `key`."""
+        with self._lock:
+            self._pending.pop(key, None)
 
 
 class _SharedLock:
@@ -686,6 +747,61 @@ class FileTokenStore:
         shared = _file_lock(self._key_lock_directory / name)
         return KeyLock(shared, self.lock_timeout, "using this login (perhaps refreshing it)")
 
+    def save_pending(self, key: str, pending: Mapping[str, Any]) -> None:
+        """Keep a pending login (`PendingLogin.to_dict()`) under `key`: a file readable by you
+        only (mode 0600), ``<hash of key>.json`` in ``<file name>.pending/``."""
+        data = _pending_json(key, pending)
+        path = self._pending_path(key, create=True)
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                file.write(data)
+            os.replace(temp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise StoreError(
+                f"cannot write the pending login {path}: {exc.strerror or exc}; check that "
+                f"{path.parent} is writable"
+            ) from None
+
+    def load_pending(self, key: str) -> dict[str, Any] | None:
+        """The pending login kept under `key`, or None."""
+        path = self._pending_path(key)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(
+                f"cannot read the pending login {path}: {exc.strerror or exc}"
+            ) from None
+        return _pending_from_json(raw, str(path))
+
+    def delete_pending(self, key: str) -> None:
+        """Forget the pending login kept under `key`."""
+        path = self._pending_path(key)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot delete the pending login {path}: {exc.strerror or exc}"
+            ) from None
+
+    def _pending_path(self, key: str, create: bool = False) -> Path:
+        directory = self.path.with_name(self.path.name + ".pending")
+        if create:
+            self._make_directory()
+            try:
+                directory.mkdir(mode=0o700, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the directory {directory} for pending logins: "
+                    f"{exc.strerror or exc}; check that {self.path.parent} is writable"
+                ) from None
+        return directory / (sha256(key.encode()).hexdigest()[:32] + ".json")
+
     def _file_lock(self) -> KeyLock:
         """The short lock on the whole file that `save()` and `delete()` hold while writing."""
         self._make_directory()
@@ -987,6 +1103,31 @@ class KeyringTokenStore:
             if self.load(key) is not None:
                 raise
         self._index(remove=key)
+
+    def save_pending(self, key: str, pending: Mapping[str, Any]) -> None:
+        """Keep a pending login (`PendingLogin.to_dict()`) under `key`: an entry of its own,
+        user name ``pending:KEY``, beside the token's."""
+        data = _pending_json(key, pending)
+        with self._errors("write"):
+            self._keyring.set_password(self.service, _PENDING + key, data)
+
+    def load_pending(self, key: str) -> dict[str, Any] | None:
+        """The pending login kept under `key`, or None."""
+        with self._errors("read"):
+            raw: str | None = self._keyring.get_password(self.service, _PENDING + key)
+        if raw is None:
+            return None
+        return _pending_from_json(raw, f"the keyring service {self.service!r}")
+
+    def delete_pending(self, key: str) -> None:
+        """Forget the pending login kept under `key`."""
+        with contextlib.suppress(StoreError), self._errors("delete"):
+            self._keyring.delete_password(self.service, _PENDING + key)
+        if self.load_pending(key) is not None:
+            raise StoreError(
+                f"cannot delete the pending login under {key!r} from the keyring service "
+                f"{self.service!r}: delete it with your keychain's own tool"
+            )
 
     def keys(self) -> list[str]:
         """The keys tokens are saved under, sorted.

@@ -114,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from loctocat.errors import LoctocatError
 
     debug = "--debug" in argv
+    args = None
     try:
         from loctocat.cli._args import parse
         from loctocat.cli._commands import COMMANDS, Run
@@ -128,20 +129,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
         return COMMANDS[args.command](args, Run(argv))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as error:
         _traceback(debug)
         print("Cancelled.", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _event(args, error, EXIT_INTERRUPTED)
     except (LoctocatError, UsageError, CommandFailed) as error:
         _traceback(debug)
         print(f"loctocat: {one_line(str(error))}", file=sys.stderr)
-        return _exit_code(error)
+        return _event(args, error, _exit_code(error))
     except Exception as error:
         _traceback(debug)
         hint = "" if debug else " (run with --debug for the traceback)"
         message = one_line(f"{type(error).__name__}: {error}")
         print(f"loctocat: unexpected error: {message}{hint}", file=sys.stderr)
-        return EXIT_ERROR
+        return _event(args, error, EXIT_ERROR)
+
+
+def _event(args: Any, error: BaseException, code: int) -> int:
+    """With --events, the failure as an `error` event too; the exit code."""
+    if getattr(args, "events", None):
+        from loctocat.cli._events import error_event
+
+        error_event(error, code)
+    return code
 
 
 def _traceback(debug: bool) -> None:

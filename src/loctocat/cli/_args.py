@@ -397,6 +397,14 @@ def _git_options(parent: argparse.ArgumentParser) -> None:
     )
 
 
+def _events_option(group: Any) -> None:
+    group.add_argument(
+        "--events",
+        choices=("ndjson",),
+        help="print each step as a JSON object per line (code, waiting, success, error)",
+    )
+
+
 def _kubectl_options(parent: argparse.ArgumentParser) -> None:
     kubectl = parent.add_argument_group("kubectl")
     kubectl.add_argument(
@@ -453,6 +461,19 @@ def build_parser() -> _Parser:
     shown = login.add_mutually_exclusive_group()
     shown.add_argument("--print-token", action="store_true", help="print the access token")
     shown.add_argument("--json", action="store_true", help="print the whole token as JSON")
+    _events_option(login)
+    handover = login.add_argument_group("in two steps (agents, services)")
+    steps = handover.add_mutually_exclusive_group()
+    steps.add_argument(
+        "--start",
+        action="store_true",
+        help="get the code, keep the login pending in the store, print the code; exit",
+    )
+    steps.add_argument(
+        "--finish",
+        action="store_true",
+        help="wait for the approval of the login --start began; store the token",
+    )
 
     token = command(
         "token",
@@ -470,6 +491,12 @@ def build_parser() -> _Parser:
     )
     token.add_argument(
         "--no-login", action="store_true", help="never log in: fail (exit code 6) instead"
+    )
+    _events_option(printed)
+    token.add_argument(
+        "--print-token",
+        action="store_true",
+        help="with --events: put the access token in the success event",
     )
 
     helper = command(

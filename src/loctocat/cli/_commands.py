@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from loctocat.cli._args import AUTO_APPROVE_AFTER, flag
-from loctocat.cli._exits import EXIT_ERROR, EXIT_OK, CommandFailed, exit_code
+from loctocat.cli._exits import EXIT_ERROR, EXIT_OK, CommandFailed, UsageError, exit_code
 from loctocat.cli._output import message, table, token_json, until
 from loctocat.cli._run import QuietFailures, Run, login_command
 from loctocat.cli._select import (
@@ -33,6 +33,7 @@ from loctocat.errors import (
 if TYPE_CHECKING:
     from loctocat._models import Token
     from loctocat.auth import Authenticator
+    from loctocat.prompt import Prompt
 
 __all__ = ["COMMANDS", "Run"]
 
@@ -86,28 +87,77 @@ def _who(authenticator: Authenticator) -> str | None:
 
 
 def _login(args: argparse.Namespace, run: Run) -> int:
+    if args.events and args.json:
+        raise UsageError("--events and --json: give one (the success event holds the token's data)")
+    if args.start or args.finish:
+        from loctocat.cli._handover import finish_login, start_login
+
+        if args.print_token and args.start:
+            raise UsageError("--print-token goes with --finish, which gets the token")
+        return start_login(args, run) if args.start else finish_login(args, run)
     selection = select(args)
     with selection.authenticator as authenticator:
-        authenticator.authenticate(prompt=QuietFailures())
+        prompt: Prompt = QuietFailures()
+        if args.events:
+            from loctocat.cli._events import EventPrompt
+
+            events = EventPrompt(prompt if _interactive() else None)
+            events.watch(authenticator)
+            prompt = events
+        authenticator.authenticate(prompt=prompt)
         token = authenticator.token
         assert token is not None
-        try:
-            selection.store.save(authenticator.store_key(), token)
-        except Exception as exc:  # a token issued is never thrown away, whatever went wrong
-            return _not_stored(token, exc, args.print_token or args.json, args.json)
-        who = _who(authenticator)
-        token = authenticator.token or token  # now with who it belongs to
+        return store_and_report(args, selection, authenticator, token)
+
+
+def store_and_report(
+    args: argparse.Namespace, selection: Selection, authenticator: Authenticator, token: Token
+) -> int:
+    """Store a new login's token and say so; print it when asked (never lose it)."""
+    shown = args.print_token or args.json
+    try:
+        selection.store.save(authenticator.store_key(), token)
+    except Exception as exc:  # a token issued is never thrown away, whatever went wrong
+        return _not_stored(token, exc, shown, args.json)
+    who = _who(authenticator)
+    token = authenticator.token or token  # now with who it belongs to
     _logged_in(selection, token, who)
-    if args.print_token or args.json:
+    if args.events:
+        _success_event(selection, token, who, args.print_token)
+    elif shown:
         _print_token(token, args.json)
     return EXIT_OK
 
 
+def _success_event(selection: Selection, token: Token, who: str | None, with_token: bool) -> None:
+    from loctocat.cli._events import emit
+
+    fields = {
+        "server": selection.server,
+        "scope": token.scope,
+        "expires_at": token.expires_at.isoformat() if token.expires_at is not None else None,
+        "who": who,
+        "stored_in": describe_store(selection.store),
+    }
+    if with_token:
+        fields["access_token"] = token.access_token
+    emit("success", **fields)
+
+
 def _token(args: argparse.Namespace, run: Run) -> int:
+    if args.print_token and not args.events:
+        raise UsageError("--print-token goes with --events: without it, token prints the token")
     selection = select(args)
-    login = _interactive() and not args.no_login
+    # With --events the code reaches a person through the program reading them.
+    login = (_interactive() or bool(args.events)) and not args.no_login
     with selection.authenticator as authenticator:
-        prompt = QuietFailures()
+        prompt: Prompt = QuietFailures()
+        if args.events:
+            from loctocat.cli._events import EventPrompt
+
+            events = EventPrompt(prompt if _interactive() else None)
+            events.watch(authenticator)
+            prompt = events
         try:
             authenticator.get_token(prompt=prompt, login=login)
             if args.id_token:
@@ -124,7 +174,12 @@ def _token(args: argparse.Namespace, run: Run) -> int:
                 raise  # the store could not be read: no token was obtained
             return _not_stored(authenticator.token, exc, True, args.json)
         assert authenticator.token is not None
-        if args.id_token:
+        if args.events:
+            token = authenticator.token
+            _success_event(
+                selection, token, token.identity.name if token.identity else None, args.print_token
+            )
+        elif args.id_token:
             print(holder.id_token)
         else:
             _print_token(authenticator.token, args.json)

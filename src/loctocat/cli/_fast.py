@@ -69,8 +69,8 @@ def _command_line(argv: Sequence[str]) -> list[str] | None:
     """The part of `argv` that names the login, or None when the fast path does not apply."""
     words = [word for word in argv if word != "--no-login"]
     if words[0] == "token":
-        shown = ("--json", "--id-token", "--debug", "-h", "--help")
-        return None if any(word in shown for word in words) else words
+        shown = ("--json", "--id-token", "--events", "--debug", "-h", "--help")
+        return None if any(word.split("=")[0] in shown for word in words) else words
     if words[0] == "git-credential" and words[-1] == "get" and "--debug" not in words:
         return words
     if words[0] == "kubectl-credential" and not {"--debug", "-h", "--help"} & set(words):
