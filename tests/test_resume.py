@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import stat
 import subprocess
 import sys
 import textwrap
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from loctocat import Authenticator, ConfigurationError, ExpiredToken, PendingLogin
-from loctocat.store import FileTokenStore, MemoryTokenStore, PendingLoginStore
 from loctocat.testing import FakeAuthorizationServer
 
 START = textwrap.dedent(
@@ -160,22 +157,3 @@ def _pending_dict() -> dict[str, object]:
         "client_id": "cli",
         "scopes": ["read"],
     }
-
-
-@pytest.mark.parametrize("kind", ["file", "memory"])
-def test_stores_keep_pending_logins_privately(tmp_path: Path, kind: str) -> None:
-    store: PendingLoginStore = (
-        FileTokenStore(tmp_path / "tokens.json") if kind == "file" else MemoryTokenStore()
-    )
-    assert isinstance(store, PendingLoginStore)
-    assert store.load_pending("k") is None
-    pending = _pending_dict()
-    store.save_pending("k", pending)
-    assert store.load_pending("k") == pending
-    if kind == "file":
-        [path] = (tmp_path / "tokens.json.pending").iterdir()
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    store.delete_pending("k")
-    store.delete_pending("k")  # no error when there is none
-    assert store.load_pending("k") is None

@@ -81,6 +81,7 @@ from loctocat._flow import (
     device_authorization_flow,
     login_flow,
     poll_flow,
+    resumed_grant,
 )
 from loctocat._lifecycle import (
     CurrentTime,
@@ -150,6 +151,7 @@ __all__ = [
     "logout_flow",
     "poll_flow",
     "refresh_flow",
+    "resumed_grant",
     "revocation_flow",
     "stored_refresh_flow",
     "verify_claims",

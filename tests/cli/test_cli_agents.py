@@ -129,15 +129,16 @@ def test_login_events_from_code_to_success_hold_no_secret_unless_asked(
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
     ) as process:
         assert process.stdout is not None
         first = json.loads(process.stdout.readline())  # an agent acts on the first line
         assert first["event"] == "code"
         assert first["user_code"] == server.grants[-1].user_code
-        rest, stderr = process.communicate(timeout=60)
-    assert process.returncode == EXIT_OK, stderr
+        rest = process.stdout.read()  # what readline() read ahead is in here too
+        process.wait(timeout=60)
+    assert process.returncode == EXIT_OK
     lines = [first, *events(rest)]
     assert [e["event"] for e in lines] == ["code", "waiting", "waiting", "success"]
     success = lines[-1]
@@ -177,3 +178,20 @@ def test_usage_errors_are_events_too_and_print_token_needs_events(
     bare = run(env, "token", *manual(server, store), "--print-token")
     assert bare.returncode == EXIT_USAGE
     assert "--events" in one_error_line(bare.stderr)
+
+
+def test_a_token_that_cannot_be_stored_is_kept_off_the_event_stream(
+    server: FakeAuthorizationServer, env: dict[str, str], tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # others could replace a token file here: the store refuses it
+    server.plan("approve")
+
+    done = run(env, "login", *manual(server, shared / "t.json"), "--events", "ndjson")
+
+    assert done.returncode == EXIT_ERROR
+    lines = events(done.stdout)  # every line is still an event
+    assert lines[-1]["event"] == "error"
+    assert server.issued_tokens[-1].access_token not in done.stdout
+    assert "written to" in one_line(done.stderr)  # the private file that keeps it

@@ -1287,3 +1287,26 @@ def test_a_key_reads_back_as_its_parts() -> None:
     assert parse_key(key) == StoredLogin("https://as.example/token", "app", ("read", "write"), "ci")
     bare = parse_key(token_key("https://as.example/token", "app"))
     assert bare == StoredLogin("https://as.example/token", "app", (), None)
+
+
+def test_stores_keep_pending_logins_privately(store: TokenStore, tmp_path: Path) -> None:
+    from loctocat.store import PendingLoginStore
+
+    assert isinstance(store, PendingLoginStore)
+    pending = {"format": 1, "device_code": "secret-dc", "user_code": "WDJB-MJHT"}
+    assert store.load_pending("k") is None
+    store.save_pending("k", pending)
+    token = make_token()
+    store.save("k", token)  # beside the token, not in its place
+    assert store.load_pending("k") == pending
+    assert store.load("k") == token
+    if isinstance(store, FileTokenStore):
+        [path] = (tmp_path / "tokens.json.pending").iterdir()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    store.delete_pending("k")
+    store.delete_pending("k")  # no error when there is none
+    assert store.load_pending("k") is None
+    assert store.load("k") == token
+    with pytest.raises(StoreError, match="not JSON data"):
+        store.save_pending("k", {"when": object()})

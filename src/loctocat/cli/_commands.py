@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from loctocat.cli._args import AUTO_APPROVE_AFTER, flag
 from loctocat.cli._exits import EXIT_ERROR, EXIT_OK, CommandFailed, UsageError, exit_code
 from loctocat.cli._output import message, table, token_json, until
+from loctocat.cli._report import not_stored, print_token, store_and_report, success_event
 from loctocat.cli._run import QuietFailures, Run, login_command
 from loctocat.cli._select import (
-    Selection,
     choose_store,
     describe_store,
     id_token_holder,
@@ -31,8 +31,6 @@ from loctocat.errors import (
 )
 
 if TYPE_CHECKING:
-    from loctocat._models import Token
-    from loctocat.auth import Authenticator
     from loctocat.prompt import Prompt
 
 __all__ = ["COMMANDS", "Run"]
@@ -44,46 +42,6 @@ def _interactive() -> bool:
         return os.isatty(sys.stderr.fileno())
     except (AttributeError, OSError, ValueError):
         return False
-
-
-def _print_token(token: Token, as_json: bool) -> None:
-    if not as_json and token.token_type.lower() != "bearer":
-        raise CommandFailed(
-            f"the token is of type {token.token_type!r}, not Bearer: the access token alone "
-            "cannot be used as 'Authorization: Bearer ...'; pass --json for the whole token",
-            EXIT_ERROR,
-        )
-    if as_json:
-        print(json.dumps(token_json(token), indent=2, sort_keys=True))
-    else:
-        print(token.access_token)
-
-
-def _logged_in(selection: Selection, token: Token, who: str | None) -> None:
-    from loctocat._text import printable
-    from loctocat.auth import _scopes_tuple
-
-    asked = " ".join(_scopes_tuple(selection.authenticator.scopes))
-    scopes = token.scope or asked or "the server's default"
-    as_who = f" as {printable(who)}" if who else ""
-    message(
-        f"Logged in to {selection.server}{as_who} (scopes: {scopes}), token valid until "
-        f"{until(token.expires_at)}, stored in {describe_store(selection.store)}."
-    )
-
-
-def _who(authenticator: Authenticator) -> str | None:
-    """Who just logged in (learnt now and stored with the token), or None if it cannot be told."""
-    import logging
-
-    from loctocat.errors import LoctocatError
-
-    try:
-        return authenticator.identity().name
-    except LoctocatError as exc:
-        # Not knowing who does not make the login fail: the token is stored already.
-        logging.getLogger("loctocat").debug("who is logged in is unknown: %s", exc)
-        return None
 
 
 def _login(args: argparse.Namespace, run: Run) -> int:
@@ -108,40 +66,6 @@ def _login(args: argparse.Namespace, run: Run) -> int:
         token = authenticator.token
         assert token is not None
         return store_and_report(args, selection, authenticator, token)
-
-
-def store_and_report(
-    args: argparse.Namespace, selection: Selection, authenticator: Authenticator, token: Token
-) -> int:
-    """Store a new login's token and say so; print it when asked (never lose it)."""
-    shown = args.print_token or args.json
-    try:
-        selection.store.save(authenticator.store_key(), token)
-    except Exception as exc:  # a token issued is never thrown away, whatever went wrong
-        return _not_stored(token, exc, shown, args.json)
-    who = _who(authenticator)
-    token = authenticator.token or token  # now with who it belongs to
-    _logged_in(selection, token, who)
-    if args.events:
-        _success_event(selection, token, who, args.print_token)
-    elif shown:
-        _print_token(token, args.json)
-    return EXIT_OK
-
-
-def _success_event(selection: Selection, token: Token, who: str | None, with_token: bool) -> None:
-    from loctocat.cli._events import emit
-
-    fields = {
-        "server": selection.server,
-        "scope": token.scope,
-        "expires_at": token.expires_at.isoformat() if token.expires_at is not None else None,
-        "who": who,
-        "stored_in": describe_store(selection.store),
-    }
-    if with_token:
-        fields["access_token"] = token.access_token
-    emit("success", **fields)
 
 
 def _token(args: argparse.Namespace, run: Run) -> int:
@@ -172,17 +96,17 @@ def _token(args: argparse.Namespace, run: Run) -> int:
         except StoreError as exc:
             if authenticator.token is None:
                 raise  # the store could not be read: no token was obtained
-            return _not_stored(authenticator.token, exc, True, args.json)
+            return not_stored(authenticator.token, exc, True, args.json)
         assert authenticator.token is not None
         if args.events:
             token = authenticator.token
-            _success_event(
+            success_event(
                 selection, token, token.identity.name if token.identity else None, args.print_token
             )
         elif args.id_token:
             print(holder.id_token)
         else:
-            _print_token(authenticator.token, args.json)
+            print_token(authenticator.token, args.json)
     index_for_fast_path(run, selection)
     return EXIT_OK
 
@@ -192,33 +116,6 @@ def _login_command(run: Run) -> str:
     words = list(run.argv)
     command = words.index("token")
     return login_command(words[command + 1 :], flags=("--json", "--no-login", "--id-token"))
-
-
-def _not_stored(token: Token, error: Exception, hand_over: bool, as_json: bool) -> int:
-    """A token was issued but could not be stored: never lose it.
-
-    When the command prints it anyway, that is where it goes (with a warning); otherwise it is
-    written to a new private file (mode 0600) whose name is given, and the command fails.
-    """
-    from loctocat._text import one_line
-
-    # The store's own words, without the library's note about authenticator.token.
-    reason = one_line(str(error.__cause__ or error))
-    if hand_over and (as_json or token.token_type.lower() == "bearer"):
-        _print_token(token, as_json)
-        print(f"loctocat: warning: the token could not be stored: {reason}", file=sys.stderr)
-        return EXIT_OK
-    import tempfile
-
-    fd, path = tempfile.mkstemp(prefix="loctocat-token-", suffix=".json")
-    with os.fdopen(fd, "w") as rescue:
-        json.dump(token_json(token), rescue, indent=2)
-    print(
-        f"loctocat: logged in, but the token could not be stored: {reason}; it was written to "
-        f"{path} instead (readable only by you): use it from there, then delete the file",
-        file=sys.stderr,
-    )
-    return EXIT_ERROR
 
 
 def _logout(args: argparse.Namespace, run: Run) -> int:

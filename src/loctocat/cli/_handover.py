@@ -94,7 +94,7 @@ def finish_login(args: argparse.Namespace, run: Run) -> int:
             raise
         token = authenticator.token
         assert token is not None
-        from loctocat.cli._commands import store_and_report
+        from loctocat.cli._report import store_and_report
 
         result = store_and_report(args, selection, authenticator, token)
     store.delete_pending(key)
