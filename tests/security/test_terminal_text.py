@@ -216,3 +216,36 @@ def test_a_servers_error_code_reaches_the_debug_log_escaped(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "\\x1b]0;owned" in logged
     assert "\x1b" not in logged
+
+
+def test_login_start_prints_a_hostile_device_answer_escaped(
+    server: FakeAuthorizationServer, env: dict[str, str], tmp_path: Path
+) -> None:
+    server.plan_device(
+        json_fault(
+            200,
+            {
+                "device_code": "device-code",
+                "user_code": f"WDJB{CLEAR_SCREEN}-MJHT",
+                "verification_uri": LINK,
+                "expires_in": 900,
+                "interval": 1,
+            },
+        )
+    )
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "loctocat", "login", "--start"),
+            *("--auth-url", server.device_authorization_url, "--token-url", server.token_url),
+            *("--client-id", "cli-client", "--store", str(tmp_path / "tokens.json")),
+        ],
+        capture_output=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    shown = (done.stdout + done.stderr).decode()
+    assert "\x1b" not in shown
+    assert not UNSAFE.search(shown)
+    assert r"enter the code WDJB\x1b[2J-MJHT" in shown

@@ -55,9 +55,11 @@ def start_login(args: argparse.Namespace, run: Run) -> int:
     elif args.json:
         print(json.dumps(fields, indent=2))
     else:
+        from loctocat._text import printable
+
         info = pending.auth_info
-        where = info.verification_uri_complete or info.verification_uri
-        print(f"Open {where} and enter the code {info.user_code}")
+        where = printable(info.verification_uri_complete or info.verification_uri)
+        print(f"Open {where} and enter the code {printable(info.user_code)}")
     message(
         f"Started a login to {selection.server}; the code is valid until "
         f"{until(pending.auth_info.expires_at)}. Once it is approved, run {finish}"
@@ -105,7 +107,10 @@ def _say_waiting(user_code: str, expires_at: float) -> None:
     from loctocat.cli._output import message
 
     minutes = max(0, round((expires_at - time.time()) / 60))
-    message(f"Waiting for the code {user_code} to be approved (for up to {minutes} min)...")
+    from loctocat._text import printable
+
+    shown = printable(user_code)
+    message(f"Waiting for the code {shown} to be approved (for up to {minutes} min)...")
 
 
 def _finish_command(run: Run) -> str:
