@@ -67,9 +67,11 @@ def test_a_login_started_in_one_process_is_polled_to_the_end_in_another() -> Non
 def test_a_resumed_login_ends_at_the_codes_own_expiry() -> None:
     server = FakeAuthorizationServer(interval=1, expires_in=3)
     with server.serve_http():
-        auth = Authenticator("cli", server.device_authorization_url, server.token_url, ["read"])
-        auth.ping()
-        pending = auth.pending_login().to_dict()
+        with Authenticator(
+            "cli", server.device_authorization_url, server.token_url, "read"
+        ) as auth:
+            auth.ping()
+            pending = auth.pending_login().to_dict()
         time.sleep(1.5)  # handed over late
         other = Authenticator("cli", server.device_authorization_url, server.token_url, "read")
         other.resume(pending)
@@ -91,14 +93,15 @@ def test_the_pending_login_keeps_its_device_code_out_of_sight_and_round_trips() 
     import httpx
 
     server = FakeAuthorizationServer()
-    auth = Authenticator(
-        "cli",
-        "https://auth.example.test/device_authorization",
-        "https://auth.example.test/token",
-        http_client=httpx.Client(transport=server.transport()),
-    )
-    auth.ping()
-    pending = auth.pending_login()
+    with httpx.Client(transport=server.transport()) as client:
+        auth = Authenticator(
+            "cli",
+            "https://auth.example.test/device_authorization",
+            "https://auth.example.test/token",
+            http_client=client,
+        )
+        auth.ping()
+        pending = auth.pending_login()
     device_code = server.grants[-1].device_code
 
     assert device_code not in repr(pending)
