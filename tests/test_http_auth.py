@@ -405,7 +405,7 @@ def test_a_bearer_token_of_any_case_is_sent_as_bearer() -> None:
     assert seen == ["Bearer the-token"]
 
 
-@pytest.mark.parametrize("token_type", ["mac", "N_A", "DPoP"])
+@pytest.mark.parametrize("token_type", ["mac", "N_A"])
 def test_a_token_of_another_type_is_never_sent_as_bearer(token_type: str) -> None:
     from loctocat import ProtocolError
 

@@ -13,10 +13,20 @@ import base64
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["DPOP_ALGORITHMS", "DPoPKey", "access_token_hash", "jwk_thumbprint", "proof_url"]
+__all__ = [
+    "DPOP_ALGORITHMS",
+    "DPoP",
+    "DPoPKey",
+    "Nonces",
+    "access_token_hash",
+    "jwk_thumbprint",
+    "origin",
+    "proof_url",
+]
 
 #: The algorithms loctocat signs proofs with, most preferred first (RFC 9449 §4.2: asymmetric
 #: only). ES256 is what every server that lists any supports.
@@ -156,3 +166,62 @@ class DPoPKey:
             claims["ath"] = access_token_hash(access_token)
         headers = {"typ": "dpop+jwt", "jwk": self.public_jwk}
         return jwt.encode(claims, self._key, algorithm=self.algorithm, headers=headers)
+
+
+def origin(url: str) -> str:
+    """Where a server's nonces apply: "scheme://host:port" (RFC 9449 §8: per server)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+class Nonces:
+    """The latest `DPoP-Nonce` each server sent (RFC 9449 §8.2: the client uses the most
+    recent one it received), shared by the requests of one client."""
+
+    def __init__(self) -> None:
+        self._latest: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"Nonces({sorted(self._latest)!r})"
+
+    def get(self, url: str) -> str | None:
+        return self._latest.get(origin(url))
+
+    def remember(self, url: str, nonce: str) -> None:
+        self._latest[origin(url)] = nonce
+
+
+@dataclass(frozen=True, slots=True)
+class DPoP:
+    """Send this request with a fresh DPoP proof of `key`: the sender signs it as it sends,
+    with the time then (`iat`) and a new `jti`; `nonce` and `access_token` (for `ath`) go in."""
+
+    key: DPoPKey
+    nonce: str | None = None
+    access_token: str | None = field(default=None, repr=False)
+
+    def header(self, method: str, url: str) -> str:
+        """The `DPoP` header for sending `method` `url` now."""
+        import secrets
+        import time
+
+        return self.key.proof(
+            method,
+            url,
+            iat=int(time.time()),
+            jti=secrets.token_urlsafe(16),
+            nonce=self.nonce,
+            access_token=self.access_token,
+        )
+
+
+def nonce_challenge(status_code: int, headers: Mapping[str, str], nonces: Nonces, url: str) -> bool:
+    """Keep the nonce a resource's answer carries; whether it refused the request for lack of
+    it (RFC 9449 §9: 401 with ``WWW-Authenticate: DPoP error="use_dpop_nonce"``), so that the
+    request is sent once more with a proof holding it. `headers` look-ups ignore case."""
+    nonce = headers.get("dpop-nonce")
+    if not nonce:
+        return False
+    nonces.remember(url, nonce)
+    challenge = headers.get("www-authenticate", "")
+    return status_code == 401 and "use_dpop_nonce" in challenge and "dpop" in challenge.lower()

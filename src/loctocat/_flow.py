@@ -24,6 +24,7 @@ from ipaddress import ip_address
 from types import MappingProxyType
 from typing import Any, Literal, Protocol, TypeAlias
 
+from loctocat._dpop import DPoP, DPoPKey, Nonces
 from loctocat._handlers import Handler
 from loctocat._models import LoctocatAuthInfo, Token
 from loctocat._text import printable
@@ -31,6 +32,7 @@ from loctocat.errors import (
     ConfigurationError,
     ExpiredToken,
     FlowTimeout,
+    LoctocatError,
     ProtocolError,
     ServerError,
     TransportError,
@@ -130,6 +132,9 @@ class Request:
     #: Seconds left for this request, when the flow's own deadline is near; None: no limit
     #: beyond the driver's request timeout.
     timeout: float | None = None
+    #: Send a fresh DPoP proof with it (RFC 9449): the driver adds `dpop.header(method, url)`
+    #: as the `DPoP` header when it sends the request.
+    dpop: DPoP | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +231,10 @@ class ClientConfig:
     #: How ID tokens are verified (`loctocat.core.IDTokenCheck`); None: not verified, and
     #: tokens carry no `claims`.
     id_token_check: IDTokenVerifier | None = field(default=None, repr=False)
+    #: The key tokens of this login are bound to (RFC 9449 DPoP); None: no DPoP.
+    dpop_key: DPoPKey | None = field(default=None, repr=False)
+    #: The latest DPoP nonce of each server, shared by this client's requests.
+    dpop_nonces: Nonces = field(default_factory=Nonces, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.client_id, str) or not self.client_id:
@@ -358,7 +367,63 @@ def token_request(config: ClientConfig, auth_info: LoctocatAuthInfo) -> Request:
         form.append((name, str(getattr(auth_info, name))))
     form.extend(client_params(config))
     form.extend(config.token_params.items())
-    return Request(config.token_url, tuple(form), client_headers(config), _TOKEN_ENDPOINT)
+    request = Request(config.token_url, tuple(form), client_headers(config), _TOKEN_ENDPOINT)
+    return with_dpop(config, request, config.dpop_key)
+
+
+def with_dpop(config: ClientConfig, request: Request, key: DPoPKey | None) -> Request:
+    """`request` with a DPoP proof of `key` (and the server's latest nonce), when there is a key."""
+    if key is None:
+        return request
+    nonce = config.dpop_nonces.get(request.url)
+    return dataclasses.replace(request, dpop=DPoP(key, nonce))
+
+
+def exchange(config: ClientConfig, request: Request) -> Generator[Effect, Any, RequestResult]:
+    """Send `request`; when it carries a DPoP proof, keep the server's nonce, and resend it
+    once with a new nonce if the server asks for one (RFC 9449 §8: "use_dpop_nonce")."""
+    result: RequestResult = yield request
+    if request.dpop is None or not isinstance(result, Response):
+        return result
+    nonce = result.headers.get("dpop-nonce")
+    if not nonce:
+        return result
+    config.dpop_nonces.remember(request.url, nonce)
+    if nonce != request.dpop.nonce and _asks_for_nonce(result, request):
+        retry = dataclasses.replace(request, dpop=dataclasses.replace(request.dpop, nonce=nonce))
+        result = yield retry
+        if isinstance(result, Response) and result.headers.get("dpop-nonce"):
+            config.dpop_nonces.remember(request.url, result.headers["dpop-nonce"])
+    return result
+
+
+def _asks_for_nonce(response: Response, request: Request) -> bool:
+    # §8: "the authorization server responds with an HTTP 400 (Bad Request) ... error code
+    # use_dpop_nonce" and the nonce in a DPoP-Nonce header.
+    if response.status_code != 400:
+        return False
+    try:
+        data = decode_body(response, request)
+    except LoctocatError:
+        return False
+    return isinstance(data, dict) and data.get("error") == "use_dpop_nonce"
+
+
+def bound(token: Token, request: Request) -> Token:
+    """`token` with the key its request's proof was signed with, when the server bound it to
+    that key (`token_type` DPoP, RFC 9449 §5); a server that ignored the proof gives Bearer."""
+    if token.token_type.lower() != "dpop":
+        return token
+    if request.dpop is None:
+        # §5: a DPoP token answers a request with a proof; without one there is no key to
+        # bind it to, and a token without its key can be used by no one.
+        raise _protocol_error(
+            request,
+            "issued a DPoP-bound token (token_type DPoP) to a request without a DPoP proof; "
+            "log in with DPoP (dpop=True, or --dpop)",
+            "token_type",
+        )
+    return dataclasses.replace(token, dpop_key=request.dpop.key)
 
 
 # --- Reading answers --------------------------------------------------------------------------
@@ -923,6 +988,15 @@ def authorization_header(token: Token) -> str:
     not understand the token type", so any other type raises `ProtocolError` rather than being
     sent as if it were Bearer.
     """
+    if token.token_type.lower() == "dpop":
+        # RFC 9449 §7.1: "Authorization: DPoP <token>", with a proof (`resource_proof`).
+        if token.dpop_key is None:
+            raise ProtocolError(
+                "the access token is bound to a DPoP key that is no longer known (it was not "
+                "kept with the token): log in again",
+                field="token_type",
+            )
+        return f"DPoP {token.access_token}"
     if token.token_type.lower() != "bearer":
         raise ProtocolError(
             f"the server issued an access token of type {printable(token.token_type)!r}, which "
@@ -931,6 +1005,14 @@ def authorization_header(token: Token) -> str:
             field="token_type",
         )
     return f"Bearer {token.access_token}"
+
+
+def resource_proof(token: Token, nonces: Nonces, url: str) -> DPoP | None:
+    """The DPoP proof to send with `token` to a resource at `url` (with `ath`, RFC 9449 §7),
+    or None for a Bearer token. Resend once with the nonce a 401 `use_dpop_nonce` names."""
+    if token.dpop_key is None or token.token_type.lower() != "dpop":
+        return None
+    return DPoP(token.dpop_key, nonces.get(url), token.access_token)
 
 
 def poll_flow(
@@ -961,7 +1043,7 @@ def poll_flow(
         if grant.timeout_at < math.inf:
             # The caller's deadline bounds each request too, not only the waits between them.
             request = dataclasses.replace(request, timeout=max(0.0, grant.timeout_at - clock()))
-        result = yield request
+        result = yield from exchange(config, request)
         polls += 1
         outcome = judge_token_response(request, result, config.quirks)
 
@@ -981,7 +1063,7 @@ def poll_flow(
         failures = 0
         if isinstance(outcome, Token):
             log.debug("poll %d: token received", polls)
-            return (yield from verified(config, outcome))
+            return (yield from verified(config, bound(outcome, request)))
 
         error = outcome if isinstance(outcome, ServerError) else _pending_error(outcome)
         handler = handlers.get(error.error)

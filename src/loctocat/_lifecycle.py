@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
+from loctocat._dpop import DPoPKey
 from loctocat._flow import (
     ACCEPT_ENCODING,
     ClientConfig,
@@ -28,12 +29,15 @@ from loctocat._flow import (
     Response,
     TransportFailure,
     _arrival,
+    bound,
     check_endpoint_url,
     client_headers,
     client_params,
+    exchange,
     fail_fast_answer,
     parse_token,
     verified,
+    with_dpop,
 )
 from loctocat._models import Token
 from loctocat.errors import (
@@ -118,6 +122,10 @@ def _stored(loaded: Token | StoreError | None) -> Token | None:
         if not getattr(loaded, "corrupt", False):
             raise loaded  # the store cannot be used at all: say so rather than log in for nothing
         log.warning("%s; logging in again will replace it", loaded)
+        return None
+    if loaded is not None and loaded.token_type.lower() == "dpop" and loaded.dpop_key is None:
+        # Bound to a key that was not kept: neither it nor its refresh token can be used.
+        log.warning("the stored DPoP-bound token has lost its key; logging in again")
         return None
     return loaded
 
@@ -229,7 +237,7 @@ def logout_flow(
                 else (token.access_token, "access_token")
             )
             try:
-                yield from revocation_flow(config, revocation_url, value, hint)
+                yield from revocation_flow(config, revocation_url, value, hint, token.dpop_key)
             except LoctocatError as error:
                 error.add_note(
                     "The token was not forgotten: log out again later, or with revoke=False to "
@@ -259,8 +267,10 @@ def refresh_flow(config: ClientConfig, token: Token) -> Generator[Effect, Any, T
     """
     if not token.refresh_token:
         raise ConfigurationError("this token has no refresh token: log in again instead")
-    request = refresh_request(config, token.refresh_token)
-    result = yield request
+    # RFC 9449 §5: a public client's refresh token is bound to the key its token was issued
+    # for: the refresh is proven with that key (an unbound token is refreshed unbound).
+    request = with_dpop(config, refresh_request(config, token.refresh_token), token.dpop_key)
+    result = yield from exchange(config, request)
     try:
         data = fail_fast_answer(request, result, config.quirks)
     except InvalidGrant as rejected:
@@ -272,7 +282,7 @@ def refresh_flow(config: ClientConfig, token: Token) -> Generator[Effect, Any, T
             hint="the refresh token was rejected (expired, revoked or already used); log in again",
         ) from None
     assert isinstance(result, Response)  # fail_fast_answer raised otherwise
-    new = parse_token(data, request, _arrival(result, request))
+    new = bound(parse_token(data, request, _arrival(result, request)), request)
     # OpenID Connect Core §12.2: a refreshed ID token is verified like the first one, and
     # names the same user. Without one, the login's ID token and identity still hold.
     new = yield from verified(config, new, token)
@@ -295,13 +305,21 @@ def refresh_flow(config: ClientConfig, token: Token) -> Generator[Effect, Any, T
 
 
 def revocation_flow(
-    config: ClientConfig, revocation_url: str, token: str, token_type_hint: str
+    config: ClientConfig,
+    revocation_url: str,
+    token: str,
+    token_type_hint: str,
+    dpop_key: DPoPKey | None = None,
 ) -> Generator[Effect, Any, None]:
-    """RFC 7009 §2.1: ask the server to revoke a token (a refresh token revokes its grant)."""
+    """RFC 7009 §2.1: ask the server to revoke a token (a refresh token revokes its grant).
+
+    A DPoP-bound token's revocation carries a proof of its key, which servers that bind
+    refresh tokens may ask for."""
     form = [("token", token), ("token_type_hint", token_type_hint)]
     form.extend(client_params(config))
     request = Request(revocation_url, tuple(form), client_headers(config), _REVOCATION_ENDPOINT)
-    result = yield request
+    request = with_dpop(config, request, dpop_key)
+    result = yield from exchange(config, request)
     if isinstance(result, Response) and 200 <= result.status_code < 300:
         # §2.2: 200 whether or not the token was valid; the body is meaningless.
         log.debug("token revoked")

@@ -12,13 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from loctocat._dpop import DPoPKey
 
 __all__ = ["Identity", "LoctocatAuthInfo", "PendingLogin", "Token", "WhoAmI"]
 
 
 #: Fields of `Token` that are loctocat's own, not the server's.
-_OWN_FIELDS = frozenset({"extra", "expires_at", "received_at", "claims", "identity"})
+_OWN_FIELDS = frozenset({"extra", "expires_at", "received_at", "claims", "identity", "dpop_key"})
 
 
 def _redact(value: str | None) -> str:
@@ -278,6 +281,9 @@ class Token(_ExtraFields):
     #: Who the token belongs to, once known: from the verified claims, or asked by
     #: `Authenticator.identity()`; kept with the token in its store.
     identity: Identity | None = None
+    #: The key a DPoP-bound token (`token_type` "DPoP", RFC 9449) is bound to: requests with it
+    #: carry proofs signed by this key. Kept with the token in its store, never in a repr.
+    dpop_key: DPoPKey | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.claims is not None and not isinstance(self.claims, MappingProxyType):

@@ -91,7 +91,7 @@ class SyncTransport(_Transport["httpx.Client"]):
                 request.method,
                 request.url,
                 data=dict(request.form) or None,
-                headers=request.headers,
+                headers=_headers(request),
                 follow_redirects=False,  # even on a user's client: credentials stay put
                 extensions={"timeout": _timeouts(seconds)},
             ) as response:
@@ -138,7 +138,7 @@ class AsyncTransport(_Transport["httpx.AsyncClient"]):
                     request.method,
                     request.url,
                     data=dict(request.form) or None,
-                    headers=request.headers,
+                    headers=_headers(request),
                     follow_redirects=False,  # even on a user's client: credentials stay put
                     extensions={"timeout": _timeouts(seconds)},
                 ) as response:
@@ -380,3 +380,10 @@ def _describe_transport_error(exc: httpx.TransportError) -> str:
     }.get(type(exc), "network error")
     detail = str(exc)
     return f"{kind} ({detail})" if detail else kind
+
+
+def _headers(request: Request) -> tuple[tuple[str, str], ...]:
+    """The request's headers, with a DPoP proof signed now when it asks for one."""
+    if request.dpop is None:
+        return request.headers
+    return (*request.headers, ("DPoP", request.dpop.header(request.method, request.url)))

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from loctocat import _flow, _lifecycle, _oidc
+from loctocat._dpop import DPoPKey, Nonces
 from loctocat._flow import (
     CallHandler,
     ClientAuth,
@@ -154,6 +155,7 @@ class Authenticator:
         id_token_issuers: Iterable[str] = (),
         userinfo_url: str | None = None,
         who_am_i: WhoAmI | None = None,
+        dpop: bool = False,
         **extras: object,
     ) -> None:
         self.client_id = client_id
@@ -180,6 +182,14 @@ class Authenticator:
         self.id_token_issuers = tuple(id_token_issuers)
         self.userinfo_url = userinfo_url
         self.who_am_i = who_am_i
+        if dpop not in (True, False):
+            raise ConfigurationError(f"dpop must be True or False, got {dpop!r}", parameter="dpop")
+        self.dpop = dpop
+        # The key of the login in progress (a new one per login), and the servers' nonces.
+        self._dpop_key: DPoPKey | None = None
+        self._dpop_nonces = Nonces()
+        # Set by from_issuer(): the algorithms the issuer accepts DPoP proofs signed with.
+        self._dpop_algorithms: tuple[str, ...] | None = None
         # Set by from_issuer(): the algorithms the issuer says it signs ID tokens with.
         self._id_token_algorithms: tuple[str, ...] = _oidc.ALGORITHMS
         self._grant: PendingGrant | None = None
@@ -297,7 +307,25 @@ class Authenticator:
             user_agent=_user_agent(),
             quirks=self.quirks,
             id_token_check=self._id_token_check(),
+            dpop_key=self._login_dpop_key(),
+            dpop_nonces=self._dpop_nonces,
         )
+
+    def _login_dpop_key(self) -> DPoPKey | None:
+        """The key this login's token will be bound to, made when first needed (with DPoP)."""
+        if not self.dpop:
+            return None
+        if self._dpop_key is None:
+            try:
+                self._dpop_key = DPoPKey.generate(self._dpop_algorithms)
+            except ImportError:
+                raise ConfigurationError(
+                    "dpop=True needs the cryptography package: pip install 'loctocat[dpop]'",
+                    parameter="dpop",
+                ) from None
+            except ValueError as exc:
+                raise ConfigurationError(str(exc), parameter="dpop") from None
+        return self._dpop_key
 
     def _pending_grant(self) -> PendingGrant:
         if self._grant is None:
@@ -313,12 +341,14 @@ class Authenticator:
     # The core's flows, configured from this authenticator: each driver only runs them.
 
     def _device_flow(self, clock: Callable[[], float]) -> Flow[PendingGrant]:
+        self._dpop_key = None  # a key pair per login
         return _flow.device_authorization_flow(self._config(), clock=clock)
 
     def _poll_flow(self, grant: PendingGrant, clock: Callable[[], float]) -> Flow[Token]:
         return _flow.poll_flow(self._config(), grant, self._handler_map(), clock=clock)
 
     def _login_flow(self, clock: Callable[[], float]) -> Flow[Token]:
+        self._dpop_key = None  # a key pair per login
         return _flow.login_flow(self._config(), self._handler_map(), clock=clock)
 
     def _get_token_flow(
@@ -1135,7 +1165,7 @@ A = TypeVar("A", bound=Authenticator)
 
 
 def _told_about_id_tokens(authenticator: A, metadata: _lifecycle.ServerMetadata) -> A:
-    """`authenticator` told what else the metadata says about ID tokens."""
+    """`authenticator` told what else the metadata says about ID tokens and DPoP proofs."""
     if authenticator.issuer == metadata.issuer:
         if not authenticator.id_token_issuers and metadata.issuer_template is not None:
             authenticator.id_token_issuers = (metadata.issuer_template,)
@@ -1145,6 +1175,10 @@ def _told_about_id_tokens(authenticator: A, metadata: _lifecycle.ServerMetadata)
         if isinstance(advertised, list):
             accepted = tuple(alg for alg in _oidc.ALGORITHMS if alg in advertised)
             authenticator._id_token_algorithms = accepted or _oidc.ALGORITHMS
+    # RFC 9449 §5.1: the algorithms the server accepts DPoP proofs signed with.
+    dpop_algorithms = metadata.document.get("dpop_signing_alg_values_supported")
+    if isinstance(dpop_algorithms, list):
+        authenticator._dpop_algorithms = tuple(a for a in dpop_algorithms if isinstance(a, str))
     return authenticator
 
 

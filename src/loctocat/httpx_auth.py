@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from loctocat._flow import authorization_header
+from loctocat._dpop import Nonces, nonce_challenge
+from loctocat._flow import authorization_header, resource_proof
 from loctocat._sources import TokenSource, check_source, is_async
 from loctocat.errors import ConfigurationError
 
@@ -53,6 +54,8 @@ class LoctocatAuth(httpx.Auth):
 
     def __init__(self, authenticator: TokenSource) -> None:
         self.authenticator = check_source(authenticator, "LoctocatAuth")
+        # The latest DPoP nonce of each resource server (RFC 9449 §9).
+        self._nonces = Nonces()
 
     def sync_auth_flow(
         self, request: httpx.Request
@@ -65,15 +68,20 @@ class LoctocatAuth(httpx.Auth):
                 "httpx.AsyncClient, or an Authenticator for this httpx.Client"
             )
         authenticator.get_token()
-        sent, token = _authorize(request, authenticator)
+        sent, token = _authorize(request, authenticator, self._nonces)
         response = yield request
+        if self._nonce_asked(response, request):
+            response.read()
+            response.close()
+            sent, token = _authorize(request, authenticator, self._nonces)
+            response = yield request
         if not _should_retry(response, sent):
             return
         # Release the connection before renewing, which may take a whole login.
         response.read()
         response.close()
         authenticator.get_token(rejected=token)
-        _authorize(request, authenticator)
+        _authorize(request, authenticator, self._nonces)
         if _replayable(request):
             yield request
 
@@ -88,24 +96,47 @@ class LoctocatAuth(httpx.Auth):
                 "AsyncAuthenticator for this httpx.AsyncClient"
             )
         await authenticator.get_token()
-        sent, token = _authorize(request, authenticator)
+        sent, token = _authorize(request, authenticator, self._nonces)
         response = yield request
+        if self._nonce_asked(response, request):
+            await response.aread()
+            await response.aclose()
+            sent, token = _authorize(request, authenticator, self._nonces)
+            response = yield request
         if not _should_retry(response, sent):
             return
         await response.aread()
         await response.aclose()
         await authenticator.get_token(rejected=token)
-        _authorize(request, authenticator)
+        _authorize(request, authenticator, self._nonces)
         if _replayable(request):
             yield request
 
+    def _nonce_asked(self, response: httpx.Response, request: httpx.Request) -> bool:
+        """A DPoP resource asked for its nonce (kept now): resend once, with a new proof."""
+        return (
+            "DPoP" in request.headers
+            and _replayable(request)
+            and nonce_challenge(
+                response.status_code, response.headers, self._nonces, str(request.url)
+            )
+        )
 
-def _authorize(request: httpx.Request, authenticator: TokenSource) -> tuple[str, str]:
-    """Put the authenticator's current token on `request`: the header value, and the token."""
+
+def _authorize(
+    request: httpx.Request, authenticator: TokenSource, nonces: Nonces
+) -> tuple[str, str]:
+    """Put the authenticator's current token on `request` (with a fresh DPoP proof for a
+    DPoP-bound token, RFC 9449 §7): the header value, and the token."""
     token = authenticator.token
     assert token is not None  # get_token() has just returned it
     header = authorization_header(token)
     request.headers["Authorization"] = header
+    proof = resource_proof(token, nonces, str(request.url))
+    if proof is not None:
+        request.headers["DPoP"] = proof.header(request.method, str(request.url))
+    else:
+        request.headers.pop("DPoP", None)
     return header, token.access_token
 
 

@@ -16,7 +16,8 @@ import requests
 import requests.auth
 from requests.cookies import extract_cookies_to_jar
 
-from loctocat._flow import authorization_header
+from loctocat._dpop import Nonces, nonce_challenge
+from loctocat._flow import authorization_header, resource_proof
 from loctocat._sources import SyncTokenSource, check_source, is_async
 from loctocat.errors import ConfigurationError
 
@@ -56,11 +57,14 @@ class LoctocatRequestsAuth(requests.auth.AuthBase):
                 "AsyncAuthenticator's http_auth() with httpx.AsyncClient"
             )
         self.authenticator = authenticator
+        # The latest DPoP nonce of each resource server (RFC 9449 §9).
+        self._nonces = Nonces()
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         self.authenticator.get_token()
         sent, token = self._current()
         r.headers["Authorization"] = sent
+        self._prove(r)
         # Where the body starts, to rewind it for the retry (as requests' HTTPDigestAuth does).
         tell = getattr(r.body, "tell", None)
         position: int | None = tell() if tell is not None else None
@@ -82,7 +86,10 @@ class LoctocatRequestsAuth(requests.auth.AuthBase):
             # take a whole login.
             _ = response.content
             response.close()
-            self.authenticator.get_token(rejected=token)
+            url = str(request.url)
+            if not nonce_challenge(response.status_code, response.headers, self._nonces, url):
+                # Not a DPoP nonce the resource wants: the token itself was refused.
+                self.authenticator.get_token(rejected=token)
             header, _ = self._current()
             body = request.body
             if body is not None and not isinstance(body, str | bytes):
@@ -97,6 +104,7 @@ class LoctocatRequestsAuth(requests.auth.AuthBase):
             extract_cookies_to_jar(cookies, request, response.raw)  # type: ignore[no-untyped-call]
             retry.prepare_cookies(cookies)
             retry.headers["Authorization"] = header
+            self._prove(retry)
             # Straight to the adapter: the session's hooks (this one) do not run again.
             answer: requests.Response = response.connection.send(retry, **kwargs)
             answer.history.append(response)
@@ -105,6 +113,16 @@ class LoctocatRequestsAuth(requests.auth.AuthBase):
 
         r.register_hook("response", handle_401)  # type: ignore[no-untyped-call]
         return r
+
+    def _prove(self, request: requests.PreparedRequest) -> None:
+        """A fresh DPoP proof on `request` for a DPoP-bound token (RFC 9449 §7)."""
+        token = self.authenticator.token
+        assert token is not None
+        proof = resource_proof(token, self._nonces, str(request.url))
+        if proof is not None:
+            request.headers["DPoP"] = proof.header(str(request.method), str(request.url))
+        else:
+            request.headers.pop("DPoP", None)
 
     def _current(self) -> tuple[str, str]:
         """The Authorization value for the authenticator's current token, and the token."""

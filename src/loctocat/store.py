@@ -48,6 +48,7 @@ from typing import Any, Protocol, runtime_checkable
 import filelock
 import platformdirs
 
+from loctocat._dpop import DPoPKey
 from loctocat._models import _OWN_FIELDS, Identity, Token
 from loctocat.errors import ConfigurationError, StoreError
 
@@ -534,6 +535,9 @@ def _entry(token: Token) -> dict[str, Any]:
         entry["claims"] = dict(token.claims)
     if token.identity is not None:
         entry["identity"] = token.identity.to_dict()
+    if token.dpop_key is not None:
+        # The private key a DPoP-bound token needs: as private as the token itself.
+        entry["dpop_key"] = token.dpop_key.private_jwk()
     return entry
 
 
@@ -583,7 +587,20 @@ def _token_from_entry(entry: Any) -> Token:
         extra=MappingProxyType(extra),
         claims=claims,
         identity=known,
+        dpop_key=_dpop_key(entry.get("dpop_key")),
     )
+
+
+def _dpop_key(jwk: object) -> DPoPKey | None:
+    """A stored DPoP key; an unusable one is a corrupt entry (its token cannot be used)."""
+    if jwk is None:
+        return None
+    if not isinstance(jwk, dict):
+        raise _CorruptEntryError("its 'dpop_key' is not a JWK object")
+    try:
+        return DPoPKey.from_jwk(jwk)
+    except (ValueError, ImportError) as exc:
+        raise _CorruptEntryError(f"its 'dpop_key' cannot be used: {exc}") from None
 
 
 def _token_from_flat_entry(entry: Any) -> Token:

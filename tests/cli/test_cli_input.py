@@ -236,16 +236,12 @@ def test_the_size_limit_really_makes_writes_fail(tmp_path: Path) -> None:
 # --- what reaches stdout is a usable token, or nothing --------------------------------------------
 
 
-def test_token_refuses_to_print_a_token_that_is_not_bearer(
+def test_a_dpop_token_answering_no_proof_is_refused_saying_why(
     env: dict[str, str], store: Path
 ) -> None:
     server = FakeAuthorizationServer(extra_token_fields={"token_type": "DPoP"})
     with server.serve_http(), approving(server):
         login = run_limited(env, "login", *discovered(server, store))
-        done = run_limited(env, "token", *discovered(server, store))
-        as_json = run_limited(env, "token", *discovered(server, store), "--json")
-    assert login.returncode == EXIT_OK, login.stderr
-    assert done.returncode == EXIT_ERROR, done.stderr
-    assert done.stdout == ""
-    assert "not Bearer" in one_error_line(done.stderr)
-    assert json.loads(as_json.stdout)["token_type"] == "DPoP"
+    assert login.returncode == EXIT_ERROR, login.stderr
+    assert "without a DPoP proof" in one_error_line(login.stderr)
+    assert "--dpop" in one_error_line(login.stderr)

@@ -364,6 +364,11 @@ def _selection(parent: argparse.ArgumentParser) -> None:
         help="the client secret itself (discouraged: visible in the process list)",
     )
     client.add_argument(
+        "--dpop",
+        action="store_true",
+        help="bind the token to a key kept with it (DPoP, RFC 9449), so it is useless alone",
+    )
+    client.add_argument(
         "--timeout",
         type=_positive_seconds,
         metavar="SECONDS",

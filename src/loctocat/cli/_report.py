@@ -24,6 +24,13 @@ __all__ = ["not_stored", "print_token", "store_and_report", "success_event"]
 
 
 def print_token(token: Token, as_json: bool) -> None:
+    if not as_json and token.token_type.lower() == "dpop":
+        raise CommandFailed(
+            "the token is bound to a DPoP key (RFC 9449): the access token alone is of no use, "
+            "each request needs a proof signed by the key loctocat keeps; use loctocat's "
+            "http_auth() or requests_auth() in Python, or pass --json for the token's data",
+            EXIT_ERROR,
+        )
     if not as_json and token.token_type.lower() != "bearer":
         raise CommandFailed(
             f"the token is of type {token.token_type!r}, not Bearer: the access token alone "

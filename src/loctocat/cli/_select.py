@@ -199,6 +199,8 @@ def select(
         "account": args.account or entry.pop("account", None),
         "timeout": args.timeout,
     }
+    if args.dpop:
+        options["dpop"] = True
     if revocation_url:
         options["revocation_url"] = revocation_url
     try:
@@ -252,6 +254,8 @@ def selection_words(args: argparse.Namespace, *, without: Sequence[str] = ()) ->
         words += ["--secret-env", args.secret_env]
     if args.timeout:
         words += ["--timeout", str(args.timeout)]
+    if args.dpop:
+        words.append("--dpop")
     for name in sorted(provider_options()):
         value = getattr(args, f"param_{name}", None)
         if value is not None and name not in without:
