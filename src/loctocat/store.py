@@ -197,27 +197,40 @@ class MemoryTokenStore:
         return KeyLock(_memory_lock(self, key), None, "using this login")
 
 
+class _AcrossProcesses(Protocol):
+    """The part of a lock that excludes other processes: a lock file, or a key in Redis."""
+
+    def take(self, deadline: float | None) -> bool:
+        """Take it, waiting until `deadline` (`time.monotonic()`; None: for ever); False if that
+        passed first. At least one attempt even when it has passed, so a timeout of 0 tries once.
+        """
+        ...
+
+    def give_back(self) -> None:
+        """Release it (only called by the process that took it)."""
+        ...
+
+
 class _SharedLock:
     """What every `KeyLock` of one lock identity in this process shares: who holds it, how often.
 
     The owner and its count live under a `threading.Condition`; waiters sleep on it until the
-    count drops to 0. A lock with a `path` also takes a `filelock.FileLock` there when its
-    count goes from 0 to 1, and releases it at 1 -> 0, so other processes are excluded too.
-    The in-process part comes first because a `FileLock` shared by threads
+    count drops to 0. A lock with an `across` part (a lock file, a Redis key) also takes that
+    when its count goes from 0 to 1, and gives it back at 1 -> 0, so other processes are
+    excluded too. The in-process part comes first because a `FileLock` shared by threads
     (`thread_local=False`) neither tells owners apart nor, on every platform, excludes threads
-    of one process from each other.
+    of one process from each other; and a Redis lock is one per process by design.
     """
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
+    def __init__(self, where: str | None, across: _AcrossProcesses | None = None) -> None:
+        #: What messages call this lock (a lock file's path, a Redis key); None: in memory only.
+        self.where = where
+        self._across = across
         self._condition = threading.Condition(threading.Lock())
         self._owner: Hashable | None = None
         self._count = 0
-        # True while the next owner waits for the file lock; others keep waiting meanwhile.
+        # True while the next owner waits for the `across` part; others keep waiting meanwhile.
         self._taking = False
-        self._file_lock = (
-            None if path is None else filelock.FileLock(path, mode=0o600, thread_local=False)
-        )
 
     def acquire(self, owner: Hashable, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -230,7 +243,7 @@ class _SharedLock:
                 if left is not None and left <= 0:
                     return False
                 self._condition.wait(left)
-            if self._file_lock is None:
+            if self._across is None:
                 self._owner, self._count = owner, 1
                 return True
             self._taking = True
@@ -238,7 +251,7 @@ class _SharedLock:
         try:
             # Outside the condition: waiting for another process must not stop the threads of
             # this one from giving up on their own timeouts.
-            taken = self._take_file_lock(deadline)
+            taken = self._across.take(deadline)
         finally:
             with self._condition:
                 self._taking = False
@@ -248,15 +261,37 @@ class _SharedLock:
                     self._condition.notify_all()
         return taken
 
-    def _take_file_lock(self, deadline: float | None) -> bool:
-        assert self._file_lock is not None
+    def release(self, owner: Hashable) -> None:
+        with self._condition:
+            if not self._count or self._owner != owner:
+                where = self.where or "in memory"
+                raise RuntimeError(f"release() of a lock this owner does not hold ({where})")
+            if self._count > 1:
+                self._count -= 1
+                return
+            try:
+                if self._across is not None:
+                    self._across.give_back()
+            finally:
+                self._owner, self._count = None, 0
+                self._condition.notify_all()
+
+
+class _LockFile:
+    """A `filelock.FileLock` as the part of a lock that excludes other processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = filelock.FileLock(path, mode=0o600, thread_local=False)
+
+    def take(self, deadline: float | None) -> bool:
         try:
             if deadline is None:
-                self._file_lock.acquire(timeout=-1)
+                self._lock.acquire(timeout=-1)
             else:
                 left = deadline - time.monotonic()
                 # A single attempt when no time is left, so that timeout=0 never sleeps.
-                self._file_lock.acquire(timeout=max(left, 0.0), blocking=left > 0)
+                self._lock.acquire(timeout=max(left, 0.0), blocking=left > 0)
         except filelock.Timeout:
             return False
         except OSError as exc:
@@ -266,19 +301,8 @@ class _SharedLock:
             ) from None
         return True
 
-    def release(self, owner: Hashable) -> None:
-        with self._condition:
-            if not self._count or self._owner != owner:
-                raise RuntimeError(f"release() of a lock this owner does not hold ({self.path})")
-            if self._count > 1:
-                self._count -= 1
-                return
-            try:
-                if self._file_lock is not None:
-                    self._file_lock.release()
-            finally:
-                self._owner, self._count = None, 0
-                self._condition.notify_all()
+    def give_back(self) -> None:
+        self._lock.release()
 
 
 def _checked_lock_timeout(seconds: float | None) -> float | None:
@@ -328,8 +352,7 @@ class KeyLock:
         self._holder = holder  # who a timeout blames, e.g. "using this login"
 
     def __repr__(self) -> str:
-        where = "memory" if self._shared.path is None else str(self._shared.path)
-        return f"KeyLock({where!r})"
+        return f"KeyLock({self._shared.where or 'memory'!r})"
 
     def acquire(self, timeout: float | None = None, *, owner: Hashable | None = None) -> bool:
         """Take the lock for `owner`; True once it is held, False if `timeout` ran out first.
@@ -357,7 +380,7 @@ class KeyLock:
 
     def timed_out(self) -> StoreError:
         """The error to raise when waiting `timeout` seconds for the lock was not enough."""
-        where = "the lock" if self._shared.path is None else str(self._shared.path)
+        where = self._shared.where or "the lock"
         return StoreError(
             f"could not lock {where} within {self._lock_timeout} s: another "
             f"thread or process is {self._holder}; try again, or pass a larger lock_timeout"
@@ -384,7 +407,7 @@ def _file_lock(path: Path) -> _SharedLock:
     name = os.path.realpath(path)
     with _locks_guard:
         if name not in _locks:
-            _locks[name] = _SharedLock(Path(name))
+            _locks[name] = _SharedLock(name, _LockFile(Path(name)))
         return _locks[name]
 
 
