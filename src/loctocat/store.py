@@ -68,7 +68,8 @@ logger = logging.getLogger("loctocat")
 #: The `version` written in a token file. Files of version 1 are read too, and saved as 2.
 FILE_FORMAT_VERSION = 2
 
-#: The `format` written in, and understood from, a keyring entry.
+#: The `format` written in, and understood from, a keyring entry (and a Redis one: both stores
+#: keep one JSON entry per key).
 KEYRING_FORMAT = 2
 #: The user name of the keychain entry listing a `KeyringTokenStore`'s keys.
 KEYRING_INDEX = "loctocat:index"
@@ -568,6 +569,36 @@ def _token_from_flat_entry(entry: Any) -> Token:
         ) from None
 
 
+def _token_from_text(raw: str, key: str, where: str, other: str) -> Token:
+    """Rebuild the token of a one-entry-per-key store (keyring, Redis) from the entry's text.
+
+    The entry is `_entry()` plus ``"format"``, or `Token.to_dict()` as older versions saved it
+    in a keyring. Raises `StoreError` naming `where`: with `corrupt` True when the entry is
+    unreadable, and without when a newer loctocat wrote it (then the remedy is to upgrade, or to
+    use another `other`, such as a keyring service).
+    """
+    try:
+        entry = json.loads(raw)
+    except (ValueError, RecursionError):
+        entry = raw  # reported below as "a JSON str, not an object"; never quoted
+    try:
+        if isinstance(entry, dict) and "access_token" in entry:
+            # Saved by an older loctocat: `Token.to_dict()`, with no "format".
+            return _token_from_flat_entry(entry)
+        if isinstance(entry, dict):
+            entry_format = entry.get("format")
+            if type(entry_format) is int and entry_format > KEYRING_FORMAT:
+                raise StoreError(
+                    f"the token saved under {key!r} in {where} has format {entry_format}, "
+                    f"written by a newer loctocat; upgrade loctocat, or use another {other}"
+                )
+            if entry_format != KEYRING_FORMAT:
+                raise _CorruptEntryError("its 'format' is missing or unknown")
+        return _token_from_entry(entry)
+    except _CorruptEntryError as exc:
+        raise _unreadable(key, where, str(exc)) from None
+
+
 def _json(key: str, entry: dict[str, Any]) -> str:
     """The entry for `key` as JSON text; `StoreError` if an extra field is not JSON data."""
     try:
@@ -966,27 +997,7 @@ class KeyringTokenStore:
             raw: str | None = self._keyring.get_password(self.service, key)
         if raw is None:
             return None
-        where = f"the keyring service {self.service!r}"
-        try:
-            entry = json.loads(raw)
-        except (ValueError, RecursionError):
-            entry = raw  # reported below as "a JSON str, not an object"; never quoted
-        try:
-            if isinstance(entry, dict) and "access_token" in entry:
-                # Saved by an older loctocat: `Token.to_dict()`, with no "format".
-                return _token_from_flat_entry(entry)
-            if isinstance(entry, dict):
-                entry_format = entry.get("format")
-                if type(entry_format) is int and entry_format > KEYRING_FORMAT:
-                    raise StoreError(
-                        f"the token saved under {key!r} in {where} has format {entry_format}, "
-                        "written by a newer loctocat; upgrade loctocat, or use another service"
-                    )
-                if entry_format != KEYRING_FORMAT:
-                    raise _CorruptEntryError("its 'format' is missing or unknown")
-            return _token_from_entry(entry)
-        except _CorruptEntryError as exc:
-            raise _unreadable(key, where, str(exc)) from None
+        return _token_from_text(raw, key, f"the keyring service {self.service!r}", "service")
 
     def save(self, key: str, token: Token) -> None:
         """Save `token` under `key`, replacing any token saved there before."""
