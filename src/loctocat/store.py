@@ -37,7 +37,7 @@ import stat
 import threading
 import time
 import weakref
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -56,6 +56,7 @@ __all__ = [
     "KeyLock",
     "KeyringTokenStore",
     "MemoryTokenStore",
+    "RedisTokenStore",
     "StoredLogin",
     "TokenStore",
     "keyring_usable",
@@ -428,6 +429,8 @@ def _forget_locks_after_fork() -> None:
     _locks_guard = threading.Lock()
     _locks.clear()
     _memory_locks.clear()
+    for store in list(_redis_stores):
+        store._forget_locks()
 
 
 if hasattr(os, "register_at_fork"):
@@ -1116,3 +1119,512 @@ def _keeps_passwords(backend: Any) -> bool:
         return False
     priority = getattr(backend, "priority", 0)
     return isinstance(priority, int | float) and priority > 0
+
+
+# -- Redis -------------------------------------------------------------------------------------
+
+#: How long a `RedisTokenStore` lock lives unless its holder renews it, in seconds: a holder that
+#: dies (killed, its machine lost) holds up the others for at most this long.
+DEFAULT_REDIS_LOCK_TTL = 15.0
+
+# The store's Lua scripts: Redis runs each one atomically, so no other client acts in between.
+
+# Take the lock KEYS[1] for ARGV[1], or find that it is already ours: a command retried after a
+# lost reply must not take its own first attempt for another holder.
+_TAKE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+# Push back the expiry of the lock KEYS[1], only if it is still ARGV[1]'s.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# Release the lock KEYS[1], only if it is still ARGV[1]'s (not one taken since it expired).
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# Write KEYS[2] (value ARGV[2], expiring after ARGV[3] ms if given; '' deletes it), only while the
+# lock KEYS[1] is still ARGV[1]'s ('': written without a lock). The fence: a holder whose lock
+# expired never overwrites what the next holder saved.
+_WRITE = """
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[2])
+elseif ARGV[3] == '' then
+  redis.call('SET', KEYS[2], ARGV[2])
+else
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+end
+return 1
+"""
+
+#: The longest pause between two tries of a Redis lock another process holds.
+_REDIS_POLL_MAX = 0.1
+
+
+def _import_redis() -> ModuleType:
+    try:
+        # Imported here, not at the top: redis-py is an optional dependency.
+        import redis
+    except ImportError:
+        raise ConfigurationError(
+            "RedisTokenStore needs redis-py: pip install 'loctocat[redis]'"
+        ) from None
+    return redis
+
+
+def _shown_url(url: str) -> str:
+    """`url` with its password (in the authority or the query) replaced by ``***``."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password is not None:
+            user = parts.username or ""
+            netloc = f"{user}:***@{netloc.rpartition('@')[2]}"
+        query = [
+            (name, "***" if name == "password" else value)
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*/")))
+    except ValueError:
+        return "(a Redis URL that cannot be parsed)"
+
+
+def _client_url(client: Any) -> str:
+    """Where a redis-py client connects, as a URL without credentials, for messages."""
+    pool = getattr(client, "connection_pool", None)
+    options = getattr(pool, "connection_kwargs", {})
+    db = options.get("db", 0)
+    if options.get("path"):
+        return f"unix://{options['path']}?db={db}"
+    secure = "SSL" in getattr(getattr(pool, "connection_class", None), "__name__", "")
+    host, port = options.get("host", "localhost"), options.get("port", 6379)
+    return f"{'rediss' if secure else 'redis'}://{host}:{port}/{db}"
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _glob_escaped(text: str) -> str:
+    """`text` as a literal in a Redis SCAN pattern."""
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
+
+
+def _pending_expiry(pending: Mapping[str, Any]) -> float:
+    """`pending["expires_at"]` in POSIX seconds: an ISO 8601 time (UTC unless it says) or a
+    number of seconds; `ConfigurationError` otherwise."""
+    value = pending.get("expires_at")
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            moment = datetime.fromisoformat(value)
+            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    raise ConfigurationError(
+        "save_pending(): pending['expires_at'] must be an ISO 8601 time or a number of POSIX "
+        f"seconds, got {type(value).__name__}"
+    )
+
+
+class _RedisLock:
+    """The part of a `RedisTokenStore` key lock that excludes other processes: the Redis key
+    ``<prefix>lock:<key>``, set to a random token of this process while it holds the lock,
+    with an expiry that the store's `_Renewal` keeps pushing back."""
+
+    def __init__(self, store: RedisTokenStore, key: str) -> None:
+        self.store = store
+        self.key = key
+        self.name = store._name("lock", key)
+        #: This process's token while it holds the lock, else None.
+        self.token: str | None = None
+        #: Set when the renewal found the lock gone (its warning is logged once).
+        self.lost = False
+        self.shared = _SharedLock(f"the Redis key {self.name!r} at {store.url}", self)
+
+    def take(self, deadline: float | None) -> bool:
+        store = self.store
+        token = secrets.token_hex(16)
+        pause = 0.005
+        while True:
+            with store._errors(f"take the lock for {self.key!r} in"):
+                taken = store._take(keys=[self.name], args=[token, store._ttl_ms()])
+            if taken:
+                self.token, self.lost = token, False
+                store._renewal.add(self)
+                return True
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            time.sleep(pause if left is None else min(pause, left))
+            pause = min(pause * 2, _REDIS_POLL_MAX)
+
+    def give_back(self) -> None:
+        store = self.store
+        token, self.token = self.token, None
+        store._renewal.discard(self)
+        try:
+            with store._errors(f"release the lock for {self.key!r} in"):
+                released = store._release(keys=[self.name], args=[token])
+        except StoreError as error:
+            # Raising here would hide what went wrong inside the lock (often the same outage);
+            # the lock expires by itself, which is what the expiry is for.
+            logger.warning("%s; the lock expires by itself within %g s.", error, store.lock_ttl)
+            return
+        if not released and not self.lost:
+            logger.warning(
+                "The Redis lock %r at %s had expired before it was released: it was held "
+                "longer than lock_ttl (%g s) without being renewed.",
+                self.name,
+                store.url,
+                store.lock_ttl,
+            )
+
+
+class _Renewal:
+    """The one thread of a `RedisTokenStore` that keeps every lock it holds alive.
+
+    Every third of `lock_ttl` it pushes back the expiry of all of them in one pipeline: one
+    round trip however many are held (a service may wait on thousands of logins at once), and
+    no thread per lock. It runs only while locks are held.
+    """
+
+    def __init__(self, store: RedisTokenStore) -> None:
+        self._store = store
+        self._held: set[_RedisLock] = set()
+        self._guard = threading.Lock()
+        self._running = False
+        self._failing = False
+
+    def add(self, lock: _RedisLock) -> None:
+        with self._guard:
+            self._held.add(lock)
+            if not self._running:
+                self._running = True
+                thread = threading.Thread(
+                    target=self._run, name="loctocat-redis-lock-renewal", daemon=True
+                )
+                thread.start()
+
+    def discard(self, lock: _RedisLock) -> None:
+        with self._guard:
+            self._held.discard(lock)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self._store.lock_ttl / 3)
+            with self._guard:
+                held = [(lock, lock.token) for lock in self._held if lock.token is not None]
+                if not held:
+                    self._running = False
+                    return
+            self._renew(held)
+
+    def _renew(self, held: list[tuple[_RedisLock, str]]) -> None:
+        store = self._store
+        try:
+            with store._errors("renew the locks held in"):
+                pipe = store._redis.pipeline(transaction=False)
+                for lock, token in held:
+                    store._renew(keys=[lock.name], args=[token, store._ttl_ms()], client=pipe)
+                renewed = pipe.execute()
+        except StoreError as error:
+            # Tried again at the next round; a write under a lock that expired meanwhile is
+            # refused (see `_WRITE`), so nothing is lost by carrying on.
+            if not self._failing:
+                logger.warning("%s; trying again in %g s.", error, store.lock_ttl / 3)
+            self._failing = True
+            return
+        self._failing = False
+        for (lock, token), kept in zip(held, renewed, strict=True):
+            if not kept and lock.token == token and not lock.lost:
+                lock.lost = True
+                logger.warning(
+                    "The Redis lock %r at %s expired before it could be renewed (Redis was "
+                    "unreachable, or this process paused, for longer than lock_ttl = %g s): "
+                    "another process may hold it now, so this one's writes to %r are refused.",
+                    lock.name,
+                    store.url,
+                    store.lock_ttl,
+                    lock.key,
+                )
+
+
+class RedisTokenStore:
+    """Tokens in Redis, shared by every process and machine using the same Redis: for services
+    and fleets of workers.
+
+    Needs redis-py: ``pip install 'loctocat[redis]'``. `url_or_client` is a Redis URL
+    (``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` for TLS,
+    ``unix:///path/to/redis.sock?db=0``) or a `redis.Redis` client of your own. A store made
+    from a URL waits at most 5 s for Redis and retries a failed command 3 times within about
+    0.2 s; a client you pass keeps its own timeouts and retries. Nothing connects until the
+    first call.
+
+    Its Redis keys all start with `prefix` (use one prefix per application or environment):
+
+    - ``<prefix>token:<key>``: the token, as the same JSON entry as in `FileTokenStore`'s file
+      plus ``"format": 2``. Each save and delete is one atomic command.
+    - ``<prefix>lock:<key>``: the lock of `key` while a process holds it, with an expiry.
+    - ``<prefix>pending:<key>``: a login started and not finished (see `save_pending`),
+      expiring by itself with its device code.
+
+    `lock(key)` is a `KeyLock` that excludes every thread, task and process using this Redis
+    (as with the other stores, it is re-entrant for its owner, and tasks pass their own owner).
+    Across processes it is the lock key, set only if absent, to a random value, expiring after
+    `lock_ttl` seconds. One background thread per store renews every lock the store holds every
+    third of that, in one round trip, so a login may hold its lock for as long as it takes,
+    while the lock of a holder that dies (killed, its machine lost) expires within `lock_ttl`
+    and another process goes ahead. Waiting for a lock, ``with`` tries again every 0.1 s at
+    most, and raises `StoreError` after `lock_timeout` seconds (None: wait for ever).
+
+    While this process holds a key's lock, `save()`, `delete()` and the pending-login writes
+    check, in the same atomic step as the write, that the lock is still this process's. If it
+    expired meanwhile (Redis unreachable, or the process paused, for longer than `lock_ttl`),
+    the write is refused with `StoreError`, so that a token another process saved since is
+    never overwritten.
+
+    Every failure to reach Redis (refused connection, timeout, Redis restarting or loading its
+    data, a wrong password) is a `StoreError` naming the URL, without its password, and what to
+    do; whatever was stored before stays as it was. An entry that is not a token raises
+    `StoreError` with `corrupt` True, and saving a token under its key replaces it.
+
+    Use one store per process and share it between threads and tasks: each store keeps its own
+    in-process locks, so two stores on the same Redis exclude each other as two processes do.
+    """
+
+    def __init__(
+        self,
+        url_or_client: str | Any,
+        *,
+        prefix: str = "loctocat:",
+        lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+        lock_ttl: float = DEFAULT_REDIS_LOCK_TTL,
+    ) -> None:
+        redis = _import_redis()
+        self._redis_module = redis
+        if isinstance(url_or_client, str):
+            #: Where the store keeps its tokens, without the password: safe to show.
+            self.url = _shown_url(url_or_client)
+            from redis.backoff import ExponentialBackoff
+            from redis.retry import Retry
+
+            try:
+                self._redis: Any = redis.Redis.from_url(
+                    url_or_client,
+                    socket_timeout=5.0,
+                    socket_connect_timeout=5.0,
+                    # Ride out a dropped connection, not an outage: then StoreError, promptly.
+                    retry=Retry(ExponentialBackoff(cap=0.1, base=0.025), 3),
+                )
+            except ValueError as exc:  # its messages name the part at fault, not the password
+                raise ConfigurationError(
+                    f"the Redis URL {self.url} is not usable: {exc}", parameter="url_or_client"
+                ) from None
+        else:
+            self.url = _client_url(url_or_client)
+            self._redis = url_or_client
+        if not isinstance(prefix, str):
+            raise ConfigurationError("prefix must be a string", parameter="prefix")
+        if not (isinstance(lock_ttl, int | float) and 0.1 <= lock_ttl <= 86400):
+            raise ConfigurationError(
+                f"lock_ttl must be a number of seconds from 0.1 to 86400, got {lock_ttl!r}",
+                parameter="lock_ttl",
+            )
+        #: The start of every Redis key this store uses.
+        self.prefix = prefix
+        self.lock_timeout = _checked_lock_timeout(lock_timeout)
+        #: How long a lock outlives a holder that stopped renewing it, in seconds.
+        self.lock_ttl = float(lock_ttl)
+        self._take = self._redis.register_script(_TAKE)
+        self._renew = self._redis.register_script(_RENEW)
+        self._release = self._redis.register_script(_RELEASE)
+        self._write_script = self._redis.register_script(_WRITE)
+        self._forget_locks()
+        _redis_stores.add(self)
+
+    def __repr__(self) -> str:
+        return f"RedisTokenStore({self.url!r}, prefix={self.prefix!r})"
+
+    def load(self, key: str) -> Token | None:
+        """The token saved under `key`, or None if there is none.
+
+        Raises `StoreError` if Redis cannot be reached, or if the entry is not a token (then
+        its `corrupt` is True, and saving a token under `key` replaces the entry).
+        """
+        with self._errors(f"read the token for {key!r} from"):
+            raw = self._redis.get(self._name("token", key))
+        if raw is None:
+            return None
+        try:
+            text = _text(raw)
+        except UnicodeDecodeError:
+            raise _unreadable(key, f"Redis at {self.url}", "it is not UTF-8 text") from None
+        return _token_from_text(text, key, f"Redis at {self.url}", "prefix")
+
+    def save(self, key: str, token: Token) -> None:
+        """Save `token` under `key`, replacing any token saved there before, in one step.
+
+        Raises `StoreError` if Redis cannot be reached, or if this process holds the lock of
+        `key` and it expired before the save (nothing is written then).
+        """
+        data = _json(key, {"format": KEYRING_FORMAT, **_entry(token)})
+        self._write(key, "token", data, f"save the token for {key!r} to")
+
+    def delete(self, key: str) -> None:
+        """Forget the token saved under `key`. No error if there is none."""
+        self._write(key, "token", None, f"delete the token for {key!r} from")
+
+    def keys(self) -> list[str]:
+        """The keys tokens are saved under, sorted (found with SCAN: it reads every key name
+        in the Redis database, so keep it to occasional use, such as ``loctocat status``)."""
+        start = self._name("token", "")
+        with self._errors("list the tokens in"):
+            names = self._redis.scan_iter(match=_glob_escaped(start) + "*", count=1000)
+            return sorted({_text(name)[len(start) :] for name in names})
+
+    def lock(self, key: str) -> KeyLock:
+        """The lock for `key`, across threads, tasks, processes and machines (see the class).
+
+        ``with`` raises `StoreError` after `lock_timeout` seconds, or at once if Redis cannot
+        be reached.
+        """
+        with self._locks_guard:
+            lock = self._locks.get(key)
+            if lock is None:
+                lock = self._locks[key] = _RedisLock(self, key)
+        return KeyLock(lock.shared, self.lock_timeout, "using this login (perhaps refreshing it)")
+
+    def save_pending(self, key: str, pending: Mapping[str, Any]) -> None:
+        """Keep a login started under `key` and not finished, so any worker can finish it.
+
+        `pending` is a JSON-safe mapping with ``"expires_at"``, when its device code expires (an
+        ISO 8601 time, UTC unless it says otherwise, or POSIX seconds): the entry expires in
+        Redis then, by itself. One that has expired already is deleted instead. Raises
+        `ConfigurationError` without a usable ``expires_at``, and `StoreError` as `save()` does.
+        """
+        left_ms = math.ceil((_pending_expiry(pending) - time.time()) * 1000)
+        if left_ms <= 0:
+            self.delete_pending(key)
+            return
+        try:
+            data = json.dumps(dict(pending))
+        except (TypeError, ValueError):
+            raise StoreError(
+                f"cannot save the pending login for {key!r}: it is not JSON data"
+            ) from None
+        self._write(key, "pending", data, f"save the pending login for {key!r} to", left_ms)
+
+    def load_pending(self, key: str) -> dict[str, Any] | None:
+        """The pending login saved under `key`, or None if there is none (or it expired).
+
+        Raises `StoreError` if Redis cannot be reached, or if the entry is unreadable (then its
+        `corrupt` is True).
+        """
+        with self._errors(f"read the pending login for {key!r} from"):
+            raw = self._redis.get(self._name("pending", key))
+        if raw is None:
+            return None
+        try:
+            pending = json.loads(_text(raw))
+        except (ValueError, RecursionError):
+            pending = None
+        if not isinstance(pending, dict):
+            raise StoreError(
+                f"the pending login saved under {key!r} in Redis at {self.url} is unreadable "
+                "(it is not a JSON object); delete it (store.delete_pending(key)) and log in again",
+                corrupt=True,
+            )
+        return pending
+
+    def delete_pending(self, key: str) -> None:
+        """Forget the pending login saved under `key`. No error if there is none."""
+        self._write(key, "pending", None, f"delete the pending login for {key!r} from")
+
+    def close(self) -> None:
+        """Close the connections to Redis (those of a client you passed too). Optional: a
+        later call connects again."""
+        with self._errors("disconnect from"):
+            self._redis.close()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _name(self, kind: str, key: str) -> str:
+        """The Redis key of `key`'s token, lock or pending login."""
+        return f"{self.prefix}{kind}:{key}"
+
+    def _ttl_ms(self) -> int:
+        return math.ceil(self.lock_ttl * 1000)
+
+    def _write(
+        self, key: str, kind: str, data: str | None, action: str, expire_ms: int | None = None
+    ) -> None:
+        """Set (or, with `data` None, delete) `key`'s `kind` entry, fenced by this process's
+        lock of `key` if it holds it."""
+        with self._locks_guard:
+            lock = self._locks.get(key)
+        token = lock.token if lock is not None else None
+        with self._errors(action):
+            written = self._write_script(
+                keys=[self._name("lock", key), self._name(kind, key)],
+                args=[token or "", data or "", "" if expire_ms is None else expire_ms],
+            )
+        if not written:
+            raise StoreError(
+                f"cannot {action} Redis at {self.url}: this process's lock on it expired "
+                f"before the write (Redis was unreachable, or the process paused, for longer "
+                f"than lock_ttl = {self.lock_ttl:g} s), and another process may have saved "
+                "since; nothing was written, so that nothing it saved is lost. Try again"
+            )
+
+    def _forget_locks(self) -> None:
+        """Start with no locks held (at creation, and in a forked child: the parent's locks
+        stay the parent's, renewed by its own thread)."""
+        self._locks_guard = threading.Lock()
+        self._locks: dict[str, _RedisLock] = {}
+        self._renewal = _Renewal(self)
+
+    @contextlib.contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        errors = self._redis_module.exceptions
+        try:
+            yield
+        except (errors.RedisError, OSError) as exc:
+            if isinstance(exc, errors.BusyLoadingError):
+                hint = "Redis is loading its data after a restart: try again in a moment"
+            elif isinstance(exc, errors.AuthenticationError | errors.AuthorizationError):
+                hint = "check the user name and password given for it"
+            elif isinstance(exc, errors.ConnectionError | errors.TimeoutError | OSError):
+                hint = "check that Redis is running and reachable there, then try again"
+            elif isinstance(exc, errors.ReadOnlyError):
+                hint = "that server is a read-only replica: use the primary's address"
+            else:
+                hint = "see Redis's own log, then try again"
+            detail = " ".join(str(exc).split())
+            pool = getattr(self._redis, "connection_pool", None)
+            password = getattr(pool, "connection_kwargs", {}).get("password")
+            if isinstance(password, str) and password:
+                detail = detail.replace(password, "***")  # never seen in one, but never shown
+            raise StoreError(
+                f"cannot {action} Redis at {self.url} ({type(exc).__name__}: {detail}); {hint}"
+            ) from exc
+
+
+_redis_stores: weakref.WeakSet[RedisTokenStore] = weakref.WeakSet()
