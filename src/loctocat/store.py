@@ -1345,11 +1345,14 @@ class _Renewal:
                 for lock, token in held:
                     store._renew(keys=[lock.name], args=[token, store._ttl_ms()], client=pipe)
                 renewed = pipe.execute()
-        except StoreError as error:
-            # Tried again at the next round; a write under a lock that expired meanwhile is
-            # refused (see `_WRITE`), so nothing is lost by carrying on.
+        except Exception as error:
+            # Anything at all (also redis-py's own ValueError on a connection closed under it):
+            # the thread must outlive it, since every lock held depends on it. Tried again at
+            # the next round; a write under a lock that expired meanwhile is refused (see
+            # `_WRITE`), so nothing is lost by carrying on.
             if not self._failing:
-                logger.warning("%s; trying again in %g s.", error, store.lock_ttl / 3)
+                reason = error if isinstance(error, StoreError) else repr(error)
+                logger.warning("%s; trying again in %g s.", reason, store.lock_ttl / 3)
             self._failing = True
             return
         self._failing = False
