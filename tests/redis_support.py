@@ -49,16 +49,19 @@ def _free_port() -> int:
 class RedisServer:
     """One redis-server process; `stop()` and `start()` again keep its port and its data."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, password: str | None = None) -> None:
         self.executable = require_redis_server()
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = _free_port()
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """Its URL, with the password in it when it has one."""
+        credentials = f":{self.password}@" if self.password else ""
+        return f"redis://{credentials}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         assert self.process is None, "already running"
@@ -82,6 +85,7 @@ class RedisServer:
                 "yes",
                 "--logfile",
                 str(self.directory / "redis.log"),
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -101,6 +105,10 @@ class RedisServer:
         """Whether the server answers PING (with a raw socket: no client state to clean up)."""
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                if self.password:
+                    sock.sendall(f"AUTH {self.password}\r\n".encode())
+                    if not sock.recv(64).startswith(b"+OK"):
+                        return False
                 sock.sendall(b"PING\r\n")
                 return sock.recv(64).startswith(b"+PONG")
         except OSError:
