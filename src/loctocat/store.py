@@ -1618,6 +1618,11 @@ class RedisTokenStore:
                 hint = "check that Redis is running and reachable there, then try again"
             elif isinstance(exc, errors.ReadOnlyError):
                 hint = "that server is a read-only replica: use the primary's address"
+            elif isinstance(exc, errors.NoPermissionError):
+                hint = (
+                    f"the Redis user's ACL must allow the keys {self.prefix}* and the commands "
+                    "GET, SET, DEL, PEXPIRE, SCAN, EVAL, EVALSHA and SCRIPT LOAD / EXISTS"
+                )
             else:
                 hint = "see Redis's own log, then try again"
             detail = " ".join(str(exc).split())

@@ -195,6 +195,34 @@ def test_an_entry_of_a_newer_format_is_not_called_corrupt(
 
 # --- Redis failures ---------------------------------------------------------------------------
 
+#: The ACL docs/fleets.md gives a Redis user of the store's own.
+ACL = "~{prefix}* +get +set +del +pexpire +scan +eval +evalsha +script|load +script|exists"
+
+
+def test_a_redis_user_with_the_documented_acl_can_do_everything_and_no_more(
+    url: str, raw: redis.Redis, prefix: str
+) -> None:
+    user = prefix.rstrip(":")
+    raw.execute_command("ACL", "SETUSER", user, "on", ">pw", *ACL.format(prefix=prefix).split())
+    own = url.replace("redis://", f"redis://{user}:pw@")
+    try:
+        with redis_store(own, prefix, lock_ttl=0.3) as store:
+            store.save(KEY, make_token())
+            with store.lock(KEY):
+                time.sleep(0.5)  # renewed meanwhile
+                store.save(KEY, make_token("renewed"))
+            store.save_pending(KEY, {"expires_at": time.time() + 60})
+            assert store.load_pending(KEY) is not None
+            assert store.keys() == [KEY]
+            store.delete_pending(KEY)
+            store.delete(KEY)
+        with redis_store(own, "elsewhere:") as other, pytest.raises(StoreError) as caught:
+            other.load(KEY)
+        assert "the Redis user's ACL must allow the keys elsewhere:*" in str(caught.value)
+        assert "pw@" not in str(caught.value)
+    finally:
+        raw.execute_command("ACL", "DELUSER", user)
+
 
 def test_every_call_to_an_unreachable_redis_is_one_clear_store_error() -> None:
     store = RedisTokenStore("redis://127.0.0.1:1/0")  # nothing listens on port 1
