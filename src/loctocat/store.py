@@ -12,16 +12,19 @@ with store.lock(key):  # another thread or process after the same login waits he
         store.save(key, token)
 ```
 
-Three stores share the `TokenStore` protocol, and their `lock(key)` returns a `KeyLock`, one
+Four stores share the `TokenStore` protocol, and their `lock(key)` returns a `KeyLock`, one
 per key, which asyncio and trio tasks can share too (see there):
 
 - `FileTokenStore`: one JSON file, mode 0600, replaced atomically, shared safely between
   threads and processes. The default.
 - `KeyringTokenStore`: the OS keychain, through `keyring` (``pip install 'loctocat[keyring]'``).
+- `RedisTokenStore`: Redis, shared by the processes of many machines: services and fleets
+  (``pip install 'loctocat[redis]'``).
 - `MemoryTokenStore`: a dict, for tests and for caching within one process.
 
 Every failure to read or write is a `StoreError` whose message names the file (or keyring
-service) and says what to do. Tokens never appear in those messages nor in the log.
+service, or Redis URL) and says what to do. Tokens never appear in those messages nor in the
+log.
 """
 
 from __future__ import annotations
