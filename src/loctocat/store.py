@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import json
 import logging
 import math
@@ -1445,8 +1446,17 @@ class RedisTokenStore:
                     f"the Redis URL {self.url} is not usable: {exc}", parameter="url_or_client"
                 ) from None
         else:
+            if inspect.iscoroutinefunction(getattr(url_or_client, "execute_command", None)):
+                raise ConfigurationError(
+                    "RedisTokenStore needs a synchronous redis.Redis client, not a "
+                    "redis.asyncio one (the async authenticators call the store from worker "
+                    "threads)",
+                    parameter="url_or_client",
+                )
             self.url = _client_url(url_or_client)
             self._redis = url_or_client
+        # Only a client made here is the store's to close.
+        self._owns_client = isinstance(url_or_client, str)
         if not isinstance(prefix, str):
             raise ConfigurationError("prefix must be a string", parameter="prefix")
         if not (isinstance(lock_ttl, int | float) and 0.1 <= lock_ttl <= 86400):
@@ -1531,7 +1541,7 @@ class RedisTokenStore:
             self.delete_pending(key)
             return
         try:
-            data = json.dumps(dict(pending))
+            data = json.dumps(dict(pending), allow_nan=False)
         except (TypeError, ValueError):
             raise StoreError(
                 f"cannot save the pending login for {key!r}: it is not JSON data"
@@ -1565,10 +1575,11 @@ class RedisTokenStore:
         self._write(key, "pending", None, f"delete the pending login for {key!r} from")
 
     def close(self) -> None:
-        """Close the connections to Redis (those of a client you passed too). Optional: a
-        later call connects again."""
-        with self._errors("disconnect from"):
-            self._redis.close()
+        """Close the store's connections to Redis (never those of a client you passed).
+        Optional, e.g. at the end of a test: a later call connects again."""
+        if self._owns_client:
+            with self._errors("disconnect from"):
+                self._redis.close()
 
     # -- internals ------------------------------------------------------------------------------
 

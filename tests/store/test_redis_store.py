@@ -136,7 +136,18 @@ def test_a_client_of_your_own_is_used_and_named_by_its_address(url: str, prefix:
     assert store.load(KEY).access_token == SECRET  # type: ignore[union-attr]
     assert store.keys() == [KEY]
     store.delete(KEY)
+    store.close()  # the client is the caller's: still open
+    assert client.ping()
     client.close()
+
+
+def test_an_asyncio_client_is_refused() -> None:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis()
+    with pytest.raises(ConfigurationError, match="synchronous") as caught:
+        RedisTokenStore(client)
+    assert caught.value.parameter == "url_or_client"
 
 
 @pytest.mark.parametrize(
@@ -488,6 +499,8 @@ def test_a_pending_login_that_is_not_json_is_refused_and_a_corrupt_one_reported(
 ) -> None:
     with pytest.raises(StoreError, match="not JSON data"):
         store.save_pending(KEY, {"expires_at": time.time() + 60, "when": object()})
+    with pytest.raises(StoreError, match="not JSON data"):
+        store.save_pending(KEY, {"expires_at": time.time() + 60, "ratio": float("nan")})
     raw.set(f"{prefix}pending:{KEY}", "[1, 2]")
     with pytest.raises(StoreError, match="unreadable") as caught:
         store.load_pending(KEY)
