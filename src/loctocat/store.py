@@ -1605,10 +1605,10 @@ class RedisTokenStore:
             )
         if not written:
             raise StoreError(
-                f"cannot {action} Redis at {self.url}: this process's lock on it expired "
-                f"before the write (Redis was unreachable, or the process paused, for longer "
-                f"than lock_ttl = {self.lock_ttl:g} s), and another process may have saved "
-                "since; nothing was written, so that nothing it saved is lost. Try again"
+                f"cannot {action} Redis at {self.url}: this process's lock of {key!r} "
+                "expired before the write (Redis was unreachable, or the process paused, for "
+                f"longer than lock_ttl = {self.lock_ttl:g} s), and another process may have "
+                "saved since; nothing was written, so that nothing it saved is lost. Try again"
             )
 
     def _forget_locks(self) -> None:
