@@ -1322,9 +1322,9 @@ class _Renewal:
             self._held.add(lock)
             if not self._running:
                 self._running = True
-                thread = threading.Thread(
-                    target=self._run, name="loctocat-redis-lock-renewal", daemon=True
-                )
+                # Named after what it renews, for thread dumps (the URL has no password).
+                name = f"loctocat-redis-lock-renewal {self._store.url} {self._store.prefix}"
+                thread = threading.Thread(target=self._run, name=name, daemon=True)
                 thread.start()
 
     def discard(self, lock: _RedisLock) -> None:
