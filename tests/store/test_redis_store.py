@@ -218,10 +218,10 @@ def test_a_redis_user_with_the_documented_acl_can_do_everything_and_no_more(
     raw.execute_command("ACL", "SETUSER", user, "on", ">pw", *ACL.format(prefix=prefix).split())
     own = url.replace("redis://", f"redis://{user}:pw@")
     try:
-        with redis_store(own, prefix, lock_ttl=0.3) as store:
+        with redis_store(own, prefix, lock_ttl=1.0) as store:
             store.save(KEY, make_token())
             with store.lock(KEY):
-                time.sleep(0.5)  # renewed meanwhile
+                time.sleep(1.5)  # renewed meanwhile
                 store.save(KEY, make_token("renewed"))
             store.save_pending(KEY, {"expires_at": time.time() + 60})
             assert store.load_pending(KEY) is not None
@@ -324,9 +324,9 @@ def test_redis_stopped_in_the_middle_of_a_refresh_loses_nothing(
 
 
 def test_the_renewal_keeps_a_lock_alive_past_its_ttl(url: str, prefix: str) -> None:
-    with redis_store(url, prefix, lock_ttl=0.3) as holder, redis_store(url, prefix) as other:
+    with redis_store(url, prefix, lock_ttl=0.6) as holder, redis_store(url, prefix) as other:
         with holder.lock(KEY):
-            time.sleep(1.2)  # four times the lock's lifetime
+            time.sleep(2.4)  # four times the lock's lifetime
             assert other.lock(KEY).acquire(0, owner="other") is False
         assert other.lock(KEY).acquire(0, owner="other") is True
         other.lock(KEY).release(owner="other")
@@ -344,13 +344,13 @@ def test_one_thread_and_one_round_trip_renew_every_lock(
         send(self, command, check_health)
 
     monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
-    with redis_store(url, prefix, lock_ttl=0.3) as holder:
+    with redis_store(url, prefix, lock_ttl=0.6) as holder:
         locks = [holder.lock(f"{KEY}|{n}") for n in range(200)]
         for lock in locks:
             assert lock.acquire(0)
         renewing = [t for t in threading.enumerate() if t.name.endswith(f" {prefix}")]
         assert len(renewing) == 1  # one renewal thread for the store, not one per lock
-        time.sleep(1.0)  # about ten renewals of every lock
+        time.sleep(1.5)  # about seven renewals of every lock
         with redis_store(url, prefix) as other:
             assert not any(other.lock(f"{KEY}|{n}").acquire(0) for n in range(200))
         for lock in locks:
@@ -380,7 +380,7 @@ def test_a_waiter_gets_the_lock_soon_after_it_is_released(url: str, prefix: str)
         started = time.monotonic()
         with waiter.lock(KEY):
             waited = time.monotonic() - started
-        assert 0.25 <= waited < 0.6
+        assert 0.25 <= waited < 1.0
 
 
 def test_a_lock_that_expired_cannot_overwrite_what_the_next_holder_saved(
@@ -420,7 +420,7 @@ def test_the_renewal_says_when_it_finds_a_lock_gone(
     with redis_store(url, prefix, lock_ttl=0.3) as holder:
         with holder.lock(KEY):
             raw.delete(f"{prefix}lock:{KEY}")  # gone, as if it had expired
-            time.sleep(0.5)
+            time.sleep(1.0)  # several renewal rounds
             with pytest.raises(StoreError, match=r"lock of .* expired before the write"):
                 holder.save(KEY, make_token())
         assert [r for r in caplog.records if "expired before it could be renewed" in r.getMessage()]
@@ -475,7 +475,7 @@ def test_a_holder_killed_with_sigkill_lets_go_within_the_lock_ttl(url: str, pref
         holder.wait(10)
         killed = time.monotonic()
         assert lock.acquire(ttl + 2) is True
-        assert time.monotonic() - killed <= ttl + 0.3
+        assert time.monotonic() - killed <= ttl + 0.5
         lock.release()
     holder.communicate()
 
