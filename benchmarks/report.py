@@ -100,9 +100,46 @@ def write_report(results: dict[str, Any], out: Path) -> None:
                     f"{r['maxrss'] / 2**20:.0f} | {late['p50']:.1f} / {late['p99']:.1f} | "
                     f"{r['done']:g}/{n} | {r.get('connections', '-')} |"
                 )
+    lines += redis_table(s)
     lines += ["", f"Profile of loctocat 2 at N=1000 in memory: `{results['profile']}`.", ""]
     (out / "results.md").write_text("\n".join(lines))
     plot(results, out / "results.png")
+
+
+def redis_table(s: dict[str, Any]) -> list[str]:
+    """The Redis scale run: flows split across worker processes sharing one Redis store."""
+    by_n = s.get("redis")
+    if not by_n:
+        return []
+    lines = [
+        "",
+        "### N concurrent `get_token()` logins across worker processes sharing a `RedisTokenStore`",
+        "",
+        "The canned in-memory server as above, one redis-server on loopback (append-only file, "
+        "flushed every second). Each flow is a login of its own, holding its lock in Redis from "
+        "before its device request to after its token is saved. *Per poll*: per token-endpoint "
+        "request. *Commands*: from Redis's `INFO commandstats`, counting those its Lua scripts "
+        "run; *round trips*: requests the clients sent (a pipeline is one).",
+        "",
+        "| N | processes | CPU/request (µs) | memory/flow (KiB) | lateness p50 / p99 (ms) "
+        "| done | Redis commands/poll | Redis round trips/poll | Redis CPU/poll (µs) "
+        "| load before / after |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for n, r in by_n.items():
+        if "error" in r:
+            lines.append(f"| {n} | {r['error']} | | | | | | | | |")
+            continue
+        late = r["lateness_ms"]
+        load = " / ".join(f"{r[k][0]:.2f}" for k in ("load_before", "load_after") if k in r)
+        lines.append(
+            f"| {n} | {r['workers']} | {r['cpu_per_request_us']:.0f} | "
+            f"{r['mem_per_flow_kb']:.1f} | {late['p50']:.1f} / {late['p99']:.1f} | "
+            f"{r['done']:g}/{n} | {r['redis_commands_per_poll']:.2f} | "
+            f"{r['redis_round_trips_per_poll']:.2f} | {r['redis_cpu_per_poll_us']:.0f} | "
+            f"{load or '-'} |"
+        )
+    return lines
 
 
 def plot(results: dict[str, Any], path: Path) -> None:

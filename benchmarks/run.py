@@ -43,12 +43,15 @@ FLOOR = "httpx floor"
 
 
 def ensure_venvs() -> None:
+    pip = [str(PY), "-m", "pip", "install", "--quiet"]
     if not PY.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        pip = [str(PY), "-m", "pip", "install", "--quiet"]
         subprocess.run([*pip, "--upgrade", "pip"], check=True)
-        deps = ["authlib", "msal", "matplotlib", "pyinstrument", "-e", str(ROOT)]
+        deps = ["authlib", "msal", "matplotlib", "pyinstrument", "-e", f"{ROOT}[redis]"]
         subprocess.run([*pip, *deps], check=True)
+    elif subprocess.run([str(PY), "-c", "import redis"], capture_output=True).returncode:
+        # A venv made before the Redis scale run: add redis-py to it.
+        subprocess.run([*pip, "-e", f"{ROOT}[redis]"], check=True)
     if not PY1.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV1)], check=True)
         pip = [str(PY1), "-m", "pip", "install", "--quiet"]
@@ -352,6 +355,137 @@ def scale(
     return result
 
 
+def redis_info(port: int, section: str) -> dict[str, str]:
+    """`INFO section` of the redis-server on `port`, as name -> value (this script runs on the
+    system's Python, without redis-py: RESP by hand)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        name = section.encode()
+        sock.sendall(b"*2\r\n$4\r\nINFO\r\n$%d\r\n%s\r\n" % (len(name), name))
+        reply = b""
+        while b"\r\n" not in reply:
+            reply += sock.recv(65536)
+        header, _, body = reply.partition(b"\r\n")
+        size = int(header[1:])
+        while len(body) < size + 2:
+            body += sock.recv(65536)
+    lines = body[:size].decode().splitlines()
+    return dict(line.split(":", 1) for line in lines if ":" in line and not line.startswith("#"))
+
+
+def redis_calls(port: int) -> int:
+    """Commands the server has run, from `INFO commandstats` (INFO itself not counted)."""
+    stats = redis_info(port, "commandstats")
+    calls = 0
+    for name, value in stats.items():
+        if name != "cmdstat_info":
+            calls += int(dict(field.split("=") for field in value.split(","))["calls"])
+    return calls
+
+
+def redis_cpu(port: int) -> float:
+    stats = redis_info(port, "cpu")
+    return float(stats["used_cpu_user"]) + float(stats["used_cpu_sys"])
+
+
+def redis_scale(n: int, interval: int, workers: int = 2, timeout: float = 240) -> dict[str, Any]:
+    """N concurrent `get_token()` flows split across `workers` processes, each with a
+    `RedisTokenStore` on one redis-server started here, against the canned in-memory server (the
+    benchmark server cannot serve 10,000 flows over loopback: see analysis.md)."""
+    import shutil
+    import socket
+    import tempfile
+
+    executable = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not os.path.exists(executable):
+        return {"error": "redis-server is missing (apt-get install redis-server)"}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    directory = tempfile.mkdtemp(prefix="loctocat-bench-redis-")
+    # Persistence as in production (the append-only file, flushed every second).
+    server = subprocess.Popen(
+        [executable, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory,
+         "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis_info(port, "server")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    return {"error": "redis-server did not start"}
+                time.sleep(0.05)
+        calls, cpu, load_before = redis_calls(port), redis_cpu(port), os.getloadavg()
+        outs = [RESULTS / f".scale-redis-{i}.json" for i in range(workers)]
+        start_at = time.time() + 3  # every worker's interpreter is up by then
+        procs = []
+        for i, out in enumerate(outs):
+            out.unlink(missing_ok=True)
+            share = n // workers + (1 if i < n % workers else 0)
+            environ = {
+                **env(),
+                "BENCH_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+                "BENCH_WORKER": str(i),
+                "BENCH_START_AT": str(start_at),
+            }
+            command = [str(PY), str(SCENARIOS / "scale_redis.py"), str(share), "memory"]
+            procs.append(subprocess.Popen([*command, str(interval), str(out)], env=environ))
+        for proc in procs:
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                for other in procs:
+                    other.kill()
+                return {"error": f"TimeoutExpired after {timeout:.0f} s"}
+        if any(proc.returncode for proc in procs) or not all(out.exists() for out in outs):
+            return {"error": "a worker failed"}
+        runs = [json.loads(out.read_text()) for out in outs]
+        calls, cpu = redis_calls(port) - calls, redis_cpu(port) - cpu
+    finally:
+        server.terminate()
+        server.wait(30)
+        shutil.rmtree(directory, ignore_errors=True)
+    requests = sum(r["requests"] for r in runs)
+    polls = requests - n  # each flow made one device request, then polled
+    trips = sum(r["redis_round_trips"] for r in runs)
+    return {
+        "n": n,
+        "workers": workers,
+        "done": sum(r["done"] for r in runs),
+        "failure_count": sum(r["failure_count"] for r in runs),
+        "failures": [f for r in runs for f in r["failures"]][:5],
+        "cpu": sum(r["cpu"] for r in runs),
+        "wall": max(r["wall"] for r in runs),
+        "requests": requests,
+        "polls": polls,
+        "cpu_per_request_us": 1e6 * sum(r["cpu"] for r in runs) / max(1, requests),
+        "lateness_ms": percentiles([late for r in runs for late in r["lateness"]]),
+        "maxrss": max(r["maxrss"] for r in runs),
+        "mem_per_flow_kb": sum(r["rss_peak_during"] - r["rss_base"] for r in runs) / n / 1024,
+        "redis_commands": calls,
+        "redis_round_trips": trips,
+        "redis_commands_per_poll": calls / max(1, polls),
+        "redis_round_trips_per_poll": trips / max(1, polls),
+        "redis_cpu_per_poll_us": 1e6 * cpu / max(1, polls),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+    }
+
+
+def redis_only(n: int, interval: int) -> None:
+    """Redo only the Redis scale run into the existing results.json."""
+    results = json.loads((RESULTS / "results.json").read_text())
+    print(f"scale with a shared Redis store: N={n}...", flush=True)
+    results["scale"]["redis"] = {str(n): redis_scale(n, interval)}
+    (RESULTS / "results.json").write_text(json.dumps(results, indent=1))
+    subprocess.run([str(PY), str(HERE / "report.py"), str(RESULTS)], check=True)
+
+
 def median_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     good = [r for r in runs if "error" not in r]
     if not good:
@@ -400,9 +534,20 @@ def main() -> None:
         action="store_true",
         help="redo only the loopback scale runs (N <= 1,000) into the existing results.json",
     )
+    parser.add_argument(
+        "--redis-only",
+        type=int,
+        metavar="N",
+        help="redo only the Redis scale run, with N flows, into the existing results.json",
+    )
     args = parser.parse_args()
     ensure_venvs()
     RESULTS.mkdir(exist_ok=True)
+    if args.redis_only:
+        redis_only(
+            args.redis_only, json.loads((RESULTS / "results.json").read_text())["scale"]["interval"]
+        )
+        return
     if args.loopback_only:
         results = json.loads((RESULTS / "results.json").read_text())
         loopback(results, [100, 1000], results["scale"]["interval"])
@@ -441,6 +586,9 @@ def main() -> None:
             runs = [scale(name, n, "memory", interval, None, 240) for _ in range(reps)]
             results["scale"]["memory"].setdefault(name, {})[str(n)] = median_runs(runs)
     loopback(results, sizes, interval)
+    redis_n = 1000 if args.quick else 10_000
+    print(f"scale with a shared Redis store: N={redis_n}...", flush=True)
+    results["scale"]["redis"] = {str(redis_n): redis_scale(redis_n, interval)}
     print("profile...", flush=True)
     results["profile"] = profile(1000, interval)
     results["load_after"] = os.getloadavg()

@@ -1,9 +1,10 @@
 """Whatever shares a token store does one refresh or one login per key, and never waits on others.
 
-Authenticators sharing a store (on one event loop, in threads, in processes) against the fake
-server with rotating refresh tokens: one refresh, one login, the others reuse the result; a login
-in progress never holds up another login's token, nor freezes an event loop; force_refresh really
-refreshes; a corrupt entry is replaced by the next login; logout forgets only what was revoked.
+Authenticators sharing a store (memory, file, Redis; on one event loop, in threads, in
+processes) against the fake server with rotating refresh tokens: one refresh, one login, the
+others reuse the result; a login in progress never holds up another login's token, nor freezes
+an event loop; force_refresh really refreshes; a corrupt entry is replaced by the next login;
+logout forgets only what was revoked.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from redis_support import unique_prefix
 
 from loctocat import (
     AsyncAuthenticator,
@@ -34,7 +36,7 @@ from loctocat import (
     TransportError,
 )
 from loctocat.auth import _discovered
-from loctocat.store import FileTokenStore, MemoryTokenStore, TokenStore
+from loctocat.store import FileTokenStore, MemoryTokenStore, RedisTokenStore, TokenStore
 from loctocat.testing import FakeAuthorizationServer
 
 pytestmark = pytest.mark.timeout(30)
@@ -75,9 +77,17 @@ STORES: dict[str, Callable[[Path], TokenStore]] = {
 }
 
 
-@pytest.fixture(params=list(STORES))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> TokenStore:
-    return STORES[request.param](tmp_path)
+@pytest.fixture(params=[*STORES, "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TokenStore]:
+    if request.param != "redis":
+        yield STORES[request.param](tmp_path)
+        return
+    # A real redis-server (tests/redis_support.py), shared: each test has a prefix of its own.
+    redis_store = RedisTokenStore(
+        request.getfixturevalue("redis_server").url, prefix=unique_prefix()
+    )
+    yield redis_store
+    redis_store.close()
 
 
 def options(server: FakeAuthorizationServer, **more: Any) -> dict[str, Any]:

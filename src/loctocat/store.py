@@ -12,22 +12,26 @@ with store.lock(key):  # another thread or process after the same login waits he
         store.save(key, token)
 ```
 
-Three stores share the `TokenStore` protocol, and their `lock(key)` returns a `KeyLock`, one
+Four stores share the `TokenStore` protocol, and their `lock(key)` returns a `KeyLock`, one
 per key, which asyncio and trio tasks can share too (see there):
 
 - `FileTokenStore`: one JSON file, mode 0600, replaced atomically, shared safely between
   threads and processes. The default.
 - `KeyringTokenStore`: the OS keychain, through `keyring` (``pip install 'loctocat[keyring]'``).
+- `RedisTokenStore`: Redis, shared by the processes of many machines: services and fleets
+  (``pip install 'loctocat[redis]'``).
 - `MemoryTokenStore`: a dict, for tests and for caching within one process.
 
 Every failure to read or write is a `StoreError` whose message names the file (or keyring
-service) and says what to do. Tokens never appear in those messages nor in the log.
+service, or Redis URL) and says what to do. Tokens never appear in those messages nor in the
+log.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import json
 import logging
 import math
@@ -58,6 +62,7 @@ __all__ = [
     "KeyringTokenStore",
     "MemoryTokenStore",
     "PendingLoginStore",
+    "RedisTokenStore",
     "StoredLogin",
     "TokenStore",
     "keyring_usable",
@@ -70,7 +75,8 @@ logger = logging.getLogger("loctocat")
 #: The `version` written in a token file. Files of version 1 are read too, and saved as 2.
 FILE_FORMAT_VERSION = 2
 
-#: The `format` written in, and understood from, a keyring entry.
+#: The `format` written in, and understood from, a keyring entry (and a Redis one: both stores
+#: keep one JSON entry per key).
 KEYRING_FORMAT = 2
 #: The user name of the keychain entry listing a `KeyringTokenStore`'s keys.
 KEYRING_INDEX = "loctocat:index"
@@ -259,27 +265,40 @@ class MemoryTokenStore:
             self._pending.pop(key, None)
 
 
+class _AcrossProcesses(Protocol):
+    """The part of a lock that excludes other processes: a lock file, or a key in Redis."""
+
+    def take(self, deadline: float | None) -> bool:
+        """Take it, waiting until `deadline` (`time.monotonic()`; None: for ever); False if that
+        passed first. At least one attempt even when it has passed, so a timeout of 0 tries once.
+        """
+        ...
+
+    def give_back(self) -> None:
+        """Release it (only called by the process that took it)."""
+        ...
+
+
 class _SharedLock:
     """What every `KeyLock` of one lock identity in this process shares: who holds it, how often.
 
     The owner and its count live under a `threading.Condition`; waiters sleep on it until the
-    count drops to 0. A lock with a `path` also takes a `filelock.FileLock` there when its
-    count goes from 0 to 1, and releases it at 1 -> 0, so other processes are excluded too.
-    The in-process part comes first because a `FileLock` shared by threads
+    count drops to 0. A lock with an `across` part (a lock file, a Redis key) also takes that
+    when its count goes from 0 to 1, and gives it back at 1 -> 0, so other processes are
+    excluded too. The in-process part comes first because a `FileLock` shared by threads
     (`thread_local=False`) neither tells owners apart nor, on every platform, excludes threads
-    of one process from each other.
+    of one process from each other; and a Redis lock is one per process by design.
     """
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
+    def __init__(self, where: str | None, across: _AcrossProcesses | None = None) -> None:
+        #: What messages call this lock (a lock file's path, a Redis key); None: in memory only.
+        self.where = where
+        self._across = across
         self._condition = threading.Condition(threading.Lock())
         self._owner: Hashable | None = None
         self._count = 0
-        # True while the next owner waits for the file lock; others keep waiting meanwhile.
+        # True while the next owner waits for the `across` part; others keep waiting meanwhile.
         self._taking = False
-        self._file_lock = (
-            None if path is None else filelock.FileLock(path, mode=0o600, thread_local=False)
-        )
 
     def acquire(self, owner: Hashable, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -292,7 +311,7 @@ class _SharedLock:
                 if left is not None and left <= 0:
                     return False
                 self._condition.wait(left)
-            if self._file_lock is None:
+            if self._across is None:
                 self._owner, self._count = owner, 1
                 return True
             self._taking = True
@@ -300,7 +319,7 @@ class _SharedLock:
         try:
             # Outside the condition: waiting for another process must not stop the threads of
             # this one from giving up on their own timeouts.
-            taken = self._take_file_lock(deadline)
+            taken = self._across.take(deadline)
         finally:
             with self._condition:
                 self._taking = False
@@ -310,15 +329,37 @@ class _SharedLock:
                     self._condition.notify_all()
         return taken
 
-    def _take_file_lock(self, deadline: float | None) -> bool:
-        assert self._file_lock is not None
+    def release(self, owner: Hashable) -> None:
+        with self._condition:
+            if not self._count or self._owner != owner:
+                where = self.where or "in memory"
+                raise RuntimeError(f"release() of a lock this owner does not hold ({where})")
+            if self._count > 1:
+                self._count -= 1
+                return
+            try:
+                if self._across is not None:
+                    self._across.give_back()
+            finally:
+                self._owner, self._count = None, 0
+                self._condition.notify_all()
+
+
+class _LockFile:
+    """A `filelock.FileLock` as the part of a lock that excludes other processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = filelock.FileLock(path, mode=0o600, thread_local=False)
+
+    def take(self, deadline: float | None) -> bool:
         try:
             if deadline is None:
-                self._file_lock.acquire(timeout=-1)
+                self._lock.acquire(timeout=-1)
             else:
                 left = deadline - time.monotonic()
                 # A single attempt when no time is left, so that timeout=0 never sleeps.
-                self._file_lock.acquire(timeout=max(left, 0.0), blocking=left > 0)
+                self._lock.acquire(timeout=max(left, 0.0), blocking=left > 0)
         except filelock.Timeout:
             return False
         except OSError as exc:
@@ -328,19 +369,8 @@ class _SharedLock:
             ) from None
         return True
 
-    def release(self, owner: Hashable) -> None:
-        with self._condition:
-            if not self._count or self._owner != owner:
-                raise RuntimeError(f"release() of a lock this owner does not hold ({self.path})")
-            if self._count > 1:
-                self._count -= 1
-                return
-            try:
-                if self._file_lock is not None:
-                    self._file_lock.release()
-            finally:
-                self._owner, self._count = None, 0
-                self._condition.notify_all()
+    def give_back(self) -> None:
+        self._lock.release()
 
 
 def _checked_lock_timeout(seconds: float | None) -> float | None:
@@ -390,8 +420,7 @@ class KeyLock:
         self._holder = holder  # who a timeout blames, e.g. "using this login"
 
     def __repr__(self) -> str:
-        where = "memory" if self._shared.path is None else str(self._shared.path)
-        return f"KeyLock({where!r})"
+        return f"KeyLock({self._shared.where or 'memory'!r})"
 
     def acquire(self, timeout: float | None = None, *, owner: Hashable | None = None) -> bool:
         """Take the lock for `owner`; True once it is held, False if `timeout` ran out first.
@@ -419,7 +448,7 @@ class KeyLock:
 
     def timed_out(self) -> StoreError:
         """The error to raise when waiting `timeout` seconds for the lock was not enough."""
-        where = "the lock" if self._shared.path is None else str(self._shared.path)
+        where = self._shared.where or "the lock"
         return StoreError(
             f"could not lock {where} within {self._lock_timeout} s: another "
             f"thread or process is {self._holder}; try again, or pass a larger lock_timeout"
@@ -446,7 +475,7 @@ def _file_lock(path: Path) -> _SharedLock:
     name = os.path.realpath(path)
     with _locks_guard:
         if name not in _locks:
-            _locks[name] = _SharedLock(Path(name))
+            _locks[name] = _SharedLock(name, _LockFile(Path(name)))
         return _locks[name]
 
 
@@ -466,6 +495,8 @@ def _forget_locks_after_fork() -> None:
     _locks_guard = threading.Lock()
     _locks.clear()
     _memory_locks.clear()
+    for store in list(_redis_stores):
+        store._forget_locks()
 
 
 if hasattr(os, "register_at_fork"):
@@ -621,6 +652,36 @@ def _token_from_flat_entry(entry: Any) -> Token:
         raise _CorruptEntryError(
             message if message.startswith("a saved token") else "a field has a bad value"
         ) from None
+
+
+def _token_from_text(raw: str, key: str, where: str, other: str) -> Token:
+    """Rebuild the token of a one-entry-per-key store (keyring, Redis) from the entry's text.
+
+    The entry is `_entry()` plus ``"format"``, or `Token.to_dict()` as older versions saved it
+    in a keyring. Raises `StoreError` naming `where`: with `corrupt` True when the entry is
+    unreadable, and without when a newer loctocat wrote it (then the remedy is to upgrade, or to
+    use another `other`, such as a keyring service).
+    """
+    try:
+        entry = json.loads(raw)
+    except (ValueError, RecursionError):
+        entry = raw  # reported below as "a JSON str, not an object"; never quoted
+    try:
+        if isinstance(entry, dict) and "access_token" in entry:
+            # Saved by an older loctocat: `Token.to_dict()`, with no "format".
+            return _token_from_flat_entry(entry)
+        if isinstance(entry, dict):
+            entry_format = entry.get("format")
+            if type(entry_format) is int and entry_format > KEYRING_FORMAT:
+                raise StoreError(
+                    f"the token saved under {key!r} in {where} has format {entry_format}, "
+                    f"written by a newer loctocat; upgrade loctocat, or use another {other}"
+                )
+            if entry_format != KEYRING_FORMAT:
+                raise _CorruptEntryError("its 'format' is missing or unknown")
+        return _token_from_entry(entry)
+    except _CorruptEntryError as exc:
+        raise _unreadable(key, where, str(exc)) from None
 
 
 def _json(key: str, entry: dict[str, Any]) -> str:
@@ -1076,27 +1137,7 @@ class KeyringTokenStore:
             raw: str | None = self._keyring.get_password(self.service, key)
         if raw is None:
             return None
-        where = f"the keyring service {self.service!r}"
-        try:
-            entry = json.loads(raw)
-        except (ValueError, RecursionError):
-            entry = raw  # reported below as "a JSON str, not an object"; never quoted
-        try:
-            if isinstance(entry, dict) and "access_token" in entry:
-                # Saved by an older loctocat: `Token.to_dict()`, with no "format".
-                return _token_from_flat_entry(entry)
-            if isinstance(entry, dict):
-                entry_format = entry.get("format")
-                if type(entry_format) is int and entry_format > KEYRING_FORMAT:
-                    raise StoreError(
-                        f"the token saved under {key!r} in {where} has format {entry_format}, "
-                        "written by a newer loctocat; upgrade loctocat, or use another service"
-                    )
-                if entry_format != KEYRING_FORMAT:
-                    raise _CorruptEntryError("its 'format' is missing or unknown")
-            return _token_from_entry(entry)
-        except _CorruptEntryError as exc:
-            raise _unreadable(key, where, str(exc)) from None
+        return _token_from_text(raw, key, f"the keyring service {self.service!r}", "service")
 
     def save(self, key: str, token: Token) -> None:
         """Save `token` under `key`, replacing any token saved there before."""
@@ -1240,3 +1281,525 @@ def _keeps_passwords(backend: Any) -> bool:
         return False
     priority = getattr(backend, "priority", 0)
     return isinstance(priority, int | float) and priority > 0
+
+
+# -- Redis -------------------------------------------------------------------------------------
+
+#: How long a `RedisTokenStore` lock lives unless its holder renews it, in seconds: a holder that
+#: dies (killed, its machine lost) holds up the others for at most this long.
+DEFAULT_REDIS_LOCK_TTL = 15.0
+
+# The store's Lua scripts: Redis runs each one atomically, so no other client acts in between.
+
+# Take the lock KEYS[1] for ARGV[1], or find that it is already ours: a command retried after a
+# lost reply must not take its own first attempt for another holder.
+_TAKE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+# Push back the expiry of the lock KEYS[1], only if it is still ARGV[1]'s.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# Release the lock KEYS[1], only if it is still ARGV[1]'s (not one taken since it expired).
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# Write KEYS[2] (value ARGV[2], expiring after ARGV[3] ms if given; '' deletes it), only while the
+# lock KEYS[1] is still ARGV[1]'s ('': written without a lock). The fence: a holder whose lock
+# expired never overwrites what the next holder saved.
+_WRITE = """
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[2])
+elseif ARGV[3] == '' then
+  redis.call('SET', KEYS[2], ARGV[2])
+else
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+end
+return 1
+"""
+
+#: The longest pause between two tries of a Redis lock another process holds.
+_REDIS_POLL_MAX = 0.1
+
+
+def _import_redis() -> ModuleType:
+    try:
+        # Imported here, not at the top: redis-py is an optional dependency.
+        import redis
+    except ImportError:
+        raise ConfigurationError(
+            "RedisTokenStore needs redis-py: pip install 'loctocat[redis]'"
+        ) from None
+    return redis
+
+
+def _shown_url(url: str) -> str:
+    """`url` with its password (in the authority or the query) replaced by ``***``."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password is not None:
+            user = parts.username or ""
+            netloc = f"{user}:***@{netloc.rpartition('@')[2]}"
+        query = [
+            (name, "***" if name == "password" else value)
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*/")))
+    except ValueError:
+        return "(a Redis URL that cannot be parsed)"
+
+
+def _client_url(client: Any) -> str:
+    """Where a redis-py client connects, as a URL without credentials, for messages."""
+    pool = getattr(client, "connection_pool", None)
+    options = getattr(pool, "connection_kwargs", {})
+    db = options.get("db", 0)
+    if options.get("path"):
+        return f"unix://{options['path']}?db={db}"
+    secure = "SSL" in getattr(getattr(pool, "connection_class", None), "__name__", "")
+    host, port = options.get("host", "localhost"), options.get("port", 6379)
+    return f"{'rediss' if secure else 'redis'}://{host}:{port}/{db}"
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _glob_escaped(text: str) -> str:
+    """`text` as a literal in a Redis SCAN pattern."""
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
+
+
+def _pending_expiry(pending: Mapping[str, Any]) -> float:
+    """`pending["expires_at"]` in POSIX seconds: an ISO 8601 time (UTC unless it says) or a
+    number of seconds; `ConfigurationError` otherwise."""
+    value = pending.get("expires_at")
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            moment = datetime.fromisoformat(value)
+            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    raise ConfigurationError(
+        "save_pending(): pending['expires_at'] must be an ISO 8601 time or a number of POSIX "
+        f"seconds, got {type(value).__name__}"
+    )
+
+
+class _RedisLock:
+    """The part of a `RedisTokenStore` key lock that excludes other processes: the Redis key
+    ``<prefix>lock:<key>``, set to a random token of this process while it holds the lock,
+    with an expiry that the store's `_Renewal` keeps pushing back."""
+
+    def __init__(self, store: RedisTokenStore, key: str) -> None:
+        self.store = store
+        self.key = key
+        self.name = store._name("lock", key)
+        #: This process's token while it holds the lock, else None.
+        self.token: str | None = None
+        #: Set when the renewal found the lock gone (its warning is logged once).
+        self.lost = False
+        self.shared = _SharedLock(f"the Redis key {self.name!r} at {store.url}", self)
+
+    def take(self, deadline: float | None) -> bool:
+        store = self.store
+        token = secrets.token_hex(16)
+        pause = 0.005
+        while True:
+            with store._errors(f"take the lock for {self.key!r} in"):
+                taken = store._take(keys=[self.name], args=[token, store._ttl_ms()])
+            if taken:
+                self.token, self.lost = token, False
+                store._renewal.add(self)
+                return True
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            time.sleep(pause if left is None else min(pause, left))
+            pause = min(pause * 2, _REDIS_POLL_MAX)
+
+    def give_back(self) -> None:
+        store = self.store
+        token, self.token = self.token, None
+        store._renewal.discard(self)
+        try:
+            with store._errors(f"release the lock for {self.key!r} in"):
+                released = store._release(keys=[self.name], args=[token])
+        except StoreError as error:
+            # Raising here would hide what went wrong inside the lock (often the same outage);
+            # the lock expires by itself, which is what the expiry is for.
+            logger.warning("%s; the lock expires by itself within %g s.", error, store.lock_ttl)
+            return
+        if not released and not self.lost:
+            logger.warning(
+                "The Redis lock %r at %s had expired before it was released: it was held "
+                "longer than lock_ttl (%g s) without being renewed.",
+                self.name,
+                store.url,
+                store.lock_ttl,
+            )
+
+
+class _Renewal:
+    """The one thread of a `RedisTokenStore` that keeps every lock it holds alive.
+
+    Every third of `lock_ttl` it pushes back the expiry of all of them in one pipeline: one
+    round trip however many are held (a service may wait on thousands of logins at once), and
+    no thread per lock. It runs only while locks are held.
+    """
+
+    def __init__(self, store: RedisTokenStore) -> None:
+        self._store = store
+        self._held: set[_RedisLock] = set()
+        self._guard = threading.Lock()
+        self._running = False
+        self._failing = False
+
+    def add(self, lock: _RedisLock) -> None:
+        with self._guard:
+            self._held.add(lock)
+            if not self._running:
+                self._running = True
+                # Named after what it renews, for thread dumps (the URL has no password).
+                name = f"loctocat-redis-lock-renewal {self._store.url} {self._store.prefix}"
+                thread = threading.Thread(target=self._run, name=name, daemon=True)
+                thread.start()
+
+    def discard(self, lock: _RedisLock) -> None:
+        with self._guard:
+            self._held.discard(lock)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self._store.lock_ttl / 3)
+            with self._guard:
+                held = [(lock, lock.token) for lock in self._held if lock.token is not None]
+                if not held:
+                    self._running = False
+                    return
+            self._renew(held)
+
+    def _renew(self, held: list[tuple[_RedisLock, str]]) -> None:
+        store = self._store
+        try:
+            with store._errors("renew the locks held in"):
+                pipe = store._redis.pipeline(transaction=False)
+                for lock, token in held:
+                    store._renew(keys=[lock.name], args=[token, store._ttl_ms()], client=pipe)
+                renewed = pipe.execute()
+        except Exception as error:
+            # Anything at all (also redis-py's own ValueError on a connection closed under it):
+            # the thread must outlive it, since every lock held depends on it. Tried again at
+            # the next round; a write under a lock that expired meanwhile is refused (see
+            # `_WRITE`), so nothing is lost by carrying on.
+            if not self._failing:
+                reason = error if isinstance(error, StoreError) else repr(error)
+                logger.warning("%s; trying again in %g s.", reason, store.lock_ttl / 3)
+            self._failing = True
+            return
+        self._failing = False
+        for (lock, token), kept in zip(held, renewed, strict=True):
+            if not kept and lock.token == token and not lock.lost:
+                lock.lost = True
+                logger.warning(
+                    "The Redis lock %r at %s expired before it could be renewed (Redis was "
+                    "unreachable, or this process paused, for longer than lock_ttl = %g s): "
+                    "another process may hold it now, so this one's writes to %r are refused.",
+                    lock.name,
+                    store.url,
+                    store.lock_ttl,
+                    lock.key,
+                )
+
+
+class RedisTokenStore:
+    """Tokens in Redis, shared by every process and machine using the same Redis: for services
+    and fleets of workers.
+
+    Needs redis-py: ``pip install 'loctocat[redis]'``. `url_or_client` is a Redis URL
+    (``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` for TLS,
+    ``unix:///path/to/redis.sock?db=0``) or a `redis.Redis` client of your own. A store made
+    from a URL waits at most 5 s for Redis and retries a failed command 3 times within about
+    0.2 s; a client you pass keeps its own timeouts and retries. Nothing connects until the
+    first call.
+
+    Its Redis keys all start with `prefix` (use one prefix per application or environment):
+
+    - ``<prefix>token:<key>``: the token, as the same JSON entry as in `FileTokenStore`'s file
+      plus ``"format": 2``. Each save and delete is one atomic command.
+    - ``<prefix>lock:<key>``: the lock of `key` while a process holds it, with an expiry.
+    - ``<prefix>pending:<key>``: a login started and not finished (see `save_pending`),
+      expiring by itself with its device code.
+
+    `lock(key)` is a `KeyLock` that excludes every thread, task and process using this Redis
+    (as with the other stores, it is re-entrant for its owner, and tasks pass their own owner).
+    Across processes it is the lock key, set only if absent, to a random value, expiring after
+    `lock_ttl` seconds. One background thread per store renews every lock the store holds every
+    third of that, in one round trip, so a login may hold its lock for as long as it takes,
+    while the lock of a holder that dies (killed, its machine lost) expires within `lock_ttl`
+    and another process goes ahead. Waiting for a lock, ``with`` tries again every 0.1 s at
+    most, and raises `StoreError` after `lock_timeout` seconds (None: wait for ever).
+
+    While this process holds a key's lock, `save()`, `delete()` and the pending-login writes
+    check, in the same atomic step as the write, that the lock is still this process's. If it
+    expired meanwhile (Redis unreachable, or the process paused, for longer than `lock_ttl`),
+    the write is refused with `StoreError`, so that a token another process saved since is
+    never overwritten.
+
+    Every failure to reach Redis (refused connection, timeout, Redis restarting or loading its
+    data, a wrong password) is a `StoreError` naming the URL, without its password, and what to
+    do; whatever was stored before stays as it was. An entry that is not a token raises
+    `StoreError` with `corrupt` True, and saving a token under its key replaces it.
+
+    Use one store per process and share it between threads and tasks: each store keeps its own
+    in-process locks, so two stores on the same Redis exclude each other as two processes do.
+    """
+
+    def __init__(
+        self,
+        url_or_client: str | Any,
+        *,
+        prefix: str = "loctocat:",
+        lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+        lock_ttl: float = DEFAULT_REDIS_LOCK_TTL,
+    ) -> None:
+        redis = _import_redis()
+        self._redis_module = redis
+        if isinstance(url_or_client, str):
+            #: Where the store keeps its tokens, without the password: safe to show.
+            self.url = _shown_url(url_or_client)
+            from redis.backoff import ExponentialBackoff
+            from redis.retry import Retry
+
+            try:
+                self._redis: Any = redis.Redis.from_url(
+                    url_or_client,
+                    socket_timeout=5.0,
+                    socket_connect_timeout=5.0,
+                    # Ride out a dropped connection, not an outage: then StoreError, promptly.
+                    retry=Retry(ExponentialBackoff(cap=0.1, base=0.025), 3),
+                )
+            except ValueError as exc:  # its messages name the part at fault, not the password
+                raise ConfigurationError(
+                    f"the Redis URL {self.url} is not usable: {exc}", parameter="url_or_client"
+                ) from None
+        else:
+            if inspect.iscoroutinefunction(getattr(url_or_client, "execute_command", None)):
+                raise ConfigurationError(
+                    "RedisTokenStore needs a synchronous redis.Redis client, not a "
+                    "redis.asyncio one (the async authenticators call the store from worker "
+                    "threads)",
+                    parameter="url_or_client",
+                )
+            self.url = _client_url(url_or_client)
+            self._redis = url_or_client
+        # Only a client made here is the store's to close.
+        self._owns_client = isinstance(url_or_client, str)
+        if not isinstance(prefix, str):
+            raise ConfigurationError("prefix must be a string", parameter="prefix")
+        if not (isinstance(lock_ttl, int | float) and 0.1 <= lock_ttl <= 86400):
+            raise ConfigurationError(
+                f"lock_ttl must be a number of seconds from 0.1 to 86400, got {lock_ttl!r}",
+                parameter="lock_ttl",
+            )
+        #: The start of every Redis key this store uses.
+        self.prefix = prefix
+        self.lock_timeout = _checked_lock_timeout(lock_timeout)
+        #: How long a lock outlives a holder that stopped renewing it, in seconds.
+        self.lock_ttl = float(lock_ttl)
+        self._take = self._redis.register_script(_TAKE)
+        self._renew = self._redis.register_script(_RENEW)
+        self._release = self._redis.register_script(_RELEASE)
+        self._write_script = self._redis.register_script(_WRITE)
+        self._forget_locks()
+        _redis_stores.add(self)
+
+    def __repr__(self) -> str:
+        return f"RedisTokenStore({self.url!r}, prefix={self.prefix!r})"
+
+    def load(self, key: str) -> Token | None:
+        """The token saved under `key`, or None if there is none.
+
+        Raises `StoreError` if Redis cannot be reached, or if the entry is not a token (then
+        its `corrupt` is True, and saving a token under `key` replaces the entry).
+        """
+        with self._errors(f"read the token for {key!r} from"):
+            raw = self._redis.get(self._name("token", key))
+        if raw is None:
+            return None
+        try:
+            text = _text(raw)
+        except UnicodeDecodeError:
+            raise _unreadable(key, f"Redis at {self.url}", "it is not UTF-8 text") from None
+        return _token_from_text(text, key, f"Redis at {self.url}", "prefix")
+
+    def save(self, key: str, token: Token) -> None:
+        """Save `token` under `key`, replacing any token saved there before, in one step.
+
+        Raises `StoreError` if Redis cannot be reached, or if this process holds the lock of
+        `key` and it expired before the save (nothing is written then).
+        """
+        data = _json(key, {"format": KEYRING_FORMAT, **_entry(token)})
+        self._write(key, "token", data, f"save the token for {key!r} to")
+
+    def delete(self, key: str) -> None:
+        """Forget the token saved under `key`. No error if there is none."""
+        self._write(key, "token", None, f"delete the token for {key!r} from")
+
+    def keys(self) -> list[str]:
+        """The keys tokens are saved under, sorted (found with SCAN: it reads every key name
+        in the Redis database, so keep it to occasional use, such as ``loctocat status``)."""
+        start = self._name("token", "")
+        with self._errors("list the tokens in"):
+            names = self._redis.scan_iter(match=_glob_escaped(start) + "*", count=1000)
+            return sorted({_text(name)[len(start) :] for name in names})
+
+    def lock(self, key: str) -> KeyLock:
+        """The lock for `key`, across threads, tasks, processes and machines (see the class).
+
+        ``with`` raises `StoreError` after `lock_timeout` seconds, or at once if Redis cannot
+        be reached.
+        """
+        with self._locks_guard:
+            lock = self._locks.get(key)
+            if lock is None:
+                lock = self._locks[key] = _RedisLock(self, key)
+        return KeyLock(lock.shared, self.lock_timeout, "using this login (perhaps refreshing it)")
+
+    def save_pending(self, key: str, pending: Mapping[str, Any]) -> None:
+        """Keep a login started under `key` and not finished, so any worker can finish it.
+
+        `pending` is a JSON-safe mapping with ``"expires_at"``, when its device code expires (an
+        ISO 8601 time, UTC unless it says otherwise, or POSIX seconds): the entry expires in
+        Redis then, by itself. One that has expired already is deleted instead. Raises
+        `ConfigurationError` without a usable ``expires_at``, and `StoreError` as `save()` does.
+        """
+        left_ms = math.ceil((_pending_expiry(pending) - time.time()) * 1000)
+        if left_ms <= 0:
+            self.delete_pending(key)
+            return
+        data = _pending_json(key, pending)
+        self._write(key, "pending", data, f"save the pending login for {key!r} to", left_ms)
+
+    def load_pending(self, key: str) -> dict[str, Any] | None:
+        """The pending login saved under `key`, or None if there is none (or it expired).
+
+        Raises `StoreError` if Redis cannot be reached, or if the entry is unreadable (then its
+        `corrupt` is True).
+        """
+        with self._errors(f"read the pending login for {key!r} from"):
+            raw = self._redis.get(self._name("pending", key))
+        if raw is None:
+            return None
+        try:
+            pending = json.loads(_text(raw))
+        except (ValueError, RecursionError):
+            pending = None
+        if not isinstance(pending, dict):
+            raise StoreError(
+                f"the pending login saved under {key!r} in Redis at {self.url} is unreadable "
+                "(it is not a JSON object); delete it (store.delete_pending(key)) and log in again",
+                corrupt=True,
+            )
+        return pending
+
+    def delete_pending(self, key: str) -> None:
+        """Forget the pending login saved under `key`. No error if there is none."""
+        self._write(key, "pending", None, f"delete the pending login for {key!r} from")
+
+    def close(self) -> None:
+        """Close the store's connections to Redis (never those of a client you passed).
+        Optional, e.g. at the end of a test: a later call connects again."""
+        if self._owns_client:
+            with self._errors("disconnect from"):
+                self._redis.close()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _name(self, kind: str, key: str) -> str:
+        """The Redis key of `key`'s token, lock or pending login."""
+        return f"{self.prefix}{kind}:{key}"
+
+    def _ttl_ms(self) -> int:
+        return math.ceil(self.lock_ttl * 1000)
+
+    def _write(
+        self, key: str, kind: str, data: str | None, action: str, expire_ms: int | None = None
+    ) -> None:
+        """Set (or, with `data` None, delete) `key`'s `kind` entry, fenced by this process's
+        lock of `key` if it holds it."""
+        with self._locks_guard:
+            lock = self._locks.get(key)
+        token = lock.token if lock is not None else None
+        with self._errors(action):
+            written = self._write_script(
+                keys=[self._name("lock", key), self._name(kind, key)],
+                args=[token or "", data or "", "" if expire_ms is None else expire_ms],
+            )
+        if not written:
+            raise StoreError(
+                f"cannot {action} Redis at {self.url}: this process's lock of {key!r} "
+                "expired before the write (Redis was unreachable, or the process paused, for "
+                f"longer than lock_ttl = {self.lock_ttl:g} s), and another process may have "
+                "saved since; nothing was written, so that nothing it saved is lost. Try again"
+            )
+
+    def _forget_locks(self) -> None:
+        """Start with no locks held (at creation, and in a forked child: the parent's locks
+        stay the parent's, renewed by its own thread)."""
+        self._locks_guard = threading.Lock()
+        self._locks: dict[str, _RedisLock] = {}
+        self._renewal = _Renewal(self)
+
+    @contextlib.contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        errors = self._redis_module.exceptions
+        try:
+            yield
+        except (errors.RedisError, OSError) as exc:
+            if isinstance(exc, errors.BusyLoadingError):
+                hint = "Redis is loading its data after a restart: try again in a moment"
+            elif isinstance(exc, errors.AuthenticationError | errors.AuthorizationError):
+                hint = "check the user name and password given for it"
+            elif isinstance(exc, errors.ConnectionError | errors.TimeoutError | OSError):
+                hint = "check that Redis is running and reachable there, then try again"
+            elif isinstance(exc, errors.ReadOnlyError):
+                hint = "that server is a read-only replica: use the primary's address"
+            elif isinstance(exc, errors.NoPermissionError):
+                hint = (
+                    f"the Redis user's ACL must allow the keys {self.prefix}* and the commands "
+                    "GET, SET, DEL, PEXPIRE, SCAN, EVAL, EVALSHA and SCRIPT LOAD / EXISTS"
+                )
+            else:
+                hint = "see Redis's own log, then try again"
+            detail = " ".join(str(exc).split())
+            pool = getattr(self._redis, "connection_pool", None)
+            password = getattr(pool, "connection_kwargs", {}).get("password")
+            if isinstance(password, str) and password:
+                detail = detail.replace(password, "***")  # never seen in one, but never shown
+            raise StoreError(
+                f"cannot {action} Redis at {self.url} ({type(exc).__name__}: {detail}); {hint}"
+            ) from exc
+
+
+_redis_stores: weakref.WeakSet[RedisTokenStore] = weakref.WeakSet()

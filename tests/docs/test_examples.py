@@ -7,9 +7,10 @@ own is routed by host to `FakeAuthorizationServer`s, `requests` too; loopback st
 `fake_auth_server_http` fixture), and any other host fails as a connection error and fails the
 test, so nothing reaches the network. New grants are answered "pending" once, then approved;
 the fakes send interval 0 and the polling floor is lowered to 10 ms. `FileTokenStore()` and the
-keyring live in the test's tmp_path. Examples with a top-level `await` run under asyncio.
-Functions named `test_*` that an example defines are then called with the loctocat fixtures they
-name, as pytest would.
+keyring live in the test's tmp_path. An example that reads the environment variable `REDIS_URL`
+gets a real redis-server there (tests/redis_support.py), in a database emptied before it runs.
+Examples with a top-level `await` run under asyncio. Functions named `test_*` that an example
+defines are then called with the loctocat fixtures they name, as pytest would.
 
 Blocks that must not run are marked with an HTML comment on the line before the fence:
 `<!-- not-run: reason -->`. Other fences (console, toml, text, ...) are not executed.
@@ -408,10 +409,33 @@ def _run_defined_tests(namespace: dict[str, Any], filename: str, tmp_path: Path)
                 asyncio.run(outcome)
 
 
+def _empty_redis_database(request: pytest.FixtureRequest) -> str:
+    """The URL of a database of the session's redis-server, emptied (the examples use the
+    store's default prefix, so they cannot share one)."""
+    import redis
+
+    base = request.getfixturevalue("redis_server").url.rpartition("/")[0]
+    url = f"{base}/15"  # the other tests use database 0
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return url
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=[example.id for example in EXAMPLES])
-def test_example(example: Example, internet: FakeInternet, tmp_path: Path) -> None:
+def test_example(
+    example: Example,
+    internet: FakeInternet,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     if example.skip_reason is not None:
         pytest.skip(f"not run: {example.skip_reason}")
+    if "REDIS_URL" in example.code:
+        monkeypatch.setenv("REDIS_URL", _empty_redis_database(request))
     code = _compile(example)
     namespace: dict[str, Any] = {"__name__": "__main__"}
     if example.path.name == "README.md":

@@ -2,6 +2,8 @@
 
 The file store is tested against real processes (tests/store/store_worker.py): concurrent
 saves, two refreshes racing under `lock()`, and a writer SIGKILLed half-way through a save.
+The contract every store keeps runs against a real redis-server too (the Redis store's own
+tests are in test_redis_store.py).
 No OS keychain exists here, so the keyring store runs against a fake in-process backend (a
 real `keyring.backend.KeyringBackend` subclass keeping passwords in a dict).
 """
@@ -31,6 +33,7 @@ import keyring
 import keyring.errors
 import pytest
 from keyring.backend import KeyringBackend
+from redis_support import RedisServer, unique_prefix
 
 from loctocat import ConfigurationError, Identity, LoctocatError, Token
 from loctocat.errors import StoreError
@@ -40,6 +43,7 @@ from loctocat.store import (
     KeyLock,
     KeyringTokenStore,
     MemoryTokenStore,
+    RedisTokenStore,
     TokenStore,
     token_key,
 )
@@ -154,15 +158,22 @@ def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache"
 
 
-@pytest.fixture(params=["memory", "file", "keyring"])
+@pytest.fixture(params=["memory", "file", "keyring", "redis"])
 def store(
     request: pytest.FixtureRequest, tmp_path: Path, fake_keyring: FakeKeyring, cache_home: Path
-) -> TokenStore:
+) -> Iterator[TokenStore]:
     if request.param == "memory":
-        return MemoryTokenStore()
-    if request.param == "file":
-        return FileTokenStore(tmp_path / "tokens.json")
-    return KeyringTokenStore()
+        yield MemoryTokenStore()
+    elif request.param == "file":
+        yield FileTokenStore(tmp_path / "tokens.json")
+    elif request.param == "keyring":
+        yield KeyringTokenStore()
+    else:
+        redis_store = RedisTokenStore(
+            request.getfixturevalue("redis_server").url, prefix=unique_prefix()
+        )
+        yield redis_store
+        redis_store.close()
 
 
 def test_store_round_trip_absent_and_delete(store: TokenStore) -> None:
@@ -1263,12 +1274,13 @@ def test_store_error_says_whether_the_data_is_corrupt_and_keeps_it_when_pickled(
 
 
 def test_every_store_lists_its_keys(
-    tmp_path: Path, fake_keyring: FakeKeyring, cache_home: Path
+    tmp_path: Path, fake_keyring: FakeKeyring, cache_home: Path, redis_server: RedisServer
 ) -> None:
     stores: list[TokenStore] = [
         MemoryTokenStore(),
         FileTokenStore(tmp_path / "tokens.json"),
         KeyringTokenStore(),
+        RedisTokenStore(redis_server.url, prefix=unique_prefix()),
     ]
     for store in stores:
         assert store.keys() == []  # type: ignore[attr-defined]
@@ -1293,7 +1305,8 @@ def test_stores_keep_pending_logins_privately(store: TokenStore, tmp_path: Path)
     from loctocat.store import PendingLoginStore
 
     assert isinstance(store, PendingLoginStore)
-    pending = {"format": 1, "device_code": "secret-dc", "user_code": "WDJB-MJHT"}
+    expires_at = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    pending = {"format": 1, "device_code": "dc", "user_code": "WDJB-MJHT", "expires_at": expires_at}
     assert store.load_pending("k") is None
     store.save_pending("k", pending)
     token = make_token()
@@ -1309,4 +1322,4 @@ def test_stores_keep_pending_logins_privately(store: TokenStore, tmp_path: Path)
     assert store.load_pending("k") is None
     assert store.load("k") == token
     with pytest.raises(StoreError, match="not JSON data"):
-        store.save_pending("k", {"when": object()})
+        store.save_pending("k", {"expires_at": expires_at, "when": object()})

@@ -62,7 +62,8 @@ was named.
 
 Where tokens are kept (--store, or store = ... in the config file): the OS
 keychain when one is usable, else a file readable only by you in the user
-data directory; --store keyring, --store file, or --store PATH.
+data directory; --store keyring, --store file, --store PATH, or
+--store redis://HOST:PORT/DB (shared by every machine using that Redis).
 
 Client secrets: most device-flow clients have none. When one is needed,
 prefer --secret-env VAR or --client-secret-stdin: a secret given as
@@ -385,7 +386,8 @@ def _selection(parent: argparse.ArgumentParser) -> None:
     storage.add_argument(
         "--store",
         metavar="WHERE",
-        help="keyring, file, or a token file's PATH (default: the keychain if usable)",
+        help="keyring, file, a token file's PATH, or a redis:// URL (default: the keychain "
+        "if usable)",
     )
     storage.add_argument(
         "--account", metavar="LABEL", help="keep several logins to one service apart"
@@ -587,7 +589,7 @@ def build_parser() -> _Parser:
     status.add_argument(
         "--store",
         metavar="WHERE",
-        help="keyring, file, or a token file's PATH (default: as for login)",
+        help="keyring, file, a token file's PATH, or a redis:// URL (default: as for login)",
     )
 
     logout = command(

@@ -91,7 +91,8 @@ def usage_error(error: ConfigurationError, provider: Provider | None = None) -> 
 
 
 def choose_store(where: str | None) -> TokenStore:
-    """The token store `where` names: "keyring", "file", a path; None: keychain if usable."""
+    """The token store `where` names: "keyring", "file", a ``redis://`` or ``rediss://`` URL, a
+    path; None: the keychain if usable, else the file."""
     from loctocat import store
 
     if where is None:
@@ -107,20 +108,29 @@ def choose_store(where: str | None) -> TokenStore:
         return store.KeyringTokenStore()
     if where == "file":
         return store.FileTokenStore()
+    if where.startswith(("redis://", "rediss://")):
+        try:
+            return store.RedisTokenStore(where)
+        except ConfigurationError as error:  # redis-py missing, or a URL it cannot use
+            raise UsageError(f"--store: {error}") from None
     if "://" in where:
-        raise UsageError(f"--store {where}: unknown kind of store; use keyring, file, or a path")
+        raise UsageError(
+            f"--store {where}: unknown kind of store; use keyring, file, a redis:// URL, or a path"
+        )
     return store.FileTokenStore(Path(where).expanduser())
 
 
 def describe_store(token_store: TokenStore) -> str:
     """Where a store keeps tokens, for a person."""
     from loctocat.cli._output import shown_path
-    from loctocat.store import FileTokenStore, KeyringTokenStore
+    from loctocat.store import FileTokenStore, KeyringTokenStore, RedisTokenStore
 
     if isinstance(token_store, FileTokenStore):
         return shown_path(token_store.path)
     if isinstance(token_store, KeyringTokenStore):
         return f"the OS keychain (service {token_store.service!r})"
+    if isinstance(token_store, RedisTokenStore):
+        return f"Redis at {token_store.url} (prefix {token_store.prefix!r})"
     return repr(token_store)
 
 
