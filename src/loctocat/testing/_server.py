@@ -19,6 +19,13 @@ from urllib.parse import parse_qs, quote, unquote_plus, urlencode, urlsplit
 import httpx
 
 from ._dialects import DIALECTS, dialect
+from ._dpop import (
+    DEFAULT_DPOP_ALGORITHMS,
+    DPOP_ALGORITHMS,
+    DPoPChecker,
+    ProofError,
+    target_uri,
+)
 from ._http import HTTPRunner
 from ._oidc import (
     DEFAULT_USER,
@@ -217,6 +224,37 @@ class FakeAuthorizationServer:
       `sub` of a refresh's ID token with the first one, OpenID Connect Core §12.2),
       "missing_sub" (no `sub`). Everything else about the token stays sound.
 
+    DPoP (RFC 9449), to test a client's proofs of possession: with `dpop=True`, a token request
+    (a device code poll or a refresh) carrying a `DPoP` header has its proof checked, and a
+    sound one binds the access token to the proof's key: the answer says `"token_type":
+    "DPoP"`, and `IssuedToken.jkt` is the key's JWK SHA-256 thumbprint (RFC 7638). A token
+    request without the header gets a Bearer token. The metadata lists
+    `dpop_signing_alg_values_supported`. With DPoP off (the default) the header is ignored, as
+    by a server that does not know DPoP.
+
+    - `dpop`: False, True, or "required": token requests without a proof get
+      `invalid_request` (RFC 9449 §5.2 has a server refuse them, and names no error code).
+    - `dpop_algs`: the JWS algorithms proofs may be signed with, by default ES256, PS256, RS256
+      and EdDSA (Ed25519, Ed448); also ES384, ES512, PS384, PS512, RS384, RS512.
+    - `dpop_iat_window`: how many seconds a proof's `iat` may be from `wall_clock`, either way
+      (60 by default); a proof's `jti` is remembered that long, and a proof that comes again
+      is refused.
+
+    A refused proof gets `invalid_dpop_proof` (HTTP 400) with an `error_description` naming
+    the rule of RFC 9449 it breaks: more than one `DPoP` header, not a JWT, `typ` not
+    `dpop+jwt`, `alg` "none", a MAC or not in `dpop_algs`, no `jwk` or one with private key
+    members, a key that is not of `alg`'s type and curve (or an RSA key under 2048 bits), a
+    signature that does not verify with the `jwk`, `jti`, `htm`, `htu` or `iat` missing, `htm`
+    not the request's method, `htu` not the request's URL (compared normalized: scheme and
+    host in any case, default port or not, percent-encoding; query and fragment ignored),
+    `iat` out of the window, a `jti` seen before at that URL. Such a request is not a poll: it
+    takes no planned answer and does not count for the interval.
+
+    Refreshing a public client's (the server has no `client_secret`) bound refresh token takes
+    a proof by the same key, else `invalid_grant` (RFC 9449 §5); a confidential client's
+    refresh tokens are not bound. Each refresh binds its new access token to its own proof's
+    key.
+
     Arguments to imitate a service that departs from RFC 8628 (the defaults follow the RFC), so
     that a client configured for that service can be tested against a faithful stand-in:
 
@@ -304,6 +342,9 @@ class FakeAuthorizationServer:
         id_token_alg: Literal["RS256", "ES256"] = "RS256",
         id_token_lifetime: int = 3600,
         id_token_fault: IDTokenFault | None = None,
+        dpop: bool | Literal["required"] = False,
+        dpop_algs: Sequence[str] = DEFAULT_DPOP_ALGORITHMS,
+        dpop_iat_window: float = 60,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
@@ -325,6 +366,15 @@ class FakeAuthorizationServer:
                 f"id_token_alg must be one of {ID_TOKEN_ALGORITHMS}, got {id_token_alg!r}"
             )
         _check_id_token_fault(id_token_fault)
+        if dpop not in (False, True, "required"):
+            raise ValueError(f"dpop must be False, True or 'required', got {dpop!r}")
+        if isinstance(dpop_algs, str) or not dpop_algs:
+            raise TypeError("dpop_algs takes a non-empty sequence of algorithm names")
+        for alg in dpop_algs:
+            if alg not in DPOP_ALGORITHMS:
+                raise ValueError(f"dpop_algs: {alg!r} is not one of {DPOP_ALGORITHMS}")
+        if not dpop_iat_window > 0:
+            raise ValueError(f"dpop_iat_window must be positive, got {dpop_iat_window!r}")
         if isinstance(poll_code_fields, str):
             raise TypeError("poll_code_fields takes a sequence of field names, not a string")
         echoable = {"device_code", "user_code", verification_field, "expires_in"}
@@ -378,6 +428,9 @@ class FakeAuthorizationServer:
         self.id_token_alg: IDTokenAlgorithm = id_token_alg
         self.id_token_lifetime = id_token_lifetime
         self.id_token_fault: IDTokenFault | None = id_token_fault
+        self.dpop: bool | Literal["required"] = dpop
+        self.dpop_algs = tuple(dpop_algs)
+        self.dpop_iat_window = dpop_iat_window
         self._configured_base_url = base_url.rstrip("/")
         self._prefix = parts.path.rstrip("/")
 
@@ -403,6 +456,8 @@ class FakeAuthorizationServer:
         # Who approved each grant (by device code), fixed at approval or first issue, so that a
         # refresh's ID token names the same `sub`.
         self._grant_users: dict[str, Mapping[str, object]] = {}
+        # Checks DPoP proofs, and remembers what it saw; None while DPoP is off.
+        self._dpop = DPoPChecker() if dpop else None
 
     # -- URLs ---------------------------------------------------------------------------------
 
@@ -988,16 +1043,47 @@ class FakeAuthorizationServer:
 
     def _token_endpoint(self, record: RecordedRequest, form_error: bool) -> Answer:
         client_id = self._check_request(record, form_error)
+        jkt = self._token_request_proof(record)
         grant_type = record.form.get("grant_type")
         if not grant_type:
             raise _OAuthError("invalid_request", "missing grant_type")
         if grant_type == self.grant_type:
-            return self._poll(record, client_id)
+            return self._poll(record, client_id, jkt)
         if grant_type == "refresh_token":
-            return self._refresh(record, client_id)
+            return self._refresh(record, client_id, jkt)
         raise _OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
 
-    def _poll(self, record: RecordedRequest, client_id: str) -> Answer:
+    def _token_request_proof(self, record: RecordedRequest) -> str | None:
+        """Check the DPoP proof of a token request: the thumbprint of its key, None if none."""
+        values = record.headers.get_list("dpop")
+        if self._dpop is None:
+            return None  # a server without DPoP ignores the header, as RFC 9449 §5 expects
+        if not values:
+            if self.dpop == "required":
+                # RFC 9449 §5.2: reject "token requests ... that do not contain the DPoP header".
+                raise _OAuthError("invalid_request", "missing DPoP proof: this server requires one")
+            return None
+        return self._check_proof(record, values, access_token=None)
+
+    def _check_proof(
+        self, record: RecordedRequest, values: Sequence[str], *, access_token: str | None
+    ) -> str:
+        """Check a request's DPoP proof (RFC 9449 §4.3); the thumbprint of its key."""
+        assert self._dpop is not None
+        try:
+            return self._dpop.check(
+                values,
+                method=record.method,
+                uri=target_uri(record.url, record.headers.get("host")),
+                now=self.wall_clock(),
+                access_token=access_token,
+                algs=self.dpop_algs,
+                window=self.dpop_iat_window,
+            )
+        except ProofError as error:
+            raise _OAuthError(error.error, error.description) from None
+
+    def _poll(self, record: RecordedRequest, client_id: str, jkt: str | None) -> Answer:
         device_code = record.form.get(self.device_code_param)
         if not device_code:
             raise _OAuthError("invalid_request", f"missing {self.device_code_param}")
@@ -1037,7 +1123,7 @@ class FakeAuthorizationServer:
         ):
             _approve(grant, grant.created_at + self.auto_approve_after)
         if grant.status == "approved":
-            return self._issue(grant, client_id, grant.scope, "device_code")
+            return self._issue(grant, client_id, grant.scope, "device_code", jkt)
 
         step: PlanStep = "pending"
         if grant.plan:
@@ -1054,7 +1140,7 @@ class FakeAuthorizationServer:
             return self._slow_down(grant, grant.interval + 5)
         if step == "approve":
             _approve(grant, now)
-            return self._issue(grant, client_id, grant.scope, "device_code")
+            return self._issue(grant, client_id, grant.scope, "device_code", jkt)
         if step == "deny":
             grant.status = "denied"
             raise _OAuthError("access_denied", "the user denied the request")
@@ -1070,7 +1156,7 @@ class FakeAuthorizationServer:
             fields["interval"] = interval
         return self._error_answer(_OAuthError("slow_down", "polling too fast"), fields)
 
-    def _refresh(self, record: RecordedRequest, client_id: str) -> Answer:
+    def _refresh(self, record: RecordedRequest, client_id: str, jkt: str | None) -> Answer:
         refresh_token = record.form.get("refresh_token")
         if not refresh_token:
             raise _OAuthError("invalid_request", "missing refresh_token")
@@ -1087,10 +1173,18 @@ class FakeAuthorizationServer:
             if not set(requested.split()) <= granted:
                 raise _OAuthError("invalid_scope", "cannot widen the scope on refresh")
             scope = requested
+        # RFC 9449 §5: a refresh token issued to a public client with a DPoP proof "MUST be
+        # bound to the respective public key"; a confidential client's is bound by its secret.
+        bound_to = previous.jkt if self.client_secret is None else None
+        if bound_to is not None and jkt != bound_to:
+            raise _OAuthError(
+                "invalid_grant",
+                "the refresh token is bound to a DPoP key: send a DPoP proof signed with it",
+            )
         if self.rotate_refresh_tokens:
             del self._live_refresh_tokens[refresh_token]  # each refresh token works once
         grant = self._by_user_code[_normalize_user_code(previous.user_code)]
-        return self._issue(grant, client_id, scope, "refresh_token")
+        return self._issue(grant, client_id, scope, "refresh_token", jkt)
 
     def _issue(
         self,
@@ -1098,6 +1192,7 @@ class FakeAuthorizationServer:
         client_id: str,
         scope: str | None,
         grant_type: TokenGrantType,
+        jkt: str | None,
     ) -> Answer:
         grant.status = "redeemed"
         new_refresh_token = self.issue_refresh_token and (
@@ -1116,11 +1211,14 @@ class FakeAuthorizationServer:
             grant_type=grant_type,
             issued_at=issued_at,
             id_token=id_token,
+            jkt=jkt,
         )
         self._issued.append(token)
         lifetime = math.inf if self.token_lifetime is None else self.token_lifetime
         self._access_tokens[token.access_token] = (token, token.issued_at + lifetime)
-        payload: dict[str, object] = {"access_token": token.access_token, "token_type": "Bearer"}
+        # RFC 9449 §5: "A token_type of DPoP MUST be included" for a token bound to a DPoP key.
+        token_type = "Bearer" if jkt is None else "DPoP"
+        payload: dict[str, object] = {"access_token": token.access_token, "token_type": token_type}
         if self.token_lifetime is not None:
             payload["expires_in"] = self.token_lifetime
         if token.refresh_token is not None:
@@ -1213,6 +1311,8 @@ class FakeAuthorizationServer:
                 "claims_supported": list(SUPPORTED_CLAIMS),
             }
         )
+        if self.dpop:
+            metadata["dpop_signing_alg_values_supported"] = list(self.dpop_algs)  # RFC 9449 §5.1
         return Answer(
             200,
             [("Content-Type", "application/json"), ("Cache-Control", _PUBLIC_CACHE)],
