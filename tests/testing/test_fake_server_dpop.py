@@ -373,7 +373,7 @@ def test_the_token_endpoint_refuses_bad_proofs(
         poll(client, server, device_code, make(key, server)), "invalid_dpop_proof"
     )
     assert expected in description
-    assert "(RFC 9449 §" in description
+    assert "(RFC 9449 section " in description
     # A refused proof is not a poll: the plan's answer waits for the next one.
     assert server.grant().poll_count == 0
     assert poll(client, server, device_code, key.proof("POST", server.token_url)).status_code == 200
@@ -513,3 +513,187 @@ def test_a_bearer_refresh_token_refreshed_with_a_proof_gets_bound(
     assert response.json()["token_type"] == "DPoP"
     new_refresh_token = response.json()["refresh_token"]
     refused(refresh(client, server, new_refresh_token), "invalid_grant")
+
+
+# -- The protected resource: /userinfo -----------------------------------------------------------
+
+ALGS = 'algs="ES256 PS256 RS256 EdDSA"'
+
+
+def userinfo(
+    client: httpx.Client,
+    server: FakeAuthorizationServer,
+    access_token: str,
+    *proofs: str,
+    scheme: str = "DPoP",
+) -> httpx.Response:
+    headers = [("Authorization", f"{scheme} {access_token}")]
+    headers += [("DPoP", proof) for proof in proofs]
+    return client.get(server.userinfo_url, headers=headers)
+
+
+def challenged(response: httpx.Response, error: str) -> str:
+    """Assert a 401 with `error`; its WWW-Authenticate header."""
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == error, response.text
+    challenge: str = response.headers["www-authenticate"]
+    return challenge
+
+
+def test_userinfo_takes_a_bound_token_with_a_proof(
+    server: FakeAuthorizationServer, client: httpx.Client, key: DPoPKey
+) -> None:
+    access_token = login(client, server, key)["access_token"]
+    proof = key.proof("GET", server.userinfo_url, access_token=access_token)
+    response = userinfo(client, server, access_token, proof)
+    assert response.status_code == 200, response.text
+    assert response.json()["sub"] == "fake-user-1"
+    assert response.json()["cnf"] == {"jkt": key.jkt}
+
+
+def test_userinfo_refuses_a_bound_token_as_bearer(
+    server: FakeAuthorizationServer, client: httpx.Client, key: DPoPKey
+) -> None:
+    access_token = login(client, server, key)["access_token"]
+    proof = key.proof("GET", server.userinfo_url, access_token=access_token)
+    for proofs in [(), (proof,)]:
+        response = userinfo(client, server, access_token, *proofs, scheme="Bearer")
+        challenge = challenged(response, "invalid_token")
+        # RFC 9449 §7.2: the challenge of the scheme used carries the error, DPoP's is offered.
+        assert challenge.startswith('Bearer realm="loctocat-fake", error="invalid_token", ')
+        assert challenge.endswith(f', DPoP realm="loctocat-fake", {ALGS}')
+        assert "DPoP-bound" in response.json()["error_description"]
+
+
+def test_userinfo_refuses_a_proof_by_another_key(
+    server: FakeAuthorizationServer, client: httpx.Client, key: DPoPKey
+) -> None:
+    access_token = login(client, server, key)["access_token"]
+    proof = DPoPKey().proof("GET", server.userinfo_url, access_token=access_token)
+    challenge = challenged(userinfo(client, server, access_token, proof), "invalid_token")
+    assert challenge.startswith('DPoP realm="loctocat-fake", error="invalid_token", ')
+    assert 'error_description="invalid DPoP key binding' in challenge
+    assert challenge.endswith(ALGS)
+
+
+def test_userinfo_needs_the_proof_with_the_dpop_scheme(
+    server: FakeAuthorizationServer, client: httpx.Client, key: DPoPKey
+) -> None:
+    access_token = login(client, server, key)["access_token"]
+    response = userinfo(client, server, access_token)
+    assert "missing DPoP proof" in challenged(response, "invalid_token")
+
+
+RESOURCE_PROOFS: dict[str, tuple[Callable[[DPoPKey, str, str], str], str]] = {
+    "no ath": (lambda key, url, token: key.proof("GET", url), "ath is missing"),
+    "ath of another token": (
+        lambda key, url, token: key.proof("GET", url, access_token=token + "x"),
+        "ath is not the hash",
+    ),
+    "htm POST": (
+        lambda key, url, token: key.proof("POST", url, access_token=token),
+        "htm is 'POST', not GET",
+    ),
+    "htu of the token endpoint": (
+        lambda key, url, token: key.proof(
+            "GET", url.replace("/userinfo", "/token"), access_token=token
+        ),
+        "htu is",
+    ),
+    "typ with a quote": (
+        lambda key, url, token: key.proof("GET", url, access_token=token, header={"typ": 'é"'}),
+        "typ is",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(RESOURCE_PROOFS))
+def test_userinfo_refuses_bad_proofs(
+    case: str, server: FakeAuthorizationServer, client: httpx.Client, key: DPoPKey
+) -> None:
+    make, expected = RESOURCE_PROOFS[case]
+    access_token = login(client, server, key)["access_token"]
+    response = userinfo(client, server, access_token, make(key, server.userinfo_url, access_token))
+    challenge = challenged(response, "invalid_dpop_proof")
+    assert challenge.startswith('DPoP realm="loctocat-fake", error="invalid_dpop_proof", ')
+    assert challenge.endswith(ALGS)
+    assert expected in response.json()["error_description"]
+    # The description stays one quoted-string, whatever the proof held (RFC 6750 §3).
+    description = challenge.split('error_description="', 1)[1].rsplit('", algs=', 1)[0]
+    assert expected in description
+    assert all(" " <= ch <= "~" and ch not in '"\\' for ch in description)
+
+
+def test_userinfo_refuses_a_replayed_proof(
+    server: FakeAuthorizationServer, client: httpx.Client, key: DPoPKey
+) -> None:
+    access_token = login(client, server, key)["access_token"]
+    proof = key.proof("GET", server.userinfo_url, access_token=access_token)
+    assert userinfo(client, server, access_token, proof).status_code == 200
+    response = userinfo(client, server, access_token, proof)
+    assert "was used before" in challenged(response, "invalid_dpop_proof")
+
+
+def test_userinfo_still_takes_bearer_tokens(
+    server: FakeAuthorizationServer, client: httpx.Client, key: DPoPKey
+) -> None:
+    access_token = poll(client, server, start(client, server)).json()["access_token"]
+    response = userinfo(client, server, access_token, scheme="Bearer")
+    assert response.status_code == 200, response.text
+    assert "cnf" not in response.json()
+    # An unbound token is not sent with the DPoP scheme (RFC 9449 §7.1 is for bound ones).
+    proof = key.proof("GET", server.userinfo_url, access_token=access_token)
+    response = userinfo(client, server, access_token, proof)
+    assert "not DPoP-bound" in challenged(response, "invalid_token")
+
+
+def test_userinfo_challenges_both_schemes_without_credentials(
+    server: FakeAuthorizationServer, client: httpx.Client
+) -> None:
+    response = client.get(server.userinfo_url)
+    assert response.status_code == 401
+    assert response.json()["error_description"] == "send Authorization: Bearer or DPoP"
+    expected = f'Bearer realm="loctocat-fake", DPoP realm="loctocat-fake", {ALGS}'
+    assert response.headers["www-authenticate"] == expected
+
+
+def test_a_revoked_or_expired_bound_token_is_invalid(
+    server: FakeAuthorizationServer, client: httpx.Client, key: DPoPKey
+) -> None:
+    tokens = login(client, server, key)
+    server.expire_access_tokens()
+    proof = key.proof("GET", server.userinfo_url, access_token=tokens["access_token"])
+    response = userinfo(client, server, tokens["access_token"], proof)
+    assert challenged(response, "invalid_token").startswith('DPoP realm="loctocat-fake", error=')
+    assert response.json()["error_description"] == "the access token has expired"
+
+
+def test_revocation_does_not_look_at_proofs(
+    server: FakeAuthorizationServer, client: httpx.Client, key: DPoPKey
+) -> None:
+    # RFC 9449 defines no proof for revocation (RFC 7009): one sent is neither needed nor checked.
+    tokens = login(client, server, key)
+    for token, proofs in [(tokens["access_token"], ["not a proof"]), (tokens["refresh_token"], [])]:
+        form = {"client_id": CLIENT_ID, "token": token}
+        response = client.post(
+            server.revocation_url, data=form, headers=[("DPoP", p) for p in proofs]
+        )
+        assert response.status_code == 200, response.text
+    assert server.revoked_tokens == [tokens["access_token"], tokens["refresh_token"]]
+    proof = key.proof("GET", server.userinfo_url, access_token=tokens["access_token"])
+    response = userinfo(client, server, tokens["access_token"], proof)
+    assert response.json()["error_description"] == "the access token has been revoked"
+
+
+def test_dpop_off_userinfo_knows_only_bearer(key: DPoPKey) -> None:
+    server = FakeAuthorizationServer()
+    with httpx.Client(transport=server.transport()) as client:
+        access_token = poll(client, server, start(client, server)).json()["access_token"]
+        proof = key.proof("GET", server.userinfo_url, access_token=access_token)
+        response = userinfo(client, server, access_token, proof)
+        assert response.status_code == 401
+        assert response.json()["error_description"] == "send Authorization: Bearer"
+        assert response.headers["www-authenticate"] == 'Bearer realm="loctocat-fake"'
+        response = userinfo(client, server, access_token, proof, scheme="Bearer")
+        assert response.status_code == 200, response.text
+        assert "cnf" not in response.json()

@@ -224,7 +224,8 @@ def _signature(proof: _Proof, request: _Request) -> str | None:
     except (jwt.PyJWTError, ValueError, TypeError, KeyError):
         return f"jwk is not a valid {kty} public key"
     if kty == "RSA" and key.key_size < _MIN_RSA_BITS:
-        return f"jwk is a {key.key_size}-bit RSA key: RFC 7518 §3.3 wants {_MIN_RSA_BITS} or more"
+        # RFC 7518 §3.3: "A key of size 2048 bits or larger MUST be used with these algorithms."
+        return f"jwk is a {key.key_size}-bit RSA key, under {_MIN_RSA_BITS} bits"
     if not algorithm.verify(proof.signing_input, key, proof.signature):
         return "the signature does not verify with the jwk"
     return None
@@ -336,19 +337,21 @@ class DPoPChecker:
         if len(values) != 1:
             raise ProofError(
                 "invalid_dpop_proof",
-                f"{len(values)} DPoP headers (RFC 9449 §4.3: there is not more than one)",
+                f"{len(values)} DPoP headers (RFC 9449 section 4.3: there is not more than one)",
             )
         proof = _parse(values[0])
         if proof is None:
             raise ProofError(
                 "invalid_dpop_proof",
-                "the DPoP header is not a JWT (RFC 9449 §4.3: a single well-formed JWT)",
+                "the DPoP header is not a JWT (RFC 9449 section 4.3: a single well-formed JWT)",
             )
         self._seen = {key: until for key, until in self._seen.items() if until >= now}
         request = _Request(method, uri, now, access_token, tuple(algs), window, self._seen)
         for rule in _RULES:
             problem = rule.problem(proof, request)
             if problem is not None:
-                raise ProofError(rule.error, f"{problem} (RFC 9449 §{rule.section}: {rule.says})")
+                raise ProofError(
+                    rule.error, f"{problem} (RFC 9449 section {rule.section}: {rule.says})"
+                )
         self._seen[_replay_key(proof)] = proof.claims["iat"] + window
         return jwk_thumbprint(proof.header["jwk"])

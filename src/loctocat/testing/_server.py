@@ -255,6 +255,16 @@ class FakeAuthorizationServer:
     refresh tokens are not bound. Each refresh binds its new access token to its own proof's
     key.
 
+    `/userinfo` takes a bound access token as `Authorization: DPoP <token>` with a proof whose
+    `ath` is the token's hash, signed by the token's key; its answer has `cnf: {"jkt": ...}`.
+    Refused there, with 401 and the error in a `WWW-Authenticate: DPoP ..., algs="..."`
+    challenge: a bad proof (`invalid_dpop_proof`, as above, and `ath` missing or wrong); no
+    proof, a proof by another key, an unbound token sent with the DPoP scheme, or an unknown,
+    revoked or expired token (`invalid_token`). A bound token sent as Bearer is refused with
+    `invalid_token` in the Bearer challenge, followed by the DPoP challenge (RFC 9449 §7.2);
+    unbound tokens work as Bearer, as before. `/revoke` does not look at DPoP headers: RFC
+    9449 defines no proof for revocation, the client's authentication is what counts there.
+
     Arguments to imitate a service that departs from RFC 8628 (the defaults follow the RFC), so
     that a client configured for that service can be tested against a faithful stand-in:
 
@@ -1385,14 +1395,24 @@ class FakeAuthorizationServer:
                 405, {"error": self._error_code("method_not_allowed")}, {"Allow": "GET"}
             )
         scheme, _, token = record.headers.get("authorization", "").strip().partition(" ")
+        scheme = scheme.lower()
         token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            # RFC 6750 §3.1: a request without credentials gets the challenge, no error code.
+        schemes = ("bearer", "dpop") if self.dpop else ("bearer",)
+        if scheme not in schemes or not token:
+            # RFC 6750 §3.1 and RFC 9449 §7.2: a request without credentials gets the
+            # challenges, no error code.
+            names = "Bearer or DPoP" if self.dpop else "Bearer"
             return self._json(
                 401,
-                {"error": "unauthorized", "error_description": "send Authorization: Bearer"},
-                {"WWW-Authenticate": 'Bearer realm="loctocat-fake"'},
+                {"error": "unauthorized", "error_description": f"send Authorization: {names}"},
+                {"WWW-Authenticate": self._challenges(None)},
             )
+        jkt = None
+        try:
+            if scheme == "dpop":
+                jkt = self._resource_proof(record, token)
+        except _OAuthError as error:
+            return self._resource_error(scheme, error.error, error.description)
         access = self._access_tokens.get(token)
         problem: str | None = None
         if access is None:
@@ -1401,18 +1421,17 @@ class FakeAuthorizationServer:
             problem = "the access token has been revoked"
         elif record.timestamp >= access[1]:
             problem = "the access token has expired"
+        elif access[0].jkt is not None and scheme == "bearer":
+            # RFC 9449 §7.2: "MUST reject a DPoP-bound access token received as a bearer token".
+            problem = "the access token is DPoP-bound: send it as Authorization: DPoP, with a proof"
+        elif access[0].jkt is None and scheme == "dpop":
+            problem = "the access token is not DPoP-bound: send it as Authorization: Bearer"
+        elif access[0].jkt != jkt:
+            # RFC 9449 §7.1: "the public key of the DPoP proof matches the public key to which
+            # the access token is bound".
+            problem = "invalid DPoP key binding: the proof is signed with another key"
         if problem is not None or access is None:
-            code = self._error_code("invalid_token")
-            return self._json(
-                401,
-                {"error": code, "error_description": problem},
-                {
-                    "WWW-Authenticate": (
-                        f'Bearer realm="loctocat-fake", error="{code}", '
-                        f'error_description="{problem}"'
-                    )
-                },
-            )
+            return self._resource_error(scheme, "invalid_token", problem)
         issued = access[0]
         grant = self._by_user_code[_normalize_user_code(issued.user_code)]
         scopes = (issued.scope or "").split()
@@ -1420,7 +1439,45 @@ class FakeAuthorizationServer:
         claims["client_id"] = issued.client_id
         if issued.scope is not None:
             claims["scope"] = issued.scope
+        if issued.jkt is not None:
+            claims["cnf"] = {"jkt": issued.jkt}  # as in introspection, RFC 9449 §6.2
         return self._json(200, claims)
+
+    def _resource_proof(self, record: RecordedRequest, access_token: str) -> str:
+        """Check the DPoP proof sent with `Authorization: DPoP`; the thumbprint of its key."""
+        values = record.headers.get_list("dpop")
+        if not values:
+            # RFC 9449 §7.1: "a resource server MUST check that a DPoP proof was also received".
+            raise _OAuthError("invalid_token", "missing DPoP proof: Authorization: DPoP needs one")
+        return self._check_proof(record, values, access_token=access_token)
+
+    def _resource_error(self, scheme: str, code: str, description: str | None) -> Answer:
+        """A 401 from the protected resource, the error in the challenge of `scheme`."""
+        code = self._error_code(code)
+        return self._json(
+            401,
+            {"error": code, "error_description": description},
+            {"WWW-Authenticate": self._challenges(scheme, code, description)},
+        )
+
+    def _challenges(
+        self, used: str | None, error: str | None = None, description: str | None = None
+    ) -> str:
+        """The `WWW-Authenticate` value of the protected resource: a Bearer challenge, and with
+        DPoP on a DPoP challenge naming the algorithms; the error goes in the challenge of the
+        scheme the request `used` (RFC 9449 §7.2), which is alone if it is DPoP."""
+        details = ""
+        if error is not None:
+            details = f', error="{error}"'
+            if description is not None:
+                details += f', error_description="{_auth_param(description)}"'
+        bearer = f'Bearer realm="loctocat-fake"{details if used != "dpop" else ""}'
+        if not self.dpop:
+            return bearer
+        # RFC 9449 §7.1: "An algs parameter SHOULD be included".
+        dpop = f'DPoP realm="loctocat-fake"{details if used == "dpop" else ""}'
+        dpop += f', algs="{" ".join(self.dpop_algs)}"'
+        return dpop if used == "dpop" else f"{bearer}, {dpop}"
 
     def _page_endpoint(self, record: RecordedRequest, form_error: bool) -> Answer:
         action_url = self._prefix + self.verification_path
@@ -1565,6 +1622,11 @@ def _error_of(answer: Answer) -> str | None:
     if code is None and answer.status >= 400:
         code = payload.get("message")  # a Twitch-style answer
     return code if isinstance(code, str) else None
+
+
+def _auth_param(text: str) -> str:
+    """`text` as an `error_description` may hold it (RFC 6750 §3): printable ASCII but `"`, `\\`."""
+    return "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "?" for ch in text)
 
 
 def _not_found() -> Answer:
