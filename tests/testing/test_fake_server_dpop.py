@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import get_default_algorithms
 from jwt.warnings import InsecureKeyLengthWarning
 
-from loctocat.testing import DEVICE_CODE_GRANT_TYPE, FakeAuthorizationServer
+from loctocat.testing import DEVICE_CODE_GRANT_TYPE, FakeAuthorizationServer, Fault
 
 CLIENT_ID = "dpop-client"
 # RFC 9449 §4.1: an example proof, POST https://server.example.com/token at iat 1562262616,
@@ -697,3 +697,153 @@ def test_dpop_off_userinfo_knows_only_bearer(key: DPoPKey) -> None:
         response = userinfo(client, server, access_token, proof, scheme="Bearer")
         assert response.status_code == 200, response.text
         assert "cnf" not in response.json()
+
+
+# -- Nonces: RFC 9449 §8 and §9 --------------------------------------------------------------------
+
+
+@pytest.fixture
+def nonce_server() -> FakeAuthorizationServer:
+    return FakeAuthorizationServer(dpop=True, require_dpop_nonce=True)
+
+
+def test_a_token_request_without_the_nonce_is_told_it(
+    nonce_server: FakeAuthorizationServer, key: DPoPKey
+) -> None:
+    server = nonce_server
+    nonce = server.dpop_nonce
+    assert nonce
+    with httpx.Client(transport=server.transport()) as client:
+        device_code = start(client, server)
+        response = poll(client, server, device_code, key.proof("POST", server.token_url))
+        assert "requires a nonce" in refused(response, "use_dpop_nonce")
+        assert response.headers["dpop-nonce"] == nonce
+        assert server.grant().poll_count == 0
+        proof = key.proof("POST", server.token_url, nonce=response.headers["dpop-nonce"])
+        response = poll(client, server, device_code, proof)
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "DPoP"
+    assert response.headers["dpop-nonce"] == nonce
+    assert server.grant().poll_count == 1
+
+
+def test_a_wrong_nonce_is_told_the_right_one(
+    nonce_server: FakeAuthorizationServer, key: DPoPKey
+) -> None:
+    server = nonce_server
+    with httpx.Client(transport=server.transport()) as client:
+        proof = key.proof("POST", server.token_url, nonce="made-up")
+        response = poll(client, server, start(client, server), proof)
+    assert "not the server's current one" in refused(response, "use_dpop_nonce")
+    assert response.headers["dpop-nonce"] == server.dpop_nonce
+
+
+def test_rotating_the_nonce_refuses_the_old_one(
+    nonce_server: FakeAuthorizationServer, key: DPoPKey
+) -> None:
+    server = nonce_server
+    old = server.dpop_nonce
+    with httpx.Client(transport=server.transport()) as client:
+        proof = key.proof("POST", server.token_url, nonce=old)
+        assert poll(client, server, start(client, server), proof).status_code == 200
+        new = server.rotate_dpop_nonce()
+        assert new != old
+        assert server.dpop_nonce == new
+        device_code = start(client, server)
+        response = poll(client, server, device_code, key.proof("POST", server.token_url, nonce=old))
+        refused(response, "use_dpop_nonce")
+        # The client retries once, with the nonce the error gave.
+        assert response.headers["dpop-nonce"] == new
+        proof = key.proof("POST", server.token_url, nonce=response.headers["dpop-nonce"])
+        assert poll(client, server, device_code, proof).status_code == 200
+
+
+def test_rotating_and_keeping_the_old_nonce(
+    nonce_server: FakeAuthorizationServer, key: DPoPKey
+) -> None:
+    server = nonce_server
+    first = server.dpop_nonce
+    second = server.rotate_dpop_nonce(keep_old=True)
+    with httpx.Client(transport=server.transport()) as client:
+        # The old nonce is still taken, and the answer gives the new one to remember.
+        response = poll(
+            client, server, start(client, server), key.proof("POST", server.token_url, nonce=first)
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["dpop-nonce"] == second
+        third = server.rotate_dpop_nonce()
+        for nonce in (first, second):
+            proof = key.proof("POST", server.token_url, nonce=nonce)
+            refused(poll(client, server, start(client, server), proof), "use_dpop_nonce")
+        proof = key.proof("POST", server.token_url, nonce=third)
+        assert poll(client, server, start(client, server), proof).status_code == 200
+
+
+def test_userinfo_asks_for_the_nonce_with_a_401(
+    nonce_server: FakeAuthorizationServer, key: DPoPKey
+) -> None:
+    server = nonce_server
+    with httpx.Client(transport=server.transport()) as client:
+        device_code = start(client, server)
+        proof = key.proof("POST", server.token_url, nonce=server.dpop_nonce)
+        access_token = poll(client, server, device_code, proof).json()["access_token"]
+        response = userinfo(
+            client,
+            server,
+            access_token,
+            key.proof("GET", server.userinfo_url, access_token=access_token),
+        )
+        challenge = challenged(response, "use_dpop_nonce")
+        assert challenge.startswith('DPoP realm="loctocat-fake", error="use_dpop_nonce", ')
+        assert challenge.endswith(ALGS)
+        nonce = response.headers["dpop-nonce"]
+        assert nonce == server.dpop_nonce
+        proof = key.proof("GET", server.userinfo_url, access_token=access_token, nonce=nonce)
+        response = userinfo(client, server, access_token, proof)
+    assert response.status_code == 200, response.text
+    assert response.headers["dpop-nonce"] == nonce
+
+
+def test_every_token_answer_gives_the_nonce_but_scripted_ones(
+    nonce_server: FakeAuthorizationServer, key: DPoPKey
+) -> None:
+    server = nonce_server
+    server.plan("pending", Fault(status=503, body=b"down"), "approve")
+    with httpx.Client(transport=server.transport()) as client:
+        response = client.post(server.device_authorization_url, data={"client_id": CLIENT_ID})
+        assert "dpop-nonce" not in response.headers  # not a token request
+        device_code = response.json()["device_code"]
+        answers = [
+            poll(
+                client,
+                server,
+                device_code,
+                key.proof("POST", server.token_url, nonce=server.dpop_nonce),
+            )
+            for _ in range(3)
+        ]
+        assert [answer.status_code for answer in answers] == [400, 503, 200]
+        assert [answer.headers.get("dpop-nonce") for answer in answers] == [
+            server.dpop_nonce,
+            None,
+            server.dpop_nonce,
+        ]
+        access_token = answers[-1].json()["access_token"]
+        response = userinfo(client, server, access_token, scheme="Bearer")
+        assert response.headers["dpop-nonce"] == server.dpop_nonce
+
+
+def test_without_require_dpop_nonce_there_is_no_nonce(
+    server: FakeAuthorizationServer, client: httpx.Client, key: DPoPKey
+) -> None:
+    assert server.dpop_nonce is None
+    with pytest.raises(ValueError, match="require_dpop_nonce"):
+        server.rotate_dpop_nonce()
+    with pytest.raises(ValueError, match="require_dpop_nonce"):
+        FakeAuthorizationServer(require_dpop_nonce=True)
+    # A nonce no one asked for is one more claim.
+    response = poll(
+        client, server, start(client, server), key.proof("POST", server.token_url, nonce="x")
+    )
+    assert response.status_code == 200, response.text
+    assert "dpop-nonce" not in response.headers

@@ -1,4 +1,4 @@
-"""DPoP (RFC 9449) for the fake server: checking proofs, key thumbprints and replays.
+"""DPoP (RFC 9449) for the fake server: checking proofs, key thumbprints, nonces and replays.
 
 A proof is checked against the rules of RFC 9449 §4.3, one at a time, in the order of
 `_RULES`; the first one broken refuses it. PyJWT and cryptography verify the signatures
@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import re
+import secrets
 import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ __all__ = [
     "target_uri",
 ]
 
-DPoPError: TypeAlias = Literal["invalid_dpop_proof"]
+DPoPError: TypeAlias = Literal["invalid_dpop_proof", "use_dpop_nonce"]
 
 # RFC 7518 §3.1 and RFC 8037 §3.1: the key type each algorithm signs with, and its curves.
 _KEY_TYPES: Mapping[str, tuple[str, tuple[str, ...]]] = {
@@ -175,6 +176,7 @@ class _Request:
     access_token: str | None
     algs: Sequence[str]
     window: float
+    nonces: Sequence[str]
     seen: Mapping[tuple[str, str], float]
 
 
@@ -279,6 +281,17 @@ def _replay(proof: _Proof, request: _Request) -> str | None:
     return None
 
 
+def _nonce(proof: _Proof, request: _Request) -> str | None:
+    if not request.nonces:
+        return None  # the server gave no nonce: a nonce claim is one more claim, ignored
+    nonce = proof.claims.get("nonce")
+    if nonce is None:
+        return "the server requires a nonce: use the one its DPoP-Nonce header gives"
+    if nonce not in request.nonces:
+        return "nonce is not the server's current one: use the one its DPoP-Nonce header gives"
+    return None
+
+
 def _replay_key(proof: _Proof) -> tuple[str, str]:
     htu: str = proof.claims["htu"]
     return (_normalized_uri(htu) or htu, proof.claims["jti"])
@@ -304,19 +317,32 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("11.1", "servers MUST only accept DPoP proofs for a limited time", _iat),
     _Rule("7", "the DPoP proof MUST include the ath claim with a valid hash", _ath),
     _Rule("11.1", "requests for which the jti value has been seen before are declined", _replay),
+    _Rule("8", "the server requires a nonce in DPoP proofs", _nonce, "use_dpop_nonce"),
 )
 
 
 class DPoPChecker:
-    """What a server remembers between proofs: the `jti` values it has seen.
+    """What a server remembers between proofs: its nonces and the `jti` values it has seen.
 
     The caller holds the server's lock.
     """
 
-    def __init__(self) -> None:
-        load_jwt()
+    def __init__(self, *, require_nonce: bool) -> None:
+        # The nonce proofs must carry, first, then the one before it while it is still taken.
+        self._nonces: list[str] = [_new_nonce()] if require_nonce else []
         # (normalized htu, jti) of each proof taken, with the wall clock time it may be forgotten.
         self._seen: dict[tuple[str, str], float] = {}
+
+    @property
+    def nonce(self) -> str | None:
+        """The nonce proofs must carry now, None when the server requires none."""
+        return self._nonces[0] if self._nonces else None
+
+    def rotate_nonce(self, *, keep_old: bool) -> str:
+        if not self._nonces:
+            raise ValueError("no nonce to rotate: build the server with require_dpop_nonce=True")
+        self._nonces = [_new_nonce(), self._nonces[0]] if keep_old else [_new_nonce()]
+        return self._nonces[0]
 
     def check(
         self,
@@ -346,7 +372,9 @@ class DPoPChecker:
                 "the DPoP header is not a JWT (RFC 9449 section 4.3: a single well-formed JWT)",
             )
         self._seen = {key: until for key, until in self._seen.items() if until >= now}
-        request = _Request(method, uri, now, access_token, tuple(algs), window, self._seen)
+        request = _Request(
+            method, uri, now, access_token, tuple(algs), window, tuple(self._nonces), self._seen
+        )
         for rule in _RULES:
             problem = rule.problem(proof, request)
             if problem is not None:
@@ -355,3 +383,8 @@ class DPoPChecker:
                 )
         self._seen[_replay_key(proof)] = proof.claims["iat"] + window
         return jwk_thumbprint(proof.header["jwk"])
+
+
+def _new_nonce() -> str:
+    # RFC 9449 §8: "Nonce values MUST be unpredictable"; §8.1: 1*NQCHAR, which base64url is.
+    return secrets.token_urlsafe(24)

@@ -12,6 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 from urllib.parse import parse_qs, quote, unquote_plus, urlencode, urlsplit
@@ -24,6 +25,7 @@ from ._dpop import (
     DPOP_ALGORITHMS,
     DPoPChecker,
     ProofError,
+    load_jwt,
     target_uri,
 )
 from ._http import HTTPRunner
@@ -239,16 +241,25 @@ class FakeAuthorizationServer:
     - `dpop_iat_window`: how many seconds a proof's `iat` may be from `wall_clock`, either way
       (60 by default); a proof's `jti` is remembered that long, and a proof that comes again
       is refused.
+    - `require_dpop_nonce`: proofs must carry the server's nonce (RFC 9449 §8, §9): one
+      without it, or with another, gets `use_dpop_nonce` (HTTP 400 at the token endpoint, 401
+      at `/userinfo`) and the nonce in a `DPoP-Nonce` header. Every answer of the token
+      endpoint and `/userinfo` carries that header (scripted `Fault` answers excepted), so a
+      client can take the nonce from a successful answer too. `dpop_nonce` is the current
+      one; `rotate_dpop_nonce()` makes a new one, to test that a client retries once with the
+      new nonce (or, with `keep_old=True`, which takes the old one until the next rotation,
+      that it uses the nonce a successful answer gave).
 
-    A refused proof gets `invalid_dpop_proof` (HTTP 400) with an `error_description` naming
-    the rule of RFC 9449 it breaks: more than one `DPoP` header, not a JWT, `typ` not
-    `dpop+jwt`, `alg` "none", a MAC or not in `dpop_algs`, no `jwk` or one with private key
-    members, a key that is not of `alg`'s type and curve (or an RSA key under 2048 bits), a
-    signature that does not verify with the `jwk`, `jti`, `htm`, `htu` or `iat` missing, `htm`
-    not the request's method, `htu` not the request's URL (compared normalized: scheme and
-    host in any case, default port or not, percent-encoding; query and fragment ignored),
-    `iat` out of the window, a `jti` seen before at that URL. Such a request is not a poll: it
-    takes no planned answer and does not count for the interval.
+    A refused proof gets `invalid_dpop_proof` (HTTP 400 at the token endpoint) and an
+    `error_description` naming the rule of RFC 9449 it breaks: more than one `DPoP` header, not
+    a JWT, `typ` not `dpop+jwt`, `alg` "none", a MAC or not in `dpop_algs`, no `jwk` or one
+    with private key members, a key not of `alg`'s type and curve (or an RSA key under 2048
+    bits), a signature that does not verify with the `jwk`, `jti`, `htm`, `htu` or `iat`
+    missing, `htm` not the request's method, `htu` not the request's URL (compared normalized:
+    scheme and host in any case, default port or not, percent-encoding; query and fragment
+    ignored), `iat` out of the window, a `jti` seen before at that URL. Such a request (and one
+    refused with `use_dpop_nonce`) is not a poll: it takes no planned answer and does not
+    count for the interval.
 
     Refreshing a public client's (the server has no `client_secret`) bound refresh token takes
     a proof by the same key, else `invalid_grant` (RFC 9449 §5); a confidential client's
@@ -257,13 +268,14 @@ class FakeAuthorizationServer:
 
     `/userinfo` takes a bound access token as `Authorization: DPoP <token>` with a proof whose
     `ath` is the token's hash, signed by the token's key; its answer has `cnf: {"jkt": ...}`.
-    Refused there, with 401 and the error in a `WWW-Authenticate: DPoP ..., algs="..."`
-    challenge: a bad proof (`invalid_dpop_proof`, as above, and `ath` missing or wrong); no
-    proof, a proof by another key, an unbound token sent with the DPoP scheme, or an unknown,
-    revoked or expired token (`invalid_token`). A bound token sent as Bearer is refused with
-    `invalid_token` in the Bearer challenge, followed by the DPoP challenge (RFC 9449 §7.2);
-    unbound tokens work as Bearer, as before. `/revoke` does not look at DPoP headers: RFC
-    9449 defines no proof for revocation, the client's authentication is what counts there.
+    It answers 401 with the error in a `WWW-Authenticate: DPoP ..., algs="..."` challenge to
+    a bad proof (`invalid_dpop_proof`, as above, and `ath` missing or wrong), a missing or old
+    nonce (`use_dpop_nonce`), and to no proof, a proof by another key, an unbound token sent
+    with the DPoP scheme, or an unknown, revoked or expired token (`invalid_token`). A bound
+    token sent as Bearer gets `invalid_token` in the Bearer challenge, followed by the DPoP
+    challenge (RFC 9449 §7.2); unbound tokens work as Bearer, as before. `/revoke` does not
+    look at DPoP headers: RFC 9449 defines no proof for revocation, the client's
+    authentication is what counts there.
 
     Arguments to imitate a service that departs from RFC 8628 (the defaults follow the RFC), so
     that a client configured for that service can be tested against a faithful stand-in:
@@ -355,6 +367,7 @@ class FakeAuthorizationServer:
         dpop: bool | Literal["required"] = False,
         dpop_algs: Sequence[str] = DEFAULT_DPOP_ALGORITHMS,
         dpop_iat_window: float = 60,
+        require_dpop_nonce: bool = False,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
@@ -385,6 +398,10 @@ class FakeAuthorizationServer:
                 raise ValueError(f"dpop_algs: {alg!r} is not one of {DPOP_ALGORITHMS}")
         if not dpop_iat_window > 0:
             raise ValueError(f"dpop_iat_window must be positive, got {dpop_iat_window!r}")
+        if require_dpop_nonce and not dpop:
+            raise ValueError("require_dpop_nonce needs dpop=True or dpop='required'")
+        if dpop:
+            load_jwt()  # fail now, not at the first proof, without PyJWT
         if isinstance(poll_code_fields, str):
             raise TypeError("poll_code_fields takes a sequence of field names, not a string")
         echoable = {"device_code", "user_code", verification_field, "expires_in"}
@@ -466,8 +483,8 @@ class FakeAuthorizationServer:
         # Who approved each grant (by device code), fixed at approval or first issue, so that a
         # refresh's ID token names the same `sub`.
         self._grant_users: dict[str, Mapping[str, object]] = {}
-        # Checks DPoP proofs, and remembers what it saw; None while DPoP is off.
-        self._dpop = DPoPChecker() if dpop else None
+        # Checks DPoP proofs (while `dpop` is on), and remembers their nonces and jti values.
+        self._dpop = DPoPChecker(require_nonce=require_dpop_nonce)
 
     # -- URLs ---------------------------------------------------------------------------------
 
@@ -599,6 +616,23 @@ class FakeAuthorizationServer:
         """
         with self._lock:
             return self._signer.rotate(keep_old=keep_old)
+
+    @property
+    def dpop_nonce(self) -> str | None:
+        """The nonce DPoP proofs must carry now (`require_dpop_nonce=True`), else None."""
+        with self._lock:
+            return self._dpop.nonce
+
+    def rotate_dpop_nonce(self, *, keep_old: bool = False) -> str:
+        """Make a new DPoP nonce, which answers give from now on; returns it.
+
+        Proofs with the old nonce get `use_dpop_nonce`, unless `keep_old=True`: then the old
+        one is taken too, until the next rotation, as servers keep "a window of recent nonces"
+        (RFC 9449 §8), so that a client's next proof may be checked for the new one.
+        Raises ValueError for a server built without `require_dpop_nonce=True`.
+        """
+        with self._lock:
+            return self._dpop.rotate_nonce(keep_old=keep_old)
 
     def grant(self, user_code: str | None = None) -> Grant:
         """The grant with this user code (any case, dash optional), or the latest one.
@@ -862,7 +896,7 @@ class FakeAuthorizationServer:
             if record.endpoint == "revocation":
                 return self._revocation_endpoint(record, form_error)
             if record.endpoint == "userinfo":
-                return self._userinfo_endpoint(record)
+                return self._with_dpop_nonce(self._userinfo_endpoint(record))
             if record.endpoint == "jwks":
                 return self._jwks_endpoint(record)
             if record.endpoint == "authorization":
@@ -880,6 +914,8 @@ class FakeAuthorizationServer:
                 answer = self._token_endpoint(record, form_error)
         except _OAuthError as error:
             answer = self._error_answer(error)
+        if record.endpoint == "token":
+            answer = self._with_dpop_nonce(answer)
         if answer.payload is None or not self.form_encoded_unless_json:
             return answer
         accepted = record.headers.get("accept", "").split(",")
@@ -1066,7 +1102,7 @@ class FakeAuthorizationServer:
     def _token_request_proof(self, record: RecordedRequest) -> str | None:
         """Check the DPoP proof of a token request: the thumbprint of its key, None if none."""
         values = record.headers.get_list("dpop")
-        if self._dpop is None:
+        if not self.dpop:
             return None  # a server without DPoP ignores the header, as RFC 9449 §5 expects
         if not values:
             if self.dpop == "required":
@@ -1079,7 +1115,6 @@ class FakeAuthorizationServer:
         self, record: RecordedRequest, values: Sequence[str], *, access_token: str | None
     ) -> str:
         """Check a request's DPoP proof (RFC 9449 §4.3); the thumbprint of its key."""
-        assert self._dpop is not None
         try:
             return self._dpop.check(
                 values,
@@ -1558,6 +1593,18 @@ class FakeAuthorizationServer:
         ]
         return Answer(status, headers, body)
 
+    def _with_dpop_nonce(self, answer: Answer) -> Answer:
+        """`answer` with the nonce the next proof must carry, when the server requires one.
+
+        RFC 9449 §8.2: a `DPoP-Nonce` header "in the HTTP 200 (OK) response from the previous
+        request" saves clients a round trip; errors carry it too. Scripted answers stay as
+        scripted.
+        """
+        nonce = self._dpop.nonce
+        if not self.dpop or nonce is None or answer.scripted:
+            return answer
+        return replace(answer, headers=[*answer.headers, ("DPoP-Nonce", nonce)])
+
     def _error_answer(
         self, error: _OAuthError, extra_fields: Mapping[str, object] = _EMPTY
     ) -> Answer:
@@ -1578,7 +1625,7 @@ class FakeAuthorizationServer:
 
     def _fault_answer(self, fault: Fault) -> Answer:
         if fault.drop:
-            return Answer(0, [], b"", drop=True)
+            return Answer(0, [], b"", drop=True, scripted=True)
         if fault.error is not None:
             payload: dict[str, object] = {"error": fault.error}
             if fault.error_description is not None:
@@ -1586,9 +1633,9 @@ class FakeAuthorizationServer:
             status = fault.status
             if status is None:
                 status = 200 if self.errors_with_status_200 else 400
-            return self._json(status, payload, fault.headers)
+            return replace(self._json(status, payload, fault.headers), scripted=True)
         status = 500 if fault.status is None else fault.status
-        return Answer(status, list(fault.headers.items()), fault.body or b"")
+        return Answer(status, list(fault.headers.items()), fault.body or b"", scripted=True)
 
 
 def _form_value(value: object) -> str:

@@ -198,7 +198,8 @@ class Answer:
     """What the server replies; `drop` means close the connection instead of replying.
 
     `payload` is the object a JSON body was made from (None for any other body), so that an
-    answer can be re-encoded as a form for `form_encoded_unless_json` servers.
+    answer can be re-encoded as a form for `form_encoded_unless_json` servers. `scripted`
+    marks an answer a `Fault` made, which goes out exactly as scripted.
     """
 
     status: int
@@ -206,3 +207,4 @@ class Answer:
     body: bytes
     drop: bool = False
     payload: Mapping[str, object] | None = None
+    scripted: bool = False
