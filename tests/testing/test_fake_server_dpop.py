@@ -132,24 +132,26 @@ def start(client: httpx.Client, server: FakeAuthorizationServer) -> str:
     return device_code
 
 
+def token_request(
+    client: httpx.Client, server: FakeAuthorizationServer, form: dict[str, str], *proofs: str
+) -> httpx.Response:
+    """A token request with `form`, and a DPoP header for each of `proofs`."""
+    headers = [("DPoP", proof) for proof in proofs]
+    return client.post(server.token_url, data={"client_id": CLIENT_ID, **form}, headers=headers)
+
+
 def poll(
     client: httpx.Client, server: FakeAuthorizationServer, device_code: str, *proofs: str
 ) -> httpx.Response:
-    form = {
-        "client_id": CLIENT_ID,
-        "grant_type": DEVICE_CODE_GRANT_TYPE,
-        "device_code": device_code,
-    }
-    headers = [("DPoP", proof) for proof in proofs]
-    return client.post(server.token_url, data=form, headers=headers)
+    form = {"grant_type": DEVICE_CODE_GRANT_TYPE, "device_code": device_code}
+    return token_request(client, server, form, *proofs)
 
 
 def refresh(
     client: httpx.Client, server: FakeAuthorizationServer, refresh_token: str, *proofs: str
 ) -> httpx.Response:
-    form = {"client_id": CLIENT_ID, "grant_type": "refresh_token", "refresh_token": refresh_token}
-    headers = [("DPoP", proof) for proof in proofs]
-    return client.post(server.token_url, data=form, headers=headers)
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    return token_request(client, server, form, *proofs)
 
 
 def login(client: httpx.Client, server: FakeAuthorizationServer, key: DPoPKey) -> dict[str, Any]:
@@ -534,8 +536,7 @@ def userinfo(
 
 def challenged(response: httpx.Response, error: str) -> str:
     """Assert a 401 with `error`; its WWW-Authenticate header."""
-    assert response.status_code == 401, response.text
-    assert response.json()["error"] == error, response.text
+    refused(response, error, status=401)
     challenge: str = response.headers["www-authenticate"]
     return challenge
 
