@@ -342,7 +342,9 @@ BAD_PROOFS: dict[str, tuple[ProofMaker, str]] = {
     "no htm": (_proof(without=("htm",)), "htm is missing"),
     "no htu": (_proof(without=("htu",)), "htu is missing"),
     "no iat": (_proof(without=("iat",)), "iat is missing"),
-    "iat a string": (_proof(claims={"iat": "1700000000"}), "not a number"),
+    "iat a string": (_proof(claims={"iat": "1700000000"}), "not a time"),
+    "iat too large": (_proof(claims={"iat": 10**400}), "not a time"),
+    "iat Infinity": (_proof(claims={"iat": float("inf")}), "not a time"),
     "htm GET": (_proof(claims={"htm": "GET"}), "htm is 'GET', not POST"),
     "htm in lower case": (_proof(claims={"htm": "post"}), "htm is 'post'"),
     "htu of another endpoint": (
@@ -698,6 +700,9 @@ def test_dpop_off_userinfo_knows_only_bearer(key: DPoPKey) -> None:
         response = userinfo(client, server, access_token, proof, scheme="Bearer")
         assert response.status_code == 200, response.text
         assert "cnf" not in response.json()
+        assert "dpop-nonce" not in response.headers
+    assert server.issued_tokens[-1].jkt is None
+    assert server.dpop_nonce is None
 
 
 # -- Nonces: RFC 9449 §8 and §9 --------------------------------------------------------------------

@@ -191,7 +191,7 @@ def _typ(proof: _Proof, request: _Request) -> str | None:
 def _alg(proof: _Proof, request: _Request) -> str | None:
     alg = proof.header.get("alg")
     if not isinstance(alg, str):
-        return "alg is missing"
+        return "alg is missing" if alg is None else f"alg is {_shown(alg)}"
     if alg.lower() == "none":
         return "alg is 'none': the proof is not signed"
     if alg.upper().startswith("HS"):
@@ -228,9 +228,11 @@ def _signature(proof: _Proof, request: _Request) -> str | None:
     if kty == "RSA" and key.key_size < _MIN_RSA_BITS:
         # RFC 7518 §3.3: "A key of size 2048 bits or larger MUST be used with these algorithms."
         return f"jwk is a {key.key_size}-bit RSA key, under {_MIN_RSA_BITS} bits"
-    if not algorithm.verify(proof.signing_input, key, proof.signature):
-        return "the signature does not verify with the jwk"
-    return None
+    try:
+        verified = algorithm.verify(proof.signing_input, key, proof.signature)
+    except (ValueError, TypeError):
+        verified = False
+    return None if verified else "the signature does not verify with the jwk"
 
 
 def _claims(proof: _Proof, request: _Request) -> str | None:
@@ -239,9 +241,18 @@ def _claims(proof: _Proof, request: _Request) -> str | None:
         if not isinstance(value, str) or not value:
             return f"{name} is missing" if value is None else f"{name} is {_shown(value)}"
     iat = proof.claims.get("iat")
-    if isinstance(iat, bool) or not isinstance(iat, (int, float)) or not math.isfinite(iat):
-        return "iat is missing" if iat is None else f"iat is {_shown(iat)}, not a number"
+    if isinstance(iat, bool) or not isinstance(iat, (int, float)) or not _finite(iat):
+        return "iat is missing" if iat is None else f"iat is {_shown(iat)}, not a time"
     return None
+
+
+def _finite(number: float) -> bool:
+    """Whether a JSON number is a time: not Infinity or NaN (Python's json reads those), and
+    not an integer too large for a float."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
 
 
 def _htm(proof: _Proof, request: _Request) -> str | None:

@@ -401,7 +401,7 @@ class FakeAuthorizationServer:
         if require_dpop_nonce and not dpop:
             raise ValueError("require_dpop_nonce needs dpop=True or dpop='required'")
         if dpop:
-            load_jwt()  # fail now, not at the first proof, without PyJWT
+            load_jwt()  # without PyJWT, fail here rather than at the first proof
         if isinstance(poll_code_fields, str):
             raise TypeError("poll_code_fields takes a sequence of field names, not a string")
         echoable = {"device_code", "user_code", verification_field, "expires_in"}
@@ -1101,9 +1101,9 @@ class FakeAuthorizationServer:
 
     def _token_request_proof(self, record: RecordedRequest) -> str | None:
         """Check the DPoP proof of a token request: the thumbprint of its key, None if none."""
-        values = record.headers.get_list("dpop")
         if not self.dpop:
             return None  # a server without DPoP ignores the header, as RFC 9449 §5 expects
+        values = record.headers.get_list("dpop")
         if not values:
             if self.dpop == "required":
                 # RFC 9449 §5.2: reject "token requests ... that do not contain the DPoP header".
@@ -1443,11 +1443,11 @@ class FakeAuthorizationServer:
                 {"WWW-Authenticate": self._challenges(None)},
             )
         jkt = None
-        try:
-            if scheme == "dpop":
+        if scheme == "dpop":
+            try:
                 jkt = self._resource_proof(record, token)
-        except _OAuthError as error:
-            return self._resource_error(scheme, error.error, error.description)
+            except _OAuthError as error:
+                return self._resource_error(scheme, error.error, error.description)
         access = self._access_tokens.get(token)
         problem: str | None = None
         if access is None:
