@@ -33,6 +33,9 @@ With the scope `openid`, token answers carry an ID token signed with a key the s
 it, `user=` / `approve(user=...)` say who signs in, and `id_token_fault` (an `IDTokenFault`)
 breaks every ID token in one chosen way, for a client's negative tests.
 
+With `dpop=True` it checks DPoP proofs (RFC 9449) and binds tokens to their key
+(`IssuedToken.jkt`); `require_dpop_nonce=True` adds server nonces.
+
 With pytest, the `fake_auth_server` and `fake_auth_server_http` fixtures give you a fresh
 server per test (the plugin loads automatically once loctocat is installed), and every test
 starts with `forget_servers()` done.

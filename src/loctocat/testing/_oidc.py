@@ -32,6 +32,7 @@ __all__ = [
     "IDTokenSigner",
     "checked_user",
     "id_token_claims",
+    "import_jwt",
     "user_claims",
 ]
 
@@ -101,7 +102,7 @@ SUPPORTED_CLAIMS: tuple[str, ...] = tuple(
 )
 """Every claim the fake server may put in an ID token or a userinfo answer."""
 
-_INSTALL_HINT = "signing ID tokens needs PyJWT and cryptography: pip install 'loctocat[oidc]'"
+_INSTALL_HINT = "{} needs PyJWT and cryptography: pip install 'loctocat[oidc]'"
 _EXPIRED_BY = 2 * 3600  # "expired": well past any clock tolerance a client allows
 _FUTURE_BY = 3600  # "issued_in_future"
 
@@ -182,12 +183,13 @@ def _json_segment(value: Mapping[str, object]) -> str:
     return _b64url(json.dumps(value, separators=(",", ":")).encode())
 
 
-def _import_jwt() -> ModuleType:
+def import_jwt(purpose: str = "signing ID tokens") -> ModuleType:
+    """PyJWT, or an ImportError saying that `purpose` needs it and how to install it."""
     try:
-        import cryptography  # noqa: F401  # PyJWT needs it for RS256 and ES256
+        import cryptography  # noqa: F401  # PyJWT needs it for the asymmetric algorithms
         import jwt
     except ImportError as error:
-        raise ImportError(_INSTALL_HINT, name=error.name) from error
+        raise ImportError(_INSTALL_HINT.format(purpose), name=error.name) from error
     return jwt
 
 
@@ -201,7 +203,7 @@ class _Key:
 
 
 def _new_key(alg: IDTokenAlgorithm, kid: str) -> _Key:
-    _import_jwt()
+    import_jwt()
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -256,7 +258,7 @@ class IDTokenSigner:
 
     def sign(self, claims: Mapping[str, object], fault: IDTokenFault | None) -> str:
         """A compact JWS of `claims`, broken as `fault` says if it is a signature fault."""
-        jwt = _import_jwt()
+        jwt = import_jwt()
         key = self.current()
         if fault == "alg_none":
             header = {"alg": "none", "typ": "JWT"}

@@ -12,6 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 from urllib.parse import parse_qs, quote, unquote_plus, urlencode, urlsplit
@@ -19,6 +20,14 @@ from urllib.parse import parse_qs, quote, unquote_plus, urlencode, urlsplit
 import httpx
 
 from ._dialects import DIALECTS, dialect
+from ._dpop import (
+    DEFAULT_DPOP_ALGORITHMS,
+    DPOP_ALGORITHMS,
+    DPoPChecker,
+    ProofError,
+    load_jwt,
+    target_uri,
+)
 from ._http import HTTPRunner
 from ._oidc import (
     DEFAULT_USER,
@@ -217,6 +226,57 @@ class FakeAuthorizationServer:
       `sub` of a refresh's ID token with the first one, OpenID Connect Core §12.2),
       "missing_sub" (no `sub`). Everything else about the token stays sound.
 
+    DPoP (RFC 9449), to test a client's proofs of possession: with `dpop=True`, a token request
+    (a device code poll or a refresh) carrying a `DPoP` header has its proof checked, and a
+    sound one binds the access token to the proof's key: the answer says `"token_type":
+    "DPoP"`, and `IssuedToken.jkt` is the key's JWK SHA-256 thumbprint (RFC 7638). A token
+    request without the header gets a Bearer token. The metadata lists
+    `dpop_signing_alg_values_supported`. With DPoP off (the default) the header is ignored, as
+    by a server that does not know DPoP.
+
+    - `dpop`: False, True, or "required": token requests without a proof get
+      `invalid_request` (RFC 9449 §5.2 has a server refuse them, and names no error code).
+    - `dpop_algs`: the JWS algorithms proofs may be signed with, by default ES256, PS256, RS256
+      and EdDSA (Ed25519, Ed448); also ES384, ES512, PS384, PS512, RS384, RS512.
+    - `dpop_iat_window`: how many seconds a proof's `iat` may be from `wall_clock`, either way
+      (60 by default); a proof's `jti` is remembered that long, and a proof that comes again
+      is refused.
+    - `require_dpop_nonce`: proofs must carry the server's nonce (RFC 9449 §8, §9): one
+      without it, or with another, gets `use_dpop_nonce` (HTTP 400 at the token endpoint, 401
+      at `/userinfo`) and the nonce in a `DPoP-Nonce` header. Every answer of the token
+      endpoint and `/userinfo` carries that header (scripted `Fault` answers excepted), so a
+      client can take the nonce from a successful answer too. `dpop_nonce` is the current
+      one; `rotate_dpop_nonce()` makes a new one, to test that a client retries once with the
+      new nonce (or, with `keep_old=True`, which takes the old one until the next rotation,
+      that it uses the nonce a successful answer gave).
+
+    A refused proof gets `invalid_dpop_proof` (HTTP 400 at the token endpoint) and an
+    `error_description` naming the rule of RFC 9449 it breaks: more than one `DPoP` header, not
+    a JWT, `typ` not `dpop+jwt`, `alg` "none", a MAC or not in `dpop_algs`, no `jwk` or one
+    with private key members, a key not of `alg`'s type and curve (or an RSA key under 2048
+    bits), a signature that does not verify with the `jwk`, `jti`, `htm`, `htu` or `iat`
+    missing, `htm` not the request's method, `htu` not the request's URL (compared normalized:
+    scheme and host in any case, default port or not, percent-encoding; query and fragment
+    ignored), `iat` out of the window, a `jti` seen before at that URL. Such a request (and one
+    refused with `use_dpop_nonce`) is not a poll: it takes no planned answer and does not
+    count for the interval.
+
+    Refreshing a public client's (the server has no `client_secret`) bound refresh token takes
+    a proof by the same key, else `invalid_grant` (RFC 9449 §5); a confidential client's
+    refresh tokens are not bound. Each refresh binds its new access token to its own proof's
+    key.
+
+    `/userinfo` takes a bound access token as `Authorization: DPoP <token>` with a proof whose
+    `ath` is the token's hash, signed by the token's key; its answer has `cnf: {"jkt": ...}`.
+    It answers 401 with the error in a `WWW-Authenticate: DPoP ..., algs="..."` challenge to
+    a bad proof (`invalid_dpop_proof`, as above, and `ath` missing or wrong), a missing or old
+    nonce (`use_dpop_nonce`), and to no proof, a proof by another key, an unbound token sent
+    with the DPoP scheme, or an unknown, revoked or expired token (`invalid_token`). A bound
+    token sent as Bearer gets `invalid_token` in the Bearer challenge, followed by the DPoP
+    challenge (RFC 9449 §7.2); unbound tokens work as Bearer, as before. `/revoke` does not
+    look at DPoP headers: RFC 9449 defines no proof for revocation, the client's
+    authentication is what counts there.
+
     Arguments to imitate a service that departs from RFC 8628 (the defaults follow the RFC), so
     that a client configured for that service can be tested against a faithful stand-in:
 
@@ -304,6 +364,10 @@ class FakeAuthorizationServer:
         id_token_alg: Literal["RS256", "ES256"] = "RS256",
         id_token_lifetime: int = 3600,
         id_token_fault: IDTokenFault | None = None,
+        dpop: bool | Literal["required"] = False,
+        dpop_algs: Sequence[str] = DEFAULT_DPOP_ALGORITHMS,
+        dpop_iat_window: float = 60,
+        require_dpop_nonce: bool = False,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
@@ -325,6 +389,19 @@ class FakeAuthorizationServer:
                 f"id_token_alg must be one of {ID_TOKEN_ALGORITHMS}, got {id_token_alg!r}"
             )
         _check_id_token_fault(id_token_fault)
+        if dpop not in (False, True, "required"):
+            raise ValueError(f"dpop must be False, True or 'required', got {dpop!r}")
+        if isinstance(dpop_algs, str) or not dpop_algs:
+            raise TypeError("dpop_algs takes a non-empty sequence of algorithm names")
+        for alg in dpop_algs:
+            if alg not in DPOP_ALGORITHMS:
+                raise ValueError(f"dpop_algs: {alg!r} is not one of {DPOP_ALGORITHMS}")
+        if not dpop_iat_window > 0:
+            raise ValueError(f"dpop_iat_window must be positive, got {dpop_iat_window!r}")
+        if require_dpop_nonce and not dpop:
+            raise ValueError("require_dpop_nonce needs dpop=True or dpop='required'")
+        if dpop:
+            load_jwt()  # without PyJWT, fail here rather than at the first proof
         if isinstance(poll_code_fields, str):
             raise TypeError("poll_code_fields takes a sequence of field names, not a string")
         echoable = {"device_code", "user_code", verification_field, "expires_in"}
@@ -378,6 +455,9 @@ class FakeAuthorizationServer:
         self.id_token_alg: IDTokenAlgorithm = id_token_alg
         self.id_token_lifetime = id_token_lifetime
         self.id_token_fault: IDTokenFault | None = id_token_fault
+        self.dpop: bool | Literal["required"] = dpop
+        self.dpop_algs = tuple(dpop_algs)
+        self.dpop_iat_window = dpop_iat_window
         self._configured_base_url = base_url.rstrip("/")
         self._prefix = parts.path.rstrip("/")
 
@@ -403,6 +483,8 @@ class FakeAuthorizationServer:
         # Who approved each grant (by device code), fixed at approval or first issue, so that a
         # refresh's ID token names the same `sub`.
         self._grant_users: dict[str, Mapping[str, object]] = {}
+        # Checks DPoP proofs (while `dpop` is on), and remembers their nonces and jti values.
+        self._dpop = DPoPChecker(require_nonce=require_dpop_nonce)
 
     # -- URLs ---------------------------------------------------------------------------------
 
@@ -534,6 +616,23 @@ class FakeAuthorizationServer:
         """
         with self._lock:
             return self._signer.rotate(keep_old=keep_old)
+
+    @property
+    def dpop_nonce(self) -> str | None:
+        """The nonce DPoP proofs must carry now (`require_dpop_nonce=True`), else None."""
+        with self._lock:
+            return self._dpop.nonce
+
+    def rotate_dpop_nonce(self, *, keep_old: bool = False) -> str:
+        """Make a new DPoP nonce, which answers give from now on; returns it.
+
+        Proofs with the old nonce get `use_dpop_nonce`, unless `keep_old=True`: then the old
+        one is taken too, until the next rotation, as servers keep "a window of recent nonces"
+        (RFC 9449 §8), so that a client's next proof may be checked for the new one.
+        Raises ValueError for a server built without `require_dpop_nonce=True`.
+        """
+        with self._lock:
+            return self._dpop.rotate_nonce(keep_old=keep_old)
 
     def grant(self, user_code: str | None = None) -> Grant:
         """The grant with this user code (any case, dash optional), or the latest one.
@@ -797,7 +896,7 @@ class FakeAuthorizationServer:
             if record.endpoint == "revocation":
                 return self._revocation_endpoint(record, form_error)
             if record.endpoint == "userinfo":
-                return self._userinfo_endpoint(record)
+                return self._with_dpop_nonce(self._userinfo_endpoint(record))
             if record.endpoint == "jwks":
                 return self._jwks_endpoint(record)
             if record.endpoint == "authorization":
@@ -815,6 +914,8 @@ class FakeAuthorizationServer:
                 answer = self._token_endpoint(record, form_error)
         except _OAuthError as error:
             answer = self._error_answer(error)
+        if record.endpoint == "token":
+            answer = self._with_dpop_nonce(answer)
         if answer.payload is None or not self.form_encoded_unless_json:
             return answer
         accepted = record.headers.get("accept", "").split(",")
@@ -988,16 +1089,46 @@ class FakeAuthorizationServer:
 
     def _token_endpoint(self, record: RecordedRequest, form_error: bool) -> Answer:
         client_id = self._check_request(record, form_error)
+        jkt = self._token_request_proof(record)
         grant_type = record.form.get("grant_type")
         if not grant_type:
             raise _OAuthError("invalid_request", "missing grant_type")
         if grant_type == self.grant_type:
-            return self._poll(record, client_id)
+            return self._poll(record, client_id, jkt)
         if grant_type == "refresh_token":
-            return self._refresh(record, client_id)
+            return self._refresh(record, client_id, jkt)
         raise _OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
 
-    def _poll(self, record: RecordedRequest, client_id: str) -> Answer:
+    def _token_request_proof(self, record: RecordedRequest) -> str | None:
+        """Check the DPoP proof of a token request: the thumbprint of its key, None if none."""
+        if not self.dpop:
+            return None  # a server without DPoP ignores the header, as RFC 9449 §5 expects
+        values = record.headers.get_list("dpop")
+        if not values:
+            if self.dpop == "required":
+                # RFC 9449 §5.2: reject "token requests ... that do not contain the DPoP header".
+                raise _OAuthError("invalid_request", "missing DPoP proof: this server requires one")
+            return None
+        return self._check_proof(record, values, access_token=None)
+
+    def _check_proof(
+        self, record: RecordedRequest, values: Sequence[str], *, access_token: str | None
+    ) -> str:
+        """Check a request's DPoP proof (RFC 9449 §4.3); the thumbprint of its key."""
+        try:
+            return self._dpop.check(
+                values,
+                method=record.method,
+                uri=target_uri(record.url, record.headers.get("host")),
+                now=self.wall_clock(),
+                access_token=access_token,
+                algs=self.dpop_algs,
+                window=self.dpop_iat_window,
+            )
+        except ProofError as error:
+            raise _OAuthError(error.error, error.description) from None
+
+    def _poll(self, record: RecordedRequest, client_id: str, jkt: str | None) -> Answer:
         device_code = record.form.get(self.device_code_param)
         if not device_code:
             raise _OAuthError("invalid_request", f"missing {self.device_code_param}")
@@ -1037,7 +1168,7 @@ class FakeAuthorizationServer:
         ):
             _approve(grant, grant.created_at + self.auto_approve_after)
         if grant.status == "approved":
-            return self._issue(grant, client_id, grant.scope, "device_code")
+            return self._issue(grant, client_id, grant.scope, "device_code", jkt)
 
         step: PlanStep = "pending"
         if grant.plan:
@@ -1054,7 +1185,7 @@ class FakeAuthorizationServer:
             return self._slow_down(grant, grant.interval + 5)
         if step == "approve":
             _approve(grant, now)
-            return self._issue(grant, client_id, grant.scope, "device_code")
+            return self._issue(grant, client_id, grant.scope, "device_code", jkt)
         if step == "deny":
             grant.status = "denied"
             raise _OAuthError("access_denied", "the user denied the request")
@@ -1070,7 +1201,7 @@ class FakeAuthorizationServer:
             fields["interval"] = interval
         return self._error_answer(_OAuthError("slow_down", "polling too fast"), fields)
 
-    def _refresh(self, record: RecordedRequest, client_id: str) -> Answer:
+    def _refresh(self, record: RecordedRequest, client_id: str, jkt: str | None) -> Answer:
         refresh_token = record.form.get("refresh_token")
         if not refresh_token:
             raise _OAuthError("invalid_request", "missing refresh_token")
@@ -1087,10 +1218,18 @@ class FakeAuthorizationServer:
             if not set(requested.split()) <= granted:
                 raise _OAuthError("invalid_scope", "cannot widen the scope on refresh")
             scope = requested
+        # RFC 9449 §5: a refresh token issued to a public client with a DPoP proof "MUST be
+        # bound to the respective public key"; a confidential client's is bound by its secret.
+        bound_to = previous.jkt if self.client_secret is None else None
+        if bound_to is not None and jkt != bound_to:
+            raise _OAuthError(
+                "invalid_grant",
+                "the refresh token is bound to a DPoP key: send a DPoP proof signed with it",
+            )
         if self.rotate_refresh_tokens:
             del self._live_refresh_tokens[refresh_token]  # each refresh token works once
         grant = self._by_user_code[_normalize_user_code(previous.user_code)]
-        return self._issue(grant, client_id, scope, "refresh_token")
+        return self._issue(grant, client_id, scope, "refresh_token", jkt)
 
     def _issue(
         self,
@@ -1098,6 +1237,7 @@ class FakeAuthorizationServer:
         client_id: str,
         scope: str | None,
         grant_type: TokenGrantType,
+        jkt: str | None,
     ) -> Answer:
         grant.status = "redeemed"
         new_refresh_token = self.issue_refresh_token and (
@@ -1116,11 +1256,14 @@ class FakeAuthorizationServer:
             grant_type=grant_type,
             issued_at=issued_at,
             id_token=id_token,
+            jkt=jkt,
         )
         self._issued.append(token)
         lifetime = math.inf if self.token_lifetime is None else self.token_lifetime
         self._access_tokens[token.access_token] = (token, token.issued_at + lifetime)
-        payload: dict[str, object] = {"access_token": token.access_token, "token_type": "Bearer"}
+        # RFC 9449 §5: "A token_type of DPoP MUST be included" for a token bound to a DPoP key.
+        token_type = "Bearer" if jkt is None else "DPoP"
+        payload: dict[str, object] = {"access_token": token.access_token, "token_type": token_type}
         if self.token_lifetime is not None:
             payload["expires_in"] = self.token_lifetime
         if token.refresh_token is not None:
@@ -1213,6 +1356,8 @@ class FakeAuthorizationServer:
                 "claims_supported": list(SUPPORTED_CLAIMS),
             }
         )
+        if self.dpop:
+            metadata["dpop_signing_alg_values_supported"] = list(self.dpop_algs)  # RFC 9449 §5.1
         return Answer(
             200,
             [("Content-Type", "application/json"), ("Cache-Control", _PUBLIC_CACHE)],
@@ -1285,14 +1430,24 @@ class FakeAuthorizationServer:
                 405, {"error": self._error_code("method_not_allowed")}, {"Allow": "GET"}
             )
         scheme, _, token = record.headers.get("authorization", "").strip().partition(" ")
+        scheme = scheme.lower()
         token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            # RFC 6750 §3.1: a request without credentials gets the challenge, no error code.
+        schemes = ("bearer", "dpop") if self.dpop else ("bearer",)
+        if scheme not in schemes or not token:
+            # RFC 6750 §3.1 and RFC 9449 §7.2: a request without credentials gets the
+            # challenges, no error code.
+            names = "Bearer or DPoP" if self.dpop else "Bearer"
             return self._json(
                 401,
-                {"error": "unauthorized", "error_description": "send Authorization: Bearer"},
-                {"WWW-Authenticate": 'Bearer realm="loctocat-fake"'},
+                {"error": "unauthorized", "error_description": f"send Authorization: {names}"},
+                {"WWW-Authenticate": self._challenges(None)},
             )
+        jkt = None
+        if scheme == "dpop":
+            try:
+                jkt = self._resource_proof(record, token)
+            except _OAuthError as error:
+                return self._resource_error(scheme, error.error, error.description)
         access = self._access_tokens.get(token)
         problem: str | None = None
         if access is None:
@@ -1301,18 +1456,17 @@ class FakeAuthorizationServer:
             problem = "the access token has been revoked"
         elif record.timestamp >= access[1]:
             problem = "the access token has expired"
+        elif access[0].jkt is not None and scheme == "bearer":
+            # RFC 9449 §7.2: "MUST reject a DPoP-bound access token received as a bearer token".
+            problem = "the access token is DPoP-bound: send it as Authorization: DPoP, with a proof"
+        elif access[0].jkt is None and scheme == "dpop":
+            problem = "the access token is not DPoP-bound: send it as Authorization: Bearer"
+        elif access[0].jkt != jkt:
+            # RFC 9449 §7.1: "the public key of the DPoP proof matches the public key to which
+            # the access token is bound".
+            problem = "invalid DPoP key binding: the proof is signed with another key"
         if problem is not None or access is None:
-            code = self._error_code("invalid_token")
-            return self._json(
-                401,
-                {"error": code, "error_description": problem},
-                {
-                    "WWW-Authenticate": (
-                        f'Bearer realm="loctocat-fake", error="{code}", '
-                        f'error_description="{problem}"'
-                    )
-                },
-            )
+            return self._resource_error(scheme, "invalid_token", problem)
         issued = access[0]
         grant = self._by_user_code[_normalize_user_code(issued.user_code)]
         scopes = (issued.scope or "").split()
@@ -1320,7 +1474,45 @@ class FakeAuthorizationServer:
         claims["client_id"] = issued.client_id
         if issued.scope is not None:
             claims["scope"] = issued.scope
+        if issued.jkt is not None:
+            claims["cnf"] = {"jkt": issued.jkt}  # as in introspection, RFC 9449 §6.2
         return self._json(200, claims)
+
+    def _resource_proof(self, record: RecordedRequest, access_token: str) -> str:
+        """Check the DPoP proof sent with `Authorization: DPoP`; the thumbprint of its key."""
+        values = record.headers.get_list("dpop")
+        if not values:
+            # RFC 9449 §7.1: "a resource server MUST check that a DPoP proof was also received".
+            raise _OAuthError("invalid_token", "missing DPoP proof: Authorization: DPoP needs one")
+        return self._check_proof(record, values, access_token=access_token)
+
+    def _resource_error(self, scheme: str, code: str, description: str | None) -> Answer:
+        """A 401 from the protected resource, the error in the challenge of `scheme`."""
+        code = self._error_code(code)
+        return self._json(
+            401,
+            {"error": code, "error_description": description},
+            {"WWW-Authenticate": self._challenges(scheme, code, description)},
+        )
+
+    def _challenges(
+        self, used: str | None, error: str | None = None, description: str | None = None
+    ) -> str:
+        """The `WWW-Authenticate` value of the protected resource: a Bearer challenge, and with
+        DPoP on a DPoP challenge naming the algorithms; the error goes in the challenge of the
+        scheme the request `used` (RFC 9449 §7.2), which is alone if it is DPoP."""
+        details = ""
+        if error is not None:
+            details = f', error="{error}"'
+            if description is not None:
+                details += f', error_description="{_auth_param(description)}"'
+        bearer = f'Bearer realm="loctocat-fake"{details if used != "dpop" else ""}'
+        if not self.dpop:
+            return bearer
+        # RFC 9449 §7.1: "An algs parameter SHOULD be included".
+        dpop = f'DPoP realm="loctocat-fake"{details if used == "dpop" else ""}'
+        dpop += f', algs="{" ".join(self.dpop_algs)}"'
+        return dpop if used == "dpop" else f"{bearer}, {dpop}"
 
     def _page_endpoint(self, record: RecordedRequest, form_error: bool) -> Answer:
         action_url = self._prefix + self.verification_path
@@ -1401,6 +1593,18 @@ class FakeAuthorizationServer:
         ]
         return Answer(status, headers, body)
 
+    def _with_dpop_nonce(self, answer: Answer) -> Answer:
+        """`answer` with the nonce the next proof must carry, when the server requires one.
+
+        RFC 9449 §8.2: a `DPoP-Nonce` header "in the HTTP 200 (OK) response from the previous
+        request" saves clients a round trip; errors carry it too. Scripted answers stay as
+        scripted.
+        """
+        nonce = self._dpop.nonce
+        if not self.dpop or nonce is None or answer.scripted:
+            return answer
+        return replace(answer, headers=[*answer.headers, ("DPoP-Nonce", nonce)])
+
     def _error_answer(
         self, error: _OAuthError, extra_fields: Mapping[str, object] = _EMPTY
     ) -> Answer:
@@ -1421,7 +1625,7 @@ class FakeAuthorizationServer:
 
     def _fault_answer(self, fault: Fault) -> Answer:
         if fault.drop:
-            return Answer(0, [], b"", drop=True)
+            return Answer(0, [], b"", drop=True, scripted=True)
         if fault.error is not None:
             payload: dict[str, object] = {"error": fault.error}
             if fault.error_description is not None:
@@ -1429,9 +1633,9 @@ class FakeAuthorizationServer:
             status = fault.status
             if status is None:
                 status = 200 if self.errors_with_status_200 else 400
-            return self._json(status, payload, fault.headers)
+            return replace(self._json(status, payload, fault.headers), scripted=True)
         status = 500 if fault.status is None else fault.status
-        return Answer(status, list(fault.headers.items()), fault.body or b"")
+        return Answer(status, list(fault.headers.items()), fault.body or b"", scripted=True)
 
 
 def _form_value(value: object) -> str:
@@ -1465,6 +1669,11 @@ def _error_of(answer: Answer) -> str | None:
     if code is None and answer.status >= 400:
         code = payload.get("message")  # a Twitch-style answer
     return code if isinstance(code, str) else None
+
+
+def _auth_param(text: str) -> str:
+    """`text` as an `error_description` may hold it (RFC 6750 §3): printable ASCII but `"`, `\\`."""
+    return "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "?" for ch in text)
 
 
 def _not_found() -> Answer:

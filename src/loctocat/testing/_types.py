@@ -177,6 +177,9 @@ class IssuedToken:
     `issued_at` is the server clock on issue; the access token expires `token_lifetime` seconds
     later (never when `token_lifetime` is None), or at `expire_access_tokens()`.
     `id_token` is the signed ID token sent along when the scope had `openid`, else None.
+    `jkt` is the JWK SHA-256 thumbprint (RFC 7638) of the DPoP key the access token is bound to
+    (its `token_type` was "DPoP"), None for a Bearer token. A public client's refresh token is
+    bound to the same key (RFC 9449 §5).
     """
 
     access_token: str
@@ -187,6 +190,7 @@ class IssuedToken:
     grant_type: TokenGrantType
     issued_at: float
     id_token: str | None = None
+    jkt: str | None = None
 
 
 @dataclass
@@ -194,7 +198,8 @@ class Answer:
     """What the server replies; `drop` means close the connection instead of replying.
 
     `payload` is the object a JSON body was made from (None for any other body), so that an
-    answer can be re-encoded as a form for `form_encoded_unless_json` servers.
+    answer can be re-encoded as a form for `form_encoded_unless_json` servers. `scripted`
+    marks an answer a `Fault` made, which goes out exactly as scripted.
     """
 
     status: int
@@ -202,3 +207,4 @@ class Answer:
     body: bytes
     drop: bool = False
     payload: Mapping[str, object] | None = None
+    scripted: bool = False
