@@ -16,8 +16,10 @@ import jwt
 import pytest
 import requests
 
-from loctocat import Authenticator, LoginRequired, ProtocolError, Token
+from loctocat import Authenticator, Identity, LoginRequired, ProtocolError, Token
 from loctocat._dpop import DPoPKey, access_token_hash, jwk_thumbprint
+from loctocat._models import WhoAmI
+from loctocat._oidc import ask_identity_flow
 from loctocat.store import FileTokenStore, MemoryTokenStore
 
 DEVICE = "https://as.example/device"
@@ -83,7 +85,7 @@ class Server:
             return httpx.Response(401, headers=headers)
         if self.bound.get(token) != claims["jkt"]:
             return httpx.Response(401, headers={"WWW-Authenticate": 'DPoP error="invalid_token"'})
-        return httpx.Response(200, json={"me": "ada"})
+        return httpx.Response(200, json={"me": "ada", "sub": "ada"})
 
 
 def authenticator(server: Server, **options: Any) -> Authenticator:
@@ -163,6 +165,19 @@ def test_a_resource_that_asks_for_a_nonce_gets_one_retry_with_it(library: str) -
     assert server.issued == 1  # the token was not renewed for it
 
 
+@pytest.mark.parametrize("nonce", [None, "rs-nonce"])
+def test_who_is_logged_in_is_asked_with_the_bound_token_and_a_proof(nonce: str | None) -> None:
+    """The userinfo endpoint is a resource like any other: `Authorization: DPoP` and a proof
+    (with `ath`), never the bound token as Bearer; asked for a nonce, once more with it."""
+    server = Server()
+    auth = authenticator(server, userinfo_url="https://as.example/userinfo")
+    auth.ping()
+    auth.poll()
+    server.nonce = nonce  # the resource's nonce, new to the client
+    assert auth.identity() == Identity("ada", "ada", "userinfo")
+    assert server.issued == 1  # answered to the proofs, without renewing the token
+
+
 def test_the_key_is_stored_with_the_token_privately_and_a_token_without_it_is_unusable(
     tmp_path: Path,
 ) -> None:
@@ -194,6 +209,9 @@ def test_a_bound_token_is_never_sent_as_bearer() -> None:
 
     with pytest.raises(ProtocolError, match="no longer known"):
         authorization_header(held)
+    who = WhoAmI("https://as.example/userinfo", name_field="", subject_field="sub")
+    with pytest.raises(ProtocolError, match="no longer known"):
+        next(ask_identity_flow(held, who, "ua", "userinfo"))  # nothing is sent
     key = DPoPKey.generate()
     assert authorization_header(Token("at", token_type="DPoP", dpop_key=key)) == "DPoP at"
     memory = MemoryTokenStore()
