@@ -16,7 +16,7 @@ import jwt
 import pytest
 import requests
 
-from loctocat import Authenticator, Identity, LoginRequired, ProtocolError, Token
+from loctocat import Authenticator, Identity, LoginRequired, ProtocolError, ServerError, Token
 from loctocat._dpop import DPoPKey, access_token_hash, jwk_thumbprint
 from loctocat._models import WhoAmI
 from loctocat._oidc import ask_identity_flow
@@ -49,6 +49,8 @@ class Server:
         self.proofs: list[dict[str, Any]] = []
         self.bound: dict[str, str] = {}  # access token -> jkt
         self.issued = 0
+        #: What the resource answers to a good proof instead of 200: status and challenge.
+        self.refusal: tuple[int, str] | None = None
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/device":
@@ -85,6 +87,9 @@ class Server:
             return httpx.Response(401, headers=headers)
         if self.bound.get(token) != claims["jkt"]:
             return httpx.Response(401, headers={"WWW-Authenticate": 'DPoP error="invalid_token"'})
+        if self.refusal is not None:
+            status, challenge = self.refusal
+            return httpx.Response(status, headers={"WWW-Authenticate": challenge})
         return httpx.Response(200, json={"me": "ada", "sub": "ada"})
 
 
@@ -176,6 +181,27 @@ def test_who_is_logged_in_is_asked_with_the_bound_token_and_a_proof(nonce: str |
     server.nonce = nonce  # the resource's nonce, new to the client
     assert auth.identity() == Identity("ada", "ada", "userinfo")
     assert server.issued == 1  # answered to the proofs, without renewing the token
+
+
+def test_the_userinfo_endpoints_dpop_challenge_says_why_it_refused_the_token() -> None:
+    """RFC 9449 §7.1: a resource refuses a DPoP token in a `DPoP` challenge, with the same
+    error codes as a Bearer one (RFC 6750 §3.1): read like a Bearer challenge."""
+    server = Server()
+    auth = authenticator(server, userinfo_url="https://as.example/userinfo")
+    auth.ping()
+    auth.poll()
+    server.refusal = (
+        403,
+        'DPoP realm="as", error="insufficient_scope", '
+        'error_description="access token missing openid scope", scope="openid", algs="ES256"',
+    )
+    with pytest.raises(ServerError) as refused:
+        auth.identity()
+    assert refused.value.error == "insufficient_scope"
+    assert refused.value.status_code == 403
+    message = str(refused.value)
+    assert "access token missing openid scope" in message
+    assert "log in again with the scope 'openid'" in message
 
 
 def test_the_key_is_stored_with_the_token_privately_and_a_token_without_it_is_unusable(

@@ -630,7 +630,8 @@ def _refused(what: str, url: str, response: Response) -> ServerError:
     """The error for a 401 or 403: the server's own code when its challenge names one."""
     params: dict[str, str] = {}
     scheme, _, challenge = response.headers.get("www-authenticate", "").strip().partition(" ")
-    if scheme.lower() == "bearer":
+    # A DPoP-bound token is refused in a DPoP challenge, with RFC 6750's codes (RFC 9449 §7.1).
+    if scheme.lower() in ("bearer", "dpop"):
         for name, quoted, plain in _AUTH_PARAM.findall(challenge):
             params.setdefault(name.lower(), re.sub(r"\\(.)", r"\1", quoted) or plain)
     error = params.get("error", "")
