@@ -170,6 +170,31 @@ def test_a_resource_that_asks_for_a_nonce_gets_one_retry_with_it(library: str) -
     assert server.issued == 1  # the token was not renewed for it
 
 
+@pytest.mark.parametrize("library", ["httpx", "requests"])
+def test_a_token_refused_after_the_nonce_retry_is_still_renewed_once(library: str) -> None:
+    """A resource asks for its nonce, then refuses the token itself (revoked): the nonce retry
+    does not use up the renewal, which a refused token gets once, as without nonces."""
+    server = Server()
+    auth = authenticator(server)
+    auth.ping()
+    auth.poll()
+    assert auth.token is not None
+    server.nonce = "rs-nonce"
+    del server.bound[auth.token.access_token]  # revoked
+    if library == "httpx":
+        with httpx.Client(transport=httpx.MockTransport(server.handler)) as api:
+            answer = api.get("https://api.example/me", auth=auth.http_auth())
+        status = answer.status_code
+    else:
+        session = requests.Session()
+        session.mount("https://", _RequestsAdapter(server.handler))
+        response = session.get("https://api.example/me", auth=auth.requests_auth())
+        status = response.status_code
+        assert [r.status_code for r in response.history] == [401, 401]
+    assert status == 200
+    assert server.issued == 2  # refreshed once
+
+
 @pytest.mark.parametrize("nonce", [None, "rs-nonce"])
 def test_who_is_logged_in_is_asked_with_the_bound_token_and_a_proof(nonce: str | None) -> None:
     """The userinfo endpoint is a resource like any other: `Authorization: DPoP` and a proof
