@@ -16,8 +16,10 @@ import jwt
 import pytest
 import requests
 
-from loctocat import Authenticator, LoginRequired, ProtocolError, Token
+from loctocat import Authenticator, Identity, LoginRequired, ProtocolError, ServerError, Token
 from loctocat._dpop import DPoPKey, access_token_hash, jwk_thumbprint
+from loctocat._models import WhoAmI
+from loctocat._oidc import ask_identity_flow
 from loctocat.store import FileTokenStore, MemoryTokenStore
 
 DEVICE = "https://as.example/device"
@@ -47,6 +49,8 @@ class Server:
         self.proofs: list[dict[str, Any]] = []
         self.bound: dict[str, str] = {}  # access token -> jkt
         self.issued = 0
+        #: What the resource answers to a good proof instead of 200: status and challenge.
+        self.refusal: tuple[int, str] | None = None
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/device":
@@ -83,7 +87,10 @@ class Server:
             return httpx.Response(401, headers=headers)
         if self.bound.get(token) != claims["jkt"]:
             return httpx.Response(401, headers={"WWW-Authenticate": 'DPoP error="invalid_token"'})
-        return httpx.Response(200, json={"me": "ada"})
+        if self.refusal is not None:
+            status, challenge = self.refusal
+            return httpx.Response(status, headers={"WWW-Authenticate": challenge})
+        return httpx.Response(200, json={"me": "ada", "sub": "ada"})
 
 
 def authenticator(server: Server, **options: Any) -> Authenticator:
@@ -163,6 +170,65 @@ def test_a_resource_that_asks_for_a_nonce_gets_one_retry_with_it(library: str) -
     assert server.issued == 1  # the token was not renewed for it
 
 
+@pytest.mark.parametrize("library", ["httpx", "requests"])
+def test_a_token_refused_after_the_nonce_retry_is_still_renewed_once(library: str) -> None:
+    """A resource asks for its nonce, then refuses the token itself (revoked): the nonce retry
+    does not use up the renewal, which a refused token gets once, as without nonces."""
+    server = Server()
+    auth = authenticator(server)
+    auth.ping()
+    auth.poll()
+    assert auth.token is not None
+    server.nonce = "rs-nonce"
+    del server.bound[auth.token.access_token]  # revoked
+    if library == "httpx":
+        with httpx.Client(transport=httpx.MockTransport(server.handler)) as api:
+            answer = api.get("https://api.example/me", auth=auth.http_auth())
+        status = answer.status_code
+    else:
+        session = requests.Session()
+        session.mount("https://", _RequestsAdapter(server.handler))
+        response = session.get("https://api.example/me", auth=auth.requests_auth())
+        status = response.status_code
+        assert [r.status_code for r in response.history] == [401, 401]
+    assert status == 200
+    assert server.issued == 2  # refreshed once
+
+
+@pytest.mark.parametrize("nonce", [None, "rs-nonce"])
+def test_who_is_logged_in_is_asked_with_the_bound_token_and_a_proof(nonce: str | None) -> None:
+    """The userinfo endpoint is a resource like any other: `Authorization: DPoP` and a proof
+    (with `ath`), never the bound token as Bearer; asked for a nonce, once more with it."""
+    server = Server()
+    auth = authenticator(server, userinfo_url="https://as.example/userinfo")
+    auth.ping()
+    auth.poll()
+    server.nonce = nonce  # the resource's nonce, new to the client
+    assert auth.identity() == Identity("ada", "ada", "userinfo")
+    assert server.issued == 1  # answered to the proofs, without renewing the token
+
+
+def test_the_userinfo_endpoints_dpop_challenge_says_why_it_refused_the_token() -> None:
+    """RFC 9449 §7.1: a resource refuses a DPoP token in a `DPoP` challenge, with the same
+    error codes as a Bearer one (RFC 6750 §3.1): read like a Bearer challenge."""
+    server = Server()
+    auth = authenticator(server, userinfo_url="https://as.example/userinfo")
+    auth.ping()
+    auth.poll()
+    server.refusal = (
+        403,
+        'DPoP realm="as", error="insufficient_scope", '
+        'error_description="access token missing openid scope", scope="openid", algs="ES256"',
+    )
+    with pytest.raises(ServerError) as refused:
+        auth.identity()
+    assert refused.value.error == "insufficient_scope"
+    assert refused.value.status_code == 403
+    message = str(refused.value)
+    assert "access token missing openid scope" in message
+    assert "log in again with the scope 'openid'" in message
+
+
 def test_the_key_is_stored_with_the_token_privately_and_a_token_without_it_is_unusable(
     tmp_path: Path,
 ) -> None:
@@ -194,6 +260,9 @@ def test_a_bound_token_is_never_sent_as_bearer() -> None:
 
     with pytest.raises(ProtocolError, match="no longer known"):
         authorization_header(held)
+    who = WhoAmI("https://as.example/userinfo", name_field="", subject_field="sub")
+    with pytest.raises(ProtocolError, match="no longer known"):
+        next(ask_identity_flow(held, who, "ua", "userinfo"))  # nothing is sent
     key = DPoPKey.generate()
     assert authorization_header(Token("at", token_type="DPoP", dpop_key=key)) == "DPoP at"
     memory = MemoryTokenStore()

@@ -22,13 +22,16 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from loctocat._dpop import Nonces, nonce_challenge
 from loctocat._flow import (
     ACCEPT_ENCODING,
     ClientConfig,
     Effect,
     Request,
     Response,
+    authorization_header,
     fail_fast_answer,
+    resource_proof,
 )
 from loctocat._lifecycle import (
     TENANT_PLACEHOLDER,
@@ -534,9 +537,13 @@ def identity_flow(
         userinfo_url = metadata.userinfo_endpoint
     if userinfo_url is not None:
         who = WhoAmI(userinfo_url, name_field="", subject_field="sub")
-        identity = yield from ask_identity_flow(token, who, config.user_agent, "userinfo")
+        identity = yield from ask_identity_flow(
+            token, who, config.user_agent, "userinfo", config.dpop_nonces
+        )
     elif who_am_i is not None:
-        identity = yield from ask_identity_flow(token, who_am_i, config.user_agent, "provider")
+        identity = yield from ask_identity_flow(
+            token, who_am_i, config.user_agent, "provider", config.dpop_nonces
+        )
     else:
         raise ConfigurationError(
             "cannot tell who is logged in: the token has no verified ID token, and neither a "
@@ -552,22 +559,41 @@ def identity_flow(
 
 
 def ask_identity_flow(
-    token: Token, who: WhoAmI, user_agent: str, source: IdentitySource
+    token: Token,
+    who: WhoAmI,
+    user_agent: str,
+    source: IdentitySource,
+    nonces: Nonces | None = None,
 ) -> Generator[Effect, Any, Identity]:
     """Ask `who.url` whom `token` belongs to: a JSON object naming the user.
 
     For the userinfo endpoint (OpenID Connect Core §5.3), the standard claims name the user;
-    for a service's own API, `who.subject_field` and `who.name_field` do.
+    for a service's own API, `who.subject_field` and `who.name_field` do. A DPoP-bound token
+    goes as `Authorization: DPoP` with a proof of its key (RFC 9449 §7), with the server's
+    latest nonce from `nonces` (kept there), and once more when the server asks for a new one.
     """
     what = "userinfo endpoint" if source == "userinfo" else "service's who-am-I API"
+    if nonces is None:
+        nonces = Nonces()
+    # A bound token is never sent in another scheme: without its key it raises ProtocolError.
+    bound = token.token_type.lower() == "dpop"
+    authorization = authorization_header(token) if bound else f"{who.scheme} {token.access_token}"
     headers = (
-        ("Authorization", f"{who.scheme} {token.access_token}"),
+        ("Authorization", authorization),
         ("Accept", "application/json"),
         ("Accept-Encoding", ACCEPT_ENCODING),
         ("User-Agent", user_agent),
     )
-    request = Request(who.url, (), headers, what, method="GET")
+    proof = resource_proof(token, nonces, who.url)
+    request = Request(who.url, (), headers, what, method="GET", dpop=proof)
     result = yield request
+    if (
+        proof is not None
+        and isinstance(result, Response)
+        and nonce_challenge(result.status_code, result.headers, nonces, who.url)
+    ):
+        # RFC 9449 §9: the server wants its nonce in the proof: once more, with a new proof.
+        result = yield dataclasses.replace(request, dpop=resource_proof(token, nonces, who.url))
     if isinstance(result, Response) and result.status_code in (401, 403):
         raise _refused(what, who.url, result)
     data = fail_fast_answer(request, result)
@@ -604,7 +630,8 @@ def _refused(what: str, url: str, response: Response) -> ServerError:
     """The error for a 401 or 403: the server's own code when its challenge names one."""
     params: dict[str, str] = {}
     scheme, _, challenge = response.headers.get("www-authenticate", "").strip().partition(" ")
-    if scheme.lower() == "bearer":
+    # A DPoP-bound token is refused in a DPoP challenge, with RFC 6750's codes (RFC 9449 §7.1).
+    if scheme.lower() in ("bearer", "dpop"):
         for name, quoted, plain in _AUTH_PARAM.findall(challenge):
             params.setdefault(name.lower(), re.sub(r"\\(.)", r"\1", quoted) or plain)
     error = params.get("error", "")

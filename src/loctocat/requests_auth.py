@@ -38,7 +38,9 @@ class LoctocatRequestsAuth(requests.auth.AuthBase):
 
     When the server still answers 401, the token is renewed with `get_token(rejected=...)`
     (requests refused together with one token share one renewal) and the request is sent once
-    more; you get the answer to the retry, with the 401 in its `.history`. A second 401 is
+    more; you get the answer to the retry, with the 401 in its `.history`. (A DPoP resource's
+    401 asking for its nonce is first answered by sending the request again with a proof
+    holding it, RFC 9449 §9; a 401 to that still renews the token.) A second 401 is
     returned as it is. A body that cannot be rewound (a generator) is not sent twice: the 401
     is returned and the next request uses the renewed token.
 
@@ -68,51 +70,66 @@ class LoctocatRequestsAuth(requests.auth.AuthBase):
         # Where the body starts, to rewind it for the retry (as requests' HTTPDigestAuth does).
         tell = getattr(r.body, "tell", None)
         position: int | None = tell() if tell is not None else None
-        retried = False
+        # Each at most once per request (redirects included): a resend with the nonce a DPoP
+        # resource asks for, and a renewal of the token the resource refused.
+        nonce_sent = renewed = False
 
         def handle_401(response: requests.Response, **kwargs: Any) -> requests.Response:
-            nonlocal retried
-            request = response.request
+            nonlocal sent, nonce_sent, renewed
+            answer = response
             # Only a 401 to a request that carried this token says the token is bad; the hook
             # also sees the answers to redirects, where requests may have removed it.
-            if (
-                retried
-                or response.status_code != 401
-                or request.headers.get("Authorization") != sent
-            ):
-                return response
-            retried = True
-            # Read the body so the connection goes back to the pool before renewing, which may
-            # take a whole login.
-            _ = response.content
-            response.close()
-            url = str(request.url)
-            if not nonce_challenge(response.status_code, response.headers, self._nonces, url):
-                # Not a DPoP nonce the resource wants: the token itself was refused.
-                self.authenticator.get_token(rejected=token)
-            header, _ = self._current()
-            body = request.body
-            if body is not None and not isinstance(body, str | bytes):
-                seek = getattr(body, "seek", None)
-                if seek is None or position is None:
-                    return response  # a generator: it has been consumed and cannot be resent
-                seek(position)
-            retry = request.copy()
-            # Cookies the 401 set belong to the retry, as a browser would send them.
-            # requests' stubs neither declare `_cookies` nor type these helpers.
-            cookies = retry._cookies  # type: ignore[attr-defined]
-            extract_cookies_to_jar(cookies, request, response.raw)  # type: ignore[no-untyped-call]
-            retry.prepare_cookies(cookies)
-            retry.headers["Authorization"] = header
-            self._prove(retry)
-            # Straight to the adapter: the session's hooks (this one) do not run again.
-            answer: requests.Response = response.connection.send(retry, **kwargs)
-            answer.history.append(response)
-            answer.request = retry
+            while answer.status_code == 401 and answer.request.headers.get("Authorization") == sent:
+                url = str(answer.request.url)
+                asked = nonce_challenge(answer.status_code, answer.headers, self._nonces, url)
+                if asked and not nonce_sent:
+                    nonce_sent = True  # the same token, with a proof holding the nonce
+                    renew = False
+                elif not renewed:
+                    renewed = renew = True
+                else:
+                    return answer
+                # Read the body so the connection goes back to the pool before renewing, which
+                # may take a whole login.
+                _ = answer.content
+                answer.close()
+                if renew:
+                    self.authenticator.get_token(rejected=token)
+                sent, _ = self._current()
+                retry = self._retry(answer, sent, position)
+                if retry is None:
+                    return answer  # a generator: it has been consumed and cannot be resent
+                # Straight to the adapter: the session's hooks (this one) do not run again.
+                resent: requests.Response = answer.connection.send(retry, **kwargs)
+                resent.history = [*answer.history, answer]
+                resent.request = retry
+                answer = resent
             return answer
 
         r.register_hook("response", handle_401)  # type: ignore[no-untyped-call]
         return r
+
+    def _retry(
+        self, answer: requests.Response, header: str, position: int | None
+    ) -> requests.PreparedRequest | None:
+        """The request `answer` answers, to send once more with `header` and a new proof; None
+        when its body cannot be sent again."""
+        request = answer.request
+        body = request.body
+        if body is not None and not isinstance(body, str | bytes):
+            seek = getattr(body, "seek", None)
+            if seek is None or position is None:
+                return None
+            seek(position)
+        retry = request.copy()
+        # Cookies the 401 set belong to the retry, as a browser would send them.
+        # requests' stubs neither declare `_cookies` nor type these helpers.
+        cookies = retry._cookies  # type: ignore[attr-defined]
+        extract_cookies_to_jar(cookies, request, answer.raw)  # type: ignore[no-untyped-call]
+        retry.prepare_cookies(cookies)
+        retry.headers["Authorization"] = header
+        self._prove(retry)
+        return retry
 
     def _prove(self, request: requests.PreparedRequest) -> None:
         """A fresh DPoP proof on `request` for a DPoP-bound token (RFC 9449 §7)."""

@@ -34,6 +34,16 @@ def oidc_peer() -> Iterator[OIDCPeer]:
         yield peer
 
 
+@pytest.fixture(scope="session", params=["without-nonces", "nonces-required"])
+def dpop_peer(request: pytest.FixtureRequest) -> Iterator[OIDCPeer]:
+    """A server of its own for the DPoP tests, started only when one of them runs: once with
+    DPoP as ``oidc_peer`` has it (proofs need no nonce, the server sends none), once demanding
+    its current nonce in every proof."""
+    _require_peer()
+    with run_peer(dpop_nonces=request.param == "nonces-required") as peer:
+        yield peer
+
+
 @pytest.fixture(scope="session")
 def openid_client_node() -> str:
     """Path of ``node``, with the ``openid-client`` package installed next to it."""

@@ -270,6 +270,8 @@ class OIDCPeer:
     login: str = "alice"
     #: Where the server keeps its keys, grants and access log (None: all in its memory).
     state_dir: Path | None = None
+    #: Whether every DPoP proof must carry the server's nonce (``OIDC_DPOP_NONCES=1``).
+    dpop_nonces: bool = False
 
     @property
     def device_authorization_url(self) -> str:
@@ -525,13 +527,15 @@ def run_peer(
     timeout: float = 20.0,
     state_dir: Path | None = None,
     rotate_signing_key: bool = False,
+    dpop_nonces: bool = False,
 ) -> Iterator[OIDCPeer]:
     """Run ``oidc_server.mjs`` for the duration of the ``with`` block.
 
     Its stderr goes to ours (pytest captures it); closing its stdin stops it. With
     *state_dir*, the server keeps its keys, grants and tokens there, so that another run with
     the same directory and port is the same server restarted; *rotate_signing_key* makes that
-    run sign with a new key (see :class:`ReloadablePeer`).
+    run sign with a new key (see :class:`ReloadablePeer`). With *dpop_nonces*, every DPoP
+    proof must carry the server's current nonce.
     """
     node = check_available()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OIDC_")}
@@ -542,6 +546,8 @@ def run_peer(
         env["OIDC_STATE_DIR"] = str(state_dir)
     if rotate_signing_key:
         env["OIDC_ROTATE_SIGNING_KEY"] = "1"
+    if dpop_nonces:
+        env["OIDC_DPOP_NONCES"] = "1"
     with subprocess.Popen(
         [node, str(SERVER_SCRIPT)],
         cwd=REPO_ROOT,
@@ -564,6 +570,7 @@ def run_peer(
                 pid=proc.pid,
                 metadata=metadata,
                 state_dir=state_dir,
+                dpop_nonces=dpop_nonces,
             )
         finally:
             _stop(proc)

@@ -14,6 +14,10 @@
 //                          "METHOD /path" line per request). Without it, all is in memory.
 //   OIDC_ROTATE_SIGNING_KEY=1  (with OIDC_STATE_DIR) generate a new signing key at start, sign
 //                          with it from now on and keep publishing the previous ones after it
+//   OIDC_DPOP_NONCES=1     DPoP (RFC 9449, always on) with server nonces: every DPoP proof, at
+//                          the token endpoint and at the userinfo endpoint, must carry the
+//                          server's current nonce (features.dPoP.nonceSecret, requireNonce);
+//                          one without it is refused with "use_dpop_nonce" and a DPoP-Nonce
 //
 // Key rotation is done the way oidc-provider documents it for the `jwks` configuration: the
 // keystore is read once, when the Provider is constructed, so keys change by editing the JWKS
@@ -56,6 +60,7 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 const deviceCodeTtl = Number.parseInt(process.env.OIDC_DEVICE_CODE_TTL ?? '600', 10);
 const stateDir = process.env.OIDC_STATE_DIR || null;
 const rotateSigningKey = process.env.OIDC_ROTATE_SIGNING_KEY === '1';
+const dpopNonces = process.env.OIDC_DPOP_NONCES === '1';
 if (rotateSigningKey && !stateDir) {
   console.error('oidc_server: OIDC_ROTATE_SIGNING_KEY=1 needs OIDC_STATE_DIR (where the keys are)');
   process.exit(2);
@@ -225,6 +230,14 @@ const configuration = {
     revocation: { enabled: true },
     userinfo: { enabled: true },
     introspection: { enabled: true },
+    // A proof with a token request binds the tokens to the proof's key (token_type DPoP; for a
+    // public client the refresh token too); a bound access token is accepted only as
+    // "Authorization: DPoP" with a proof of that key. Without OIDC_DPOP_NONCES, proofs need no
+    // nonce (their iat must be recent) and the server sends none.
+    dPoP: {
+      enabled: true,
+      ...(dpopNonces ? { nonceSecret: crypto.randomBytes(32), requireNonce: () => true } : {}),
+    },
   },
   // The default already issues refresh tokens when the client may use the refresh_token grant
   // and `offline_access` was granted; spelled out here so the interop contract is explicit.
