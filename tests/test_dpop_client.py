@@ -311,3 +311,39 @@ class _RequestsAdapter(requests.adapters.BaseAdapter):
 
     def close(self) -> None:
         pass
+
+
+@pytest.mark.parametrize("nonces", [False, True], ids=["no-nonces", "nonces"])
+def test_a_whole_dpop_session_against_the_fake_server(nonces: bool) -> None:
+    from loctocat.testing import FakeAuthorizationServer
+
+    server = FakeAuthorizationServer(interval=0, dpop="required", require_dpop_nonce=nonces)
+    store = MemoryTokenStore()
+    with httpx.Client(transport=server.transport()) as client:
+        auth = Authenticator.from_issuer(
+            server.issuer, "cli", "read", dpop=True, http_client=client, store=store,
+            min_interval=0.01,
+        )  # fmt: skip
+        server.plan("approve")
+        auth.get_token(prompt=_Silent())
+        token = auth.token
+        assert token is not None
+        assert token.dpop_key is not None
+        assert server.issued_tokens[-1].jkt == token.dpop_key.thumbprint
+
+        api = httpx.Client(transport=server.transport(), auth=auth.http_auth())
+        with api:
+            me = api.get(server.userinfo_url)
+            assert me.status_code == 200, me.headers
+            assert me.json()["cnf"]["jkt"] == token.dpop_key.thumbprint
+            if nonces:
+                server.rotate_dpop_nonce()
+            assert api.get(server.userinfo_url).status_code == 200  # the new nonce, once
+        auth.refresh()
+        assert auth.token is not None
+        assert server.issued_tokens[-1].jkt == token.dpop_key.thumbprint
+        as_bearer = client.get(
+            server.userinfo_url, headers={"Authorization": f"Bearer {auth.token.access_token}"}
+        )
+        assert as_bearer.status_code == 401
+        assert auth.logout() is True
