@@ -17,12 +17,14 @@ import re
 import selectors
 import shutil
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 from urllib.parse import urlencode, urljoin
 
 import anyio.to_thread
@@ -637,3 +639,49 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+#: A user code as oidc-provider writes it (its default charset: no vowels).
+USER_CODE = re.compile(r"\b([B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4})\b")
+LOCTOCAT = [sys.executable, "-m", "loctocat"]
+
+
+def login_from_the_command_line(
+    peer: OIDCPeer, env: dict[str, str], selection: list[str], login: str | None = None
+) -> str:
+    """Run `loctocat login`, approve the code it shows (as `login`, if given): its stderr."""
+    stderr_lines: list[str] = []
+    code_seen = threading.Event()
+    codes: list[str] = []
+
+    def read_stderr(stream: IO[str]) -> None:
+        for line in stream:
+            stderr_lines.append(line)
+            match = USER_CODE.search(line)
+            if match and not codes:
+                codes.append(match.group(1))
+                code_seen.set()
+
+    with subprocess.Popen(
+        [*LOCTOCAT, "login", *selection],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as command:
+        assert command.stderr is not None
+        reader = threading.Thread(target=read_stderr, args=(command.stderr,), daemon=True)
+        reader.start()
+        try:
+            assert code_seen.wait(timeout=20), "".join(stderr_lines)
+            if login is None:
+                peer.approve(codes[0])  # the person, in a browser
+            else:
+                peer.approve(codes[0], login=login)
+            assert command.wait(timeout=30) == 0, "".join(stderr_lines)
+        finally:
+            if command.poll() is None:
+                command.kill()
+            reader.join(timeout=10)
+    return "".join(stderr_lines)

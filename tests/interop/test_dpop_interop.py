@@ -27,17 +27,15 @@ import json
 import os
 import re
 import subprocess
-import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
 import requests
-from oidc_peer import OIDCPeer
+from oidc_peer import LOCTOCAT, OIDCPeer, login_from_the_command_line
 
 from loctocat import AsyncAuthenticator, Authenticator, Identity, InvalidGrant, Token
 from loctocat._dpop import DPoPKey
@@ -52,9 +50,7 @@ pytestmark = pytest.mark.interop
 SCOPES = ["openid", "offline_access"]
 LOGIN = "alice"  # the peer's default login name: the `sub` of its tokens
 
-LOCTOCAT = [sys.executable, "-m", "loctocat"]
 # oidc-provider's default user codes: base-20 consonants, "****-****".
-USER_CODE = re.compile(r"\b([B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4})\b")
 # One auth-param of a challenge (RFC 9110 §11.2).
 AUTH_PARAM = re.compile(r'([\w-]+)="?([^",]*)"?')
 
@@ -543,42 +539,6 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         stdin=subprocess.DEVNULL,
         timeout=30,
     )
-
-
-def login_from_the_command_line(peer: OIDCPeer, env: dict[str, str], selection: list[str]) -> str:
-    """Run `loctocat login`, approve the code it shows; its stderr."""
-    stderr_lines: list[str] = []
-    code_seen = threading.Event()
-    codes: list[str] = []
-
-    def read_stderr(stream: IO[str]) -> None:
-        for line in stream:
-            stderr_lines.append(line)
-            match = USER_CODE.search(line)
-            if match and not codes:
-                codes.append(match.group(1))
-                code_seen.set()
-
-    with subprocess.Popen(
-        [*LOCTOCAT, "login", *selection],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    ) as command:
-        assert command.stderr is not None
-        reader = threading.Thread(target=read_stderr, args=(command.stderr,), daemon=True)
-        reader.start()
-        try:
-            assert code_seen.wait(timeout=20), "".join(stderr_lines)
-            peer.approve(codes[0])  # the person, in a browser
-            assert command.wait(timeout=30) == 0, "".join(stderr_lines)
-        finally:
-            if command.poll() is None:
-                command.kill()
-            reader.join(timeout=10)
-    return "".join(stderr_lines)
 
 
 def test_the_command_line_logs_in_with_dpop_and_keeps_the_key_to_itself(

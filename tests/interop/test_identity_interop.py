@@ -23,20 +23,18 @@ import base64
 import dataclasses
 import json
 import os
-import re
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import anyio
 import httpx
 import pytest
-from oidc_peer import OIDCPeer, ReloadablePeer
+from oidc_peer import LOCTOCAT, OIDCPeer, ReloadablePeer, login_from_the_command_line
 
 from loctocat import (
     AsyncAuthenticator,
@@ -58,9 +56,7 @@ LOGIN = "ada"
 OTHER_LOGIN = "grace"
 FIRST_KID = "interop"  # the kid of the key oidc_server.mjs starts with
 
-LOCTOCAT = [sys.executable, "-m", "loctocat"]
 # oidc-provider's default user codes: base-20 consonants, "****-****".
-USER_CODE = re.compile(r"\b([B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4})\b")
 
 
 @pytest.fixture(autouse=True)
@@ -426,44 +422,6 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
     assert done.returncode == 0, done.stderr
     return done
-
-
-def login_from_the_command_line(
-    peer: OIDCPeer, env: dict[str, str], selection: list[str], login: str
-) -> str:
-    """Run `loctocat login`, approve the code it shows as `login`; its stderr."""
-    stderr_lines: list[str] = []
-    code_seen = threading.Event()
-    codes: list[str] = []
-
-    def read_stderr(stream: IO[str]) -> None:
-        for line in stream:
-            stderr_lines.append(line)
-            match = USER_CODE.search(line)
-            if match and not codes:
-                codes.append(match.group(1))
-                code_seen.set()
-
-    with subprocess.Popen(
-        [*LOCTOCAT, "login", *selection],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    ) as command:
-        assert command.stderr is not None
-        reader = threading.Thread(target=read_stderr, args=(command.stderr,), daemon=True)
-        reader.start()
-        try:
-            assert code_seen.wait(timeout=20), "".join(stderr_lines)
-            peer.approve(codes[0], login=login)  # the person, in a browser
-            assert command.wait(timeout=30) == 0, "".join(stderr_lines)
-        finally:
-            if command.poll() is None:
-                command.kill()
-            reader.join(timeout=10)
-    return "".join(stderr_lines)
 
 
 def test_the_command_line_says_who_logged_in(
