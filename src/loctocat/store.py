@@ -1512,10 +1512,11 @@ class _Renewal:
             # the thread must outlive it, since every lock held depends on it. Tried again at
             # the next round; a write under a lock that expired meanwhile is refused (see
             # `_WRITE`), so nothing is lost by carrying on.
-            if not self._failing:
+            still_held = any(lock.token == token for lock, token in held)
+            if still_held and not self._failing:  # else all were released meanwhile
                 reason = error if isinstance(error, StoreError) else repr(error)
                 logger.warning("%s; trying again in %g s.", reason, store.lock_ttl / 3)
-            self._failing = True
+            self._failing = still_held
             return
         self._failing = False
         for (lock, token), kept in zip(held, renewed, strict=True):

@@ -414,6 +414,27 @@ def test_a_lock_that_expired_cannot_overwrite_what_the_next_holder_saved(
         assert next_one.load(KEY).access_token == "later"  # type: ignore[union-attr]
 
 
+def test_a_holder_cut_off_from_redis_learns_it_lost_its_lock_before_it_writes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with RedisServer(tmp_path / "redis") as server:
+        holder = RedisTokenStore(server.url, prefix="app:", lock_ttl=0.6)
+        other = RedisTokenStore(server.url, prefix="app:")
+        holder.save(KEY, make_token("old"))
+        with caplog.at_level(logging.WARNING, logger="loctocat"), holder.lock(KEY):
+            server.stop()
+            time.sleep(1.0)  # the renewals fail, and the lock's lifetime passes
+            server.start()
+            with other.lock(KEY):  # expired: another process takes it, and saves
+                other.save(KEY, make_token("newer"))
+            with pytest.raises(StoreError, match=r"lock of .* expired before the write"):
+                holder.save(KEY, make_token("stale"))
+        assert f"cannot renew the locks held in Redis at {server.url}" in caplog.text
+        assert other.load(KEY).access_token == "newer"  # type: ignore[union-attr]
+        holder.close()
+        other.close()
+
+
 def test_the_renewal_says_when_it_finds_a_lock_gone(
     url: str, raw: redis.Redis, prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
