@@ -49,6 +49,7 @@ class Server:
         self.proofs: list[dict[str, Any]] = []
         self.bound: dict[str, str] = {}  # access token -> jkt
         self.issued = 0
+        self.token_type = "DPoP"
         #: What the resource answers to a good proof instead of 200: status and challenge.
         self.refusal: tuple[int, str] | None = None
 
@@ -74,7 +75,7 @@ class Server:
             self.issued += 1
             token = f"at-{self.issued}"
             self.bound[token] = claims["jkt"]
-            answer = {"access_token": token, "token_type": "DPoP", "expires_in": 3600}
+            answer = {"access_token": token, "token_type": self.token_type, "expires_in": 3600}
             answer["refresh_token"] = f"rt-{self.issued}"
             return httpx.Response(200, json=answer)
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -347,3 +348,16 @@ def test_a_whole_dpop_session_against_the_fake_server(nonces: bool) -> None:
         )
         assert as_bearer.status_code == 401
         assert auth.logout() is True
+
+
+def test_a_refresh_answered_with_a_bearer_token_is_refused_not_stored() -> None:
+    server = Server()
+    auth = authenticator(server)
+    auth.ping()
+    auth.poll()
+    bound_token = auth.token
+    server.token_type = "Bearer"  # the server drops the binding on refresh
+
+    with pytest.raises(ProtocolError, match="not bound to the key"):
+        auth.refresh()
+    assert auth.token is bound_token

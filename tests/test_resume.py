@@ -160,3 +160,24 @@ def _pending_dict() -> dict[str, object]:
         "client_id": "cli",
         "scopes": ["read"],
     }
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [({"interval": float("inf")}, "finite"), ({"expires_in": float("inf")}, "finite")],
+)
+def test_an_infinite_number_in_a_pending_login_is_refused(
+    change: dict[str, object], complaint: str
+) -> None:
+    auth = Authenticator("cli", "https://a.example/device", "https://a.example/token", "read")
+    with pytest.raises(ConfigurationError, match=complaint):
+        auth.resume({**_pending_dict(), **change})
+
+
+def test_a_pending_login_claiming_years_is_polled_for_a_day_at_most() -> None:
+    from loctocat._flow import MAX_EXPIRES_IN
+
+    auth = Authenticator("cli", "https://a.example/device", "https://a.example/token", "read")
+    auth.resume({**_pending_dict(), "expires_at": "9999-12-31T23:59:59+00:00"})
+    grant = auth._pending_grant()
+    assert grant.expires_at - time.monotonic() <= MAX_EXPIRES_IN

@@ -887,7 +887,8 @@ def resumed_grant(
     Its expiry is the absolute `auth_info.expires_at`, placed on this process's clock: `now` is
     the wall-clock time at `clock_now`. The caller's `timeout` counts from now.
     """
-    left = (auth_info.expires_at - now).total_seconds()
+    # Capped as a fresh code's is: a pending login claiming years would poll for years.
+    left = min((auth_info.expires_at - now).total_seconds(), MAX_EXPIRES_IN)
     timeout_at = clock_now + config.timeout if config.timeout is not None else math.inf
     return PendingGrant(
         auth_info=auth_info,

@@ -283,6 +283,13 @@ def refresh_flow(config: ClientConfig, token: Token) -> Generator[Effect, Any, T
         ) from None
     assert isinstance(result, Response)  # fail_fast_answer raised otherwise
     new = bound(parse_token(data, request, _arrival(result, request)), request)
+    if token.dpop_key is not None and new.dpop_key is None:
+        # A bound token renewed as a Bearer one would be usable by whoever copies it: refuse
+        # the downgrade rather than store it.
+        raise ProtocolError(
+            f"the token endpoint ({request.url}) answered the refresh of a DPoP-bound token "
+            f"with a token of type {new.token_type!r}, not bound to the key; log in again"
+        )
     # OpenID Connect Core §12.2: a refreshed ID token is verified like the first one, and
     # names the same user. Without one, the login's ID token and identity still hold.
     new = yield from verified(config, new, token)

@@ -8,6 +8,7 @@ Both are frozen: their attributes cannot be assigned. Their repr never shows a s
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -153,6 +154,8 @@ class PendingLogin:
             value = data.get(name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ValueError(f"a pending login's {name!r} must be a positive number")
+            if not math.isfinite(value):
+                raise ValueError(f"a pending login's {name!r} must be a finite number")
             return float(value)
 
         try:

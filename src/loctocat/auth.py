@@ -468,6 +468,7 @@ class Authenticator:
                 "resume it with an authenticator for the same server, client and scopes",
                 parameter="pending",
             )
+        self._dpop_key = None  # a key pair per login, a resumed one too
         grant = _flow.resumed_grant(
             self._config(),
             pending.auth_info,

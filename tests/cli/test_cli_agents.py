@@ -195,3 +195,46 @@ def test_a_token_that_cannot_be_stored_is_kept_off_the_event_stream(
     assert lines[-1]["event"] == "error"
     assert server.issued_tokens[-1].access_token not in done.stdout
     assert "written to" in one_line(done.stderr)  # the private file that keeps it
+
+
+def test_two_finishers_poll_one_at_a_time_and_one_gets_the_token(
+    server: FakeAuthorizationServer, env: dict[str, str], store: Path
+) -> None:
+    server.plan("pending", "pending", "approve")
+    assert run(env, "login", *manual(server, store), "--start").returncode == EXIT_OK
+    finishers = [
+        subprocess.Popen(
+            [*LOCTOCAT, "login", *manual(server, store), "--finish", "--events", "ndjson"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=60)[0] for process in finishers]
+
+    codes = sorted(process.returncode for process in finishers)
+    assert codes == [EXIT_OK, EXIT_ERROR]
+    assert len(server.issued_tokens) == 1
+    polls = [r for r in server.requests if r.endpoint == "token"]
+    assert len(polls) == 3  # one poller: the other waited for it
+    success = next(events(out)[-1] for out in outputs if events(out)[-1]["event"] == "success")
+    assert success["token_type"] == "Bearer"
+
+
+def test_a_dpop_bound_token_stays_out_of_the_events_even_with_print_token(
+    env: dict[str, str], store: Path
+) -> None:
+    server = FakeAuthorizationServer(dpop=True)
+    server.plan("approve")
+    with server.serve_http():
+        done = run(
+            env, "login", *manual(server, store), "--dpop", "--events", "ndjson", "--print-token"
+        )
+    assert done.returncode == EXIT_OK, done.stderr
+    success = events(done.stdout)[-1]
+    assert success["token_type"] == "DPoP"
+    assert "access_token" not in success
+    assert server.issued_tokens[-1].access_token not in done.stdout

@@ -69,11 +69,21 @@ def start_login(args: argparse.Namespace, run: Run) -> int:
 
 def finish_login(args: argparse.Namespace, run: Run) -> int:
     """Wait for the approval of the login `--start` began, then store the token."""
-    from loctocat.cli._events import EventPrompt
 
     selection = select(args)
     store = _pending_store(selection)
     key = selection.authenticator.store_key()
+    # One finisher per login: another one waits here, then finds it finished.
+    with selection.store.lock(key):
+        return _finish_locked(args, run, selection, store, key)
+
+
+def _finish_locked(
+    args: argparse.Namespace, run: Run, selection: Selection, store: PendingLoginStore, key: str
+) -> int:
+    from loctocat.cli._events import EventPrompt
+    from loctocat.cli._report import store_and_report
+
     pending = store.load_pending(key)
     if pending is None:
         raise CommandFailed(
@@ -96,8 +106,6 @@ def finish_login(args: argparse.Namespace, run: Run) -> int:
             raise
         token = authenticator.token
         assert token is not None
-        from loctocat.cli._report import store_and_report
-
         result = store_and_report(args, selection, authenticator, token)
     store.delete_pending(key)
     return result

@@ -106,7 +106,9 @@ def success_event(selection: Selection, token: Token, who: str | None, with_toke
         "who": who,
         "stored_in": describe_store(selection.store),
     }
-    if with_token:
+    fields["token_type"] = token.token_type
+    if with_token and token.token_type.lower() == "bearer":
+        # A DPoP-bound token is of no use without its key, which never leaves loctocat.
         fields["access_token"] = token.access_token
     emit("success", **fields)
 
