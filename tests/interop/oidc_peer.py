@@ -648,8 +648,9 @@ LOCTOCAT = [sys.executable, "-m", "loctocat"]
 
 def login_from_the_command_line(
     peer: OIDCPeer, env: dict[str, str], selection: list[str], login: str | None = None
-) -> str:
-    """Run `loctocat login`, approve the code it shows (as `login`, if given): its stderr."""
+) -> tuple[str, str]:
+    """Run `loctocat login SELECTION`, approve the code it shows (as `login`, if given), as a
+    person in a browser would: its stdout and its stderr."""
     stderr_lines: list[str] = []
     code_seen = threading.Event()
     codes: list[str] = []
@@ -665,11 +666,12 @@ def login_from_the_command_line(
     with subprocess.Popen(
         [*LOCTOCAT, "login", *selection],
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     ) as command:
+        assert command.stdout is not None
         assert command.stderr is not None
         reader = threading.Thread(target=read_stderr, args=(command.stderr,), daemon=True)
         reader.start()
@@ -679,9 +681,10 @@ def login_from_the_command_line(
                 peer.approve(codes[0])  # the person, in a browser
             else:
                 peer.approve(codes[0], login=login)
+            printed = command.stdout.read()
             assert command.wait(timeout=30) == 0, "".join(stderr_lines)
         finally:
             if command.poll() is None:
                 command.kill()
             reader.join(timeout=10)
-    return "".join(stderr_lines)
+    return printed, "".join(stderr_lines)

@@ -7,22 +7,16 @@ terminal, and approves it in the peer's pages. The login waits the peer's 5 s in
 from __future__ import annotations
 
 import os
-import re
 import subprocess
-import sys
-import threading
 from pathlib import Path
-from typing import IO
 
 import httpx
 import pytest
-from oidc_peer import OIDCPeer
+from oidc_peer import LOCTOCAT, OIDCPeer, login_from_the_command_line
 
 pytestmark = pytest.mark.interop
 
-LOCTOCAT = [sys.executable, "-m", "loctocat"]
 # oidc-provider's default user codes: base-20 consonants, "****-****".
-USER_CODE = re.compile(r"\b([B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4})\b")
 
 
 def userinfo_status(peer: OIDCPeer, access_token: str) -> int:
@@ -48,42 +42,10 @@ def test_login_token_logout_from_the_command_line(oidc_peer: OIDCPeer, tmp_path:
         str(tmp_path / "tokens.json"),
     ]
 
-    stderr_lines: list[str] = []
-    code_seen = threading.Event()
-    codes: list[str] = []
-
-    def read_stderr(stream: IO[str]) -> None:
-        for line in stream:
-            stderr_lines.append(line)
-            match = USER_CODE.search(line)
-            if match and not codes:
-                codes.append(match.group(1))
-                code_seen.set()
-
-    with subprocess.Popen(
-        [*LOCTOCAT, "login", *selection, "--print-token"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    ) as login:
-        assert login.stdout is not None
-        assert login.stderr is not None
-        reader = threading.Thread(target=read_stderr, args=(login.stderr,), daemon=True)
-        reader.start()
-        try:
-            assert code_seen.wait(timeout=20), "".join(stderr_lines)
-            oidc_peer.approve(codes[0])  # the person, in a browser; the CLI keeps polling
-            printed = login.stdout.read()
-            assert login.wait(timeout=30) == 0, "".join(stderr_lines)
-        finally:
-            if login.poll() is None:
-                login.kill()
-            reader.join(timeout=10)
+    printed, said = login_from_the_command_line(oidc_peer, env, [*selection, "--print-token"])
     access_token = printed.strip()
     assert printed == access_token + "\n"
-    assert "Logged in to 127.0.0.1" in "".join(stderr_lines)
+    assert "Logged in to 127.0.0.1" in said
     assert userinfo_status(oidc_peer, access_token) == 200
 
     # The stored token comes back with no new login: nothing on stderr, no prompt.

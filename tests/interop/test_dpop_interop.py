@@ -558,7 +558,7 @@ def test_the_command_line_logs_in_with_dpop_and_keeps_the_key_to_itself(
         str(store),
         "--dpop",
     ]
-    said = login_from_the_command_line(dpop_peer, cli_env, selection)
+    _, said = login_from_the_command_line(dpop_peer, cli_env, selection)
     assert f"Logged in to 127.0.0.1 as {LOGIN} " in " ".join(said.split()), said
 
     # The stored token is bound to the key stored with it, as the peer says.

@@ -440,7 +440,7 @@ def test_the_command_line_says_who_logged_in(
         "--store",
         store,
     ]
-    said = login_from_the_command_line(oidc_peer, cli_env, selection, LOGIN)
+    _, said = login_from_the_command_line(oidc_peer, cli_env, selection, LOGIN)
     # The terminal's lines are wrapped: read them as one.
     assert f"Logged in to 127.0.0.1 as {LOGIN} (scopes: " in " ".join(said.split()), said
 
