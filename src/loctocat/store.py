@@ -41,7 +41,7 @@ import stat
 import threading
 import time
 import weakref
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -150,12 +150,17 @@ def _pending_json(key: str, pending: Mapping[str, Any]) -> str:
 
 
 def _pending_from_json(raw: str | bytes, where: str) -> dict[str, Any]:
+    """A kept pending login; `StoreError` (`corrupt`) when it is not a JSON object."""
     try:
         pending = json.loads(raw)
     except (ValueError, RecursionError):
         pending = None
     if not isinstance(pending, dict):
-        raise StoreError(f"the pending login in {where} is unreadable: start the login again")
+        raise StoreError(
+            f"the pending login in {where} is unreadable (it is not a JSON object): start the "
+            "login again, which replaces it",
+            corrupt=True,
+        )
     return pending
 
 
@@ -832,13 +837,8 @@ class FileTokenStore:
         path = self._pending_path(key, create=True)
         temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.write(data)
-            os.replace(temp, path)
+            _write_privately(temp, data, lambda written: os.replace(written, path))
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
             raise StoreError(
                 f"cannot write the pending login {path}: {exc.strerror or exc}; check that "
                 f"{path.parent} is writable"
@@ -1052,22 +1052,8 @@ class FileTokenStore:
         data = json.dumps({"version": FILE_FORMAT_VERSION, "tokens": tokens}, indent=2) + "\n"
         temp = self.path.with_name(self._temp_prefix() + secrets.token_hex(8))
         try:
-            # 0600 from creation on (umask can only remove bits): a chmod afterwards would leave
-            # a moment in which other users could open the file.
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-            fd = os.open(temp, flags, 0o600)
-            try:
-                view = memoryview(data.encode())
-                while view:
-                    view = view[os.write(fd, view) :]
-                # On disk before the rename, so a crash cannot leave a renamed but empty file.
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            self._replace(temp)
+            _write_privately(temp, data, self._replace)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
             raise StoreError(
                 f"cannot write the token file {self.path}: {exc.strerror or exc}; "
                 "check that its directory is writable and the disk is not full"
@@ -1092,6 +1078,29 @@ class FileTokenStore:
                 if os.name != "nt" or attempt == 9:
                     raise
                 time.sleep(0.05)
+
+
+def _write_privately(temp: Path, data: str, replace: Callable[[Path], None]) -> None:
+    """Write `data` to the new file `temp`, readable by its owner only, then `replace(temp)`
+    (renaming it over the real file). `temp` is removed if anything fails; OSError as raised."""
+    try:
+        # 0600 from creation on (umask can only remove bits): a chmod afterwards would leave
+        # a moment in which other users could open the file.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        fd = os.open(temp, flags, 0o600)
+        try:
+            view = memoryview(data.encode())
+            while view:
+                view = view[os.write(fd, view) :]
+            # On disk before the rename, so a crash cannot leave a renamed but empty file.
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        replace(temp)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 class KeyringTokenStore:
@@ -1712,17 +1721,7 @@ class RedisTokenStore:
             raw = self._redis.get(self._name("pending", key))
         if raw is None:
             return None
-        try:
-            pending = json.loads(_text(raw))
-        except (ValueError, RecursionError):
-            pending = None
-        if not isinstance(pending, dict):
-            raise StoreError(
-                f"the pending login saved under {key!r} in Redis at {self.url} is unreadable "
-                "(it is not a JSON object); delete it (store.delete_pending(key)) and log in again",
-                corrupt=True,
-            )
-        return pending
+        return _pending_from_json(raw, f"Redis at {self.url} (key {key!r})")
 
     def delete_pending(self, key: str) -> None:
         """Forget the pending login saved under `key`. No error if there is none."""
