@@ -56,3 +56,10 @@ def test_the_command_line_runs_as_a_module() -> None:
     )
     assert "demo" in out.stdout
     assert "exit codes" in out.stdout
+
+
+def test_the_version_is_the_installed_packages() -> None:
+    # pyproject.toml reads the version from loctocat/_version.py: one place to change it.
+    from importlib.metadata import version
+
+    assert version("loctocat") == loctocat.__version__

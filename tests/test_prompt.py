@@ -87,7 +87,7 @@ def run_flow(
     """
     try:
         prompt.show_code(auth_info or make_auth_info())
-        file = prompt._console.file
+        file = prompt.console.file
         written = len(file.getvalue()) if isinstance(file, io.StringIO) else 0
         prompt.start_waiting()
         if spin and prompt._live is not None and isinstance(file, io.StringIO):

@@ -62,7 +62,7 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> Any:
-    # Read from the package metadata on first use only: `import loctocat` stays cheap.
+    # Looked up on first use only: `import loctocat` stays cheap.
     if name == "__version__":
         from loctocat._version import version
 

@@ -42,6 +42,7 @@ the five `Prompt` methods.
 
 from __future__ import annotations
 
+import builtins
 import os
 import sys
 import threading
@@ -180,13 +181,45 @@ def _format_remaining(seconds: float) -> str:
     return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
 
 
-def _can_encode(console: Console, text: str) -> bool:
-    """Whether the console's stream can write `text` (not so with PYTHONIOENCODING=ascii)."""
+def _can_encode(encoding: str, text: str) -> bool:
+    """Whether a stream in `encoding` can write `text` (not so with PYTHONIOENCODING=ascii)."""
     try:
-        text.encode(console.encoding)
+        text.encode(encoding)
     except (UnicodeEncodeError, LookupError):
         return False
     return True
+
+
+def _stderr_encoding() -> str:
+    # As rich's Console.encoding says it for the stream.
+    return (getattr(sys.stderr, "encoding", None) or "utf-8").lower()
+
+
+# The environment variables with which rich versions decide differently; with any of them set,
+# rich itself decides.
+_RICH_VARIABLES = ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE")
+
+
+def _plain_stderr() -> tuple[bool, bool] | None:
+    """(is_terminal, styled) for sys.stderr, as a default `Console(stderr=True)` would decide,
+    worked out without importing rich; None where only rich can tell.
+
+    Importing rich and building its console take about 40 ms: this lets the code reach the
+    screen before rich is loaded (for the spinner that follows it).
+    """
+    if (
+        sys.platform == "win32"
+        or "get_ipython" in vars(builtins)  # Jupyter: rich has its own rules
+        or str(getattr(sys.stdin, "__module__", "")).startswith("idlelib")
+        or any(name in os.environ for name in _RICH_VARIABLES)
+    ):
+        return None
+    try:
+        is_terminal = bool(sys.stderr.isatty())
+    except (AttributeError, ValueError):  # no stderr, or a closed one
+        is_terminal = False
+    dumb = os.environ.get("TERM", "").strip().lower() in ("dumb", "unknown")
+    return is_terminal, is_terminal and not dumb
 
 
 def _printable_lines(text: str) -> str:
@@ -573,15 +606,15 @@ class TerminalPrompt:
         qr: bool | None = None,
         copy_code: bool = False,
     ) -> None:
-        from rich.console import Console
-
-        self._console = console if console is not None else Console(stderr=True)
+        # Without a console of yours, rich's default one is made when first needed (see
+        # `_plain_stderr`): usually after the code is on the screen.
+        self._rich_console = console
         self._message = message
         self._success_message = success_message
         self._open_browser = open_browser
         self._qr = qr
         self._copy_code = copy_code
-        self._unicode = _can_encode(self._console, "✓✗…")
+        self._unicode = _can_encode(self._encoding(), "✓✗…")
         self._spinner_name: str | None = None
         self._user_spinner: SpinnerLike | None = None
         if isinstance(spinner, str):
@@ -607,7 +640,21 @@ class TerminalPrompt:
     @property
     def console(self) -> Console:
         """The rich console this prompt prints to."""
-        return self._console
+        if self._rich_console is None:
+            from rich.console import Console
+
+            self._rich_console = Console(stderr=True)
+        return self._rich_console
+
+    def _plain(self) -> tuple[bool, bool] | None:
+        """(is_terminal, styled) while rich's default console is not made yet, when that can be
+        told without it; otherwise None (ask the console)."""
+        return _plain_stderr() if self._rich_console is None else None
+
+    def _encoding(self) -> str:
+        if self._rich_console is None:
+            return _stderr_encoding()
+        return self._rich_console.encoding
 
     def show_code(self, auth_info: LoctocatAuthInfo) -> None:
         """Print the code and where to go (or the custom `message`), then the extras.
@@ -615,8 +662,6 @@ class TerminalPrompt:
         The extras are the "Press Enter" offer, the QR code and the clipboard copy, as the
         `open_browser`, `qr` and `copy_code` options say.
         """
-        from rich.text import Text
-
         with self._lock:
             self._auth_info = auth_info
             url = _browser_url(auth_info)
@@ -633,23 +678,21 @@ class TerminalPrompt:
             if custom is None:
                 self._show_default_text(auth_info, press_enter=enter_fd is not None)
             elif custom:
-                self._print(Text(_printable_lines(custom)))
+                self._print_line(_printable_lines(custom))
             if refused:
-                self._print(
-                    Text(
-                        f"Not opening {printable(url)} in a browser: only https:// pages are "
-                        "opened; open it yourself if you trust it."
-                    )
+                self._print_line(
+                    f"Not opening {printable(url)} in a browser: only https:// pages are "
+                    "opened; open it yourself if you trust it."
                 )
             elif enter_fd is not None and custom is not None:
                 # The default text says what Enter does; the caller's own message does not.
-                self._print(Text(f"Press Enter to open {printable(url)} in your browser..."))
+                self._print_line(f"Press Enter to open {printable(url)} in your browser...")
             self._show_qr(url, auto=auto)
             # A code with control characters is not copied: pasted into a terminal, they would
             # act there.
             code = auth_info.user_code
             if self._copy_code and printable(code) == code and _copy_to_clipboard(code):
-                self._print(Text("Copied the code to the clipboard."))
+                self._print_line("Copied the code to the clipboard.")
             if enter_fd is not None:
                 self._stop_reader()
                 self._reader = _EnterReader(enter_fd, lambda: self._enter_pressed(url))
@@ -666,7 +709,7 @@ class TerminalPrompt:
             elif self._spinner_name is not None and self._live is None:
                 if self._animates():
                     # Before the first frame; close() turns the echo back on, whatever happens.
-                    self._echo_off = _EchoOff.start(self._console.file)
+                    self._echo_off = _EchoOff.start(self.console.file)
                     self._start_live(self._spinner_name)
                 else:
                     self._print(self._waiting_text())
@@ -718,36 +761,47 @@ class TerminalPrompt:
     def _styled(self) -> bool:
         # Colour and bold only on a real terminal that allows them: rich drops colours for
         # NO_COLOR itself but keeps bold, and NO_COLOR users expect plain text.
-        console = self._console
+        plain = self._plain()
+        if plain is not None:
+            return plain[1]
+        console = self.console
         return console.is_terminal and console.color_system is not None and not console.no_color
 
     def _animates(self) -> bool:
         # is_interactive already folds in TERM=dumb and TTY_INTERACTIVE; is_terminal is checked
         # too so that forcing interactivity never sends cursor codes into a file or pipe.
-        console = self._console
+        console = self.console
         return console.is_interactive and console.is_terminal and not console.is_dumb_terminal
 
     def _fancy(self) -> bool:
         # Pictures (the QR code): a terminal that is not dumb (colour or not).
-        return self._console.is_terminal and not self._console.is_dumb_terminal
+        return self.console.is_terminal and not self.console.is_dumb_terminal
 
     def _show_default_text(self, auth_info: LoctocatAuthInfo, *, press_enter: bool) -> None:
-        from rich.text import Text
-
         styled = self._styled()
         # Everything shown comes from the server: its control characters are shown as escapes.
         code = printable(auth_info.user_code)
+        # Microsoft-style `message` fields are left out on purpose: they repeat this, less clearly.
+        where = _where_to_go(auth_info, press_enter=press_enter)
+        plain = self._plain()
+        if plain is not None and _can_encode(_stderr_encoding(), code + where):
+            # The bytes rich would write (tests/test_prompt_plain.py compares them), without
+            # loading rich first.
+            bang, bold, reset = ("\x1b[1;33m", "\x1b[1m", "\x1b[0m") if styled else ("", "", "")
+            header_line = f"{bang}!{reset} First copy your one-time code: {bold}{code}{reset}"
+            sys.stderr.write(f"{header_line}\n{where}\n")
+            sys.stderr.flush()
+            return
+        from rich.text import Text
+
         header = Text()
         header.append("!", style="bold yellow" if styled else "")
         header.append(" First copy your one-time code: ")
         header.append(code, style="bold" if styled else "")
         self._print(header)
-        # Microsoft-style `message` fields are left out on purpose: they repeat this, less clearly.
-        self._print(Text(_where_to_go(auth_info, press_enter=press_enter)))
+        self._print(Text(where))
 
     def _show_qr(self, url: str, *, auto: bool) -> None:
-        from rich.text import Text
-
         # Over SSH a phone can scan the page, unless it is on the remote machine's loopback
         # (a local test server): no phone or laptop can reach that.
         reachable = not _is_loopback(urllib.parse.urlsplit(url).hostname or "")
@@ -759,13 +813,13 @@ class TerminalPrompt:
             qr = _qr_text(url, coloured=self._styled())
         except ImportError:
             if self._qr:  # asked for explicitly: say how to get it
-                self._print(Text(_QR_INSTALL_HINT))
+                self._print_line(_QR_INSTALL_HINT)
             return
-        if len(qr.plain.split("\n", 1)[0]) > self._console.width:
+        if len(qr.plain.split("\n", 1)[0]) > self.console.width:
             if self._qr:
-                self._print(Text("The terminal is too narrow for the QR code."))
+                self._print_line("The terminal is too narrow for the QR code.")
             return
-        self._print(Text("Or scan this QR code:"))
+        self._print_line("Or scan this QR code:")
         self._print(qr)
 
     # -- opening the browser ----------------------------------------------------------------
@@ -777,7 +831,8 @@ class TerminalPrompt:
             return None
         if self._open_browser is None and _in_ci():
             return None
-        if not self._console.is_terminal:
+        plain = self._plain()
+        if not (plain[0] if plain is not None else self.console.is_terminal):
             return None
         fd = _interactive_stdin()
         if fd is None or not _browser_available():
@@ -826,19 +881,26 @@ class TerminalPrompt:
         line.append(f" {message}")
         return line
 
+    def _print_line(self, line: str) -> None:
+        from rich.text import Text
+
+        self._print(Text(line))
+
     def _print(self, text: Text) -> None:
         # soft_wrap: never break the code or a URL across lines (a broken URL cannot be copied
         # or clicked); the terminal wraps long lines itself. highlight=False: no auto-colouring
         # of URLs and numbers, which would also ignore our own no-colour decisions.
-        self._console.print(text, soft_wrap=True, highlight=False)
+        self.console.print(text, soft_wrap=True, highlight=False)
 
     # -- spinner ----------------------------------------------------------------------------
 
     def _checked_spinner_name(self, name: str) -> str:
-        from rich.spinner import Spinner
+        # rich's table of spinners, which rich.spinner.Spinner looks names up in; importing
+        # rich.spinner itself (rich.text, rich.measure, ...) waits until the spinner starts.
+        from rich._spinners import SPINNERS
 
         try:
-            frames = "".join(Spinner(name).frames)
+            frames = "".join(str(frame) for frame in SPINNERS[name]["frames"])  # type: ignore[attr-defined]
         except KeyError:
             raise ConfigurationError(
                 f"unknown spinner {name!r}: use a rich spinner name such as "
@@ -846,7 +908,7 @@ class TerminalPrompt:
                 "(`python -m rich.spinner` shows them all)"
             ) from None
         # A stream that cannot encode the frames would make rich raise mid-flow; fall back.
-        return name if _can_encode(self._console, frames) else "line"
+        return name if _can_encode(self._encoding(), frames) else "line"
 
     def _start_live(self, name: str) -> None:
         from rich.live import Live
@@ -857,12 +919,12 @@ class TerminalPrompt:
         # thread is only told to stop, and could outlive the prompt. stdout is never redirected:
         # when it is piped, rich would send the program's output to our stderr console.
         live = Live(
-            console=self._console,
+            console=self.console,
             get_renderable=self._waiting_renderable,
             auto_refresh=False,
             transient=True,
             redirect_stdout=False,
-            redirect_stderr=self._console.file is sys.stderr,
+            redirect_stderr=self.console.file is sys.stderr,
         )
         live.start(refresh=True)
         self._live = live
