@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -287,6 +288,13 @@ def check_endpoint_url(url: object, name: str) -> None:
     """
     if not isinstance(url, str) or not url:
         raise ConfigurationError(f"{name} must be a URL string, got {url!r}", parameter=name)
+    _check_url_string(url, name)
+
+
+# A pure function of its arguments, asked for the same few URLs by every authenticator a
+# service makes (one per login): remembered, so that a new login costs no URL parsing.
+@functools.lru_cache(maxsize=256)
+def _check_url_string(url: str, name: str) -> None:
     try:
         parts = urllib.parse.urlsplit(url)
         parts.port  # noqa: B018 -- raises ValueError for a port that is not a number in range

@@ -16,8 +16,10 @@ checked between the chunks of the body, and each read is bounded by your client'
 from __future__ import annotations
 
 import contextvars
+import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -126,37 +128,19 @@ class AsyncTransport(_Transport["httpx.AsyncClient"]):
 
     async def send(self, request: Request) -> RequestResult:
         """The answer to `request`, or a `TransportFailure`; never raises for network trouble."""
-        import anyio
         import httpx
 
         client = self._client(httpx.AsyncClient, None)
         seconds = _request_seconds(request, self.request_timeout)
-        # The cancel scope bounds everything httpx does, whatever it is waiting for.
-        with anyio.move_on_after(seconds):
-            try:
-                async with client.stream(
-                    request.method,
-                    request.url,
-                    data=dict(request.form) or None,
-                    headers=_headers(request),
-                    follow_redirects=False,  # even on a user's client: credentials stay put
-                    extensions={"timeout": _timeouts(seconds)},
-                ) as response:
-                    received_at = datetime.now(UTC)
-                    if response.is_stream_consumed:
-                        return _already_read(response, request, received_at)
-                    body = bytearray()
-                    with anyio.CancelScope() as reading:
-                        async for chunk in response.aiter_raw():
-                            body += chunk
-                            if len(body) > request.max_body_bytes:
-                                # Enough to know it is too large; the core says so. Not
-                                # `break`: that would abandon httpx's async generators unclosed.
-                                reading.cancel()
-                    return _response(response, bytes(body), received_at)
-            except httpx.RequestError as exc:
-                return _transport_failure(exc)
-        return _no_complete_answer(seconds)
+        reading = _Reading(request)
+        try:
+            if on_asyncio():
+                await _within_asyncio_timeout(seconds, reading, client)
+            else:
+                await _within_cancel_scope(seconds, reading, client)
+        except httpx.RequestError as exc:
+            return _transport_failure(exc)
+        return reading.answer if reading.answer is not None else _no_complete_answer(seconds)
 
     async def aclose(self) -> None:
         """Close the client this transport opened (never one you passed)."""
@@ -167,6 +151,103 @@ class AsyncTransport(_Transport["httpx.AsyncClient"]):
             # Shielded, so that closing still happens while the flow is being cancelled.
             with anyio.CancelScope(shield=True):
                 await client.aclose()
+
+
+class _Reading:
+    """One request being sent by the async transport: its answer once there is one."""
+
+    __slots__ = ("answer", "body_scope", "request", "stop")
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.answer: Response | None = None
+        # What the body is read within, and how reading it is ended early (an answer already
+        # too large): by cancelling, since `break` would abandon httpx's async generators
+        # unclosed.
+        self.body_scope: Callable[[], AbstractContextManager[object]] = nullcontext
+        self.stop: Callable[[], object] = lambda: None
+
+    async def send(self, client: httpx.AsyncClient, seconds: float) -> None:
+        request = self.request
+        async with client.stream(
+            request.method,
+            request.url,
+            data=dict(request.form) or None,
+            headers=_headers(request),
+            follow_redirects=False,  # even on a user's client: credentials stay put
+            extensions={"timeout": _timeouts(seconds)},
+        ) as response:
+            received_at = datetime.now(UTC)
+            if response.is_stream_consumed:
+                self.answer = _already_read(response, request, received_at)
+                return
+            body = bytearray()
+            with self.body_scope():
+                async for chunk in response.aiter_raw():
+                    body += chunk
+                    if len(body) > request.max_body_bytes:
+                        # Enough to know it is too large; the core says so.
+                        self.answer = _response(response, bytes(body), received_at)
+                        self.stop()
+            self.answer = _response(response, bytes(body), received_at)
+
+
+async def _within_asyncio_timeout(
+    seconds: float, reading: _Reading, client: httpx.AsyncClient
+) -> None:
+    """`reading.send()` bounded by asyncio's own timeout: on asyncio, it costs less than an
+    anyio cancel scope (which does the same through the task's cancellation)."""
+    import asyncio
+
+    scope = asyncio.timeout(seconds)
+    loop = asyncio.get_running_loop()
+    # Ending the read early is the deadline come now; the answer is kept (`reading.answer`).
+    reading.stop = lambda: scope.reschedule(loop.time())
+    try:
+        async with scope:
+            await reading.send(client, seconds)
+    except TimeoutError:
+        if not scope.expired():
+            raise
+
+
+async def _within_cancel_scope(
+    seconds: float, reading: _Reading, client: httpx.AsyncClient
+) -> None:
+    """`reading.send()` bounded by an anyio cancel scope, for trio and any other loop."""
+    import anyio
+
+    def body_scope() -> anyio.CancelScope:
+        # A scope of its own to stop reading, so that closing the answer is not cancelled.
+        scope = anyio.CancelScope()
+        reading.stop = scope.cancel
+        return scope
+
+    reading.body_scope = body_scope
+    # The cancel scope bounds everything httpx does, whatever it is waiting for.
+    with anyio.move_on_after(seconds):
+        await reading.send(client, seconds)
+
+
+def on_asyncio() -> bool:
+    """Whether this task runs on asyncio (not trio): asyncio's own primitives are cheaper."""
+    sniffio = _sniffio()
+    if sniffio is None:  # trio needs sniffio: without it, only asyncio can be running
+        return True
+    try:
+        return bool(sniffio.current_async_library() == "asyncio")
+    except sniffio.AsyncLibraryNotFoundError:
+        return False
+
+
+@functools.cache
+def _sniffio() -> Any:
+    # Looked for once: a failed import searches the whole path every time.
+    try:
+        import sniffio
+    except ImportError:
+        return None
+    return sniffio
 
 
 # --- building a client --------------------------------------------------------------------------

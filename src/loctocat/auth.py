@@ -13,10 +13,19 @@ import contextvars
 import inspect
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from datetime import UTC, datetime
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from loctocat import _flow, _lifecycle, _oidc
@@ -34,7 +43,7 @@ from loctocat._flow import (
 from loctocat._handlers import Handler
 from loctocat._lifecycle import CurrentTime, DeleteToken, LoadToken, Login, SaveToken
 from loctocat._models import Identity, LoctocatAuthInfo, PendingLogin, Token, WhoAmI
-from loctocat._transport import AsyncTransport, SyncTransport
+from loctocat._transport import AsyncTransport, SyncTransport, on_asyncio
 from loctocat.errors import ConfigurationError, StoreError
 
 if TYPE_CHECKING:
@@ -129,6 +138,18 @@ class Authenticator:
     _transport_class: type[SyncTransport] | type[AsyncTransport] = SyncTransport
     _http_client_type_name = "httpx.Client"
 
+    # State that keeps its default in most authenticators lives here, not in each instance:
+    # an instance with more than 30 attributes gets a dict of its own keys, 1.2 KiB more for
+    # each of the thousands of logins a service may have waiting.
+    # The key of the login in progress (a new one per login, with DPoP).
+    _dpop_key: DPoPKey | None = None
+    # Set by from_issuer(): the algorithms the issuer accepts DPoP proofs signed with.
+    _dpop_algorithms: tuple[str, ...] | None = None
+    # Set by from_issuer(): the algorithms the issuer says it signs ID tokens with.
+    _id_token_algorithms: tuple[str, ...] = _oidc.ALGORITHMS
+    # attach_handler() replaces it with a list of the instance's own.
+    _handlers: Sequence[Handler] = ()
+
     def __init__(
         self,
         client_id: str,
@@ -185,21 +206,15 @@ class Authenticator:
         if dpop not in (True, False):
             raise ConfigurationError(f"dpop must be True or False, got {dpop!r}", parameter="dpop")
         self.dpop = dpop
-        # The key of the login in progress (a new one per login), and the servers' nonces.
-        self._dpop_key: DPoPKey | None = None
+        # The servers' DPoP nonces.
         self._dpop_nonces = Nonces()
-        # Set by from_issuer(): the algorithms the issuer accepts DPoP proofs signed with.
-        self._dpop_algorithms: tuple[str, ...] | None = None
-        # Set by from_issuer(): the algorithms the issuer says it signs ID tokens with.
-        self._id_token_algorithms: tuple[str, ...] = _oidc.ALGORITHMS
         self._grant: PendingGrant | None = None
-        self._handlers: list[Handler] = []
         self._login_lock = threading.Lock()
         self._check_http_client(http_client)
         self._transport: Any = self._transport_class(
             http_client,  # type: ignore[arg-type]
             request_timeout,
-            lambda: (self.auth_url, self.token_url, self.revocation_url or self.token_url),
+            self._endpoints,
         )
         # Refuse a bad configuration now, before anything is sent.
         _check_seconds(request_timeout, "request_timeout", positive=True)
@@ -327,6 +342,15 @@ class Authenticator:
                 raise ConfigurationError(str(exc), parameter="dpop") from None
         return self._dpop_key
 
+    def _endpoints(self) -> tuple[str, str, str]:
+        """The URLs this authenticator sends requests to (its transport asks)."""
+        return (self.auth_url, self.token_url, self.revocation_url or self.token_url)
+
+    def _forget_dpop_key(self) -> None:
+        """A key pair per login: the next one makes its own."""
+        if self._dpop_key is not None:  # (not assigned otherwise: see the class's defaults)
+            self._dpop_key = None
+
     def _pending_grant(self) -> PendingGrant:
         if self._grant is None:
             raise ConfigurationError(
@@ -341,14 +365,14 @@ class Authenticator:
     # The core's flows, configured from this authenticator: each driver only runs them.
 
     def _device_flow(self, clock: Callable[[], float]) -> Flow[PendingGrant]:
-        self._dpop_key = None  # a key pair per login
+        self._forget_dpop_key()
         return _flow.device_authorization_flow(self._config(), clock=clock)
 
     def _poll_flow(self, grant: PendingGrant, clock: Callable[[], float]) -> Flow[Token]:
         return _flow.poll_flow(self._config(), grant, self._handler_map(), clock=clock)
 
     def _login_flow(self, clock: Callable[[], float]) -> Flow[Token]:
-        self._dpop_key = None  # a key pair per login
+        self._forget_dpop_key()
         return _flow.login_flow(self._config(), self._handler_map(), clock=clock)
 
     def _get_token_flow(
@@ -391,8 +415,7 @@ class Authenticator:
             raise ConfigurationError(
                 f"attach_handler() takes a loctocat.Handler, got {type(handler).__name__}"
             )
-        self._handlers = [h for h in self._handlers if h.error != handler.error]
-        self._handlers.append(handler)
+        self._handlers = [*(h for h in self._handlers if h.error != handler.error), handler]
 
     def get_handlers(self) -> list[Handler]:
         """The handlers attached so far, in the order they were attached."""
@@ -468,7 +491,7 @@ class Authenticator:
                 "resume it with an authenticator for the same server, client and scopes",
                 parameter="pending",
             )
-        self._dpop_key = None  # a key pair per login, a resumed one too
+        self._forget_dpop_key()  # a resumed login too
         grant = _flow.resumed_grant(
             self._config(),
             pending.auth_info,
@@ -790,10 +813,8 @@ class AsyncAuthenticator(Authenticator):
 
     async def ping(self) -> LoctocatAuthInfo:  # type: ignore[override]
         """Ask the server for a device code and a user code (see `Authenticator.ping`)."""
-        import anyio
-
         try:
-            grant = await self._run_async(self._device_flow(anyio.current_time))
+            grant = await self._run_async(self._device_flow(_event_loop_clock()))
         except BaseException:
             await self.aclose()
             raise
@@ -801,11 +822,9 @@ class AsyncAuthenticator(Authenticator):
 
     async def poll(self) -> str:  # type: ignore[override]
         """Poll until the user approves and return the access token (see `Authenticator.poll`)."""
-        import anyio
-
         grant = self._pending_grant()
         try:
-            token = await self._run_async(self._poll_flow(grant, anyio.current_time))
+            token = await self._run_async(self._poll_flow(grant, _event_loop_clock()))
         finally:
             await self.aclose()
         return self._finish(token)
@@ -831,11 +850,10 @@ class AsyncAuthenticator(Authenticator):
             use_default_spinner,
             spinner,
         )
-        import anyio
 
         with _showing(shown):
             try:
-                token = await self._run_async(self._login_flow(anyio.current_time), shown)
+                token = await self._run_async(self._login_flow(_event_loop_clock()), shown)
             finally:
                 await self.aclose()
             shown.succeeded(token)
@@ -855,7 +873,7 @@ class AsyncAuthenticator(Authenticator):
             )
             try:
                 flow = _lifecycle.discovery_flow(issuer, _user_agent())
-                metadata = await _drive_async(flow, transport.send)
+                metadata = await _drive_async(flow, transport)
             finally:
                 await transport.aclose()
             _discovered[issuer] = metadata
@@ -961,20 +979,15 @@ class AsyncAuthenticator(Authenticator):
             lock = self._anyio_login_lock = anyio.Lock()
         return lock
 
-    async def _run_async(self, flow: Flow[T], prompt: Prompt | None = None) -> T:
-        async def perform(effect: object) -> object:
-            return await self._perform_async(effect, prompt)
-
-        return await _drive_async(flow, perform)
+    def _run_async(self, flow: Flow[T], prompt: Prompt | None = None) -> Awaitable[T]:
+        # Not a coroutine itself: the caller awaits the driver's, one frame fewer per login.
+        return _drive_async(flow, self._transport, self, prompt)
 
     async def _perform_async(self, effect: object, prompt: Prompt | None) -> object:
+        """Carry out an effect other than a request or a wait (`_drive_async` does those)."""
         import anyio
 
-        if isinstance(effect, Request):
-            return await self._transport.send(effect)
-        if isinstance(effect, Sleep):
-            await anyio.sleep(effect.seconds)
-        elif isinstance(effect, CallHandler):
+        if isinstance(effect, CallHandler):
             outcome = effect.handler.action(self)
             if inspect.isawaitable(outcome):
                 await outcome
@@ -1043,8 +1056,20 @@ def _drive(flow: Flow[T], perform: Callable[[Any], object]) -> T:
         flow.close()
 
 
-async def _drive_async(flow: Flow[T], perform: Callable[[Any], Any]) -> T:
-    """`_drive` with an awaitable `perform`."""
+async def _drive_async(
+    flow: Flow[T],
+    transport: AsyncTransport,
+    authenticator: AsyncAuthenticator | None = None,
+    prompt: Prompt | None = None,
+) -> T:
+    """`_drive` on an event loop: requests go to `transport`, waits to the loop's own sleep,
+    and any other effect to `authenticator._perform_async()`.
+
+    The two effects of every poll are carried out right here, and the driver keeps no bound
+    methods or partials: a login waiting between polls (a service may have thousands) holds
+    as few objects as the event loop allows.
+    """
+    sleep = _event_loop_sleep()
     result: Any = None
     failure: Exception | None = None
     try:
@@ -1055,11 +1080,41 @@ async def _drive_async(flow: Flow[T], perform: Callable[[Any], Any]) -> T:
                 return stop.value  # type: ignore[no-any-return]
             result, failure = None, None
             try:
-                result = await perform(effect)
+                if type(effect) is Request:
+                    result = await transport.send(effect)
+                elif type(effect) is Sleep:
+                    await sleep(effect.seconds)
+                elif authenticator is not None:
+                    result = await authenticator._perform_async(effect, prompt)
+                else:
+                    raise TypeError(f"no one to carry out {effect!r}")
             except Exception as error:
                 failure = error
     finally:
         flow.close()
+
+
+def _event_loop_sleep() -> Callable[[float], Awaitable[None]]:
+    """asyncio.sleep on asyncio (what anyio.sleep calls there, two calls further down),
+    anyio.sleep anywhere else."""
+    if on_asyncio():
+        import asyncio
+
+        return asyncio.sleep
+    import anyio
+
+    return anyio.sleep
+
+
+def _event_loop_clock() -> Callable[[], float]:
+    """The event loop's clock (what anyio.current_time reads), looked up once."""
+    if on_asyncio():
+        import asyncio
+
+        return asyncio.get_running_loop().time
+    import anyio
+
+    return anyio.current_time
 
 
 def _can_try(lock: object) -> bool:
@@ -1226,7 +1281,13 @@ def _scopes_tuple(scopes: Iterable[str] | str | None) -> tuple[str, ...]:
     return result
 
 
-def _string_params(params: Mapping[str, object], what: str) -> dict[str, str]:
+# What an authenticator without extra parameters shares with all others (read only).
+_NO_PARAMS: Mapping[str, str] = MappingProxyType({})
+
+
+def _string_params(params: Mapping[str, object], what: str) -> Mapping[str, str]:
+    if not params:
+        return _NO_PARAMS
     result: dict[str, str] = {}
     for name, value in params.items():
         if value is None:
