@@ -14,6 +14,9 @@ CHROMIUM := /usr/bin/chromium
 GIT := /usr/bin/git
 REDIS_SERVER := /usr/bin/redis-server
 DEBIAN_TOOLS := $(CHROMIUM) $(GIT) $(REDIS_SERVER)
+# What `make bench` compares the stored-token path with: gh's own `auth token`.
+GH := /usr/bin/gh
+BENCH_TOOLS := $(GH) $(GIT) $(REDIS_SERVER)
 
 .PHONY: demo test fuzz bench lint typecheck docs setup browser clean
 
@@ -41,7 +44,7 @@ fuzz: $(SETUP)
 
 # Benchmarks against loctocat 1.0.3, Authlib, MSAL and a minimal httpx loop, each in its own
 # virtualenv under benchmarks/ (~12 min; QUICK=1 for a ~4 min smoke run). Not part of `test`.
-bench:
+bench: $(BENCH_TOOLS)
 	$(PYTHON) benchmarks/run.py $(if $(QUICK),--quick)
 
 lint: $(SETUP)
@@ -82,7 +85,7 @@ $(NODE_SETUP): package.json package-lock.json
 
 # No stamp: each rule runs only while its file is missing, and never rebuilds it (no
 # prerequisites). The Debian package is named like the file.
-$(DEBIAN_TOOLS):
+$(DEBIAN_TOOLS) $(GH):
 	@package=$$(basename $@); \
 	if [ "$$(id -u)" -eq 0 ]; then sudo=; \
 	elif command -v sudo >/dev/null 2>&1; then sudo='sudo -n'; \

@@ -69,18 +69,34 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     stored = results.get("stored_token")
     if stored:
         lines += [
-            "## Stored-token path: `loctocat token` and `git-credential get` with a valid token",
+            "## Stored-token path: a valid stored token, as a whole process",
             "",
-            "| command | wall (s, median) | vs `python -c pass` |",
-            "|---|---|---|",
+            "Each command run in turn with the others, 20 rounds after one that fills "
+            "loctocat's index; gh's and git's own helpers beside them, where installed.",
+            "",
+            "| command | wall (s, median) | min / max (s) | vs `python -c pass` |",
+            "|---|---|---|---|",
         ]
         for name, seconds in stored["median_s"].items():
-            lines.append(f"| {name} | {seconds:.3f} | {stored['vs_python'][name]:.2f}x |")
+            low, high = stored["spread_s"].get(name, ["-", "-"])
+            spread = f"{low:.3f} / {high:.3f}" if isinstance(low, float) else "-"
+            lines.append(
+                f"| {name} | {seconds:.3f} | {spread} | {stored['vs_python'][name]:.2f}x |"
+            )
         lines.append("")
     s = results["scale"]
     lines += [
         f"## 4-5. N concurrent async flows, one shared AsyncClient (interval {s['interval']} s, "
         "starts spread over one interval)",
+        "",
+        "In memory: a canned transport in the client's process (the client's cost alone). Over "
+        "loopback: benchmarks/fast_server.py in its own process"
+        + "".join(
+            f"; at N={n} the flows poll every {every} s"
+            for n, every in s.get("loopback_intervals", {}).items()
+            if every != s["interval"]
+        )
+        + ". Each figure is the median of the rounds below.",
         "",
         "| transport | client | N | CPU/request (µs) | vs floor | memory/flow (KiB) "
         "| peak RSS (MiB) | lateness p50 / p99 (ms) | done | connections |",
@@ -100,10 +116,40 @@ def write_report(results: dict[str, Any], out: Path) -> None:
                     f"{r['maxrss'] / 2**20:.0f} | {late['p50']:.1f} / {late['p99']:.1f} | "
                     f"{r['done']:g}/{n} | {r.get('connections', '-')} |"
                 )
+    lines += rounds_table(s)
     lines += redis_table(s)
     lines += ["", f"Profile of loctocat 2 at N=1000 in memory: `{results['profile']}`.", ""]
     (out / "results.md").write_text("\n".join(lines))
     plot(results, out / "results.png")
+
+
+def rounds_table(s: dict[str, Any]) -> list[str]:
+    """loctocat against the floor round by round (in memory, each run a fresh process)."""
+    by_n = s.get("rounds")
+    if not by_n:
+        return []
+    lines = [
+        "",
+        "### Round by round, in memory: loctocat / floor",
+        "",
+        "Each round runs the floor, then loctocat, each in a fresh process.",
+        "",
+        "| N | round | CPU/poll (µs) | ratio | p99 lateness (ms) | ratio "
+        "| memory/flow (KiB) | ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for n, rounds in by_n.items():
+        for number, r in enumerate(rounds, 1):
+            if "error" in r:
+                lines.append(f"| {n} | {number} | {r['error']} | | | | | |")
+                continue
+            lines.append(
+                f"| {n} | {number} | {r['cpu_us'][0]:.0f} / {r['cpu_us'][1]:.0f} | "
+                f"{r['cpu']:.2f}x | {r['p99_ms'][0]:.1f} / {r['p99_ms'][1]:.1f} | "
+                f"{r['p99']:.2f}x | {r['mem_kib'][0]:.2f} / {r['mem_kib'][1]:.2f} | "
+                f"{r['mem']:.2f}x |"
+            )
+    return lines
 
 
 def redis_table(s: dict[str, Any]) -> list[str]:

@@ -47,7 +47,7 @@ def ensure_venvs() -> None:
     if not PY.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run([*pip, "--upgrade", "pip"], check=True)
-        deps = ["authlib", "msal", "matplotlib", "pyinstrument", "-e", f"{ROOT}[redis]"]
+        deps = ["authlib", "msal", "matplotlib", "pyinstrument", "sniffio", "-e", f"{ROOT}[redis]"]
         subprocess.run([*pip, *deps], check=True)
     elif subprocess.run([str(PY), "-c", "import redis"], capture_output=True).returncode:
         # A venv made before the Redis scale run: add redis-py to it.
@@ -89,13 +89,14 @@ def machine() -> dict[str, Any]:
 
 
 class Server:
-    """benchmarks/server.py in its own process, so the client's CPU is measured alone."""
+    """benchmarks/server.py (the fake server) or fast_server.py in its own process, so the
+    client's CPU is measured alone."""
 
-    def __init__(self, interval: int, approve_after: float) -> None:
+    def __init__(self, interval: int, approve_after: float, script: str = "server.py") -> None:
         self.proc = subprocess.Popen(
             [
                 str(PY),
-                str(HERE / "server.py"),
+                str(HERE / script),
                 "--interval",
                 str(interval),
                 "--approve-after",
@@ -204,10 +205,16 @@ FileTokenStore(sys.argv[1]).save(key, Token("bench-token", expires_at=expires))
 """
 
 
+# gh's own stored token (hosts.yml, as `gh auth login --insecure-storage` keeps it).
+GH_HOSTS = "github.com:\n    oauth_token: gho_bench-token\n    user: bench\n"
+
+
 def stored_token(reps: int) -> dict[str, Any]:
-    """The stored-token path as a whole process: `loctocat token` and `git-credential get`
-    with a valid stored token, side by side with `python -c pass` (the same interpreter), run in
-    turn so that each ratio is taken within one round."""
+    """The stored-token path as a whole process: `loctocat token`, `git-credential get` and
+    `kubectl-credential` with a valid stored token, side by side with `python -c pass` (the same
+    interpreter) and, where installed, gh's own `auth token` / `auth git-credential get` and
+    git's `credential-store get`; run in turn so that each ratio is taken within one round."""
+    import shutil
     import tempfile
 
     home = Path(tempfile.mkdtemp(prefix="loctocat-bench-"))
@@ -219,6 +226,14 @@ def stored_token(reps: int) -> dict[str, Any]:
         os.environ, HOME=str(home), XDG_CACHE_HOME=str(home / "cache"), LOCTOCAT_CONFIG=str(config)
     )
     environ.pop("LOCTOCAT_STORE", None)
+    environ["KUBERNETES_EXEC_INFO"] = json.dumps(
+        {"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1", "spec": {}}
+    )
+    (home / "gh").mkdir()
+    (home / "gh" / "hosts.yml").write_text(GH_HOSTS)
+    environ["GH_CONFIG_DIR"] = str(home / "gh")
+    store_file = home / "git-credentials"
+    store_file.write_text("https://oauth2:bench-token@git.example.com\n")
     subprocess.run([str(PY), "-c", STORED_SETUP, str(tokens)], check=True, env=environ)
     selection = [
         "--auth-url", "https://auth.example.com/device", "--token-url",
@@ -226,14 +241,27 @@ def stored_token(reps: int) -> dict[str, Any]:
         "--store", str(tokens),
     ]  # fmt: skip
     git = [*selection, "--host", "git.example.com", "--username", "oauth2", "get"]
+    loctocat = [str(PY), "-m", "loctocat"]
     commands = {
         "python -c pass": ([str(PY), "-c", "pass"], None),
-        "loctocat token": ([str(PY), "-m", "loctocat", "token", *selection], None),
-        "loctocat git-credential get": (
-            [str(PY), "-m", "loctocat", "git-credential", *git],
+        "loctocat token": ([*loctocat, "token", *selection], None),
+        "loctocat git-credential get": ([*loctocat, "git-credential", *git], request),
+        "loctocat kubectl-credential": (
+            [*loctocat, "kubectl-credential", *selection, "--access-token"],
+            None,
+        ),
+    }
+    others = {
+        "gh auth token": (["gh", "auth", "token"], None),
+        "gh auth git-credential get": (["gh", "auth", "git-credential", "get"], request),
+        "git credential-store get": (
+            ["git", "credential-store", "--file", str(store_file), "get"],
             request,
         ),
     }
+    for name, (argv, stdin) in others.items():
+        if shutil.which(argv[0]):
+            commands[name] = ([str(shutil.which(argv[0])), *argv[1:]], stdin)
     walls: dict[str, list[float]] = {name: [] for name in commands}
     full: list[float] = []
     index = home / "cache" / "loctocat" / "token-index.json"
@@ -244,7 +272,7 @@ def stored_token(reps: int) -> dict[str, Any]:
                 done = subprocess.run(argv, stdin=given, env=environ, capture_output=True)
             if round_:  # the first round fills the index: not counted
                 walls[name].append(time.perf_counter() - start)
-            assert b"bench-token" in done.stdout or name == "python -c pass", done.stderr
+            assert b"token" in done.stdout or name == "python -c pass", (name, done.stderr)
     # The same command without the index: what every run cost before the stored-token path.
     for _ in range(reps):
         index.unlink(missing_ok=True)
@@ -327,9 +355,11 @@ def scale(
     if server is not None:
         server.reset()
     script = SCENARIOS / f"scale_{name}.py"
+    # The scenario's own deadline: flows start over one interval and poll three times.
+    deadline = str(max(90, 6 * interval))
     try:
         subprocess.run(
-            [str(PY), str(script), str(n), target, str(interval), str(out)],
+            [str(PY), str(script), str(n), target, str(interval), str(out), deadline],
             check=True,
             timeout=timeout,
         )
@@ -502,6 +532,27 @@ def median_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def round_ratios(ours: list[dict[str, Any]], floor: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """loctocat / floor for each round (the same N, run back to back): CPU per poll, p99
+    lateness and memory per flow, with each side's own figures."""
+    rows = []
+    for mine, base in zip(ours, floor, strict=True):
+        if "error" in mine or "error" in base:
+            rows.append({"error": mine.get("error") or base.get("error")})
+            continue
+        rows.append(
+            {
+                "cpu_us": [mine["cpu_per_request_us"], base["cpu_per_request_us"]],
+                "cpu": mine["cpu_per_request_us"] / base["cpu_per_request_us"],
+                "p99_ms": [mine["lateness_ms"]["p99"], base["lateness_ms"]["p99"]],
+                "p99": mine["lateness_ms"]["p99"] / max(base["lateness_ms"]["p99"], 1e-3),
+                "mem_kib": [mine["mem_per_flow_kb"], base["mem_per_flow_kb"]],
+                "mem": mine["mem_per_flow_kb"] / base["mem_per_flow_kb"],
+            }
+        )
+    return rows
+
+
 def profile(n: int, interval: int) -> str:
     """pyinstrument over loctocat 2's scale run in memory: where its per-poll CPU goes."""
     text = RESULTS / "profile_scale_loctocat2.txt"
@@ -514,16 +565,27 @@ def profile(n: int, interval: int) -> str:
     return str(text.relative_to(ROOT))
 
 
+# Over loopback every request costs httpx's client about 1 ms of CPU here (its connection
+# pool and sockets): 10,000 flows polling every 5 s (2,000 requests/s) would need more than the
+# machine's 2 cores for the client alone, the floor's too. So at 10,000 the flows poll every 20 s
+# (500 requests/s): still 10,000 logins waiting at once.
+LOOPBACK_INTERVALS = {10_000: 20}
+
+
 def loopback(results: dict[str, Any], sizes: list[int], interval: int) -> None:
-    server = Server(interval=interval, approve_after=2.5 * interval)
-    try:
-        for n in sizes:
+    results["scale"]["loopback_intervals"] = {}
+    for n in sizes:
+        every = LOOPBACK_INTERVALS.get(n, interval)
+        results["scale"]["loopback_intervals"][str(n)] = every
+        # fast_server.py: the threaded fake server cannot serve 2,000 requests/s.
+        server = Server(interval=every, approve_after=2.5 * every, script="fast_server.py")
+        try:
             for name in ("loctocat2", "floor"):
-                print(f"scale over loopback: {name} N={n}...", flush=True)
-                run = scale(name, n, server.base_url, interval, server, 150 if n >= 10_000 else 240)
+                print(f"scale over loopback: {name} N={n} (every {every} s)...", flush=True)
+                run = scale(name, n, server.base_url, every, server, 60 + 8 * every)
                 results["scale"]["loopback"].setdefault(name, {})[str(n)] = median_runs([run])
-    finally:
-        server.close()
+        finally:
+            server.close()
 
 
 def main() -> None:
@@ -532,7 +594,7 @@ def main() -> None:
     parser.add_argument(
         "--loopback-only",
         action="store_true",
-        help="redo only the loopback scale runs (N <= 1,000) into the existing results.json",
+        help="redo only the loopback scale runs into the existing results.json",
     )
     parser.add_argument(
         "--redis-only",
@@ -550,7 +612,7 @@ def main() -> None:
         return
     if args.loopback_only:
         results = json.loads((RESULTS / "results.json").read_text())
-        loopback(results, [100, 1000], results["scale"]["interval"])
+        loopback(results, [100, 1000, 10_000], results["scale"]["interval"])
         (RESULTS / "results.json").write_text(json.dumps(results, indent=1))
         subprocess.run([str(PY), str(HERE / "report.py"), str(RESULTS)], check=True)
         return
@@ -579,12 +641,19 @@ def main() -> None:
 
     interval = 5
     results["scale"] = {"interval": interval, "memory": {}, "loopback": {}}
+    # Rounds alternate the floor and loctocat, each run in a fresh process: run one after
+    # the other in one process, the ratio swings with what the first run left behind.
+    rounds = 1 if args.quick else 3
+    results["scale"]["rounds"] = {}
     for n in sizes:
-        reps = 1 if n >= 10_000 or args.quick else 2
-        for name in ("loctocat2", "floor"):
-            print(f"scale in memory: {name} N={n}...", flush=True)
-            runs = [scale(name, n, "memory", interval, None, 240) for _ in range(reps)]
-            results["scale"]["memory"].setdefault(name, {})[str(n)] = median_runs(runs)
+        runs: dict[str, list[dict[str, Any]]] = {"floor": [], "loctocat2": []}
+        for round_ in range(rounds):
+            for name in runs:
+                print(f"scale in memory: {name} N={n}, round {round_ + 1}...", flush=True)
+                runs[name].append(scale(name, n, "memory", interval, None, 240))
+        for name, done in runs.items():
+            results["scale"]["memory"].setdefault(name, {})[str(n)] = median_runs(done)
+        results["scale"]["rounds"][str(n)] = round_ratios(runs["loctocat2"], runs["floor"])
     loopback(results, sizes, interval)
     redis_n = 1000 if args.quick else 10_000
     print(f"scale with a shared Redis store: N={redis_n}...", flush=True)
