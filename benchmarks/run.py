@@ -232,6 +232,8 @@ def stored_token(reps: int) -> dict[str, Any]:
     (home / "gh").mkdir()
     (home / "gh" / "hosts.yml").write_text(GH_HOSTS)
     environ["GH_CONFIG_DIR"] = str(home / "gh")
+    gh_request = home / "gh-request"
+    gh_request.write_text("protocol=https\nhost=github.com\n\n")
     store_file = home / "git-credentials"
     store_file.write_text("https://oauth2:bench-token@git.example.com\n")
     subprocess.run([str(PY), "-c", STORED_SETUP, str(tokens)], check=True, env=environ)
@@ -253,7 +255,7 @@ def stored_token(reps: int) -> dict[str, Any]:
     }
     others = {
         "gh auth token": (["gh", "auth", "token"], None),
-        "gh auth git-credential get": (["gh", "auth", "git-credential", "get"], request),
+        "gh auth git-credential get": (["gh", "auth", "git-credential", "get"], gh_request),
         "git credential-store get": (
             ["git", "credential-store", "--file", str(store_file), "get"],
             request,
