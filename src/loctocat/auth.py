@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from loctocat import _flow, _lifecycle, _oidc
+from loctocat import _flow
 from loctocat._dpop import DPoPKey, Nonces
 from loctocat._flow import (
     CallHandler,
@@ -41,7 +41,6 @@ from loctocat._flow import (
     Sleep,
 )
 from loctocat._handlers import Handler
-from loctocat._lifecycle import CurrentTime, DeleteToken, LoadToken, Login, SaveToken
 from loctocat._models import Identity, LoctocatAuthInfo, PendingLogin, Token, WhoAmI
 from loctocat._transport import AsyncTransport, SyncTransport, on_asyncio
 from loctocat.errors import ConfigurationError, StoreError
@@ -50,12 +49,34 @@ if TYPE_CHECKING:
     import anyio
     import httpx
 
+    from loctocat import _lifecycle, _oidc
     from loctocat.httpx_auth import LoctocatAuth
     from loctocat.prompt import Prompt
     from loctocat.requests_auth import LoctocatRequestsAuth
     from loctocat.store import TokenStore
 
 __all__ = ["AsyncAuthenticator", "Authenticator", "Handler", "LoctocatAuthInfo", "Token"]
+
+
+class _ModuleOnFirstUse:
+    """A module imported when one of its names is first used.
+
+    Token lifetimes (`_lifecycle`) and ID tokens (`_oidc`) are not needed to show a code:
+    imported up front they cost about 3 ms of every program's start, before the first prompt.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+if not TYPE_CHECKING:
+    _lifecycle = _ModuleOnFirstUse("loctocat._lifecycle")
+    _oidc = _ModuleOnFirstUse("loctocat._oidc")
 
 T = TypeVar("T")
 Flow = Generator[Any, Any, T]
@@ -146,7 +167,7 @@ class Authenticator:
     # Set by from_issuer(): the algorithms the issuer accepts DPoP proofs signed with.
     _dpop_algorithms: tuple[str, ...] | None = None
     # Set by from_issuer(): the algorithms the issuer says it signs ID tokens with.
-    _id_token_algorithms: tuple[str, ...] = _oidc.ALGORITHMS
+    _id_token_algorithms: tuple[str, ...] | None = None  # None: all that loctocat checks
     # attach_handler() replaces it with a list of the instance's own.
     _handlers: Sequence[Handler] = ()
 
@@ -300,7 +321,7 @@ class Authenticator:
             client_id=self.client_id,
             jwks_uri=self.jwks_uri,
             issuers=self.id_token_issuers,
-            algorithms=self._id_token_algorithms,
+            algorithms=self._id_token_algorithms or _oidc.ALGORITHMS,
             leeway=self.leeway,
             user_agent=_user_agent(),
             required=self.verify_id_token is True,
@@ -738,7 +759,7 @@ class Authenticator:
             effect.handler.action(self)
         elif isinstance(effect, ShowCode):
             self._show(effect, prompt)
-        elif isinstance(effect, Login):
+        elif isinstance(effect, _lifecycle.Login):
             self.authenticate(prompt=prompt)
             return self.token
         else:
@@ -755,16 +776,16 @@ class Authenticator:
 
     def _perform_store(self, effect: object) -> object:
         """Carry out a store effect (blocking: the async driver calls it in a worker thread)."""
-        if isinstance(effect, CurrentTime):
+        if isinstance(effect, _lifecycle.CurrentTime):
             return datetime.now(UTC)
-        if isinstance(effect, LoadToken):
+        if isinstance(effect, _lifecycle.LoadToken):
             if self.store is None:
                 return None
             try:
                 return self.store.load(effect.key)
             except StoreError as error:
                 return error  # the flow judges it
-        if isinstance(effect, SaveToken):
+        if isinstance(effect, _lifecycle.SaveToken):
             self.token = effect.token
             if self.store is not None:
                 try:
@@ -775,7 +796,7 @@ class Authenticator:
                         "memory, as authenticator.token, for as long as this program runs)"
                     ) from error
             return None
-        assert isinstance(effect, DeleteToken), effect
+        assert isinstance(effect, _lifecycle.DeleteToken), effect
         if self.store is not None:
             self.store.delete(effect.key)
         self.token = None
@@ -993,10 +1014,10 @@ class AsyncAuthenticator(Authenticator):
                 await outcome
         elif isinstance(effect, ShowCode):
             self._show(effect, prompt)
-        elif isinstance(effect, Login):
+        elif isinstance(effect, _lifecycle.Login):
             await self.authenticate(prompt=prompt)
             return self.token
-        elif isinstance(effect, CurrentTime) or not self._store_in_thread:
+        elif isinstance(effect, _lifecycle.CurrentTime) or not self._store_in_thread:
             return self._perform_store(effect)
         else:
             # Token stores block (files, locks, keychains): not on the event loop.
