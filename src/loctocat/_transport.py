@@ -89,14 +89,7 @@ class SyncTransport(_Transport["httpx.Client"]):
         deadline = time.monotonic() + seconds
         reset = _deadline.set(deadline)
         try:
-            with client.stream(
-                request.method,
-                request.url,
-                data=dict(request.form) or None,
-                headers=_headers(request),
-                follow_redirects=False,  # even on a user's client: credentials stay put
-                extensions={"timeout": _timeouts(seconds)},
-            ) as response:
+            with client.stream(**_stream_arguments(request, seconds)) as response:
                 received_at = datetime.now(UTC)
                 if response.is_stream_consumed:
                     return _already_read(response, request, received_at)
@@ -169,14 +162,7 @@ class _Reading:
 
     async def send(self, client: httpx.AsyncClient, seconds: float) -> None:
         request = self.request
-        async with client.stream(
-            request.method,
-            request.url,
-            data=dict(request.form) or None,
-            headers=_headers(request),
-            follow_redirects=False,  # even on a user's client: credentials stay put
-            extensions={"timeout": _timeouts(seconds)},
-        ) as response:
+        async with client.stream(**_stream_arguments(request, seconds)) as response:
             received_at = datetime.now(UTC)
             if response.is_stream_consumed:
                 self.answer = _already_read(response, request, received_at)
@@ -251,6 +237,18 @@ def _sniffio() -> Any:
 
 
 # --- building a client --------------------------------------------------------------------------
+
+
+def _stream_arguments(request: Request, seconds: float) -> dict[str, Any]:
+    """What both transports pass to `client.stream()` for `request`."""
+    return {
+        "method": request.method,
+        "url": request.url,
+        "data": dict(request.form) or None,
+        "headers": _headers(request),
+        "follow_redirects": False,  # even on a user's client: credentials stay put
+        "extensions": {"timeout": _timeouts(seconds)},
+    }
 
 
 def _timeouts(seconds: float) -> dict[str, float]:
