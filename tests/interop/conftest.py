@@ -58,3 +58,14 @@ def reloadable_peer(tmp_path: Path) -> Iterator[ReloadablePeer]:
     with ReloadablePeer(tmp_path / "peer-state") as deployment:
         deployment.start()
         yield deployment
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a command-line run: no LOCTOCAT_* of the caller's, an empty config
+    file, no colour."""
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCTOCAT_")}
+    env.update(LOCTOCAT_CONFIG=str(config), NO_COLOR="1")
+    return env

@@ -646,6 +646,18 @@ USER_CODE = re.compile(r"\b([B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4})\b")
 LOCTOCAT = [sys.executable, "-m", "loctocat"]
 
 
+def run_loctocat(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`loctocat ARGS` as a script runs it: no terminal, nothing on stdin."""
+    return subprocess.run(
+        [*LOCTOCAT, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=30,
+    )
+
+
 def login_from_the_command_line(
     peer: OIDCPeer, env: dict[str, str], selection: list[str], login: str | None = None
 ) -> tuple[str, str]:

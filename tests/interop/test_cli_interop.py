@@ -6,13 +6,11 @@ terminal, and approves it in the peer's pages. The login waits the peer's 5 s in
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
-from oidc_peer import LOCTOCAT, OIDCPeer, login_from_the_command_line
+from oidc_peer import OIDCPeer, login_from_the_command_line, run_loctocat
 
 pytestmark = pytest.mark.interop
 
@@ -24,11 +22,10 @@ def userinfo_status(peer: OIDCPeer, access_token: str) -> int:
     return httpx.get(peer.userinfo_url, headers=headers, timeout=10).status_code
 
 
-def test_login_token_logout_from_the_command_line(oidc_peer: OIDCPeer, tmp_path: Path) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text("")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCTOCAT_")}
-    env.update(LOCTOCAT_CONFIG=str(config), NO_COLOR="1")
+def test_login_token_logout_from_the_command_line(
+    oidc_peer: OIDCPeer, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    env = cli_env
     selection = [
         "--issuer",
         oidc_peer.issuer,
@@ -49,27 +46,13 @@ def test_login_token_logout_from_the_command_line(oidc_peer: OIDCPeer, tmp_path:
     assert userinfo_status(oidc_peer, access_token) == 200
 
     # The stored token comes back with no new login: nothing on stderr, no prompt.
-    token = subprocess.run(
-        [*LOCTOCAT, "token", *selection],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=30,
-    )
+    token = run_loctocat(env, "token", *selection)
     assert token.returncode == 0, token.stderr
     assert token.stdout == printed
     assert token.stderr == ""
 
     # Logout revokes the grant at the peer: the access token stops working.
-    logout = subprocess.run(
-        [*LOCTOCAT, "logout", *selection],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=30,
-    )
+    logout = run_loctocat(env, "logout", *selection)
     assert logout.returncode == 0, logout.stderr
     assert "Logged out." in logout.stderr
     assert userinfo_status(oidc_peer, access_token) == 401

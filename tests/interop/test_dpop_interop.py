@@ -24,9 +24,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import os
 import re
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +33,7 @@ from typing import Any
 import httpx
 import pytest
 import requests
-from oidc_peer import LOCTOCAT, OIDCPeer, login_from_the_command_line
+from oidc_peer import OIDCPeer, login_from_the_command_line, run_loctocat
 
 from loctocat import AsyncAuthenticator, Authenticator, Identity, InvalidGrant, Token
 from loctocat._dpop import DPoPKey
@@ -521,26 +519,6 @@ async def test_an_async_dpop_login_refresh_and_request(
 # -- the command line ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    config = tmp_path / "config.toml"
-    config.write_text("")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCTOCAT_")}
-    env.update(LOCTOCAT_CONFIG=str(config), NO_COLOR="1")
-    return env
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*LOCTOCAT, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=30,
-    )
-
-
 def test_the_command_line_logs_in_with_dpop_and_keeps_the_key_to_itself(
     dpop_peer: OIDCPeer, tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
@@ -573,7 +551,7 @@ def test_the_command_line_logs_in_with_dpop_and_keeps_the_key_to_itself(
     }
 
     # The access token alone is of no use: the command says so in one line, and fails.
-    alone = cli(cli_env, "token", *selection)
+    alone = run_loctocat(cli_env, "token", *selection)
     assert alone.returncode == 1
     assert alone.stdout == ""
     [line] = alone.stderr.splitlines()
@@ -581,7 +559,7 @@ def test_the_command_line_logs_in_with_dpop_and_keeps_the_key_to_itself(
     assert "--json" in line
 
     # Its data for scripts: the token, without the private key.
-    data = cli(cli_env, "token", *selection, "--json")
+    data = run_loctocat(cli_env, "token", *selection, "--json")
     assert data.returncode == 0, data.stderr
     printed = json.loads(data.stdout)
     assert printed["access_token"] == stored["access_token"]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import os
 import subprocess
 import threading
 import time
@@ -34,7 +33,12 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from oidc_peer import LOCTOCAT, OIDCPeer, ReloadablePeer, login_from_the_command_line
+from oidc_peer import (
+    OIDCPeer,
+    ReloadablePeer,
+    login_from_the_command_line,
+    run_loctocat,
+)
 
 from loctocat import (
     AsyncAuthenticator,
@@ -402,24 +406,8 @@ def test_an_id_token_left_unverified_leaves_it_to_the_userinfo_endpoint(
 # -- 5. the command line ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    config = tmp_path / "config.toml"
-    config.write_text("")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCTOCAT_")}
-    env.update(LOCTOCAT_CONFIG=str(config), NO_COLOR="1")
-    return env
-
-
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [*LOCTOCAT, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=30,
-    )
+    done = run_loctocat(env, *args)
     assert done.returncode == 0, done.stderr
     return done
 

@@ -33,6 +33,18 @@ LINK = "\x1b]8;;https://evil.example/\x1b\\https://github.com/login/device\x1b]8
 UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+def hostile_device_answer(**more: object) -> dict[str, object]:
+    """A device authorization answer whose code and page carry terminal escapes."""
+    return {
+        "device_code": "device-code",
+        "user_code": f"WDJB{CLEAR_SCREEN}-MJHT",
+        "verification_uri": LINK,
+        "expires_in": 900,
+        "interval": 1,
+        **more,
+    }
+
+
 def test_server_error_message_is_escaped_and_attributes_are_raw() -> None:
     error = ServerError(
         f"access_denied{TITLE}",
@@ -138,14 +150,7 @@ def test_cli_shows_a_hostile_device_answer_escaped(
     server.plan_device(
         json_fault(
             200,
-            {
-                "device_code": "device-code",
-                "user_code": f"WDJB{CLEAR_SCREEN}-MJHT",
-                "verification_uri": LINK,
-                "verification_uri_complete": f"https://example.com/{TITLE}\u202e",
-                "expires_in": 900,
-                "interval": 1,
-            },
+            hostile_device_answer(verification_uri_complete=f"https://example.com/{TITLE}\u202e"),
         )
     )
     # The fake server never issued this device code: the first poll ends the flow.
@@ -221,18 +226,7 @@ def test_a_servers_error_code_reaches_the_debug_log_escaped(
 def test_login_start_prints_a_hostile_device_answer_escaped(
     server: FakeAuthorizationServer, env: dict[str, str], tmp_path: Path
 ) -> None:
-    server.plan_device(
-        json_fault(
-            200,
-            {
-                "device_code": "device-code",
-                "user_code": f"WDJB{CLEAR_SCREEN}-MJHT",
-                "verification_uri": LINK,
-                "expires_in": 900,
-                "interval": 1,
-            },
-        )
-    )
+    server.plan_device(json_fault(200, hostile_device_answer()))
     done = subprocess.run(
         [
             *(sys.executable, "-m", "loctocat", "login", "--start"),
