@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -371,3 +373,58 @@ def test_authenticate_says_how_the_flow_ended(
     with pytest.raises(AccessDenied):
         authenticator(server).authenticate()
     assert "denied" in capsys.readouterr().err
+
+
+# --- nothing kept alive after use -----------------------------------------------------------------
+
+
+def _freed_without_the_collector(make_and_use: Any) -> bool:
+    """Whether the authenticator `make_and_use()` returns (through a weak reference) is gone once
+    the last reference to it goes, with the cyclic garbage collector off: left in a reference
+    cycle, it and its token would stay in memory until a full collection."""
+    gc.collect()
+    gc.disable()
+    try:
+        ref = make_and_use()
+        return ref() is None
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("own_client", [True, False], ids=["own-client", "your-client"])
+def test_a_sync_authenticator_is_freed_when_dropped(
+    server: FakeAuthorizationServer, own_client: bool
+) -> None:
+    server.plan("approve")
+
+    def make_and_use() -> weakref.ref[Authenticator]:
+        with (
+            httpx.Client() as client,
+            authenticator(server, http_client=None if own_client else client) as auth,
+        ):
+            auth.ping()
+            auth.poll()
+            return weakref.ref(auth)
+
+    assert _freed_without_the_collector(make_and_use)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("own_client", [True, False], ids=["own-client", "your-client"])
+async def test_an_async_authenticator_is_freed_when_dropped(
+    server: FakeAuthorizationServer, own_client: bool
+) -> None:
+    server.plan("approve")
+    gc.collect()
+    gc.disable()
+    try:
+        async with httpx.AsyncClient() as client:
+            auth = async_authenticator(server, http_client=None if own_client else client)
+            await auth.ping()
+            await auth.poll()
+            await auth.aclose()
+            ref = weakref.ref(auth)
+            del auth
+            assert ref() is None
+    finally:
+        gc.enable()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import sys
 import urllib.parse
 import zlib
 from collections.abc import Generator
@@ -541,6 +542,20 @@ def test_polls_wait_the_interval_and_return_the_whole_token() -> None:
     for secret in ("ACCESS-SECRET", "REFRESH-SECRET", "ID-SECRET"):
         assert secret not in repr(token)
         assert secret not in str(token)
+
+
+@pytest.mark.parametrize("error", ["authorization_pending", "slow_down"])
+def test_a_login_waiting_for_its_next_poll_keeps_neither_request_nor_answer(error: str) -> None:
+    # A service may have thousands of logins waiting: what one poll sent and got ends with it.
+    flow = start_polling().flow
+    assert isinstance(flow.send(None), Sleep)
+    request = flow.send(None)
+    assert isinstance(request, Request)
+    answer = json_response(400, {"error": error})
+    assert isinstance(flow.send(answer), Sleep)
+    only_here = object()  # referred to by this function alone, like `request` and `answer` now
+    assert sys.getrefcount(request) == sys.getrefcount(answer) == sys.getrefcount(only_here)
+    flow.close()
 
 
 def test_slow_down_adds_5_seconds_for_this_and_all_later_polls() -> None:

@@ -22,12 +22,11 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
-from types import MappingProxyType
 from typing import Any, Literal, Protocol, TypeAlias
 
 from loctocat._dpop import DPoP, DPoPKey, Nonces
 from loctocat._handlers import Handler
-from loctocat._models import LoctocatAuthInfo, Token
+from loctocat._models import LoctocatAuthInfo, Token, read_only
 from loctocat._text import printable
 from loctocat.errors import (
     ConfigurationError,
@@ -844,7 +843,7 @@ def parse_device_response(
         "expires_in",
         "interval",
     }
-    extra = MappingProxyType({k: v for k, v in data.items() if k not in known})
+    extra = read_only({k: v for k, v in data.items() if k not in known})
     assert isinstance(result, Response)  # fail_fast_answer raised otherwise
     info = LoctocatAuthInfo(
         device_code=device_code,
@@ -914,6 +913,9 @@ class _Pending:
     """authorization_pending: ask again after the interval."""
 
 
+_PENDING = _Pending()
+
+
 @dataclass(frozen=True, slots=True)
 class _SlowDown:
     """slow_down, with the server's new interval if it sent one (GitHub does)."""
@@ -949,7 +951,7 @@ def judge_token_response(
     if error is not None:
         assert data is not None
         if _meaning(error, quirks) == "authorization_pending":
-            return _Pending()
+            return _PENDING
         if _meaning(error, quirks) == "slow_down":
             return _SlowDown(_seconds_field(data, "interval", request))
         return error
@@ -984,7 +986,7 @@ def parse_token(data: Mapping[str, Any], request: Request, received_at: datetime
         refresh_token=refresh_token,
         scope=scope,
         id_token=id_token,
-        extra=MappingProxyType({k: v for k, v in data.items() if k not in known}),
+        extra=read_only({k: v for k, v in data.items() if k not in known}),
         received_at=received_at,
     )
 
@@ -1048,13 +1050,8 @@ def poll_flow(
             raise _deadline_error(grant, last_failure)
         # "the client SHOULD wait at least `interval` seconds between polling requests"
         yield Sleep(wait)
-        request = token_request(config, grant.auth_info)
-        if grant.timeout_at < math.inf:
-            # The caller's deadline bounds each request too, not only the waits between them.
-            request = dataclasses.replace(request, timeout=max(0.0, grant.timeout_at - clock()))
-        result = yield from exchange(config, request)
         polls += 1
-        outcome = judge_token_response(request, result, config.quirks)
+        outcome = yield from _poll_once(config, grant, clock)
 
         if isinstance(outcome, _Unavailable):
             # §3.5: "clients MUST unilaterally reduce their polling frequency before retrying.
@@ -1072,11 +1069,11 @@ def poll_flow(
         failures = 0
         if isinstance(outcome, Token):
             log.debug("poll %d: token received", polls)
-            return (yield from verified(config, bound(outcome, request)))
+            return (yield from verified(config, outcome))
 
-        error = outcome if isinstance(outcome, ServerError) else _pending_error(outcome)
-        handler = handlers.get(error.error)
+        handler = handlers.get(_error_code(outcome))
         if handler is not None:
+            error = outcome if isinstance(outcome, ServerError) else _pending_error(outcome)
             yield CallHandler(handler, error)
             if not handler.continue_on_error:
                 raise error
@@ -1092,9 +1089,24 @@ def poll_flow(
             log.debug("poll %d: authorization_pending", polls)
         elif handler is None:
             # access_denied, expired_token, and every other error end the flow.
-            log.debug("poll %d: %s", polls, printable(error.error))
-            raise error
+            log.debug("poll %d: %s", polls, printable(outcome.error))
+            raise outcome
         wait = interval
+
+
+def _poll_once(
+    config: ClientConfig, grant: PendingGrant, clock: Callable[[], float]
+) -> Generator[Effect, Any, PollOutcome]:
+    """One token request and what its answer means (a token comes bound to the request's DPoP
+    key). The request and the answer end with it: a login waiting for its next poll keeps
+    neither (a service may have thousands waiting)."""
+    request = token_request(config, grant.auth_info)
+    if grant.timeout_at < math.inf:
+        # The caller's deadline bounds each request too, not only the waits between them.
+        request = dataclasses.replace(request, timeout=max(0.0, grant.timeout_at - clock()))
+    result = yield from exchange(config, request)
+    outcome = judge_token_response(request, result, config.quirks)
+    return bound(outcome, request) if isinstance(outcome, Token) else outcome
 
 
 def verified(
@@ -1120,9 +1132,14 @@ def login_flow(
     return token
 
 
+def _error_code(outcome: _Pending | _SlowDown | ServerError) -> str:
+    if isinstance(outcome, ServerError):
+        return outcome.error
+    return "slow_down" if isinstance(outcome, _SlowDown) else "authorization_pending"
+
+
 def _pending_error(outcome: _Pending | _SlowDown) -> ServerError:
-    code = "slow_down" if isinstance(outcome, _SlowDown) else "authorization_pending"
-    return ServerError(code)
+    return ServerError(_error_code(outcome))
 
 
 def _deadline_error(grant: PendingGrant, last_failure: str | None) -> ServerError | FlowTimeout:

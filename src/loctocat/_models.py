@@ -44,6 +44,16 @@ class _ExtraFields:
         raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
 
 
+# One read-only empty mapping shared by every object without extra fields: a service with
+# thousands of logins waiting keeps no empty dict per login.
+NO_ENTRIES: Mapping[str, Any] = MappingProxyType({})
+
+
+def read_only(entries: dict[str, Any]) -> Mapping[str, Any]:
+    """`entries` as a read-only mapping (the shared `NO_ENTRIES` when there are none)."""
+    return MappingProxyType(entries) if entries else NO_ENTRIES
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class LoctocatAuthInfo(_ExtraFields):
     """What the device authorization endpoint answered (RFC 8628 §3.2): the codes to show.
@@ -60,7 +70,7 @@ class LoctocatAuthInfo(_ExtraFields):
     expires_in: int
     interval: int
     verification_uri_complete: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    extra: Mapping[str, Any] = field(default_factory=lambda: NO_ENTRIES)
     #: When the codes expire, as an aware UTC datetime (now + expires_in when not given).
     expires_at: datetime = field(default=None)  # type: ignore[assignment]
 
@@ -176,7 +186,7 @@ class PendingLogin:
             expires_in=int(number("expires_in")),
             interval=int(number("interval")),
             verification_uri_complete=text("verification_uri_complete", optional=True),
-            extra=MappingProxyType(dict(extra)),
+            extra=read_only(dict(extra)),
             expires_at=expires_at.astimezone(UTC),
         )
         return cls(info, text("token_url"), text("client_id"), tuple(scopes), number("interval"))
@@ -275,7 +285,7 @@ class Token(_ExtraFields):
     #: The granted scope as the server sent it (space-separated), or None if it did not say.
     scope: str | None = None
     id_token: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    extra: Mapping[str, Any] = field(default_factory=lambda: NO_ENTRIES)
     #: When the answer was received, as an aware UTC datetime.
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: The ID token's claims, verified (signature, issuer, audience, times) when the token was
@@ -366,7 +376,7 @@ class Token(_ExtraFields):
         token = cls(
             **values,
             expires_at=expires_at,
-            extra=MappingProxyType(extra),
+            extra=read_only(extra),
             claims=claims,
             identity=None if identity is None else Identity.from_dict(identity),
         )

@@ -13,6 +13,7 @@ import contextvars
 import inspect
 import threading
 import time
+import weakref
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -25,7 +26,7 @@ from collections.abc import (
 )
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from datetime import UTC, datetime
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from loctocat import _flow
@@ -41,11 +42,13 @@ from loctocat._flow import (
     Sleep,
 )
 from loctocat._handlers import Handler
-from loctocat._models import Identity, LoctocatAuthInfo, PendingLogin, Token, WhoAmI
+from loctocat._models import NO_ENTRIES, Identity, LoctocatAuthInfo, PendingLogin, Token, WhoAmI
 from loctocat._transport import AsyncTransport, SyncTransport, on_asyncio
 from loctocat.errors import ConfigurationError, StoreError
 
 if TYPE_CHECKING:
+    import asyncio
+
     import anyio
     import httpx
 
@@ -230,12 +233,11 @@ class Authenticator:
         # The servers' DPoP nonces.
         self._dpop_nonces = Nonces()
         self._grant: PendingGrant | None = None
-        self._login_lock = threading.Lock()
         self._check_http_client(http_client)
         self._transport: Any = self._transport_class(
             http_client,  # type: ignore[arg-type]
             request_timeout,
-            self._endpoints,
+            None if http_client is not None else _weak_endpoints(self),
         )
         # Refuse a bad configuration now, before anything is sent.
         _check_seconds(request_timeout, "request_timeout", positive=True)
@@ -743,9 +745,15 @@ class Authenticator:
         store_lock: AbstractContextManager[object] = (
             self.store.lock(self.store_key()) if self.store is not None else nullcontext()
         )
-        with _not_within_itself(self), self._login_lock, store_lock:
+        with _not_within_itself(self), self._thread_lock(), store_lock:
             self._adopt_legacy_entry()
             yield
+
+    def _thread_lock(self) -> threading.Lock:
+        # Made on first use (an AsyncAuthenticator never needs one). dict.setdefault is one
+        # step under the GIL: threads racing here all get the same lock.
+        lock: threading.Lock = self.__dict__.setdefault("_login_lock", threading.Lock())
+        return lock
 
     def _run(self, flow: Flow[T], prompt: Prompt | None = None) -> T:
         return _drive(flow, lambda effect: self._perform(effect, prompt))
@@ -1090,7 +1098,7 @@ async def _drive_async(
     methods or partials: a login waiting between polls (a service may have thousands) holds
     as few objects as the event loop allows.
     """
-    sleep = _event_loop_sleep()
+    loop = _running_asyncio_loop()
     result: Any = None
     failure: Exception | None = None
     try:
@@ -1104,7 +1112,17 @@ async def _drive_async(
                 if type(effect) is Request:
                     result = await transport.send(effect)
                 elif type(effect) is Sleep:
-                    await sleep(effect.seconds)
+                    seconds, effect = effect.seconds, None  # (not kept while waiting)
+                    if loop is not None and seconds > 0:
+                        # asyncio.sleep's own steps, without a coroutine of its own.
+                        woken = loop.create_future()
+                        timer = loop.call_later(seconds, _wake, woken)
+                        try:
+                            await woken
+                        finally:
+                            timer.cancel()
+                    else:
+                        await _event_loop_sleep(seconds)
                 elif authenticator is not None:
                     result = await authenticator._perform_async(effect, prompt)
                 else:
@@ -1115,16 +1133,30 @@ async def _drive_async(
         flow.close()
 
 
-def _event_loop_sleep() -> Callable[[float], Awaitable[None]]:
-    """asyncio.sleep on asyncio (what anyio.sleep calls there, two calls further down),
-    anyio.sleep anywhere else."""
+def _running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop when it is asyncio's (None under trio)."""
     if on_asyncio():
         import asyncio
 
-        return asyncio.sleep
+        return asyncio.get_running_loop()
+    return None
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():  # (cancelled meanwhile)
+        future.set_result(None)
+
+
+async def _event_loop_sleep(seconds: float) -> None:
+    """Wait on the running event loop: asyncio.sleep on asyncio, anyio.sleep elsewhere."""
+    if on_asyncio():
+        import asyncio
+
+        await asyncio.sleep(seconds)
+        return
     import anyio
 
-    return anyio.sleep
+    await anyio.sleep(seconds)
 
 
 def _event_loop_clock() -> Callable[[], float]:
@@ -1132,7 +1164,11 @@ def _event_loop_clock() -> Callable[[], float]:
     if on_asyncio():
         import asyncio
 
-        return asyncio.get_running_loop().time
+        loop = asyncio.get_running_loop()
+        if type(loop).time is asyncio.BaseEventLoop.time:
+            # What asyncio's own loops read: the function itself, not a method per login.
+            return time.monotonic
+        return loop.time
     import anyio
 
     return anyio.current_time
@@ -1271,6 +1307,19 @@ def _showing(prompt: Prompt) -> Iterator[Prompt]:
         prompt.close()
 
 
+def _weak_endpoints(authenticator: Authenticator) -> Callable[[], tuple[str, ...]]:
+    """The authenticator's URLs for its transport, held weakly: a transport that held the
+    authenticator would make a reference cycle, and every authenticator dropped, with its token
+    and its HTTP client, would stay in memory until a full garbage collection."""
+    reference = weakref.ref(authenticator)
+
+    def endpoints() -> tuple[str, ...]:
+        alive = reference()
+        return () if alive is None else alive._endpoints()
+
+    return endpoints
+
+
 def _check_seconds(value: object, name: str, *, positive: bool) -> None:
     """Refuse a number of seconds that is not one (nan, infinite, negative, too large)."""
     import threading
@@ -1302,13 +1351,9 @@ def _scopes_tuple(scopes: Iterable[str] | str | None) -> tuple[str, ...]:
     return result
 
 
-# What an authenticator without extra parameters shares with all others (read only).
-_NO_PARAMS: Mapping[str, str] = MappingProxyType({})
-
-
 def _string_params(params: Mapping[str, object], what: str) -> Mapping[str, str]:
     if not params:
-        return _NO_PARAMS
+        return NO_ENTRIES
     result: dict[str, str] = {}
     for name, value in params.items():
         if value is None:
