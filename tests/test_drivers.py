@@ -428,3 +428,28 @@ async def test_an_async_authenticator_is_freed_when_dropped(
             assert ref() is None
     finally:
         gc.enable()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_requests_leave_no_timers_behind_in_asyncio() -> None:
+    # A timer per request would stay in the loop's heap, cancelled, until its deadline came
+    # (behind the timers of logins waiting for their next poll): thousands of them in a
+    # service polling for thousands of logins.
+    import asyncio
+
+    server = FakeAuthorizationServer(interval=0)
+    loop = asyncio.get_running_loop()
+    scheduled = loop._scheduled  # type: ignore[attr-defined]
+    waiting = asyncio.create_task(asyncio.sleep(300))  # another login, waiting to poll
+    await asyncio.sleep(0)
+    async with httpx.AsyncClient(transport=server.transport()) as client:
+        before = len(scheduled)
+        for _ in range(20):
+            server.plan("pending", "approve")
+            auth = async_authenticator(server, http_client=client, request_timeout=600)
+            await auth.ping()
+            await auth.poll()
+        assert len(server.requests) == 60
+        assert len(scheduled) - before <= 1  # the one timer that keeps every deadline
+    waiting.cancel()

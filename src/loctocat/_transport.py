@@ -7,17 +7,23 @@ decoding is the core's job, under its size cap), or a `TransportFailure`.
 
 The deadline rule, for both: the whole request (connecting, TLS, sending, the answer's
 headers, interim 1xx answers, the body) ends within `min(request_timeout, request.timeout)`
-seconds. The async transport gets that from a cancel scope. The sync one cannot interrupt a
-blocking read from outside, so on the client it builds itself, every socket operation is
-given only the time left until the deadline (`_DeadlineBackend`); on a client of yours it is
-checked between the chunks of the body, and each read is bounded by your client's timeout.
+seconds. The async transport cancels the request when it comes (on asyncio, one timer per
+event loop keeps the deadlines of all requests; on trio, a cancel scope). The sync one cannot
+interrupt a blocking read from outside, so on the client it builds itself, every socket
+operation is given only the time left until the deadline (`_DeadlineBackend`); on a client of
+yours it is checked between the chunks of the body, and each read is bounded by your
+client's timeout.
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
+import math
+import sys
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
@@ -33,6 +39,8 @@ from loctocat._flow import (
 )
 
 if TYPE_CHECKING:
+    import asyncio
+
     import httpcore
     import httpx
 
@@ -128,7 +136,7 @@ class AsyncTransport(_Transport["httpx.AsyncClient"]):
         reading = _Reading(request)
         try:
             if on_asyncio():
-                await _within_asyncio_timeout(seconds, reading, client)
+                await _within_asyncio_deadline(seconds, reading, client)
             else:
                 await _within_cancel_scope(seconds, reading, client)
         except httpx.RequestError as exc:
@@ -178,23 +186,108 @@ class _Reading:
             self.answer = _response(response, bytes(body), received_at)
 
 
-async def _within_asyncio_timeout(
+async def _within_asyncio_deadline(
     seconds: float, reading: _Reading, client: httpx.AsyncClient
 ) -> None:
-    """`reading.send()` bounded by asyncio's own timeout: on asyncio, it costs less than an
-    anyio cancel scope (which does the same through the task's cancellation)."""
+    """`reading.send()` ended by its deadline the way asyncio.timeout() ends it (the task is
+    cancelled, and the cancellation taken back), with one timer for all requests of the loop
+    (`_AsyncioDeadlines`)."""
     import asyncio
 
-    scope = asyncio.timeout(seconds)
     loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None  # (a coroutine on asyncio runs in a task)
+    deadlines = _asyncio_deadlines(loop)
+    cancelling = task.cancelling()
+    deadlines.start(loop, task, seconds)
     # Ending the read early is the deadline come now; the answer is kept (`reading.answer`).
-    reading.stop = lambda: scope.reschedule(loop.time())
+    reading.stop = lambda: deadlines.expire_soon(loop, task)
     try:
-        async with scope:
-            await reading.send(client, seconds)
-    except TimeoutError:
-        if not scope.expired():
-            raise
+        await reading.send(client, seconds)
+    except asyncio.CancelledError:
+        if deadlines.end(task) and task.uncancel() <= cancelling:
+            return  # the deadline ended it, and no one else asked to cancel
+        raise
+    except BaseException:
+        if deadlines.end(task):
+            task.uncancel()
+        raise
+    if deadlines.end(task):
+        task.uncancel()  # cancelled as it finished, and the request did not see it
+
+
+class _AsyncioDeadlines:
+    """The deadlines of the requests in flight on one asyncio event loop, kept with one timer.
+
+    A timer per request would stay in the loop's heap after the request, cancelled, until it
+    came due: thousands of them with thousands of logins polling, each also pushed through
+    the heap. Here a request costs a dict entry; the one timer moves only for a deadline
+    that comes before it, and comes again at most every `_DEADLINE_GRANULARITY` seconds.
+    """
+
+    def __init__(self) -> None:
+        self._due: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def start(
+        self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], seconds: float
+    ) -> None:
+        deadline = loop.time() + seconds
+        self._due[task] = deadline
+        if self._timer is None or deadline < self._timer.when():
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = loop.call_at(deadline, self._come_due, loop)
+
+    def expire_soon(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
+        """End the task's request on the loop's next turn, as if its deadline had come."""
+        if task in self._due:
+            self._due[task] = -math.inf
+            loop.call_soon(self._expire, loop)
+
+    def end(self, task: asyncio.Task[Any]) -> bool:
+        """The task's request is over: whether its deadline cancelled the task."""
+        self._due.pop(task, None)
+        if task in self._expired:
+            self._expired.remove(task)
+            return True
+        return False
+
+    def _come_due(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        self._expire(loop)
+        if self._due and self._timer is None:
+            when = max(min(self._due.values()), loop.time() + _DEADLINE_GRANULARITY)
+            self._timer = loop.call_at(when, self._come_due, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for task, deadline in list(self._due.items()):
+            if deadline <= now:
+                # Only a task still inside its request is in `_due`: it waits there, so the
+                # cancellation lands in the request, as asyncio.timeout()'s would.
+                del self._due[task]
+                self._expired.add(task)
+                task.cancel()
+
+
+#: How late a request may end after its deadline, at most: a bound on how often the one
+#: timer comes when many requests are past theirs.
+_DEADLINE_GRANULARITY = 0.01
+
+_loop_deadlines = threading.local()
+
+
+def _asyncio_deadlines(loop: asyncio.AbstractEventLoop) -> _AsyncioDeadlines:
+    """The deadlines of `loop`, the loop running in this thread (held weakly: a closed loop
+    goes, and the next one gets its own)."""
+    held: tuple[weakref.ref[asyncio.AbstractEventLoop], _AsyncioDeadlines] | None = getattr(
+        _loop_deadlines, "held", None
+    )
+    if held is None or held[0]() is not loop:
+        held = _loop_deadlines.held = (weakref.ref(loop), _AsyncioDeadlines())
+    return held[1]
 
 
 async def _within_cancel_scope(
@@ -217,6 +310,8 @@ async def _within_cancel_scope(
 
 def on_asyncio() -> bool:
     """Whether this task runs on asyncio (not trio): asyncio's own primitives are cheaper."""
+    if "trio" not in sys.modules:
+        return True  # anyio runs on asyncio or trio: without trio loaded, only asyncio can run
     sniffio = _sniffio()
     if sniffio is None:  # trio needs sniffio: without it, only asyncio can be running
         return True

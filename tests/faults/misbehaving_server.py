@@ -209,6 +209,19 @@ def trickle_headers(every: float = 0.2) -> Behaviour:
     return behave
 
 
+def endless_body(chunk: int = 64 * 1024) -> Behaviour:
+    """A 200 answer whose (chunked) body never ends, sent as fast as the peer reads it."""
+
+    def behave(exchange: Exchange) -> bool:
+        fields = [("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")]
+        exchange.send(head(200, fields))
+        piece = b"%x\r\n%s\r\n" % (chunk, b" " * chunk)
+        while True:
+            exchange.send(piece)  # until the peer hangs up (_Hangup)
+
+    return behave
+
+
 def endless_interim(every: float = 0.2) -> Behaviour:
     """`102 Processing` interim answers, one every `every` seconds, and never a final one."""
 

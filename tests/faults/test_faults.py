@@ -31,6 +31,7 @@ from misbehaving_server import (
     Behaviour,
     Endpoint,
     MisbehavingServer,
+    endless_body,
     endless_interim,
     garbage,
     html,
@@ -505,6 +506,30 @@ def check_expired(ping: Attempt, poll: Attempt | None, last_failure: str) -> Non
     # The deadline counts from the device request; a request in flight may overrun it by at
     # most request_timeout.
     assert EXPIRES_IN - 0.1 <= total <= EXPIRES_IN + REQUEST_TIMEOUT + SLACK, f"{total:.2f} s"
+
+
+# An answer that never ends is cut off once it is too large, not when the request's time is up:
+# a request timeout long enough to tell the two apart.
+ENDLESS_REQUEST_TIMEOUT = 30.0
+
+
+def test_sync_an_endless_answer_is_cut_off_once_too_large(server: MisbehavingServer) -> None:
+    server.script("device", endless_body())
+    auth = Authenticator(**{**options(server), "request_timeout": ENDLESS_REQUEST_TIMEOUT})
+    ping = attempt(auth.ping)
+    check_raised(ping, Fails(ProtocolError, "larger than"), ENDLESS_REQUEST_TIMEOUT / 3)
+    assert server.wait_until_idle(), f"{server.connections_open} connection(s) left open"
+
+
+@pytest.mark.anyio
+async def test_async_an_endless_answer_is_cut_off_once_too_large(
+    server: MisbehavingServer, anyio_backend: str
+) -> None:
+    server.script("device", endless_body())
+    auth = AsyncAuthenticator(**{**options(server), "request_timeout": ENDLESS_REQUEST_TIMEOUT})
+    ping = await attempt_async(auth.ping)
+    check_raised(ping, Fails(ProtocolError, "larger than"), ENDLESS_REQUEST_TIMEOUT / 3)
+    assert server.wait_until_idle(), f"{server.connections_open} connection(s) left open"
 
 
 @pytest.mark.parametrize("kind", list(PERSISTENT))
