@@ -446,6 +446,10 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
+# What json.loads(text, object_pairs_hook=...) makes for every call, made once.
+_JSON_FIELDS = json.JSONDecoder(object_pairs_hook=_reject_duplicate_keys)
+
+
 def _form_fields(text: str) -> dict[str, Any]:
     # A form repeating a field is refused as JSON repeating one is: which value to trust?
     return _reject_duplicate_keys(urllib.parse.parse_qsl(text, keep_blank_values=True))
@@ -485,6 +489,8 @@ def _decompressed(body: bytes, coding: str, request: Request) -> bytes:
 
 def _codings(header: str) -> list[str]:
     """The content codings a Content-Encoding header names, identity left out."""
+    if not header:
+        return []  # (most answers)
     codings = [c.strip().lower() for c in header.split(",")]
     return [c for c in codings if c and c != "identity"]
 
@@ -532,7 +538,7 @@ def decode_body(response: Response, request: Request) -> dict[str, Any] | None:
         text = body.decode("utf-8")
         if content_type == "application/x-www-form-urlencoded":
             return _form_fields(text)
-        data = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+        data = _JSON_FIELDS.decode(text)
     except RecursionError:
         return None  # JSON nested a thousand deep is no token answer
     except (UnicodeDecodeError, ValueError) as exc:
