@@ -453,3 +453,25 @@ async def test_requests_leave_no_timers_behind_in_asyncio() -> None:
         assert len(server.requests) == 60
         assert len(scheduled) - before <= 1  # the one timer that keeps every deadline
     waiting.cancel()
+
+
+def test_a_closed_event_loop_is_not_kept_alive() -> None:
+    # A worker thread running asyncio.run() per job must not keep each closed loop around.
+    import asyncio
+
+    server = FakeAuthorizationServer(interval=0)
+    server.plan("approve")
+
+    async def login() -> None:
+        async with httpx.AsyncClient(transport=server.transport()) as client:
+            auth = async_authenticator(server, http_client=client, request_timeout=600)
+            await auth.ping()
+            await auth.poll()
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(login())
+    loop.close()
+    closed = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert closed() is None

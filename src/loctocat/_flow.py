@@ -1057,7 +1057,7 @@ def poll_flow(
         # "the client SHOULD wait at least `interval` seconds between polling requests"
         yield Sleep(wait)
         polls += 1
-        outcome = yield from _poll_once(config, grant, clock)
+        outcome = yield from _poll_once(config, grant, clock, polls)
 
         if isinstance(outcome, _Unavailable):
             # §3.5: "clients MUST unilaterally reduce their polling frequency before retrying.
@@ -1074,7 +1074,6 @@ def poll_flow(
             continue
         failures = 0
         if isinstance(outcome, Token):
-            log.debug("poll %d: token received", polls)
             return (yield from verified(config, outcome))
 
         handler = handlers.get(_error_code(outcome))
@@ -1101,7 +1100,7 @@ def poll_flow(
 
 
 def _poll_once(
-    config: ClientConfig, grant: PendingGrant, clock: Callable[[], float]
+    config: ClientConfig, grant: PendingGrant, clock: Callable[[], float], poll: int
 ) -> Generator[Effect, Any, PollOutcome]:
     """One token request and what its answer means (a token comes bound to the request's DPoP
     key). The request and the answer end with it: a login waiting for its next poll keeps
@@ -1112,7 +1111,10 @@ def _poll_once(
         request = dataclasses.replace(request, timeout=max(0.0, grant.timeout_at - clock()))
     result = yield from exchange(config, request)
     outcome = judge_token_response(request, result, config.quirks)
-    return bound(outcome, request) if isinstance(outcome, Token) else outcome
+    if not isinstance(outcome, Token):
+        return outcome
+    log.debug("poll %d: token received", poll)
+    return bound(outcome, request)
 
 
 def verified(

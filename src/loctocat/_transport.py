@@ -166,7 +166,8 @@ class _Reading:
         # too large): by cancelling, since `break` would abandon httpx's async generators
         # unclosed.
         self.body_scope: Callable[[], AbstractContextManager[object]] = nullcontext
-        self.stop: Callable[[], object] = lambda: None
+        # Called with this reading (holding nothing that holds it: no reference cycle).
+        self.stop: Callable[[_Reading], object] = _keep_reading
 
     async def send(self, client: httpx.AsyncClient, seconds: float) -> None:
         request = self.request
@@ -182,8 +183,12 @@ class _Reading:
                     if len(body) > request.max_body_bytes:
                         # Enough to know it is too large; the core says so.
                         self.answer = _response(response, bytes(body), received_at)
-                        self.stop()
+                        self.stop(self)
             self.answer = _response(response, bytes(body), received_at)
+
+
+def _keep_reading(reading: _Reading) -> None:
+    """(Until the transport says how to stop.)"""
 
 
 async def _within_asyncio_deadline(
@@ -199,20 +204,20 @@ async def _within_asyncio_deadline(
     assert task is not None  # (a coroutine on asyncio runs in a task)
     deadlines = _asyncio_deadlines(loop)
     cancelling = task.cancelling()
-    deadlines.start(loop, task, seconds)
     # Ending the read early is the deadline come now; the answer is kept (`reading.answer`).
-    reading.stop = lambda: deadlines.expire_soon(loop, task)
+    reading.stop = deadlines.expire_soon
     try:
+        deadlines.start(loop, reading, task, seconds)
         await reading.send(client, seconds)
     except asyncio.CancelledError:
-        if deadlines.end(task) and task.uncancel() <= cancelling:
+        if deadlines.end(reading) and task.uncancel() <= cancelling:
             return  # the deadline ended it, and no one else asked to cancel
         raise
     except BaseException:
-        if deadlines.end(task):
+        if deadlines.end(reading):
             task.uncancel()
         raise
-    if deadlines.end(task):
+    if deadlines.end(reading):
         task.uncancel()  # cancelled as it finished, and the request did not see it
 
 
@@ -223,52 +228,76 @@ class _AsyncioDeadlines:
     came due: thousands of them with thousands of logins polling, each also pushed through
     the heap. Here a request costs a dict entry; the one timer moves only for a deadline
     that comes before it, and comes again at most every `_DEADLINE_GRANULARITY` seconds.
+    Entries are per request, not per task: a request made while another waits in the same
+    task (an auth flow or an event hook of the client) keeps its own deadline, as nested
+    asyncio.timeout() blocks do.
     """
 
     def __init__(self) -> None:
-        self._due: dict[asyncio.Task[Any], float] = {}
-        self._expired: set[asyncio.Task[Any]] = set()
-        self._timer: asyncio.TimerHandle | None = None
+        self._due: dict[_Reading, tuple[asyncio.Task[Any], float]] = {}
+        self._expired: set[_Reading] = set()
+        # Held weakly: the loop holds it while it is scheduled, and a closed loop drops it
+        # (and with it the loop). When it is set to come, kept here: not every loop's timer
+        # handles say (a handle of qasync's, or of uvloop's for a delay under 1 ms, does not).
+        self._timer: weakref.ref[asyncio.Handle] | None = None
+        self._timer_when = math.inf
 
     def start(
-        self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], seconds: float
+        self,
+        loop: asyncio.AbstractEventLoop,
+        reading: _Reading,
+        task: asyncio.Task[Any],
+        seconds: float,
     ) -> None:
         deadline = loop.time() + seconds
-        self._due[task] = deadline
-        if self._timer is None or deadline < self._timer.when():
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = loop.call_at(deadline, self._come_due, loop)
+        if self._armed() is None or deadline < self._timer_when:
+            self._arm(loop, deadline)
+        self._due[reading] = (task, deadline)
 
-    def expire_soon(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
-        """End the task's request on the loop's next turn, as if its deadline had come."""
-        if task in self._due:
-            self._due[task] = -math.inf
+    def expire_soon(self, reading: _Reading) -> None:
+        """End this request on the loop's next turn, as if its deadline had come."""
+        import asyncio
+
+        entry = self._due.get(reading)
+        if entry is not None:
+            self._due[reading] = (entry[0], -math.inf)
+            loop = asyncio.get_running_loop()
             loop.call_soon(self._expire, loop)
 
-    def end(self, task: asyncio.Task[Any]) -> bool:
-        """The task's request is over: whether its deadline cancelled the task."""
-        self._due.pop(task, None)
-        if task in self._expired:
-            self._expired.remove(task)
+    def end(self, reading: _Reading) -> bool:
+        """The request is over: whether its deadline cancelled its task."""
+        self._due.pop(reading, None)
+        if reading in self._expired:
+            self._expired.remove(reading)
             return True
         return False
 
+    def _armed(self) -> asyncio.Handle | None:
+        timer = self._timer() if self._timer is not None else None
+        return None if timer is None or timer.cancelled() else timer
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        timer = self._armed()
+        if timer is not None:
+            timer.cancel()
+        self._timer = weakref.ref(loop.call_at(when, self._come_due, loop))
+        self._timer_when = when
+
     def _come_due(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._timer = None
+        self._timer, self._timer_when = None, math.inf
         self._expire(loop)
-        if self._due and self._timer is None:
-            when = max(min(self._due.values()), loop.time() + _DEADLINE_GRANULARITY)
-            self._timer = loop.call_at(when, self._come_due, loop)
+        if self._due and self._armed() is None:
+            earliest = min(deadline for _, deadline in self._due.values())
+            self._arm(loop, max(earliest, loop.time() + _DEADLINE_GRANULARITY))
 
     def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
-        for task, deadline in list(self._due.items()):
+        for reading, (task, deadline) in list(self._due.items()):
             if deadline <= now:
-                # Only a task still inside its request is in `_due`: it waits there, so the
+                # Only a request still in flight is in `_due`: its task waits in it, so the
                 # cancellation lands in the request, as asyncio.timeout()'s would.
-                del self._due[task]
-                self._expired.add(task)
+                del self._due[reading]
+                self._expired.add(reading)
                 task.cancel()
 
 
@@ -299,7 +328,7 @@ async def _within_cancel_scope(
     def body_scope() -> anyio.CancelScope:
         # A scope of its own to stop reading, so that closing the answer is not cancelled.
         scope = anyio.CancelScope()
-        reading.stop = scope.cancel
+        reading.stop = lambda _: scope.cancel()
         return scope
 
     reading.body_scope = body_scope

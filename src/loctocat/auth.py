@@ -1165,13 +1165,19 @@ def _event_loop_clock() -> Callable[[], float]:
         import asyncio
 
         loop = asyncio.get_running_loop()
-        if type(loop).time is asyncio.BaseEventLoop.time:
-            # What asyncio's own loops read: the function itself, not a method per login.
-            return time.monotonic
+        if type(loop).time is asyncio.BaseEventLoop.time and "time" not in vars(loop):
+            # What asyncio's own loops read, through a function: no bound method per login.
+            return _monotonic
         return loop.time
     import anyio
 
     return anyio.current_time
+
+
+def _monotonic() -> float:
+    # time.monotonic looked up at each call, as asyncio.BaseEventLoop.time does (a test that
+    # patches it sees the flow and the loop agree).
+    return time.monotonic()
 
 
 def _can_try(lock: object) -> bool:

@@ -9,6 +9,7 @@ recovers, and protocol violations end the flow. Exception types are asserted exa
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import gzip
@@ -530,6 +531,71 @@ async def test_async_an_endless_answer_is_cut_off_once_too_large(
     ping = await attempt_async(auth.ping)
     check_raised(ping, Fails(ProtocolError, "larger than"), ENDLESS_REQUEST_TIMEOUT / 3)
     assert server.wait_until_idle(), f"{server.connections_open} connection(s) left open"
+
+
+@pytest.mark.anyio
+async def test_a_request_made_while_another_is_in_flight_keeps_both_deadlines(
+    server: MisbehavingServer, anyio_backend: str
+) -> None:
+    # The client's event hook logs in elsewhere first (one task, two requests in flight): the
+    # outer request still ends at its own deadline, though its answer trickles in forever.
+    server.script("device", respond(), trickle_headers(0.2))
+
+    async def hook(request: httpx.Request) -> None:
+        async with AsyncAuthenticator(**options(server)) as elsewhere:
+            await elsewhere.ping()
+
+    async with httpx.AsyncClient(event_hooks={"request": [hook]}) as client:
+        auth = AsyncAuthenticator(**options(server, client))
+        ping = await attempt_async(auth.ping)
+    check_raised(ping, Fails(TransportError, _TRICKLED), REQUEST_TIMEOUT + SLACK)
+    assert len(server.requests_to("device")) == 2
+
+
+class _PlainHandle:
+    """A timer handle that cannot say when it comes (qasync's loop hands out such)."""
+
+    __slots__ = ("__weakref__", "_source_traceback", "_timer")
+
+    def __init__(self, timer: asyncio.TimerHandle) -> None:
+        self._timer = timer
+        self._source_traceback = None  # (asyncio's call_later looks)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def cancelled(self) -> bool:
+        return self._timer.cancelled()
+
+
+class _LoopWithPlainHandles(asyncio.SelectorEventLoop):
+    def __init__(self) -> None:
+        super().__init__()
+        self.handles: list[_PlainHandle] = []  # kept, as that loop keeps its own
+
+    def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> Any:
+        handle = _PlainHandle(super().call_at(when, callback, *args, context=context))
+        self.handles.append(handle)
+        return handle
+
+
+def test_deadlines_on_a_loop_whose_timers_cannot_say_when_they_come(
+    server: MisbehavingServer,
+) -> None:
+    server.script("token", trickle_headers(0.2))
+
+    async def login() -> tuple[Attempt, Attempt]:
+        auth = AsyncAuthenticator(**options(server))
+        ping = await attempt_async(auth.ping)
+        return ping, await attempt_async(auth.poll)
+
+    with asyncio.Runner(loop_factory=_LoopWithPlainHandles) as runner:
+        ping, poll = runner.run(login())
+    assert ping.error is None, repr(ping.error)
+    # The trickled answer ended at its deadline, and the next poll got the token.
+    check_token(poll, server)
+    assert len(server.requests_to("token")) == 2
+    assert poll.elapsed <= MIN_INTERVAL * 4 + REQUEST_TIMEOUT + SLACK, f"{poll.elapsed:.2f} s"
 
 
 @pytest.mark.parametrize("kind", list(PERSISTENT))
