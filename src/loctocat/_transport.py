@@ -213,12 +213,10 @@ async def _within_asyncio_deadline(
         if deadlines.end(reading) and task.uncancel() <= cancelling:
             return  # the deadline ended it, and no one else asked to cancel
         raise
-    except BaseException:
+    finally:
+        # Any other ending: the request is over, and a cancellation it never saw taken back.
         if deadlines.end(reading):
             task.uncancel()
-        raise
-    if deadlines.end(reading):
-        task.uncancel()  # cancelled as it finished, and the request did not see it
 
 
 class _AsyncioDeadlines:
