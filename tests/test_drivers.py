@@ -29,8 +29,8 @@ from loctocat import (
     Token,
     TransportError,
 )
-from loctocat._flow import DEVICE_CODE_GRANT
-from loctocat.testing import FakeAuthorizationServer, Fault
+from loctocat._flow import ACCEPT_ENCODING, DEVICE_CODE_GRANT
+from loctocat.testing import FakeAuthorizationServer, Fault, RecordedRequest
 
 
 @pytest.fixture
@@ -186,6 +186,51 @@ def test_a_users_http_client_is_used_and_left_open(server: FakeAuthorizationServ
         auth.poll()
         assert not client.is_closed
     assert server.requests[0].headers["x-trace"] == "1"
+
+
+#: Defaults of a user's client, three of them named as headers loctocat sends.
+CLASHING_DEFAULTS = {"Accept": "text/html", "Accept-Encoding": "br", "User-Agent": "mine/1"}
+
+
+def assert_client_defaults_kept(requests: list[RecordedRequest]) -> None:
+    """The client's own headers and cookies went along; loctocat's replaced those it names."""
+    for request in requests:
+        assert request.headers.get_list("accept") == ["application/json"]
+        assert request.headers.get_list("accept-encoding") == [ACCEPT_ENCODING]
+        assert [agent.split("/")[0] for agent in request.headers.get_list("user-agent")] == [
+            "loctocat"
+        ]
+        assert request.headers["x-trace"] == "1"
+        assert request.headers["cookie"] == "session=s1"
+
+
+def test_a_users_client_sends_its_defaults_but_loctocats_headers(
+    server: FakeAuthorizationServer,
+) -> None:
+    server.plan("pending", "approve")
+    with httpx.Client(
+        headers={**CLASHING_DEFAULTS, "X-Trace": "1"}, cookies={"session": "s1"}
+    ) as client:
+        auth = authenticator(server, http_client=client)
+        auth.ping()
+        auth.poll()
+    assert len(server.requests) == 3
+    assert_client_defaults_kept(server.requests)
+
+
+@pytest.mark.anyio
+async def test_a_users_async_client_sends_its_defaults_but_loctocats_headers(
+    server: FakeAuthorizationServer,
+) -> None:
+    server.plan("pending", "approve")
+    async with httpx.AsyncClient(
+        headers={**CLASHING_DEFAULTS, "X-Trace": "1"}, cookies={"session": "s1"}
+    ) as client:
+        auth = async_authenticator(server, http_client=client)
+        await auth.ping()
+        await auth.poll()
+    assert len(server.requests) == 3
+    assert_client_defaults_kept(server.requests)
 
 
 def test_the_wrong_kind_of_http_client_is_refused(server: FakeAuthorizationServer) -> None:
