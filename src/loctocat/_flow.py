@@ -363,7 +363,14 @@ def device_authorization_request(config: ClientConfig) -> Request:
         form.append((config.quirks.scope_param, " ".join(config.scopes)))
     form.extend(config.device_params.items())
     headers = client_headers(config, authenticate=authenticate)
-    return Request(config.device_authorization_url, tuple(form), headers, _DEVICE_ENDPOINT)
+    return Request(
+        config.device_authorization_url,
+        tuple(form),
+        headers,
+        _DEVICE_ENDPOINT,
+        # The caller's deadline bounds this request too (the user waits on it).
+        timeout=config.timeout,
+    )
 
 
 def token_request(config: ClientConfig, auth_info: LoctocatAuthInfo) -> Request:
@@ -661,17 +668,10 @@ def oauth_error(
     A service that names its error otherwise (`Quirks.error_field`) is read there too, in an
     answer that is not a success.
     """
-    if data is None:
+    code = _oauth_error_code(data, response, quirks)
+    if code is None:
         return None
-    if "error" in data:
-        code = data["error"]
-    elif quirks.error_field is not None and not 200 <= response.status_code < 300:
-        code = data.get(quirks.error_field)
-        if code is None:
-            return None
-    else:
-        return None
-    code = code if isinstance(code, str) and code else repr(code)
+    assert data is not None  # (a code comes from the fields)
     description = data.get("error_description")
     uri = data.get("error_uri")
     return ServerError.from_code(
@@ -682,6 +682,23 @@ def oauth_error(
         meaning=quirks.error_aliases.get(code),
         hint=quirks.error_hints.get(code),
     )
+
+
+def _oauth_error_code(
+    data: Mapping[str, Any] | None, response: Response, quirks: Quirks
+) -> str | None:
+    """The error code of an answer (see `oauth_error`), as a non-empty string, or None."""
+    if data is None:
+        return None
+    if "error" in data:
+        code = data["error"]
+    elif quirks.error_field is not None and not 200 <= response.status_code < 300:
+        code = data.get(quirks.error_field)
+        if code is None:
+            return None
+    else:
+        return None
+    return code if isinstance(code, str) and code else repr(code)
 
 
 def _meaning(error: ServerError, quirks: Quirks) -> str:
@@ -869,7 +886,7 @@ def device_authorization_flow(
 ) -> Generator[Effect, Any, PendingGrant]:
     """RFC 8628 §3.1-3.2: ask for the codes. Returns the grant to poll for."""
     started = clock()
-    request = dataclasses.replace(device_authorization_request(config), timeout=config.timeout)
+    request = device_authorization_request(config)
     result = yield request
     info, interval = parse_device_response(config, request, result)
     log.debug(
@@ -948,18 +965,21 @@ def judge_token_response(
     if isinstance(read, TransportFailure):
         return _Unavailable(read.description)
     result, data = read
+    # Judged by the code first: the answer to almost every poll (authorization_pending) is
+    # not made into an error only to be dropped.
+    code = _oauth_error_code(data, result, quirks)
+    meaning = None if code is None else quirks.error_aliases.get(code, code)
+    # "Not now" (see `_busy`): a 5xx or 429 without an error code, or a transient code.
+    if (code is None and _is_unavailable(result)) or meaning in _TRANSIENT_ERROR_CODES:
+        shown = f" {printable(code)}" if code is not None else ""
+        return _Unavailable(f"HTTP {result.status_code}{shown}", retry_after_seconds(result))
+    if meaning == "authorization_pending":
+        return _PENDING
+    if meaning == "slow_down":
+        assert data is not None  # (a code comes from the fields)
+        return _SlowDown(_seconds_field(data, "interval", request))
     error = oauth_error(data, result, quirks)
-    if _busy(result, error, quirks) or (
-        error is not None and _meaning(error, quirks) in _TRANSIENT_ERROR_CODES
-    ):
-        code = f" {printable(error.error)}" if error is not None else ""
-        return _Unavailable(f"HTTP {result.status_code}{code}", retry_after_seconds(result))
     if error is not None:
-        assert data is not None
-        if _meaning(error, quirks) == "authorization_pending":
-            return _PENDING
-        if _meaning(error, quirks) == "slow_down":
-            return _SlowDown(_seconds_field(data, "interval", request))
         return error
     return parse_token(_successful_body(request, result, data), request, _arrival(result, request))
 

@@ -552,8 +552,13 @@ class _DeadlineBackend:
 
 
 def _response(response: httpx.Response, body: bytes, received_at: datetime) -> Response:
-    headers = {name.lower(): value for name, value in response.headers.items()}
-    return Response(response.status_code, headers, body, received_at)
+    return Response(response.status_code, _answer_headers(response), body, received_at)
+
+
+def _answer_headers(response: httpx.Response) -> dict[str, str]:
+    """The answer's headers by lower-case name (httpx's `items()` gives them so), a repeated
+    one with its values joined by ", "."""
+    return dict(response.headers.items())
 
 
 def _already_read(response: httpx.Response, request: Request, received_at: datetime) -> Response:
@@ -564,7 +569,7 @@ def _already_read(response: httpx.Response, request: Request, received_at: datet
     the core would refuse is still refused (the header is kept, the body dropped); otherwise
     the decoded body is handed over, capped.
     """
-    headers = {name.lower(): value for name, value in response.headers.items()}
+    headers = _answer_headers(response)
     if not decodable_coding(headers.get("content-encoding", "")):
         return Response(response.status_code, headers, b"", received_at)
     headers.pop("content-encoding", None)  # already undone

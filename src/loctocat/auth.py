@@ -44,6 +44,7 @@ from loctocat._flow import (
 from loctocat._handlers import Handler
 from loctocat._models import NO_ENTRIES, Identity, LoctocatAuthInfo, PendingLogin, Token, WhoAmI
 from loctocat._transport import AsyncTransport, SyncTransport, on_asyncio
+from loctocat._version import __version__
 from loctocat.errors import ConfigurationError, StoreError
 
 if TYPE_CHECKING:
@@ -83,6 +84,9 @@ if not TYPE_CHECKING:
 
 T = TypeVar("T")
 Flow = Generator[Any, Any, T]
+
+#: Sent with every request, as gh sends "GitHub CLI <version>".
+_USER_AGENT = f"loctocat/{__version__}"
 
 #: Seconds one HTTP request may take, from connecting to the last byte of the answer.
 DEFAULT_REQUEST_TIMEOUT = 10.0
@@ -1252,9 +1256,7 @@ def _prompt(
 
 
 def _user_agent() -> str:
-    from loctocat._version import version
-
-    return f"loctocat/{version()}"
+    return _USER_AGENT
 
 
 def _discovered_options(
