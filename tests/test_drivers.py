@@ -29,7 +29,8 @@ from loctocat import (
     Token,
     TransportError,
 )
-from loctocat._flow import ACCEPT_ENCODING, DEVICE_CODE_GRANT
+from loctocat._flow import ACCEPT_ENCODING, DEVICE_CODE_GRANT, Request
+from loctocat._transport import AsyncTransport, SyncTransport
 from loctocat.testing import FakeAuthorizationServer, Fault, RecordedRequest
 
 
@@ -231,6 +232,31 @@ async def test_a_users_async_client_sends_its_defaults_but_loctocats_headers(
         await auth.poll()
     assert len(server.requests) == 3
     assert_client_defaults_kept(server.requests)
+
+
+def non_ascii_request(server: FakeAuthorizationServer) -> Request:
+    """A request with a header value httpx would not send (WhoAmI(scheme=...) can make one)."""
+    headers = (("Accept", "application/json"), ("Authorization", "Bearér at-1"))
+    return Request(server.token_url, (("client_id", "c"),), headers, "token endpoint")
+
+
+def test_a_header_that_is_not_ascii_is_never_sent(server: FakeAuthorizationServer) -> None:
+    transport = SyncTransport(None, 5.0)
+    with pytest.raises(UnicodeEncodeError):
+        transport.send(non_ascii_request(server))
+    transport.close()
+    assert server.requests == []
+
+
+@pytest.mark.anyio
+async def test_a_header_that_is_not_ascii_is_never_sent_async(
+    server: FakeAuthorizationServer,
+) -> None:
+    transport = AsyncTransport(None, 5.0)
+    with pytest.raises(UnicodeEncodeError):
+        await transport.send(non_ascii_request(server))
+    await transport.aclose()
+    assert server.requests == []
 
 
 def test_the_wrong_kind_of_http_client_is_refused(server: FakeAuthorizationServer) -> None:

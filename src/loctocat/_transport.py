@@ -386,9 +386,13 @@ def _outgoing(
         extensions={"timeout": _timeouts(seconds)},
     )
     # Set one by one: passed to build_request, each default they replace would be taken out
-    # with two lookups and a scan of every header, a tenth of a poll's time.
+    # with two lookups and a scan of every header, a tenth of a poll's time. (The order of
+    # fields with different names carries no meaning in HTTP, RFC 9110 §5.3.)
     headers = outgoing.headers
     for name, value in _headers(request):
+        # ASCII only, as httpx insists when it merges them (it would send UTF-8 here): a
+        # value that is not raises UnicodeEncodeError and nothing is sent.
+        value.encode("ascii")
         headers[name] = value
     return outgoing
 
