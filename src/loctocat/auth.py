@@ -85,7 +85,7 @@ if not TYPE_CHECKING:
 T = TypeVar("T")
 Flow = Generator[Any, Any, T]
 
-#: Sent with every request, as gh sends "GitHub CLI <version>".
+#: Sent with every request: what is asking, and which version of it.
 _USER_AGENT = f"loctocat/{__version__}"
 
 #: Seconds one HTTP request may take, from connecting to the last byte of the answer.
