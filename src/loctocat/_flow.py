@@ -701,9 +701,9 @@ def _oauth_error_code(
     return code if isinstance(code, str) and code else repr(code)
 
 
-def _meaning(error: ServerError, quirks: Quirks) -> str:
-    """The standard code a (maybe service-specific) error code stands for."""
-    return quirks.error_aliases.get(error.error, error.error)
+def _meaning(code: str | None, quirks: Quirks) -> str | None:
+    """The standard code a (maybe service-specific) error code stands for (None: no code)."""
+    return None if code is None else quirks.error_aliases.get(code, code)
 
 
 def _is_unavailable(response: Response) -> bool:
@@ -733,8 +733,9 @@ def _read(
         raise
 
 
-def _busy(response: Response, error: ServerError | None, quirks: Quirks) -> bool:
-    """Whether an answer means "not now": a 5xx or 429 unless its body says otherwise.
+def _busy(response: Response, meaning: str | None) -> bool:
+    """Whether an answer means "not now": a 5xx or 429 unless its body says otherwise;
+    `meaning` is its error code's (`_meaning`), None without one.
 
     Such an answer whose body is an RFC 6749 error is judged by its code, as any other
     (Auth0 answers slow_down with 429); without one, or with a transient code, it is a
@@ -742,7 +743,7 @@ def _busy(response: Response, error: ServerError | None, quirks: Quirks) -> bool
     """
     if not _is_unavailable(response):
         return False
-    return error is None or _meaning(error, quirks) in _TRANSIENT_ERROR_CODES
+    return meaning is None or meaning in _TRANSIENT_ERROR_CODES
 
 
 def _arrival(response: Response, request: Request) -> datetime:
@@ -818,9 +819,8 @@ def fail_fast_answer(
         )
     result, data = read
     error = oauth_error(data, result, quirks)
-    if _busy(result, error, quirks) or (
-        error is not None and _meaning(error, quirks) == "slow_down"
-    ):
+    meaning = _meaning(None if error is None else error.error, quirks)
+    if _busy(result, meaning) or meaning == "slow_down":
         code = f" {error.error}" if error is not None else ""
         raise TransportError(
             f"the {request.endpoint} ({request.url}) is unavailable right now "
@@ -968,9 +968,8 @@ def judge_token_response(
     # Judged by the code first: the answer to almost every poll (authorization_pending) is
     # not made into an error only to be dropped.
     code = _oauth_error_code(data, result, quirks)
-    meaning = None if code is None else quirks.error_aliases.get(code, code)
-    # "Not now" (see `_busy`): a 5xx or 429 without an error code, or a transient code.
-    if (code is None and _is_unavailable(result)) or meaning in _TRANSIENT_ERROR_CODES:
+    meaning = _meaning(code, quirks)
+    if _busy(result, meaning) or meaning in _TRANSIENT_ERROR_CODES:
         shown = f" {printable(code)}" if code is not None else ""
         return _Unavailable(f"HTTP {result.status_code}{shown}", retry_after_seconds(result))
     if meaning == "authorization_pending":

@@ -329,7 +329,7 @@ class Authenticator:
             issuers=self.id_token_issuers,
             algorithms=self._id_token_algorithms or _oidc.ALGORITHMS,
             leeway=self.leeway,
-            user_agent=_user_agent(),
+            user_agent=_USER_AGENT,
             required=self.verify_id_token is True,
         )
 
@@ -346,7 +346,7 @@ class Authenticator:
             default_interval=self.poll_interval,
             min_interval=self.min_interval,
             timeout=self.timeout,
-            user_agent=_user_agent(),
+            user_agent=_USER_AGENT,
             quirks=self.quirks,
             id_token_check=self._id_token_check(),
             dpop_key=self._login_dpop_key(),
@@ -589,7 +589,7 @@ class Authenticator:
                 options.get("request_timeout", DEFAULT_REQUEST_TIMEOUT),
             )
             try:
-                metadata = _drive(_lifecycle.discovery_flow(issuer, _user_agent()), transport.send)
+                metadata = _drive(_lifecycle.discovery_flow(issuer, _USER_AGENT), transport.send)
             finally:
                 transport.close()
             _discovered[issuer] = metadata
@@ -905,7 +905,7 @@ class AsyncAuthenticator(Authenticator):
                 options.get("request_timeout", DEFAULT_REQUEST_TIMEOUT),
             )
             try:
-                flow = _lifecycle.discovery_flow(issuer, _user_agent())
+                flow = _lifecycle.discovery_flow(issuer, _USER_AGENT)
                 metadata = await _drive_async(flow, transport)
             finally:
                 await transport.aclose()
@@ -1253,10 +1253,6 @@ def _prompt(
         use_default_spinner=use_default_spinner,
         spinner=spinner,
     )
-
-
-def _user_agent() -> str:
-    return _USER_AGENT
 
 
 def _discovered_options(
