@@ -931,27 +931,37 @@ def resumed_grant(
 # --- Polling (RFC 8628 §3.4, §3.5) -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+# The three verdicts below never leave the core (it only asks `isinstance` of them), so they
+# are plain classes: a frozen dataclass costs ~0.4 ms at import to generate its methods, paid
+# before every first prompt.
+
+
 class _Pending:
     """authorization_pending: ask again after the interval."""
+
+    __slots__ = ()
 
 
 _PENDING = _Pending()
 
 
-@dataclass(frozen=True, slots=True)
 class _SlowDown:
     """slow_down, with the server's new interval if it sent one (GitHub does)."""
 
-    interval: int | None
+    __slots__ = ("interval",)
+
+    def __init__(self, interval: int | None) -> None:
+        self.interval = interval
 
 
-@dataclass(frozen=True, slots=True)
 class _Unavailable:
     """A transient failure: no answer, 5xx, 429, or a server_error code."""
 
-    description: str
-    retry_after: float | None = None
+    __slots__ = ("description", "retry_after")
+
+    def __init__(self, description: str, retry_after: float | None = None) -> None:
+        self.description = description
+        self.retry_after = retry_after
 
 
 PollOutcome: TypeAlias = Token | _Pending | _SlowDown | _Unavailable | ServerError
