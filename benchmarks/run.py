@@ -572,7 +572,10 @@ def round_ratios(ours: list[dict[str, Any]], floor: list[dict[str, Any]]) -> lis
 def profile(n: int, interval: int) -> str:
     """pyinstrument over loctocat 2's scale run in memory: where its per-poll CPU goes."""
     text = RESULTS / "profile_scale_loctocat2.txt"
-    cmd = [str(PY), "-m", "pyinstrument", "-o", str(text)]
+    # A sample every 0.1 ms: pyinstrument samples on the wall clock, and at its default 1 ms a
+    # poll's work (~0.2 ms, between long waits) never fills a sample and is counted to
+    # `epoll.poll`, which then is all the profile shows.
+    cmd = [str(PY), "-m", "pyinstrument", "-i", "0.0001", "-o", str(text)]
     out = RESULTS / ".profile.json"
     subprocess.run(
         [*cmd, str(SCENARIOS / "scale_loctocat2.py"), str(n), "memory", str(interval), str(out)],
