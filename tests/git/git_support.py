@@ -126,23 +126,25 @@ def _handler_for(server: GitServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             body = self._body()
             user = self._user()
+            # Each request is recorded before its answer goes out: once git has the answer it
+            # may exit, and a test then reading the record must find the request there.
             if user is None:
+                server.record(GitRequest(self.command, self.path, None, 401, self._chunked()))
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", f'Basic realm="{REALM}"')
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(UNAUTHORIZED_BODY)))
                 self.end_headers()
                 self.wfile.write(UNAUTHORIZED_BODY)
-                server.record(GitRequest(self.command, self.path, None, 401, self._chunked()))
                 return
             status, headers, content = self._backend(user, body)
+            server.record(GitRequest(self.command, self.path, user, status, self._chunked()))
             self.send_response(status)
             for name, value in headers:
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(content)))
             self.end_headers()
             self.wfile.write(content)
-            server.record(GitRequest(self.command, self.path, user, status, self._chunked()))
 
         def _backend(self, user: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
             parts = urlsplit(self.path)

@@ -149,15 +149,17 @@ def _handler_for(index: GatedIndex) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             user, password = self._credentials()
+            # Each request is recorded before its answer goes out: pip or uv may exit as soon
+            # as it has the answer, and a test then reading the record must find it there.
             if not password or not index.check_password(password):
-                self._send(401, "text/plain", b"authentication required\n")
                 index.record(IndexRequest(path, user, bool(password), 401))
+                self._send(401, "text/plain", b"authentication required\n")
                 return
             found = index.page(path)
             status = 200 if found is not None else 404
             content_type, body = found or ("text/plain", b"not found\n")
-            self._send(status, content_type, body)
             index.record(IndexRequest(path, user, True, status))
+            self._send(status, content_type, body)
 
     return Handler
 
