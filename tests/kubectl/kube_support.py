@@ -23,6 +23,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+# The constants live here, not in conftest.py: a test module importing `conftest` by name
+# gets whichever conftest pytest loaded last, which depends on the paths it was given.
+#: The client the tests log in as; the API server's OpenID Connect audience.
+CLIENT_ID = "kubernetes"
+#: The cluster, context and kubeconfig user the tests set up.
+CLUSTER, CONTEXT, USER = "test-cluster", "test", "sso"
 #: The API group the server lists besides the core one, so that discovery takes requests.
 GROUP = "example.test"
 _VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0", "platform": "linux/amd64"}
@@ -144,12 +150,13 @@ def _handler_for(server: ApiServer) -> type[BaseHTTPRequestHandler]:
             else:
                 status = 200
             body = json.dumps(document).encode()
+            # Recorded before the answer goes out: kubectl may exit as soon as it has it.
+            server.record(ApiRequest(path, bearer, status))
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
-            server.record(ApiRequest(path, bearer, status))
 
     return Handler
 

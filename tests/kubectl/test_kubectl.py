@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CLIENT_ID, USER
-from kube_support import ApiServer
+from kube_support import CLIENT_ID, USER, ApiServer
 from login_support import ProgramRun, approving, device_requests, refresh_requests, run_program
 
 from loctocat.testing import FakeAuthorizationServer
