@@ -173,6 +173,10 @@ def store(
             request.getfixturevalue("redis_server").url, prefix=unique_prefix()
         )
         yield redis_store
+        # A lock left held is renewed every lock_ttl / 3 for as long as the process lives,
+        # long after this test's Redis has stopped: each test releases what it took.
+        held = [lock.name for lock in redis_store._renewal._held if lock.token is not None]
+        assert held == [], f"the test left Redis locks held: {held}"
         redis_store.close()
 
 
@@ -273,6 +277,7 @@ def test_key_lock_waits_for_a_release_by_another_thread(store: TokenStore) -> No
     thread.join(5)
     assert got == [True]
     assert lock.acquire(0) is False  # now the other thread holds it
+    lock.release(owner=thread.ident)  # for it, now that it has ended
 
 
 @pytest.mark.anyio
