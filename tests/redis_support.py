@@ -16,10 +16,14 @@ import time
 import uuid
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import pytest
 
-__all__ = ["RedisServer", "require_redis_server", "unique_prefix"]
+if TYPE_CHECKING:
+    from loctocat.store import RedisTokenStore
+
+__all__ = ["RedisServer", "assert_no_lock_held", "require_redis_server", "unique_prefix"]
 
 
 def require_redis_server() -> str:
@@ -37,6 +41,13 @@ def require_redis_server() -> str:
 def unique_prefix() -> str:
     """A key prefix no other test uses, so tests can share one server."""
     return f"test-{uuid.uuid4().hex[:12]}:"
+
+
+def assert_no_lock_held(store: RedisTokenStore) -> None:
+    """Fails if `store` still holds a lock: its renewal would go on every lock_ttl / 3 for as
+    long as the test process lives, long after the test (and perhaps its Redis) has ended."""
+    held = [lock.name for lock in store._renewal._held if lock.token is not None]
+    assert held == [], f"the test left Redis locks held: {held}"
 
 
 def _free_port() -> int:

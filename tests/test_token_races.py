@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from redis_support import unique_prefix
+from redis_support import assert_no_lock_held, unique_prefix
 
 from loctocat import (
     AsyncAuthenticator,
@@ -87,6 +87,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TokenStore
         request.getfixturevalue("redis_server").url, prefix=unique_prefix()
     )
     yield redis_store
+    assert_no_lock_held(redis_store)
     redis_store.close()
 
 

@@ -33,7 +33,7 @@ import keyring
 import keyring.errors
 import pytest
 from keyring.backend import KeyringBackend
-from redis_support import RedisServer, unique_prefix
+from redis_support import RedisServer, assert_no_lock_held, unique_prefix
 
 from loctocat import ConfigurationError, Identity, LoctocatError, Token
 from loctocat.errors import StoreError
@@ -173,10 +173,7 @@ def store(
             request.getfixturevalue("redis_server").url, prefix=unique_prefix()
         )
         yield redis_store
-        # A lock left held is renewed every lock_ttl / 3 for as long as the process lives,
-        # long after this test's Redis has stopped: each test releases what it took.
-        held = [lock.name for lock in redis_store._renewal._held if lock.token is not None]
-        assert held == [], f"the test left Redis locks held: {held}"
+        assert_no_lock_held(redis_store)
         redis_store.close()
 
 
