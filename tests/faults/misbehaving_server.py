@@ -50,8 +50,6 @@ class RecordedRequest:
     connection: int
     received_at: float  # time.monotonic()
     received_wall: float  # time.time()
-    #: time.monotonic() once the behaviour has finished answering.
-    answered_at: float = math.nan
     #: Wall-clock time before which the answer asked not to be polled again (Retry-After).
     retry_not_before: float | None = None
 
@@ -269,11 +267,12 @@ def too_many_requests(
             fields.append(("Retry-After", formatdate(not_before, usegmt=True)))
         elif retry_after == "seconds":
             fields.append(("Retry-After", str(seconds)))
+            # Taken before sending: the peer cannot have the answer earlier, but it may have it
+            # (and count its delay from then) before this thread runs again after the send.
+            not_before = time.time() + seconds
         body = b"<html><body>Slow down</body></html>"
         fields.append(("Content-Length", str(len(body))))
         exchange.send(head(429, fields) + body)
-        if retry_after == "seconds":
-            not_before = time.time() + seconds  # the peer had the answer no sooner than now
         exchange.request.retry_not_before = not_before
         return True
 
@@ -510,7 +509,6 @@ class MisbehavingServer:
                         script = self._scripts.get(request.endpoint)
                         behaviour = script.popleft() if script else self._normal
                     keep = behaviour(Exchange(self, sock, request))
-                    request.answered_at = time.monotonic()
                     if not keep:
                         return
         except (_Hangup, OSError):
