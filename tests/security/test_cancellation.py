@@ -33,7 +33,8 @@ from loctocat.testing import FakeAuthorizationServer
 Phase = Literal["sleeping", "in_flight"]
 PHASES: list[Phase] = ["sleeping", "in_flight"]
 
-#: The bound the brief sets, from the cancel call to the return.
+#: What "stops polling at once" (docs/async.md) means here, from the cancel call to the return.
+#: Returns take a few ms, so a miss is a stall worth a look, not noise to widen the bound for.
 MAX_CANCEL_LATENCY = 0.1
 #: How long the servers may take to notice that the client closed its sockets.
 CLOSE_GRACE = 1.0
