@@ -1063,12 +1063,14 @@ def test_try_lock_never_blocks_while_another_process_holds_the_key(
 
 def test_lock_of_one_key_does_not_wait_for_another_key_across_processes(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
-    store = FileTokenStore(path, lock_timeout=0.5)
+    # Waiting for the other process's lock would take the whole lock_timeout (5 s), far past
+    # the bound; the bound itself leaves room for synced writes on a busy machine.
+    store = FileTokenStore(path, lock_timeout=5)
     with held_by_another_process(str(path), "a"):
         started = time.monotonic()
         with store.lock("b"):
             store.save("b", make_token("b"))
-        assert time.monotonic() - started < 0.4
+        assert time.monotonic() - started < 2.5
         assert store.lock("a").acquire(0) is False  # while "a" really is held
 
 
@@ -1076,14 +1078,14 @@ def test_save_and_delete_do_not_wait_for_another_process_holding_a_key_lock(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "tokens.json"
-    store = FileTokenStore(path, lock_timeout=0.5)
+    store = FileTokenStore(path, lock_timeout=5)  # a wait would take 5 s: see above
     store.save("k", make_token("before"))
     with held_by_another_process(str(path), "k"):
         started = time.monotonic()
         store.save("k", make_token("during"))
         store.save("other", make_token("other"))
         store.delete("other")
-        assert time.monotonic() - started < 0.4
+        assert time.monotonic() - started < 2.5
         assert store.load("k").access_token == "during"  # type: ignore[union-attr]
     assert store.load("other") is None
 
