@@ -2,8 +2,10 @@
 
 Modes:
 
-- ``get-token``: at time `start_at`, `Authenticator(**options, store=RedisTokenStore(url,
-  prefix=...)).get_token(login=False)`; prints ``{"token": ...}``.
+- ``get-token``: print "READY" once set up and, at the next line on stdin,
+  `Authenticator(**options, store=RedisTokenStore(url, prefix=...)).get_token(login=False)`;
+  prints ``{"token": ...}``. The test tells all its workers to go at once, so that they really
+  compete however long each took to start.
 - ``hold``: hold `store.lock(key)` (with `lock_ttl`), print "HELD", and keep it until a line
   (or end of file) arrives on stdin; the test may SIGKILL it meanwhile.
 """
@@ -12,18 +14,17 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import Any
 
 from loctocat import Authenticator
 from loctocat.store import RedisTokenStore
 
 
-def get_token(url: str, prefix: str, options: dict[str, Any], start_at: float) -> None:
+def get_token(url: str, prefix: str, options: dict[str, Any]) -> None:
     store = RedisTokenStore(url, prefix=prefix)
     authenticator = Authenticator(**options, store=store)
-    # Both processes start at the same moment, so that they really compete.
-    time.sleep(max(0.0, start_at - time.time()))
+    print("READY", flush=True)
+    sys.stdin.readline()
     print(json.dumps({"token": authenticator.get_token(login=False)}))
 
 

@@ -2,10 +2,13 @@
 
 Modes (every one prints a JSON line to stdout when done):
 
-- ``save-many PATH PREFIX COUNT START_AT``: at time START_AT, save COUNT keys PREFIX-0, ...
-- ``refresh PATH KEY START_AT ALWAYS``: at time START_AT, hold `store.lock(KEY)` around
+- ``save-many PATH PREFIX COUNT``: once told to go, save COUNT keys PREFIX-0, ...
+- ``refresh PATH KEY ALWAYS``: once told to go, hold `store.lock(KEY)` around
   load -> (if ALWAYS is "1" or the token is expired: sleep 0.3 s, save it with
   `refresh_count` + 1). Prints when it asked for, got and released the lock.
+
+"Told to go": these two print "READY" once set up and start at the next line on stdin, so that
+processes started together really compete, however long each took to start.
 - ``hold STORE KEY``: hold `store.lock(KEY)`, print "HELD", and keep it until a line (or
   end of file) arrives on stdin. STORE is a token file path, or ``keyring:SERVICE`` for a
   `KeyringTokenStore` (its lock file is under ``$XDG_CACHE_HOME``; the keychain is not used).
@@ -28,22 +31,22 @@ from loctocat._models import Token
 from loctocat.store import FileTokenStore, KeyringTokenStore, TokenStore
 
 
-def wait_until(start_at: float) -> None:
-    # Both processes start at the same moment, so that they really compete.
-    time.sleep(max(0.0, start_at - time.time()))
+def wait_for_go() -> None:
+    print("READY", flush=True)
+    sys.stdin.readline()
 
 
-def save_many(path: str, prefix: str, count: str, start_at: str) -> None:
+def save_many(path: str, prefix: str, count: str) -> None:
     store = FileTokenStore(path)
-    wait_until(float(start_at))
+    wait_for_go()
     for i in range(int(count)):
         store.save(f"{prefix}-{i}", Token(access_token=f"{prefix}-token-{i}"))
     print(json.dumps({"saved": int(count)}))
 
 
-def refresh(path: str, key: str, start_at: str, always: str) -> None:
+def refresh(path: str, key: str, always: str) -> None:
     store = FileTokenStore(path)
-    wait_until(float(start_at))
+    wait_for_go()
     requested = time.time()
     with store.lock(key):
         entered = time.time()

@@ -479,9 +479,15 @@ def test_two_processes_with_an_expired_token_refresh_it_once(url: str, prefix: s
     fake = FakeAuthorizationServer(interval=0, rotate_refresh_tokens=True, on_answer=slow_refresh)
     with fake.serve_http(), redis_store(url, prefix) as store:
         key = stored_expired(fake, store)
-        start_at = time.time() + 1.5  # both interpreters are up by then
-        given = {"url": url, "prefix": prefix, "options": options(fake), "start_at": start_at}
+        given = {"url": url, "prefix": prefix, "options": options(fake)}
         processes = [worker("get-token", **given) for _ in range(2)]
+        for process in processes:  # both interpreters up...
+            assert process.stdout is not None
+            assert process.stdout.readline() == "READY\n"
+        for process in processes:  # ...then both at once
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
         tokens = [finished(process)["token"] for process in processes]
         assert requests_of(fake, "refresh_token") == 1
         assert tokens == [fake.issued_tokens[-1].access_token] * 2

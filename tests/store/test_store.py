@@ -66,16 +66,28 @@ def make_token(access: str = SECRET, **extra: Any) -> Token:
 
 
 def run_workers(*argvs: list[str], timeout: float = 15) -> list[dict[str, Any]]:
-    """Run store_worker.py once per argv, all at the same time; their JSON results."""
+    """Run store_worker.py once per argv, all at the same time; their JSON results.
+
+    Each worker says READY once started, and all are told to go together: a worker slow to
+    start (a busy machine) would otherwise run after the others instead of against them."""
     procs = [
         subprocess.Popen(
             [sys.executable, str(WORKER), *argv],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for argv in argvs
     ]
+    for proc in procs:
+        assert proc.stdout is not None
+        ready = proc.stdout.readline()
+        assert ready == "READY\n", ready + proc.communicate(timeout=timeout)[1]
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=timeout)
@@ -625,10 +637,9 @@ def test_load_does_not_create_anything(tmp_path: Path) -> None:
 
 def test_two_processes_saving_at_once_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
-    start_at = str(time.time() + 1.0)
     run_workers(
-        ["save-many", str(path), "a", "50", start_at],
-        ["save-many", str(path), "b", "50", start_at],
+        ["save-many", str(path), "a", "50"],
+        ["save-many", str(path), "b", "50"],
     )
     tokens = json.loads(path.read_text())["tokens"]
     expected = {f"{prefix}-{i}" for prefix in "ab" for i in range(50)}
@@ -650,10 +661,9 @@ def test_two_processes_refreshing_at_once_serialize(tmp_path: Path) -> None:
     """Both load -> slow refresh -> save (counter + 1) under lock(): the final count is 2."""
     path = tmp_path / "tokens.json"
     FileTokenStore(path).save("k", make_token(refresh_count=0))
-    start_at = str(time.time() + 1.0)
     spans = run_workers(
-        ["refresh", str(path), "k", start_at, "1"],
-        ["refresh", str(path), "k", start_at, "1"],
+        ["refresh", str(path), "k", "1"],
+        ["refresh", str(path), "k", "1"],
     )
     assert FileTokenStore(path).load("k").refresh_count == 2  # type: ignore[union-attr]
     _assert_serialized(spans)
@@ -669,10 +679,9 @@ def test_second_process_reuses_the_token_the_first_refreshed(tmp_path: Path) -> 
         extra={"refresh_count": 0},
     )
     FileTokenStore(path).save("k", expired)
-    start_at = str(time.time() + 1.0)
     spans = run_workers(
-        ["refresh", str(path), "k", start_at, "0"],
-        ["refresh", str(path), "k", start_at, "0"],
+        ["refresh", str(path), "k", "0"],
+        ["refresh", str(path), "k", "0"],
     )
     assert sorted(span["refreshed"] for span in spans) == [False, True]
     assert FileTokenStore(path).load("k").refresh_count == 1  # type: ignore[union-attr]
