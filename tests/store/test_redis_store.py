@@ -533,12 +533,13 @@ def test_a_pending_login_round_trips_and_expires_with_its_device_code(
     store.delete_pending(KEY)
     assert store.load_pending(KEY) is None
     # POSIX seconds, and an ISO time with a Z, expire alike; Redis forgets them by itself.
-    store.save_pending(KEY, {"expires_at": time.time() + 0.3})
+    expires_at = time.time() + 1.0  # long enough to save and load it on a busy machine
+    store.save_pending(KEY, {"expires_at": expires_at})
     assert store.load_pending(KEY) is not None
     zulu = (datetime.now(UTC) + timedelta(seconds=60)).strftime("%Y-%m-%dT%H:%M:%SZ")
     store.save_pending("other", {"expires_at": zulu})
     assert 58_000 <= raw.pttl(f"{prefix}pending:other") <= 60_000
-    time.sleep(0.5)
+    time.sleep(max(0.0, expires_at + 0.2 - time.time()))
     assert store.load_pending(KEY) is None
     store.delete_pending("other")
 
