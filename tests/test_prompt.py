@@ -1015,6 +1015,15 @@ def wait_for(condition: Any, timeout: float = 5) -> None:
         time.sleep(0.01)
 
 
+@pytest.fixture(autouse=True)
+def no_enter_reader_left() -> None:
+    """A stopped Enter reader no longer reads once `stop()` returns, but its thread ends a
+    moment later: wait for an earlier test's, so that the checks that no reader was started
+    see only this test's."""
+    wait_for(lambda: not enter_threads())
+    assert not enter_threads(), "an Enter reader of an earlier test never ended"
+
+
 def test_enter_opens_the_complete_uri(keyboard: FakeStdin, opened: list[str]) -> None:
     console, out = make_console(terminal=True)
     prompt = prompt_from_options(console=console)
@@ -1027,6 +1036,7 @@ def test_enter_opens_the_complete_uri(keyboard: FakeStdin, opened: list[str]) ->
     run_flow(prompt, spin=True)
     assert opened == [COMPLETE]
     assert f"Opening {COMPLETE} in your browser." in out.getvalue()
+    wait_for(lambda: not enter_threads())
     assert not enter_threads()
 
 
