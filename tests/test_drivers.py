@@ -103,7 +103,7 @@ def test_the_timeout_for_the_whole_flow(server: FakeAuthorizationServer) -> None
     started = time.monotonic()
     with pytest.raises(FlowTimeout):
         auth.poll()
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 1.5  # the 0.5 s, and a busy machine's slack
 
 
 def test_a_device_code_is_used_once(server: FakeAuthorizationServer) -> None:
@@ -401,7 +401,7 @@ async def test_cancelling_an_async_flow_stops_at_once(server: FakeAuthorizationS
     with anyio.move_on_after(0.2) as scope:
         await auth.poll()
     assert scope.cancelled_caught
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 2  # not the 5 s interval
     assert auth._transport._own_client is None
 
 
