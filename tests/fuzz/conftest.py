@@ -25,6 +25,9 @@ settings.register_profile(
     derandomize=False,
     database=None,
     print_blob=True,
+    # Generating examples is timed on the wall clock: on a machine busy with the rest of the
+    # suite it can look slow without anything being wrong, as under the long run below.
+    suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
     "fuzz",
