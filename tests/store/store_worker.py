@@ -6,15 +6,15 @@ Modes (every one prints a JSON line to stdout when done):
 - ``refresh PATH KEY ALWAYS``: once told to go, hold `store.lock(KEY)` around
   load -> (if ALWAYS is "1" or the token is expired: sleep 0.3 s, save it with
   `refresh_count` + 1). Prints when it asked for, got and released the lock.
-
-"Told to go": these two print "READY" once set up and start at the next line on stdin, so that
-processes started together really compete, however long each took to start.
 - ``hold STORE KEY``: hold `store.lock(KEY)`, print "HELD", and keep it until a line (or
   end of file) arrives on stdin. STORE is a token file path, or ``keyring:SERVICE`` for a
   `KeyringTokenStore` (its lock file is under ``$XDG_CACHE_HOME``; the keychain is not used).
 - ``slow-write PATH KEY SIZE``: save a token of SIZE characters, but `os.write` writes only
   half of it, prints "HALF-WRITTEN", and then hangs, so the test can SIGKILL this process in
   the middle of writing the temp file.
+
+"Told to go": save-many and refresh print "READY" once set up and start at the next line on
+stdin, so that processes started together really compete, however long each took to start.
 """
 
 from __future__ import annotations

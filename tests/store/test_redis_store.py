@@ -26,7 +26,7 @@ import pytest
 import redis
 import redis.connection
 from redis_support import RedisServer, assert_no_lock_held, unique_prefix
-from test_store import SECRET, make_token
+from test_store import SECRET, make_token, start_together
 from test_token_races import options, requests_of, stored_expired
 
 from loctocat import Authenticator, ConfigurationError, StoreError
@@ -489,13 +489,7 @@ def test_two_processes_with_an_expired_token_refresh_it_once(url: str, prefix: s
         key = stored_expired(fake, store)
         given = {"url": url, "prefix": prefix, "options": options(fake)}
         processes = [worker("get-token", **given) for _ in range(2)]
-        for process in processes:  # both interpreters up...
-            assert process.stdout is not None
-            assert process.stdout.readline() == "READY\n"
-        for process in processes:  # ...then both at once
-            assert process.stdin is not None
-            process.stdin.write("go\n")
-            process.stdin.flush()
+        start_together(processes)
         tokens = [finished(process)["token"] for process in processes]
         assert requests_of(fake, "refresh_token") == 1
         assert tokens == [fake.issued_tokens[-1].access_token] * 2

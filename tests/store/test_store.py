@@ -65,11 +65,23 @@ def make_token(access: str = SECRET, **extra: Any) -> Token:
     )
 
 
-def run_workers(*argvs: list[str], timeout: float = 15) -> list[dict[str, Any]]:
-    """Run store_worker.py once per argv, all at the same time; their JSON results.
+def start_together(procs: list[subprocess.Popen[str]], timeout: float = 15) -> None:
+    """Wait for each worker's READY line, then tell them all to go at once (a line on stdin):
+    a worker slow to start (a busy machine) would otherwise run after the others instead of
+    against them."""
+    for proc in procs:
+        assert proc.stdout is not None
+        ready = proc.stdout.readline()
+        assert ready == "READY\n", ready + proc.communicate(timeout=timeout)[1]
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
 
-    Each worker says READY once started, and all are told to go together: a worker slow to
-    start (a busy machine) would otherwise run after the others instead of against them."""
+
+def run_workers(*argvs: list[str], timeout: float = 15) -> list[dict[str, Any]]:
+    """Run store_worker.py once per argv, all at the same time (`start_together`); their JSON
+    results."""
     procs = [
         subprocess.Popen(
             [sys.executable, str(WORKER), *argv],
@@ -80,14 +92,7 @@ def run_workers(*argvs: list[str], timeout: float = 15) -> list[dict[str, Any]]:
         )
         for argv in argvs
     ]
-    for proc in procs:
-        assert proc.stdout is not None
-        ready = proc.stdout.readline()
-        assert ready == "READY\n", ready + proc.communicate(timeout=timeout)[1]
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
+    start_together(procs, timeout)
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=timeout)
