@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,8 @@ def write_report(results: dict[str, Any], out: Path) -> None:
 
 
 def rounds_table(s: dict[str, Any]) -> list[str]:
-    """loctocat against the floor round by round (in memory, each run a fresh process)."""
+    """loctocat against the floor round by round (in memory, each run a fresh process), with
+    the floor against itself: how far the machine alone moves a ratio."""
     by_n = s.get("rounds")
     if not by_n:
         return []
@@ -132,23 +134,42 @@ def rounds_table(s: dict[str, Any]) -> list[str]:
         "",
         "### Round by round, in memory: loctocat / floor",
         "",
-        "Each round runs the floor, then loctocat, each in a fresh process.",
+        "Each round runs the floor, loctocat and the floor again, each in a fresh process. "
+        "loctocat's figure is set against the mean of the two floors around it; *floor again "
+        "/ floor* is what the machine alone does to a ratio between two runs of the same code.",
         "",
-        "| N | round | CPU/poll (µs) | ratio | p99 lateness (ms) | ratio "
-        "| memory/flow (KiB) | ratio |",
-        "|---|---|---|---|---|---|---|---|",
+        "| N | round | CPU/poll (µs) | ratio | floor again / floor | p99 lateness (ms) | ratio "
+        "| floor again / floor | memory/flow (KiB) | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, rounds in by_n.items():
         for number, r in enumerate(rounds, 1):
             if "error" in r:
-                lines.append(f"| {n} | {number} | {r['error']} | | | | | |")
+                lines.append(f"| {n} | {number} | {r['error']} | | | | | | | |")
                 continue
+            cpu, p99, mem = r["cpu_figures"], r["p99_figures"], r["mem_figures"]
             lines.append(
-                f"| {n} | {number} | {r['cpu_us'][0]:.0f} / {r['cpu_us'][1]:.0f} | "
-                f"{r['cpu']:.2f}x | {r['p99_ms'][0]:.1f} / {r['p99_ms'][1]:.1f} | "
-                f"{r['p99']:.2f}x | {r['mem_kib'][0]:.2f} / {r['mem_kib'][1]:.2f} | "
-                f"{r['mem']:.2f}x |"
+                f"| {n} | {number} | {cpu[0]:.0f} / {cpu[1]:.0f} | {r['cpu']:.2f}x | "
+                f"{r['cpu_floor_spread']:.2f}x | {p99[0]:.1f} / {p99[1]:.1f} | {r['p99']:.2f}x | "
+                f"{r['p99_floor_spread']:.2f}x | {mem[0]:.2f} / {mem[1]:.2f} | {r['mem']:.2f}x |"
             )
+    lines += [
+        "",
+        "Over the rounds (median of loctocat / floor; floor again / floor, lowest–highest):",
+        "",
+    ]
+    for n, rounds in by_n.items():
+        good = [r for r in rounds if "error" not in r]
+        if not good:
+            continue
+        parts = []
+        for key, label in (("cpu", "CPU/poll"), ("p99", "p99 lateness"), ("mem", "memory/flow")):
+            spread = [r[f"{key}_floor_spread"] for r in good]
+            parts.append(
+                f"{label} {statistics.median(r[key] for r in good):.2f}x "
+                f"(floor again / floor {min(spread):.2f}–{max(spread):.2f}x)"
+            )
+        lines.append(f"- N={n}: " + "; ".join(parts) + ".")
     return lines
 
 

@@ -548,24 +548,31 @@ def median_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def round_ratios(ours: list[dict[str, Any]], floor: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """loctocat / floor for each round (the same N, run back to back): CPU per poll, p99
-    lateness and memory per flow, with each side's own figures."""
-    rows = []
-    for mine, base in zip(ours, floor, strict=True):
-        if "error" in mine or "error" in base:
-            rows.append({"error": mine.get("error") or base.get("error")})
+def round_ratios(
+    ours: list[dict[str, Any]], floor: list[dict[str, Any]], floor_again: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """For each round (the same N, run back to back: floor, loctocat, floor again): CPU per
+    poll, p99 lateness and memory per flow of loctocat and of the mean of the two floors, their
+    ratio, and the second floor's ratio to the first (the machine's own spread)."""
+    figures = {"cpu": "cpu_per_request_us", "p99": "p99", "mem": "mem_per_flow_kb"}
+
+    def figure(run: dict[str, Any], key: str) -> float:
+        return float(run["lateness_ms"]["p99"] if key == "p99" else run[key])
+
+    rows: list[dict[str, Any]] = []
+    for mine, before, after in zip(ours, floor, floor_again, strict=True):
+        failed = [run["error"] for run in (mine, before, after) if "error" in run]
+        if failed:
+            rows.append({"error": failed[0]})
             continue
-        rows.append(
-            {
-                "cpu_us": [mine["cpu_per_request_us"], base["cpu_per_request_us"]],
-                "cpu": mine["cpu_per_request_us"] / base["cpu_per_request_us"],
-                "p99_ms": [mine["lateness_ms"]["p99"], base["lateness_ms"]["p99"]],
-                "p99": mine["lateness_ms"]["p99"] / max(base["lateness_ms"]["p99"], 1e-3),
-                "mem_kib": [mine["mem_per_flow_kb"], base["mem_per_flow_kb"]],
-                "mem": mine["mem_per_flow_kb"] / base["mem_per_flow_kb"],
-            }
-        )
+        row: dict[str, Any] = {}
+        for name, key in figures.items():
+            first, second = figure(before, key), figure(after, key)
+            base = (first + second) / 2
+            row[name] = figure(mine, key) / max(base, 1e-3)
+            row[f"{name}_figures"] = [figure(mine, key), base]
+            row[f"{name}_floor_spread"] = second / max(first, 1e-3)
+        rows.append(row)
     return rows
 
 
@@ -660,19 +667,26 @@ def main() -> None:
 
     interval = 5
     results["scale"] = {"interval": interval, "memory": {}, "loopback": {}}
-    # Rounds alternate the floor and loctocat, each run in a fresh process: run one after
-    # the other in one process, the ratio swings with what the first run left behind.
+    # Each round runs the floor, loctocat and the floor again, each in a fresh process (run
+    # one after the other in one process, the ratio swings with what the first run left
+    # behind). loctocat is held against the mean of the two floors around it, so that a
+    # machine speeding up or slowing down during the round moves both sides alike; the
+    # floor against itself shows how far the machine alone moves a ratio.
     rounds = 1 if args.quick else 3
     results["scale"]["rounds"] = {}
     for n in sizes:
-        runs: dict[str, list[dict[str, Any]]] = {"floor": [], "loctocat2": []}
+        runs: dict[str, list[dict[str, Any]]] = {"floor": [], "loctocat2": [], "floor again": []}
         for round_ in range(rounds):
-            for name in runs:
+            for name, done in runs.items():
                 print(f"scale in memory: {name} N={n}, round {round_ + 1}...", flush=True)
-                runs[name].append(scale(name, n, "memory", interval, None, 240))
-        for name, done in runs.items():
-            results["scale"]["memory"].setdefault(name, {})[str(n)] = median_runs(done)
-        results["scale"]["rounds"][str(n)] = round_ratios(runs["loctocat2"], runs["floor"])
+                script = name.removesuffix(" again")
+                done.append(scale(script, n, "memory", interval, None, 240))
+        memory = results["scale"]["memory"]
+        memory.setdefault("floor", {})[str(n)] = median_runs(runs["floor"] + runs["floor again"])
+        memory.setdefault("loctocat2", {})[str(n)] = median_runs(runs["loctocat2"])
+        results["scale"]["rounds"][str(n)] = round_ratios(
+            runs["loctocat2"], runs["floor"], runs["floor again"]
+        )
     loopback(results, sizes, interval)
     redis_n = 1000 if args.quick else 10_000
     print(f"scale with a shared Redis store: N={redis_n}...", flush=True)
