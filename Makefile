@@ -43,7 +43,7 @@ fuzz: $(SETUP)
 	wait $$first; first=$$?; exit $$(( first || second ))
 
 # Benchmarks against loctocat 1.0.3, Authlib, MSAL and a minimal httpx loop, each in its own
-# virtualenv under benchmarks/ (~12 min; QUICK=1 for a ~4 min smoke run). Not part of `test`.
+# virtualenv under benchmarks/ (~18 min; QUICK=1 for a ~5 min smoke run). Not part of `test`.
 bench: $(BENCH_TOOLS)
 	$(PYTHON) benchmarks/run.py $(if $(QUICK),--quick)
 
