@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -548,17 +549,20 @@ def median_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+#: The figures of a scale run compared round by round, by their names in `round_ratios()`.
+_ROUND_FIGURES: dict[str, Callable[[dict[str, Any]], float]] = {
+    "cpu": lambda run: float(run["cpu_per_request_us"]),
+    "p99": lambda run: float(run["lateness_ms"]["p99"]),
+    "mem": lambda run: float(run["mem_per_flow_kb"]),
+}
+
+
 def round_ratios(
     ours: list[dict[str, Any]], floor: list[dict[str, Any]], floor_again: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """For each round (the same N, run back to back: floor, loctocat, floor again): CPU per
     poll, p99 lateness and memory per flow of loctocat and of the mean of the two floors, their
     ratio, and the second floor's ratio to the first (the machine's own spread)."""
-    figures = {"cpu": "cpu_per_request_us", "p99": "p99", "mem": "mem_per_flow_kb"}
-
-    def figure(run: dict[str, Any], key: str) -> float:
-        return float(run["lateness_ms"]["p99"] if key == "p99" else run[key])
-
     rows: list[dict[str, Any]] = []
     for mine, before, after in zip(ours, floor, floor_again, strict=True):
         failed = [run["error"] for run in (mine, before, after) if "error" in run]
@@ -566,11 +570,11 @@ def round_ratios(
             rows.append({"error": failed[0]})
             continue
         row: dict[str, Any] = {}
-        for name, key in figures.items():
-            first, second = figure(before, key), figure(after, key)
+        for name, figure in _ROUND_FIGURES.items():
+            loctocat, first, second = figure(mine), figure(before), figure(after)
             base = (first + second) / 2
-            row[name] = figure(mine, key) / max(base, 1e-3)
-            row[f"{name}_figures"] = [figure(mine, key), base]
+            row[name] = loctocat / max(base, 1e-3)
+            row[f"{name}_figures"] = [loctocat, base]
             row[f"{name}_floor_spread"] = second / max(first, 1e-3)
         rows.append(row)
     return rows
