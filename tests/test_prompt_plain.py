@@ -37,7 +37,7 @@ if kind == "rich":
 else:
     prompt = TerminalPrompt(open_browser=False)
 prompt.show_code(info)
-print("rich.console" in sys.modules)
+print(any(name.split(".")[0] == "rich" for name in sys.modules))
 """
 
 ENVIRONMENTS = [
@@ -59,8 +59,8 @@ CODES = ["WDJB-MJHT", "BAD\x1b[2J-CODE", "ÄÖÜ-ß"]
 def show_code(
     kind: str, code: str, complete: bool, env: dict[str, str], *, tty: bool
 ) -> tuple[bytes, bool]:
-    """The bytes the prompt writes to stderr (a pseudo-terminal or a pipe), and whether
-    rich.console was loaded by then."""
+    """The bytes the prompt writes to stderr (a pseudo-terminal or a pipe), and whether any
+    of rich was loaded by then."""
     ours = ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "COLORTERM", "PYTHONIOENCODING")
     environ = {k: v for k, v in os.environ.items() if k not in ours}
     environ.update({"TERM": "xterm", "COLUMNS": "80", **env})

@@ -181,6 +181,22 @@ def _format_remaining(seconds: float) -> str:
     return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
 
 
+def _spinner_frames(name: str) -> str:
+    """The frames of rich's spinner `name`, or ConfigurationError naming some that exist."""
+    # rich's table of spinners, which rich.spinner.Spinner looks names up in; importing
+    # rich.spinner itself (rich.text, rich.measure, ...) waits until the spinner starts.
+    from rich._spinners import SPINNERS
+
+    try:
+        return "".join(str(frame) for frame in SPINNERS[name]["frames"])  # type: ignore[attr-defined]
+    except KeyError:
+        raise ConfigurationError(
+            f"unknown spinner {name!r}: use a rich spinner name such as "
+            f"{', '.join(repr(n) for n in _SUGGESTED_SPINNERS)} "
+            "(`python -m rich.spinner` shows them all)"
+        ) from None
+
+
 def _can_encode(encoding: str, text: str) -> bool:
     """Whether a stream in `encoding` can write `text` (not so with PYTHONIOENCODING=ascii)."""
     try:
@@ -618,7 +634,11 @@ class TerminalPrompt:
         self._spinner_name: str | None = None
         self._user_spinner: SpinnerLike | None = None
         if isinstance(spinner, str):
-            self._spinner_name = self._checked_spinner_name(spinner)
+            # rich always has its default: only a name of yours is looked up now, so the
+            # default prompt loads nothing of rich before the code is on the screen.
+            if spinner != _DEFAULT_SPINNER:
+                _spinner_frames(spinner)
+            self._spinner_name = spinner
         elif isinstance(spinner, SpinnerLike):
             self._user_spinner = spinner
         elif spinner is not None:
@@ -710,7 +730,11 @@ class TerminalPrompt:
                 if self._animates():
                     # Before the first frame; close() turns the echo back on, whatever happens.
                     self._echo_off = _EchoOff.start(self.console.file)
-                    self._start_live(self._spinner_name)
+                    # A stream that cannot encode the frames would make rich raise mid-flow.
+                    frames = _spinner_frames(self._spinner_name)
+                    self._start_live(
+                        self._spinner_name if _can_encode(self._encoding(), frames) else "line"
+                    )
                 else:
                     self._print(self._waiting_text())
 
@@ -893,22 +917,6 @@ class TerminalPrompt:
         self.console.print(text, soft_wrap=True, highlight=False)
 
     # -- spinner ----------------------------------------------------------------------------
-
-    def _checked_spinner_name(self, name: str) -> str:
-        # rich's table of spinners, which rich.spinner.Spinner looks names up in; importing
-        # rich.spinner itself (rich.text, rich.measure, ...) waits until the spinner starts.
-        from rich._spinners import SPINNERS
-
-        try:
-            frames = "".join(str(frame) for frame in SPINNERS[name]["frames"])  # type: ignore[attr-defined]
-        except KeyError:
-            raise ConfigurationError(
-                f"unknown spinner {name!r}: use a rich spinner name such as "
-                f"{', '.join(repr(n) for n in _SUGGESTED_SPINNERS)} "
-                "(`python -m rich.spinner` shows them all)"
-            ) from None
-        # A stream that cannot encode the frames would make rich raise mid-flow; fall back.
-        return name if _can_encode(self._encoding(), frames) else "line"
 
     def _start_live(self, name: str) -> None:
         from rich.live import Live
