@@ -29,6 +29,7 @@ from loctocat import (
     AsyncAuthenticator,
     Authenticator,
     ConfigurationError,
+    InvalidGrant,
     LoctocatAuthInfo,
     ProtocolError,
     StoreError,
@@ -340,6 +341,102 @@ def test_a_token_that_cannot_be_stored_is_kept_in_memory(
         auth.get_token(prompt=Person(server))
     assert auth.token is not None
     assert auth.token.access_token == server.issued_tokens[-1].access_token
+
+
+class FullOnce(MemoryTokenStore):
+    """A store whose next save fails (a full disk, a locked keychain) when told to."""
+
+    full = False
+
+    def save(self, key: str, token: Token) -> None:
+        if self.full:
+            self.full = False
+            raise StoreError("the disk is full")
+        super().save(key, token)
+
+
+def expire(auth: Authenticator) -> None:
+    """Make the token the authenticator holds, and the stored one, look expired."""
+    assert auth.token is not None
+    assert auth.store is not None
+    past = datetime.now(UTC) - timedelta(minutes=5)
+    auth.token = dataclasses.replace(auth.token, expires_at=past)
+    stored = auth.store.load(auth.store_key())
+    assert stored is not None
+    auth.store.save(auth.store_key(), dataclasses.replace(stored, expires_at=past))
+
+
+def test_a_refreshed_token_the_store_did_not_take_is_used_and_stored_next_time(
+    server: FakeAuthorizationServer,
+) -> None:
+    # Refresh tokens rotate: the stored one is spent once the refresh that was not stored
+    # happened, so only the token kept in memory can go on without a new login.
+    store = FullOnce()
+    auth = Authenticator(**options(server, store=store))
+    auth.get_token(prompt=Person(server))
+    expire(auth)
+    store.full = True
+    with pytest.raises(StoreError, match="kept in memory"):
+        auth.get_token(login=False)
+    kept = auth.token
+    assert kept is not None
+    assert kept.access_token == server.issued_tokens[-1].access_token
+    assert auth.get_token(login=False) == kept.access_token  # still valid: no request
+    expire(auth)
+    renewed = auth.get_token(login=False)  # refreshed with the refresh token kept in memory
+    assert renewed == server.issued_tokens[-1].access_token != kept.access_token
+    assert server.requests[-1].form["refresh_token"] == kept.refresh_token
+    stored = store.load(auth.store_key())
+    assert stored is not None
+    assert stored.access_token == renewed
+    assert device_requests(server) == 1
+
+
+@pytest.mark.anyio
+async def test_async_refreshed_token_the_store_did_not_take_is_used(
+    server: FakeAuthorizationServer,
+) -> None:
+    store = FullOnce()
+    auth = AsyncAuthenticator(**options(server, store=store))
+    await auth.get_token(prompt=Person(server))
+    expire(auth)
+    store.full = True
+    with pytest.raises(StoreError, match="kept in memory"):
+        await auth.get_token(login=False)
+    kept = auth.token
+    assert kept is not None
+    expire(auth)
+    assert await auth.refresh() == server.issued_tokens[-1].access_token
+    assert server.requests[-1].form["refresh_token"] == kept.refresh_token
+    assert device_requests(server) == 1
+
+
+def test_a_login_after_a_spent_refresh_token_is_the_one_get_token_uses(
+    server: FakeAuthorizationServer, store: TokenStore
+) -> None:
+    # tokens.md: refresh(), and on InvalidGrant authenticate(); get_token() then goes on
+    # with the new login, not with the stored token whose refresh token is spent.
+    auth = Authenticator(**options(server, store=store))
+    auth.get_token(prompt=Person(server))
+    elsewhere = Authenticator(**options(server))  # no store: its refresh is not shared
+    elsewhere.token = auth.token
+    elsewhere.refresh()
+    with pytest.raises(InvalidGrant):
+        auth.refresh()
+    logged_in = auth.authenticate(prompt=Person(server))
+    refreshes = requests_of(server, "refresh_token")
+    assert auth.get_token(login=False) == logged_in
+    assert requests_of(server, "refresh_token") == refreshes  # valid: nothing sent
+
+
+def test_a_token_someone_else_stored_still_wins_over_the_one_held(
+    server: FakeAuthorizationServer, store: TokenStore
+) -> None:
+    auth = Authenticator(**options(server, store=store))
+    auth.get_token(prompt=Person(server))
+    other = Authenticator(**options(server, store=store))
+    renewed = other.refresh()
+    assert auth.get_token(login=False) == renewed
 
 
 # --- logout revokes first, then forgets (item 8) ------------------------------------------------

@@ -130,9 +130,30 @@ def _stored(loaded: Token | StoreError | None) -> Token | None:
     return loaded
 
 
-def _freshest(current: Token | None, stored: Token | None) -> Token | None:
-    # The stored token wins: another authenticator or process may have renewed it.
-    return stored if stored is not None else current
+def _freshest(
+    current: Token | None, stored: Token | None, last_stored: Token | None
+) -> Token | None:
+    """The token to go on with: the stored one, since another authenticator or process may
+    have renewed it; but while the store still holds `last_stored`, the one the caller last
+    found or put there, nobody has, and a `current` that differs is newer (a refresh the store
+    did not take, a login that was not stored): with rotating refresh tokens, the stored
+    one's refresh token is already spent."""
+    if stored is None:
+        return current
+    if (
+        current is not None
+        and last_stored is not None
+        and _same_grant(stored, last_stored)
+        and not _same_grant(current, stored)
+    ):
+        return current
+    return stored
+
+
+def _same_grant(one: Token, other: Token) -> bool:
+    """Whether two tokens carry the same access and refresh token (their other fields, such as
+    who is logged in, may have been learnt since)."""
+    return one.access_token == other.access_token and one.refresh_token == other.refresh_token
 
 
 def _expired(token: Token, now: datetime, leeway: float) -> bool:
@@ -148,18 +169,21 @@ def get_token_flow(
     force_refresh: bool = False,
     rejected: str | None = None,
     login: bool = True,
+    last_stored: Token | None = None,
 ) -> Generator[LifecycleEffect, Any, Token]:
     """A valid token, asking as little as possible: stored and valid → refreshed → a new login.
 
-    `current` is the token the caller holds (None if it holds none). With `force_refresh`,
-    that token is suspect (the server refused it): it is renewed, unless the store already
-    holds another one, renewed meanwhile by someone else, which is then trusted as usual. A
+    `current` is the token the caller holds (None if it holds none). The stored token wins
+    over it, unless the store still holds `last_stored` (the token the caller last loaded
+    from or saved to the store): then `current` is the newer one. With `force_refresh`, the
+    token the caller holds is suspect (the server refused it): it is renewed, unless the store
+    already holds another one, renewed meanwhile by someone else, then trusted as usual. A
     caller holding no token suspects the stored one. `rejected` names the suspect precisely
     (the access token a server refused): it is renewed only while it is still the freshest
     token, so that requests refused together cause one renewal, not one each. With
     `login=False`, `LoginRequired` is raised where a new login would start.
     """
-    token = _freshest(current, _stored((yield LoadToken(key))))
+    token = _freshest(current, _stored((yield LoadToken(key))), last_stored)
     # The access token believed bad, if any: whatever else is the freshest was renewed since.
     suspect: str | None = None
     if rejected is not None:
@@ -191,14 +215,15 @@ def get_token_flow(
 
 
 def stored_refresh_flow(
-    config: ClientConfig, key: str, current: Token | None
+    config: ClientConfig, key: str, current: Token | None, *, last_stored: Token | None = None
 ) -> Generator[LifecycleEffect, Any, Token]:
     """Refresh the freshest token known now, store and return the new one.
 
-    Raises `ConfigurationError` when there is no token, or it has no refresh token, and
-    `InvalidGrant` when the server rejects the refresh token (log in again then).
+    `current` and `last_stored` are as in `get_token_flow`. Raises `ConfigurationError` when
+    there is no token, or it has no refresh token, and `InvalidGrant` when the server rejects
+    the refresh token (log in again then).
     """
-    token = _freshest(current, _stored((yield LoadToken(key))))
+    token = _freshest(current, _stored((yield LoadToken(key))), last_stored)
     if token is None:
         raise ConfigurationError("there is no token to refresh: call get_token() first")
     refreshed = yield from refresh_flow(config, token)

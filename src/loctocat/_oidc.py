@@ -522,14 +522,19 @@ def identity_flow(
     issuer: str | None,
     userinfo_url: str | None,
     who_am_i: WhoAmI | None,
+    last_stored: Token | None = None,
 ) -> Generator[LifecycleEffect, Any, Identity]:
     """Who the current token belongs to, learnt once and then kept with the token.
+
+    `current` and `last_stored` are as in `get_token_flow`.
 
     From the verified ID token's claims; else from the OpenID Connect userinfo endpoint
     (`userinfo_url`, or the one the issuer's discovery document names); else from the
     service's own "who am I" API. Never logs in: `LoginRequired` when there is no usable token.
     """
-    token = yield from get_token_flow(config, key, current, leeway=leeway, login=False)
+    token = yield from get_token_flow(
+        config, key, current, leeway=leeway, login=False, last_stored=last_stored
+    )
     if token.identity is not None:
         return token.identity
     if userinfo_url is None and who_am_i is None and issuer is not None:

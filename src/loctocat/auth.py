@@ -221,6 +221,9 @@ class Authenticator:
         self.auth_info: LoctocatAuthInfo | None = None
         self.token: Token | None = None
         self.store = store
+        # The token this authenticator last loaded from or saved to `store`: while the store
+        # still holds it, a different `self.token` is newer (one the store did not take).
+        self._last_stored: Token | None = None
         self.account = account
         self.issuer = issuer
         self.revocation_url = revocation_url
@@ -413,10 +416,13 @@ class Authenticator:
             force_refresh=force_refresh,
             rejected=rejected,
             login=login,
+            last_stored=self._last_stored,
         )
 
     def _refresh_flow(self) -> Flow[Token]:
-        return _lifecycle.stored_refresh_flow(self._config(), self.store_key(), self.token)
+        return _lifecycle.stored_refresh_flow(
+            self._config(), self.store_key(), self.token, last_stored=self._last_stored
+        )
 
     def _identity_flow(self) -> Flow[Identity]:
         return _oidc.identity_flow(
@@ -427,6 +433,7 @@ class Authenticator:
             issuer=self.issuer,
             userinfo_url=self.userinfo_url,
             who_am_i=self.who_am_i,
+            last_stored=self._last_stored,
         )
 
     def _logout_flow(self, revoke: bool) -> Flow[bool]:
@@ -794,9 +801,11 @@ class Authenticator:
             if self.store is None:
                 return None
             try:
-                return self.store.load(effect.key)
+                loaded = self.store.load(effect.key)
             except StoreError as error:
                 return error  # the flow judges it
+            self._last_stored = loaded
+            return loaded
         if isinstance(effect, _lifecycle.SaveToken):
             self.token = effect.token
             if self.store is not None:
@@ -807,10 +816,12 @@ class Authenticator:
                         f"{error} (the token was received but not stored: it is kept in "
                         "memory, as authenticator.token, for as long as this program runs)"
                     ) from error
+                self._last_stored = effect.token
             return None
         assert isinstance(effect, _lifecycle.DeleteToken), effect
         if self.store is not None:
             self.store.delete(effect.key)
+            self._last_stored = None
         self.token = None
         return None
 
