@@ -93,8 +93,9 @@ class Quirks:
     error_aliases: Mapping[str, str] = field(default_factory=dict)
     #: What to tell a person about a service-specific error code (GitHub: device_flow_disabled).
     error_hints: Mapping[str, str] = field(default_factory=dict)
-    #: Where the service puts its error code in answers that have no `error` field (Twitch:
-    #: `{"status": 400, "message": "authorization_pending"}`). Read only from non-2xx answers.
+    #: Where the service puts its error code instead of `error` (Twitch: `{"status": 400,
+    #: "message": "authorization_pending"}`). Read only from non-2xx answers, and there before
+    #: `error`, which such a service fills with the HTTP status's name, if at all.
     error_field: str | None = None
     #: Whether the device authorization request carries the client's secret. False: only
     #: `client_id`, in the body (Zoom's own example); the token requests still carry it.
@@ -690,12 +691,16 @@ def _oauth_error_code(
     """The error code of an answer (see `oauth_error`), as a non-empty string, or None."""
     if data is None:
         return None
-    if "error" in data:
+    # The service's own field first: where it has one, `error` holds at most the HTTP status's
+    # name (Twitch: {"error": "Bad Request", "status": 400, "message": "Invalid refresh token"}).
+    if (
+        quirks.error_field is not None
+        and not 200 <= response.status_code < 300
+        and data.get(quirks.error_field) is not None
+    ):
+        code = data[quirks.error_field]
+    elif "error" in data:
         code = data["error"]
-    elif quirks.error_field is not None and not 200 <= response.status_code < 300:
-        code = data.get(quirks.error_field)
-        if code is None:
-            return None
     else:
         return None
     return code if isinstance(code, str) and code else repr(code)

@@ -55,6 +55,8 @@ GITHUB = Provider(
         error_aliases={
             "incorrect_client_credentials": "invalid_client",
             "incorrect_device_code": "invalid_grant",
+            # A spent or expired refresh token (answered with HTTP 200): log in again.
+            "bad_refresh_token": "invalid_grant",
             "device_flow_disabled": "unauthorized_client",
             # The docs' table names expired_token, its prose token_expired: both are read.
             "token_expired": "expired_token",
@@ -584,7 +586,11 @@ TWITCH = Provider(
     quirks=Quirks(
         scope_param="scopes",
         error_field="message",
-        error_aliases={"invalid device code": "invalid_grant"},
+        error_aliases={
+            "invalid device code": "invalid_grant",
+            # A refresh: {"error": "Bad Request", "status": 400, "message": "Invalid refresh token"}
+            "Invalid refresh token": "invalid_grant",
+        },
     ),
     refresh="yes; each refresh may return a new refresh token",
     who_am_i=WhoAmI(
@@ -626,7 +632,8 @@ TWITCH = Provider(
         ),
         Source(
             "https://dev.twitch.tv/docs/authentication/refresh-tokens/",
-            "the scope as a JSON array; refresh",
+            "the scope as a JSON array; refresh; a refused refresh token is 'Invalid refresh "
+            "token' in 'message'",
         ),
         Source(
             "https://dev.twitch.tv/docs/authentication/validate-tokens/",

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from provider_cases import CLIENT_ID, Case, build, check_flow, make_server
 
-from loctocat import AsyncAuthenticator, Authenticator
+from loctocat import AsyncAuthenticator, Authenticator, InvalidGrant, LoginRequired
 from loctocat import predefined as p
 from loctocat.testing import FakeAuthorizationServer
 
@@ -47,6 +47,26 @@ async def test_the_whole_flow_async(request: pytest.FixtureRequest, name: str, v
         await auth.ping()
         access_token = await auth.poll()
     check_flow(case, server, auth, access_token)
+
+
+def test_a_spent_refresh_token_is_invalid_grant_in_every_dialect(case: Case) -> None:
+    # Each service says it its own way (GitHub: bad_refresh_token with HTTP 200; Twitch:
+    # {"error": "Bad Request", "status": 400, "message": "Invalid refresh token"}): all of
+    # them mean "log in again", which is what get_token() does on InvalidGrant.
+    server = make_server(case)
+    server.rotate_refresh_tokens = True
+    server.plan("approve")
+    with httpx.Client(transport=server.transport()) as client:
+        auth = build(case, client, asynchronous=False, via="provider")
+        auth.ping()
+        auth.poll()
+        spent = auth.token
+        auth.refresh()
+        auth.token = spent
+        with pytest.raises(InvalidGrant):
+            auth.refresh()
+        with pytest.raises(LoginRequired):  # not a ServerError: a new login is the way on
+            auth.get_token(login=False, force_refresh=True)
 
 
 # --- What the dialects add to the answers ------------------------------------------------------

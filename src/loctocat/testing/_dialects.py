@@ -43,6 +43,7 @@ DIALECTS: Mapping[str, Dialect] = {
                 "invalid_client": "incorrect_client_credentials",
                 "invalid_grant": "incorrect_device_code",
             },
+            "refresh_error_codes": {"invalid_grant": "bad_refresh_token"},
         },
         {"host": "github.com"},
     ),
@@ -171,6 +172,7 @@ DIALECTS: Mapping[str, Dialect] = {
             "scope_param": "scopes",
             "scope_as_list": True,
             "error_field": "message",
+            "refresh_error_codes": {"invalid_grant": "Invalid refresh token"},
         }
     ),
     "amazon": Dialect(

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from http import HTTPStatus
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 from urllib.parse import parse_qs, quote, unquote_plus, urlencode, urlsplit
@@ -99,6 +100,7 @@ class _OAuthError(Exception):
         status: int = 400,
         headers: Sequence[tuple[str, str]] = (),
         keep_status: bool = False,
+        sent_as: str | None = None,
     ) -> None:
         super().__init__(error)
         self.error = error
@@ -107,6 +109,8 @@ class _OAuthError(Exception):
         self.headers = list(headers)
         # HTTP-level failures (405) keep their status even for GitHub-style servers.
         self.keep_status = keep_status
+        # The code sent instead of the standard one, where the service's differs (a refresh's).
+        self.sent_as = sent_as
 
 
 def _invalid_client(description: str) -> _OAuthError:
@@ -299,10 +303,11 @@ class FakeAuthorizationServer:
       `{"response_type": "device_code"}`); missing or different gets `invalid_request`.
     - Answers: `error_codes` maps standard error codes to what the service sends instead
       (Microsoft: `{"access_denied": "authorization_declined"}`), in every error the server
-      makes up (scripted `Fault` errors are sent exactly as given). `scope_as_list` sends the
-      token answer's scope as a JSON array of strings (Twitch). `form_encoded_unless_json`
-      answers the device and token endpoints (tokens and errors alike) as
-      `application/x-www-form-urlencoded` unless the request's `Accept` names
+      makes up (scripted `Fault` errors are sent exactly as given); `refresh_error_codes` does
+      so in the answers to a refresh (GitHub: `{"invalid_grant": "bad_refresh_token"}`).
+      `scope_as_list` sends the token answer's scope as a JSON array of strings (Twitch).
+      `form_encoded_unless_json` answers the device and token endpoints (tokens and errors
+      alike) as `application/x-www-form-urlencoded` unless the request's `Accept` names
       `application/json` (GitHub; a list, such as a `scope_as_list` scope, becomes repeated
       parameters). `slow_down_sends_interval` adds the grant's new `interval` to every
       `slow_down` answer (GitHub). `error_statuses` maps standard error codes to the HTTP
@@ -310,7 +315,8 @@ class FakeAuthorizationServer:
       "authorization_pending": 403, ...}`; otherwise 400, or 401 for `invalid_client`).
       `error_field` names the field the code goes in when it is not `error`: such answers are
       `{"status": <HTTP status>, "<error_field>": <code>}`, with no description (Twitch:
-      `"message"`).
+      `"message"`); the answers to a refresh also name the HTTP status in `error`, as Twitch's
+      do (`{"error": "Bad Request", "status": 400, "message": "Invalid refresh token"}`).
     - Client authentication, when `client_secret` is set: `client_auth` is how the secret must
       travel: "any" (HTTP Basic or the `client_secret` body parameter), "basic" (Zoom, Hugging
       Face) or "body" (Google, Yandex); the other way gets `invalid_client` (HTTP 401).
@@ -351,6 +357,7 @@ class FakeAuthorizationServer:
         scope_param: str = "scope",
         required_device_params: Mapping[str, str] = _NO_STRINGS,
         error_codes: Mapping[str, str] = _NO_STRINGS,
+        refresh_error_codes: Mapping[str, str] = _NO_STRINGS,
         scope_as_list: bool = False,
         form_encoded_unless_json: bool = False,
         slow_down_sends_interval: bool = False,
@@ -442,6 +449,7 @@ class FakeAuthorizationServer:
         self.scope_param = scope_param
         self.required_device_params = dict(required_device_params)
         self.error_codes = dict(error_codes)
+        self.refresh_error_codes = dict(refresh_error_codes)
         self.scope_as_list = scope_as_list
         self.form_encoded_unless_json = form_encoded_unless_json
         self.slow_down_sends_interval = slow_down_sends_interval
@@ -1096,7 +1104,11 @@ class FakeAuthorizationServer:
         if grant_type == self.grant_type:
             return self._poll(record, client_id, jkt)
         if grant_type == "refresh_token":
-            return self._refresh(record, client_id, jkt)
+            try:
+                return self._refresh(record, client_id, jkt)
+            except _OAuthError as error:
+                error.sent_as = self.refresh_error_codes.get(error.error)
+                raise
         raise _OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
 
     def _token_request_proof(self, record: RecordedRequest) -> str | None:
@@ -1611,9 +1623,12 @@ class FakeAuthorizationServer:
         status = self.error_statuses.get(error.error, error.status)
         if self.errors_with_status_200 and not error.keep_status:
             status = 200
-        payload: dict[str, object] = {"error": self._error_code(error.error)}
+        code = error.sent_as if error.sent_as is not None else self._error_code(error.error)
+        payload: dict[str, object] = {"error": code}
         if self.error_field != "error":
-            payload = {"status": status, self.error_field: payload["error"]}
+            payload = {"status": status, self.error_field: code}
+            if error.sent_as is not None:
+                payload = {"error": HTTPStatus(status).phrase, **payload}
         elif error.description is not None:
             payload["error_description"] = error.description
         payload.update(extra_fields)
