@@ -449,6 +449,21 @@ def test_authenticate_says_how_the_flow_ended(
     assert "denied" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("order", [("asyncio", "trio"), ("trio", "asyncio")], ids="-then-".join)
+def test_one_async_authenticator_under_asyncio_then_trio(
+    server: FakeAuthorizationServer, order: tuple[str, str]
+) -> None:
+    # A program may run one event loop per command: asyncio.run(), later trio.run().
+    server.plan("approve")
+    auth = async_authenticator(server)
+
+    async def get_token() -> str:
+        return await auth.get_token(login=not server.issued_tokens)
+
+    first = anyio.run(get_token, backend=order[0])
+    assert anyio.run(get_token, backend=order[1]) == first
+
+
 # --- nothing kept alive after use -----------------------------------------------------------------
 
 

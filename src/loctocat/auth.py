@@ -1017,11 +1017,11 @@ class AsyncAuthenticator(Authenticator):
     def _async_login_lock(self) -> anyio.Lock:
         import anyio
 
-        # Made on first use, inside the event loop that will use it.
-        lock: anyio.Lock | None = getattr(self, "_anyio_login_lock", None)
-        if lock is None:
-            lock = self._anyio_login_lock = anyio.Lock()
-        return lock
+        # Made on first use, inside the event loop that will use it; one for asyncio and one
+        # for trio, since a lock made under either cannot be waited on under the other (a
+        # program may run one, then the other: asyncio.run(), then trio.run()).
+        locks: dict[bool, anyio.Lock] = self.__dict__.setdefault("_anyio_login_locks", {})
+        return locks.setdefault(on_asyncio(), anyio.Lock())
 
     def _run_async(self, flow: Flow[T], prompt: Prompt | None = None) -> Awaitable[T]:
         # Not a coroutine itself: the caller awaits the driver's, one frame fewer per login.
