@@ -331,7 +331,8 @@ class Token(_ExtraFields):
         The absolute times loctocat computed are added as `loctocat_expires_at` and
         `loctocat_received_at` (POSIX timestamps), so they never replace a field of the
         server's own, such as an `expires_at` some services send; the verified claims and the
-        identity, when known, as `loctocat_claims` and `loctocat_identity`.
+        identity, when known, as `loctocat_claims` and `loctocat_identity`. A DPoP-bound
+        token's private key is left out: only the token stores keep it.
         """
         data: dict[str, Any] = dict(self.extra)
         for f in dataclasses.fields(self):
