@@ -239,6 +239,48 @@ def test_an_answer_never_carries_a_line_break_from_the_server() -> None:
 def test_git_requests_end_at_a_blank_line_or_the_end_of_input() -> None:
     import io
 
-    text = "protocol=https\nhost=h\ncapability[]=authtype\nnonsense\n\npassword=after\n"
-    assert read_request(io.StringIO(text)) == {"protocol": "https", "host": "h"}
-    assert read_request(io.StringIO("protocol=https\nhost=h")) == {"protocol": "https", "host": "h"}
+    text = b"protocol=https\nhost=h\ncapability[]=authtype\nnonsense\n\npassword=after\n"
+    assert read_request(io.BytesIO(text)) == {"protocol": "https", "host": "h"}
+    assert read_request(io.BytesIO(b"protocol=https\nhost=h")) == {"protocol": "https", "host": "h"}
+
+
+def run_bytes(
+    home: Path, *argv: str, stdin: bytes, stdout: int | None = subprocess.PIPE, **env: str
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the command line with bytes on stdin (and stdout where given); stderr as it is."""
+    return subprocess.run(
+        [sys.executable, "-m", "loctocat", *argv],
+        input=stdin,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        env={**environment(home), **env},
+        cwd=home,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("username", [b"jos\xc3\xa9", b"jos\xe9"], ids=["utf-8", "latin-1"])
+def test_git_sends_any_bytes_whatever_the_locale(home: Path, username: bytes) -> None:
+    # git passes on the username of the remote URL (https://jos%E9@host/) as it is.
+    tokens = store_token(home)
+    helper = ["git-credential", *SELECTION, "--store", str(tokens), *GIT]
+    request = b"protocol=https\nhost=git.example.com\nusername=" + username + b"\n\n"
+    for path in ("full", "fast"):
+        done = run_bytes(home, *helper, stdin=request, PYTHONIOENCODING="ascii")
+        assert done.returncode == 0, (path, done.stderr)
+        assert done.stdout.startswith(b"password=at-1\n"), path
+        assert done.stderr == b"", path
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(home: Path) -> None:
+    tokens = store_token(home)
+    for path in ("full", "fast"):
+        reader, writer = os.pipe()
+        os.close(reader)  # `| head -c 0`: nobody reads what it prints
+        try:
+            done = run_bytes(
+                home, "token", *SELECTION, "--store", str(tokens), stdin=b"", stdout=writer
+            )
+        finally:
+            os.close(writer)
+        assert (done.returncode, done.stderr) == (141, b""), path

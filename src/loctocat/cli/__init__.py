@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         EXIT_LOGIN_REQUIRED,
         EXIT_NETWORK,
         EXIT_OK,
+        EXIT_STDOUT_CLOSED,
         EXIT_USAGE,
         CommandFailed,
         ExitCode,
@@ -77,6 +78,7 @@ __all__ = [
     "EXIT_LOGIN_REQUIRED",
     "EXIT_NETWORK",
     "EXIT_OK",
+    "EXIT_STDOUT_CLOSED",
     "EXIT_USAGE",
     "CommandFailed",
     "ExitCode",
@@ -97,15 +99,20 @@ def _parser() -> object:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with `argv` (default: sys.argv[1:]) and return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
     if argv[:1] in (["token"], ["git-credential"], ["kubectl-credential"]):
         from loctocat.cli._fast import answer_from_store
 
-        answered = answer_from_store(argv)
+        try:
+            answered = answer_from_store(argv)
+        except BrokenPipeError:
+            return _stdout_closed()
+        except Exception as error:
+            return _unexpected(error, debug)
         if answered is not None:
             return answered
     from loctocat._text import one_line
     from loctocat.cli._exits import (
-        EXIT_ERROR,
         EXIT_INTERRUPTED,
         CommandFailed,
         UsageError,
@@ -113,7 +120,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from loctocat.cli._exits import exit_code as _exit_code
     from loctocat.errors import LoctocatError
 
-    debug = "--debug" in argv
     args = None
     try:
         from loctocat.cli._args import parse
@@ -137,12 +143,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         _traceback(debug)
         print(f"loctocat: {one_line(str(error))}", file=sys.stderr)
         return _event(args, error, _exit_code(error))
+    except BrokenPipeError:
+        return _stdout_closed()
     except Exception as error:
-        _traceback(debug)
-        hint = "" if debug else " (run with --debug for the traceback)"
-        message = one_line(f"{type(error).__name__}: {error}")
-        print(f"loctocat: unexpected error: {message}{hint}", file=sys.stderr)
-        return _event(args, error, EXIT_ERROR)
+        return _event(args, error, _unexpected(error, debug))
+
+
+def _unexpected(error: Exception, debug: bool) -> int:
+    """Say an error nobody foresaw in one line (the traceback with --debug): exit code 1."""
+    from loctocat._text import one_line
+    from loctocat.cli._exits import EXIT_ERROR
+
+    _traceback(debug)
+    hint = "" if debug else " (run with --debug for the traceback)"
+    message = one_line(f"{type(error).__name__}: {error}")
+    print(f"loctocat: unexpected error: {message}{hint}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _stdout_closed() -> int:
+    """The program reading stdout stopped (`loctocat token | head -c 8`): end quietly, with
+    the exit code of a program SIGPIPE ended, as `cat` does."""
+    import os
+
+    from loctocat.cli._exits import EXIT_STDOUT_CLOSED
+
+    # What is still buffered for stdout goes nowhere, instead of failing again at exit.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_STDOUT_CLOSED
 
 
 def _event(args: Any, error: BaseException, code: int) -> int:

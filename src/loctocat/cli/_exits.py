@@ -22,6 +22,7 @@ __all__ = [
     "EXIT_LOGIN_REQUIRED",
     "EXIT_NETWORK",
     "EXIT_OK",
+    "EXIT_STDOUT_CLOSED",
     "EXIT_USAGE",
     "CommandFailed",
     "ExitCode",
@@ -65,6 +66,7 @@ EXIT_CODES = (
     ExitCode(5, "network: the server could not be reached", (TransportError,)),
     ExitCode(6, "not logged in, and no terminal to log in on (or --no-login)", (LoginRequired,)),
     ExitCode(130, "interrupted (Ctrl+C)", (KeyboardInterrupt,)),
+    ExitCode(141, "the program reading the output stopped reading (| head)", (BrokenPipeError,)),
 )
 (
     EXIT_OK,
@@ -75,6 +77,7 @@ EXIT_CODES = (
     EXIT_NETWORK,
     EXIT_LOGIN_REQUIRED,
     EXIT_INTERRUPTED,
+    EXIT_STDOUT_CLOSED,
 ) = (entry.code for entry in EXIT_CODES)
 
 

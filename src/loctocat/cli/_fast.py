@@ -250,7 +250,7 @@ def answer_from_store(argv: Sequence[str]) -> int | None:
         return None
     from loctocat.cli._gitproto import answer, read_request
 
-    request = read_request(sys.stdin)
+    request = read_request(sys.stdin.buffer)
     sys.stdout.write(answer(request, git, access_token, expires_at))
     return 0
 

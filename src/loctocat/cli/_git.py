@@ -74,7 +74,7 @@ def _selected(args: argparse.Namespace) -> tuple[Selection, GitTarget]:
 
 def git_credential(args: argparse.Namespace, run: Run) -> int:
     """Answer git: `get` a token for the host, `erase` a refused one, ignore `store`."""
-    request = read_request(sys.stdin)
+    request = read_request(sys.stdin.buffer)
     if args.operation == "store":
         return EXIT_OK  # what git stores is our own answer: there is nothing to keep
     selection, target = _selected(args)

@@ -17,11 +17,16 @@ if TYPE_CHECKING:
 _BREAKING = ("\n", "\r", "\x00")
 
 
-def read_request(stream: IO[str]) -> dict[str, str]:
-    """git's attributes, until a blank line or the end of input. `key[]` lists are skipped."""
+def read_request(stream: IO[bytes]) -> dict[str, str]:
+    """git's attributes, until a blank line or the end of input. `key[]` lists are skipped.
+
+    Read as bytes: git passes on what the remote URL holds (a username in UTF-8 or in any
+    other encoding), whatever this process's locale; bytes that are not UTF-8 are kept as
+    surrogates, never an error.
+    """
     request: dict[str, str] = {}
-    for line in stream:
-        line = line.rstrip("\r\n")
+    for raw in stream:
+        line = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
         if not line:
             break
         key, equals, value = line.partition("=")
