@@ -351,7 +351,11 @@ def test_on_a_terminal_git_terminal_prompt_0_still_means_no_login(
     assert cloned.seconds < FAST
     assert cloned.codes == []
     assert "fatal: " in cloned.output
-    assert any("loctocat login" in line for line in hints(plain(cloned.output)))
+    said = hints(plain(cloned.output))
+    assert any(
+        "GIT_TERMINAL_PROMPT=0 says not to log in here: run 'loctocat login" in line
+        for line in said
+    ), said
     assert device_requests(fake_server) == 0
 
 

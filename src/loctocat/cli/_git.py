@@ -96,11 +96,15 @@ def _get(
     try:
         token = helper_token(selection.authenticator, _terminal())
     except LoginRequired:
-        why = "GIT_TERMINAL_PROMPT=0" if _prompts_disabled() else "no terminal"
+        why = (
+            "GIT_TERMINAL_PROMPT=0 says not to log in here"
+            if _prompts_disabled()
+            else "no terminal to log in on"
+        )
         # One line, unwrapped, as every error of the command line: git shows it as it is.
         print(
             f"loctocat: not logged in to {selection.server} for git on {target.host}, and "
-            f"{why} to log in on: run {_login_command(run)}",
+            f"{why}: run {_login_command(run)}",
             file=sys.stderr,
         )
         return EXIT_OK
