@@ -187,13 +187,17 @@ def token_key(
     if isinstance(scopes, str):
         scopes = (scopes,)
     scope_set = {part for scope in scopes for part in scope.split()}
-    parts = {"server": server, "client_id": client_id, "account": account or ""}
-    parts.update({f"scope {scope!r}": scope for scope in scope_set})
-    for name, value in parts.items():
+    parts = [("server", server), ("client_id", client_id), ("account", account or "")]
+    parts.extend(("scopes", scope) for scope in sorted(scope_set))
+    for name, value in parts:
         if "|" in value:
-            raise ConfigurationError(f"token_key(): {name} must not contain '|'")
+            raise ConfigurationError(
+                f"{name} must not contain '|' (got {value!r}): it separates the parts of the "
+                "key the token is stored under",
+                parameter=name,
+            )
     if not server or not client_id:
-        raise ConfigurationError("token_key(): server and client_id must not be empty")
+        raise ConfigurationError("a token's store key needs a server and a client_id")
     key = f"{server}|{client_id}|{' '.join(sorted(scope_set))}"
     return f"{key}|{account}" if account else key
 

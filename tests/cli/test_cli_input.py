@@ -119,16 +119,25 @@ def test_an_unusable_url_is_a_usage_error(
 
 
 @pytest.mark.parametrize(
-    "more", [["--client-id", "a|b"], ["--client-id", "c", "--scope", "read|write"]]
+    ("more", "named"),
+    [
+        (["--client-id", "a|b"], "--client-id must not contain '|' (got 'a|b')"),
+        (["--client-id", "c", "--scope", "read|write"], "--scope must not contain '|'"),
+        (["--client-id", "c", "--account", "me|you"], "--account must not contain '|'"),
+    ],
 )
 def test_a_login_that_cannot_be_stored_is_refused_before_the_flow(
-    server: FakeAuthorizationServer, env: dict[str, str], store: Path, more: list[str]
+    server: FakeAuthorizationServer,
+    env: dict[str, str],
+    store: Path,
+    more: list[str],
+    named: str,
 ) -> None:
     selection = manual(server, store)
     selection[selection.index("--client-id") : selection.index("--client-id") + 2] = []
     done = run_limited(env, "login", *selection, *more)
     assert done.returncode == EXIT_USAGE, done.stderr
-    assert "must not contain '|'" in one_error_line(done.stderr)
+    assert one_error_line(done.stderr).startswith(f"loctocat: {named}")
     assert server.requests == []  # no code asked for, nobody made to approve anything
 
 

@@ -141,12 +141,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _event(args, error, EXIT_INTERRUPTED)
     except (LoctocatError, UsageError, CommandFailed) as error:
         _traceback(debug)
-        print(f"loctocat: {one_line(str(error))}", file=sys.stderr)
+        print(f"loctocat: {one_line(_in_flags(error))}", file=sys.stderr)
         return _event(args, error, _exit_code(error))
     except BrokenPipeError:
         return _stdout_closed()
     except Exception as error:
         return _event(args, error, _unexpected(error, debug))
+
+
+def _in_flags(error: Exception) -> str:
+    """The error's message; a library's `ConfigurationError` names the flag, not the
+    parameter ("--client-id must not contain '|'")."""
+    from loctocat.errors import ConfigurationError
+
+    if isinstance(error, ConfigurationError):
+        from loctocat.cli._select import usage_error
+
+        return str(usage_error(error))
+    return str(error)
 
 
 def _unexpected(error: Exception, debug: bool) -> int:
