@@ -174,6 +174,8 @@ def test_a_failed_login_says_so_once(
             "unknown provider 'gitbub' (did you mean github?)",
         ),
         (["login", "--timeout", "-1"], "--timeout: must be a positive number of seconds"),
+        (["serve", "--port", "99999"], "--port: must be a port number from 0 to 65535"),
+        (["demo", "--port", "http"], "--port: must be a port number from 0 to 65535"),
         (
             ["login", "github", "--client-id", "x", "--secret-env", "A", "--client-secret", "b"],
             "--secret-env and --client-secret: give the client secret one way only",

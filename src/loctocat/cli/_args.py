@@ -421,6 +421,16 @@ def _kubectl_options(parent: argparse.ArgumentParser) -> None:
     )
 
 
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, not {value!r}")
+    return port
+
+
 def _positive_seconds(value: str) -> float:
     try:
         seconds = float(value)
@@ -626,7 +636,7 @@ def build_parser() -> _Parser:
         action="store_true",
         help=f"approve by itself after {AUTO_APPROVE_AFTER:g} seconds (no browser needed)",
     )
-    demo.add_argument("--port", type=int, default=0, help="port to serve on (default: any)")
+    demo.add_argument("--port", type=_port, default=0, help="port to serve on (default: any)")
 
     serve = command(
         "serve",
@@ -634,7 +644,7 @@ def build_parser() -> _Parser:
         "Serve loctocat.testing.FakeAuthorizationServer on 127.0.0.1 until Ctrl+C.",
         _SERVE_EPILOG,
     )
-    serve.add_argument("--port", type=int, default=0, help="port to serve on (default: any)")
+    serve.add_argument("--port", type=_port, default=0, help="port to serve on (default: any)")
     serve.add_argument("--interval", type=int, default=1, help="polling interval to announce")
     serve.add_argument(
         "--auto-approve",
