@@ -200,6 +200,29 @@ def test_logout_forgets_and_revokes(
     assert "Not logged in" in again.stderr
 
 
+def test_a_login_by_issuer_is_used_and_forgotten_while_the_issuer_is_down(
+    env: dict[str, str], store: Path, tmp_path: Path
+) -> None:
+    env = {**env, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    server = FakeAuthorizationServer()
+    with server.serve_http():
+        issuer = server.issuer
+        with approving(server):
+            login = run(env, "login", *discovered(server, store, "--print-token"))
+        assert login.returncode == EXIT_OK, login.stderr
+    # The issuer cannot be reached now (an outage, no network). The options in another order
+    # than any run before: nothing from the stored-token path's index.
+    selection = ["--client-id", "cli-client", "--store", str(store), "--issuer", issuer]
+    token = run(env, "token", *selection, "--no-login")
+    assert (token.returncode, token.stdout) == (EXIT_OK, login.stdout), token.stderr
+    forgotten = run(env, "logout", *selection, "--no-revoke")
+    assert forgotten.returncode == EXIT_OK, forgotten.stderr
+    assert stored_tokens(store) == {}
+    # A server never reached before is still a network error, exit 5.
+    other = run(env, "token", "--client-id", "c", "--issuer", f"http://127.0.0.1:{closed_port()}")
+    assert other.returncode == EXIT_NETWORK, other.stderr
+
+
 # --- client secrets ---------------------------------------------------------------------------
 
 

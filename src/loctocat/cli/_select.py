@@ -7,6 +7,7 @@ win over the config file), lets the library check them, and says its errors with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -233,7 +234,7 @@ def select(
             server = server or provider.title
         elif issuer:
             # Discovery talks to the server: its errors keep their own exit codes.
-            authenticator = Authenticator.from_issuer(issuer, client_id, scopes, **options)
+            authenticator = _from_issuer(issuer, client_id, scopes, options)
         else:
             authenticator = Authenticator(client_id, auth_url, token_url, scopes, **options)
     except ConfigurationError as error:
@@ -245,6 +246,84 @@ def select(
     return Selection(
         authenticator, token_store, server, provider, values if provider else {}, config
     )
+
+
+def _from_issuer(
+    issuer: str, client_id: str, scopes: Any, options: dict[str, Any]
+) -> Authenticator:
+    """`Authenticator.from_issuer()`, and while the issuer cannot be reached, its document as
+    last read: the login's store key names its token endpoint, so without it a stored token
+    could be neither used nor forgotten (`logout --no-revoke`) during an outage."""
+    from loctocat.auth import Authenticator, _discovered
+    from loctocat.errors import ProtocolError, ServerError, TransportError
+
+    try:
+        authenticator = Authenticator.from_issuer(issuer, client_id, scopes, **options)
+    except (TransportError, ServerError, ProtocolError) as error:
+        remembered = _remembered_metadata(issuer)
+        if remembered is None:
+            raise
+        import logging
+
+        logging.getLogger("loctocat").debug("%s; using its document as last read", error)
+        _discovered[issuer] = remembered
+        return Authenticator.from_issuer(issuer, client_id, scopes, **options)
+    _remember_metadata(issuer, _discovered[issuer])
+    return authenticator
+
+
+def _metadata_path() -> str:
+    """Where discovery documents are remembered: beside the stored-token path's index."""
+    from loctocat.cli._fast import index_path
+
+    return os.path.join(os.path.dirname(index_path()), "discovery.json")
+
+
+def _read_remembered() -> dict[str, Any]:
+    import json
+
+    try:
+        with open(_metadata_path(), encoding="utf-8") as file:
+            remembered = json.load(file)
+    except (OSError, ValueError):
+        return {}
+    return remembered if isinstance(remembered, dict) else {}
+
+
+def _remembered_metadata(issuer: str) -> Any:
+    """The `ServerMetadata` last read for `issuer`, or None."""
+    from loctocat._lifecycle import ServerMetadata
+
+    fields = _read_remembered().get(issuer)
+    if not isinstance(fields, dict):
+        return None
+    try:
+        return ServerMetadata(**fields)
+    except TypeError:  # written by another version
+        return None
+
+
+def _remember_metadata(issuer: str, metadata: Any) -> None:
+    """Keep the document `issuer` gave (best effort: it only matters during an outage)."""
+    import dataclasses
+    import json
+
+    remembered = _read_remembered()
+    fields = {f.name: getattr(metadata, f.name) for f in dataclasses.fields(metadata)}
+    fields["document"] = dict(fields["document"])
+    if remembered.get(issuer) == fields:
+        return
+    remembered[issuer] = fields
+    path = _metadata_path()
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with open(temporary, "w", encoding="utf-8") as file:
+            json.dump(remembered, file)
+        os.replace(temporary, path)
+    except (OSError, TypeError, ValueError):
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
 
 
 def selection_words(args: argparse.Namespace, *, without: Sequence[str] = ()) -> list[str]:
