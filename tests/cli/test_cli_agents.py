@@ -184,12 +184,10 @@ def test_usage_errors_are_events_too_and_print_token_needs_events(
 def test_a_token_that_cannot_be_stored_is_kept_off_the_event_stream(
     server: FakeAuthorizationServer, env: dict[str, str], tmp_path: Path
 ) -> None:
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    shared.chmod(0o777)  # others could replace a token file here: the store refuses it
+    (tmp_path / "t.json.lock").mkdir()  # read, but never written: each save's lock fails
     server.plan("approve")
 
-    done = run(env, "login", *manual(server, shared / "t.json"), "--events", "ndjson")
+    done = run(env, "login", *manual(server, tmp_path / "t.json"), "--events", "ndjson")
 
     assert done.returncode == EXIT_ERROR
     lines = events(done.stdout)  # every line is still an event

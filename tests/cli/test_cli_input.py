@@ -171,10 +171,12 @@ def test_login_that_cannot_store_the_token_keeps_it_in_a_private_file(
     rescue_dir = tmp_path / "tmp"
     rescue_dir.mkdir()
     env = {**env, "TMPDIR": str(rescue_dir)}
-    not_a_directory = tmp_path / "a-file"
-    not_a_directory.write_text("")
+    tokens = tmp_path / "tokens.json"
+    # Read, but not written: the lock every save takes cannot be made (a full disk, a
+    # read-only directory); the login goes ahead, and only then is the token refused.
+    (tmp_path / "tokens.json.lock").mkdir()
     with approving(server):
-        done = run_limited(env, "login", *manual(server, not_a_directory / "tokens.json"))
+        done = run_limited(env, "login", *manual(server, tokens))
     assert done.returncode == EXIT_ERROR, done.stderr
     assert done.stdout == ""
     [rescued] = list(rescue_dir.iterdir())
