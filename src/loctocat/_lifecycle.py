@@ -121,7 +121,7 @@ def _stored(loaded: Token | StoreError | None) -> Token | None:
     if isinstance(loaded, StoreError):
         if not getattr(loaded, "corrupt", False):
             raise loaded  # the store cannot be used at all: say so rather than log in for nothing
-        log.warning("%s; logging in again will replace it", loaded)
+        log.warning("%s", loaded)
         return None
     if loaded is not None and loaded.token_type.lower() == "dpop" and loaded.dpop_key is None:
         # Bound to a key that was not kept: neither it nor its refresh token can be used.

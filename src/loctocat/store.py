@@ -705,8 +705,8 @@ def _json(key: str, entry: dict[str, Any]) -> str:
 
 def _unreadable(key: str, where: str, reason: str) -> StoreError:
     return StoreError(
-        f"the token saved under {key!r} in {where} is unreadable ({reason}); "
-        "delete it (store.delete(key)) and log in again",
+        f"the token saved under {key!r} in {where} is unreadable ({reason}): a new login "
+        "replaces it (or store.delete(key) removes it)",
         corrupt=True,
     )
 

@@ -23,6 +23,7 @@ from loctocat.cli import (
     EXIT_DENIED,
     EXIT_EXPIRED,
     EXIT_INTERRUPTED,
+    EXIT_LOGIN_REQUIRED,
     EXIT_NETWORK,
     EXIT_OK,
     EXIT_USAGE,
@@ -99,7 +100,11 @@ def stored_tokens(store: Path) -> dict[str, dict[str, object]]:
 
 
 def one_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.startswith("loctocat: ")]
+    lines = [
+        line
+        for line in stderr.splitlines()
+        if line.startswith("loctocat: ") and not line.startswith("loctocat: warning: ")
+    ]
     assert len(lines) == 1, stderr
     assert "Traceback" not in stderr
     return lines[0]
@@ -221,6 +226,19 @@ def test_a_login_by_issuer_is_used_and_forgotten_while_the_issuer_is_down(
     # A server never reached before is still a network error, exit 5.
     other = run(env, "token", "--client-id", "c", "--issuer", f"http://127.0.0.1:{closed_port()}")
     assert other.returncode == EXIT_NETWORK, other.stderr
+
+
+def test_a_warning_is_one_line_that_says_who_warns(
+    server: FakeAuthorizationServer, env: dict[str, str], tmp_path: Path
+) -> None:
+    visible = tmp_path / "visible"
+    visible.mkdir(mode=0o755)  # others can list the names of the files: the store warns
+    done = run(env, "token", *manual(server, visible / "tokens.json"), "--no-login")
+    assert done.returncode == EXIT_LOGIN_REQUIRED, done.stderr
+    warning, error = done.stderr.splitlines()
+    assert warning.startswith("loctocat: warning: The names of the files in the token directory")
+    assert "chmod go-rwx" in warning
+    assert error.startswith("loctocat: not logged in")
 
 
 # --- client secrets ---------------------------------------------------------------------------

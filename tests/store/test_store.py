@@ -836,7 +836,7 @@ def test_corrupt_entry_affects_only_its_key_and_survives_other_saves(tmp_path: P
         message = str(caught.value)
         assert repr(key) in message
         assert str(path) in message
-        assert "delete it" in message
+        assert "a new login replaces it" in message
         assert SECRET not in message
         assert REFRESH_SECRET not in message
         assert caught.value.__cause__ is None  # no secret hiding in a chained error either

@@ -134,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             import logging
 
             logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+        else:
+            _say_warnings()
         return COMMANDS[args.command](args, Run(argv))
     except KeyboardInterrupt as error:
         _traceback(debug)
@@ -159,6 +161,24 @@ def _in_flags(error: Exception) -> str:
 
         return str(usage_error(error))
     return str(error)
+
+
+def _say_warnings() -> None:
+    """The library's warnings (a store's, a server's) as the command line says things: one
+    `loctocat: warning: ...` line each on stderr (rather than logging's bare message)."""
+    import logging
+
+    from loctocat._text import one_line
+
+    class OneLine(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            print(f"loctocat: warning: {one_line(record.getMessage())}", file=sys.stderr)
+
+    logger = logging.getLogger("loctocat")
+    if not any(handler.get_name() == "loctocat-cli" for handler in logger.handlers):
+        handler = OneLine(logging.WARNING)
+        handler.set_name("loctocat-cli")
+        logger.addHandler(handler)
 
 
 def _unexpected(error: Exception, debug: bool) -> int:
