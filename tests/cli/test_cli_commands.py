@@ -407,6 +407,26 @@ def test_config_file_gives_defaults_and_flags_win(env: dict[str, str], store: Pa
 
 
 @pytest.mark.parametrize(
+    ("table", "name", "flags"),
+    [
+        ('[servers.work]\nissuer = "http://example.com"\nclient_id = "x"\n', "work", []),
+        ("[providers.keycloak]\nbase_url = 'ftp://sso'\n", "keycloak", ["--realm", "r"]),
+    ],
+)
+def test_a_bad_value_from_the_config_file_is_named_there_not_as_a_flag(
+    env: dict[str, str], store: Path, table: str, name: str, flags: list[str]
+) -> None:
+    Path(env["LOCTOCAT_CONFIG"]).write_text(table)
+    done = run(env, "token", name, "--client-id", "c", *flags, "--store", str(store), "--no-login")
+    assert done.returncode == EXIT_USAGE, done.stderr
+    line = one_error_line(done.stderr)
+    where = table.split("\n")[0]  # [servers.work]
+    assert f"in {where} of {env['LOCTOCAT_CONFIG']}" in line
+    assert "--issuer" not in line
+    assert "--base-url" not in line
+
+
+@pytest.mark.parametrize(
     ("text", "named"),
     [
         ("[providers.github\nclient_id = 'x'\n", "not valid TOML"),

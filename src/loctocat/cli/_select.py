@@ -11,7 +11,7 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,11 +72,16 @@ _FLAG_FOR = {
 }
 
 
-def usage_error(error: ConfigurationError, provider: Provider | None = None) -> UsageError:
+def usage_error(
+    error: ConfigurationError,
+    provider: Provider | None = None,
+    from_config: Mapping[str, str] | None = None,
+) -> UsageError:
     """A library's `ConfigurationError` in the command line's words.
 
     The parameter it is about becomes the flag that sets it ("realm=...", "'realm'", or the
-    parameter opening the message), and a provider goes by its command-line name.
+    parameter opening the message), or where in the config file it was set (`from_config`),
+    and a provider goes by its command-line name.
     """
     text = str(error)
     if provider is not None and text.startswith((f"{provider.title} ", f"{provider.title}'")):
@@ -84,7 +89,11 @@ def usage_error(error: ConfigurationError, provider: Provider | None = None) -> 
     name = error.parameter
     option = None
     if name is not None:
-        option = _FLAG_FOR.get(name) or (flag(name) if name in provider_options() else None)
+        option = (
+            (from_config or {}).get(name)
+            or _FLAG_FOR.get(name)
+            or (flag(name) if name in provider_options() else None)
+        )
     if name is not None and option is not None:
         word = re.escape(name)
         text = re.sub(rf"\b{word}=\.\.\.|'{word}'|^{word}\b", option, text)
@@ -179,6 +188,14 @@ def select(
                 f"unknown provider {args.name!r}{guess}: see 'loctocat providers'; servers of "
                 f"your own go in [servers.NAME] of {config.path}"
             )
+    # What the config file gave, for errors to name where it is ("issuer in [servers.work]
+    # of ~/.config/loctocat/config.toml") rather than a flag that was never given.
+    table = f"servers.{args.name}" if server else f"providers.{provider.name}" if provider else ""
+    from_config = {
+        name: f"{name} in [{table}] of {config.path}"
+        for name in entry
+        if not getattr(args, name, None) and not given.get(name)
+    }
     if provider is None and set(given) - set(optional):
         named = ", ".join(flag(name) for name in sorted(given))
         raise UsageError(f"{named}: provider options need a PROVIDER (see 'loctocat providers')")
@@ -238,7 +255,7 @@ def select(
         else:
             authenticator = Authenticator(client_id, auth_url, token_url, scopes, **options)
     except ConfigurationError as error:
-        raise usage_error(error, provider) from None
+        raise usage_error(error, provider, from_config) from None
     if not server:
         from urllib.parse import urlsplit
 
