@@ -284,3 +284,17 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly(home: Path) -> Non
         finally:
             os.close(writer)
         assert (done.returncode, done.stderr) == (141, b""), path
+
+
+def test_git_operations_the_helper_does_not_know_are_ignored(home: Path) -> None:
+    # gitcredentials(7): a helper silently ignores any other operation, so git can add some.
+    tokens = store_token(home)
+    helper = ["git-credential", *SELECTION, "--store", str(tokens), *GIT[:-1]]
+    request = "protocol=https\nhost=git.example.com\n\n"
+    code, out, _, said = run(home, *helper, "capability", stdin=request)
+    assert (code, out, said) == (0, "", "")
+    # A word that is an option's value is no operation: a helper line missing its operation
+    # is still a usage error.
+    code, _, _, said = run(home, "git-credential", *SELECTION, "--host", "git.example.com")
+    assert code == 2, said
+    assert said.startswith("loctocat: ")

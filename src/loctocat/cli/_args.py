@@ -523,9 +523,7 @@ def build_parser() -> _Parser:
         _GIT_CREDENTIAL_EPILOG,
     )
     # First, though git appends it last: parse() moves it here, before the optional PROVIDER.
-    helper.add_argument(
-        "operation", choices=("get", "store", "erase"), help="what git asks (git appends it)"
-    )
+    helper.add_argument("operation", choices=_GIT_OPERATIONS, help="what git asks (git appends it)")
     _selection(helper)
     _git_options(helper)
 
@@ -654,12 +652,29 @@ def build_parser() -> _Parser:
     return parser
 
 
+#: The operations of git's credential helper protocol; a helper ignores any other.
+_GIT_OPERATIONS = ("get", "store", "erase")
+
+
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     """The arguments of `argv`; `UsageError` (one line) when they cannot be."""
     parser = build_parser()
     argv = list(argv)
-    if argv[:1] == ["git-credential"] and len(argv) > 1 and argv[-1] in ("get", "store", "erase"):
-        argv = [argv[0], argv[-1], *argv[1:-1]]  # git appends the operation
+    if argv[:1] == ["git-credential"] and len(argv) > 1:
+        operation = argv[-1]
+        if operation in _GIT_OPERATIONS:
+            argv = [argv[0], operation, *argv[1:-1]]  # git appends the operation
+        elif not operation.startswith("-"):
+            # gitcredentials(7): "If a helper receives any other operation, it should silently
+            # ignore the request", so that git can add operations. Only when the rest is a
+            # helper's command line: otherwise the word is an option's value, not from git.
+            try:
+                args = parse([*argv[:-1], "store"])
+            except UsageError:
+                pass
+            else:
+                args.operation = operation
+                return args
     args, extras = parser.parse_known_args(argv)
     if extras:
         subparsers: Any = next(

@@ -73,10 +73,11 @@ def _selected(args: argparse.Namespace) -> tuple[Selection, GitTarget]:
 
 
 def git_credential(args: argparse.Namespace, run: Run) -> int:
-    """Answer git: `get` a token for the host, `erase` a refused one, ignore `store`."""
+    """Answer git: `get` a token for the host, `erase` a refused one, ignore `store` and any
+    operation git may add later."""
     request = read_request(sys.stdin.buffer)
-    if args.operation == "store":
-        return EXIT_OK  # what git stores is our own answer: there is nothing to keep
+    if args.operation not in ("get", "erase"):
+        return EXIT_OK  # `store`: what git stores is our own answer, there is nothing to keep
     selection, target = _selected(args)
     if not target_matches(request, target.as_data()):
         return EXIT_OK  # another host: other helpers' business
