@@ -439,6 +439,41 @@ def test_a_token_someone_else_stored_still_wins_over_the_one_held(
     assert auth.get_token(login=False) == renewed
 
 
+def test_a_token_renewed_elsewhere_is_held_even_when_the_call_that_found_it_fails(
+    server: FakeAuthorizationServer,
+) -> None:
+    # A holds X; B renews it to S (X's refresh token is spent). A's next call finds S but
+    # fails (the server is down for a moment): A must go on with S, not with X.
+    store = MemoryTokenStore()
+    auth = Authenticator(**options(server, store=store))
+    auth.get_token(prompt=Person(server))
+    renewed = Authenticator(**options(server, store=store)).refresh()
+    expire(auth)  # both the token A holds and S in the store: the next call must refresh
+    port = int(server.base_url.rsplit(":", 1)[1])
+    server.stop_http()
+    try:
+        with pytest.raises(TransportError):
+            auth.get_token(login=False)
+    finally:
+        server.start_http(port)
+    assert auth.token is not None
+    assert auth.token.access_token == renewed  # held now, though the call failed
+    assert auth.get_token(login=False) == server.issued_tokens[-1].access_token != renewed
+    assert device_requests(server) == 1
+
+
+def test_a_token_renewed_elsewhere_and_found_by_identity_is_the_one_get_token_uses(
+    server: FakeAuthorizationServer, store: TokenStore
+) -> None:
+    auth = Authenticator(**options(server, store=store, userinfo_url=server.userinfo_url))
+    auth.get_token(prompt=Person(server))
+    other = Authenticator(**options(server, store=store, userinfo_url=server.userinfo_url))
+    renewed = other.refresh()
+    other.identity()  # stored with the renewed token: A's identity() finds it, saves nothing
+    auth.identity()
+    assert auth.get_token(login=False) == renewed
+
+
 # --- logout revokes first, then forgets (item 8) ------------------------------------------------
 
 

@@ -143,16 +143,16 @@ def _freshest(
     if (
         current is not None
         and last_stored is not None
-        and _same_grant(stored, last_stored)
-        and not _same_grant(current, stored)
+        and same_grant(stored, last_stored)
+        and not same_grant(current, stored)
     ):
         return current
     return stored
 
 
-def _same_grant(one: Token, other: Token) -> bool:
+def same_grant(one: Token, other: Token) -> bool:
     """Whether two tokens carry the same access and refresh token (their other fields, such as
-    who is logged in, may have been learnt since)."""
+    who is logged in, may have been learnt since). For drivers, which keep `last_stored`."""
     return one.access_token == other.access_token and one.refresh_token == other.refresh_token
 
 

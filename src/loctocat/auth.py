@@ -221,8 +221,9 @@ class Authenticator:
         self.auth_info: LoctocatAuthInfo | None = None
         self.token: Token | None = None
         self.store = store
-        # The token this authenticator last loaded from or saved to `store`: while the store
-        # still holds it, a different `self.token` is newer (one the store did not take).
+        # The token this authenticator last loaded from or saved to `store` (and then held):
+        # while the store still holds it, a different `self.token` is newer (one the store did
+        # not take).
         self._last_stored: Token | None = None
         self.account = account
         self.issuer = issuer
@@ -804,6 +805,11 @@ class Authenticator:
                 loaded = self.store.load(effect.key)
             except StoreError as error:
                 return error  # the flow judges it
+            last = self._last_stored
+            if loaded is not None and (last is None or not _lifecycle.same_grant(loaded, last)):
+                # Renewed elsewhere since this authenticator last looked: it holds that token
+                # now, whether or not the operation that found it succeeds.
+                self.token = loaded
             self._last_stored = loaded
             return loaded
         if isinstance(effect, _lifecycle.SaveToken):
