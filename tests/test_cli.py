@@ -115,3 +115,14 @@ def test_library_errors_are_said_with_flags(error: ConfigurationError, said: str
     from loctocat.predefined import KEYCLOAK
 
     assert str(_usage_error(error, KEYCLOAK)) == said
+
+
+def test_main_in_a_program_leaves_its_logging_as_it_was(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from loctocat.cli import main
+
+    before = list(logging.getLogger("loctocat").handlers)
+    assert main(["providers"]) == 0
+    assert logging.getLogger("loctocat").handlers == before
+    assert "github" in capsys.readouterr().out

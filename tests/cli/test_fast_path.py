@@ -274,16 +274,37 @@ def test_git_sends_any_bytes_whatever_the_locale(home: Path, username: bytes) ->
 
 def test_a_reader_that_stops_reading_ends_the_command_quietly(home: Path) -> None:
     tokens = store_token(home)
-    for path in ("full", "fast"):
+    selection = [*SELECTION, "--store", str(tokens)]
+    assert run(home, "token", *selection)[:2] == (0, "at-1\n")  # the index now knows it
+    # The same options (the stored-token path), then in another order (the full path).
+    for path, argv in (("fast", selection), ("full", [*selection[2:], *selection[:2]])):
         reader, writer = os.pipe()
         os.close(reader)  # `| head -c 0`: nobody reads what it prints
         try:
-            done = run_bytes(
-                home, "token", *SELECTION, "--store", str(tokens), stdin=b"", stdout=writer
+            done = subprocess.run(
+                [sys.executable, "-m", "loctocat", "token", *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=writer,
+                stderr=subprocess.PIPE,
+                # Buffered, as in a terminal session: the write fails only when flushed.
+                env={k: v for k, v in environment(home).items() if k != "PYTHONUNBUFFERED"},
+                cwd=home,
+                timeout=60,
             )
         finally:
             os.close(writer)
         assert (done.returncode, done.stderr) == (141, b""), path
+
+
+def test_git_credential_takes_its_operation_first_or_last(home: Path) -> None:
+    tokens = store_token(home)
+    helper = [*SELECTION, "--store", str(tokens), *GIT[:-1]]
+    request = "protocol=https\nhost=git.example.com\n\n"
+    for argv in (["git-credential", "get", *helper], ["git-credential", *helper, "get"]):
+        code, out, _, said = run(home, *argv, stdin=request)
+        assert (code, out.splitlines()[1]) == (0, "password=at-1"), said
+    code, _, _, said = run(home, "git-credential", "github")  # no operation: not git
+    assert code == 2, said
 
 
 def test_git_operations_the_helper_does_not_know_are_ignored(home: Path) -> None:

@@ -105,12 +105,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             answered = answer_from_store(argv)
-        except BrokenPipeError:
-            return _stdout_closed()
+            if answered is not None:
+                sys.stdout.flush()  # here, not at exit: a reader that went away is seen
+                return answered
+        except BrokenPipeError as error:
+            return _stdout_closed(error, debug)
         except Exception as error:
             return _unexpected(error, debug)
-        if answered is not None:
-            return answered
     from loctocat._text import one_line
     from loctocat.cli._exits import (
         EXIT_INTERRUPTED,
@@ -136,7 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
         else:
             _say_warnings()
-        return COMMANDS[args.command](args, Run(argv))
+        code = COMMANDS[args.command](args, Run(argv))
+        sys.stdout.flush()
+        return code
     except KeyboardInterrupt as error:
         _traceback(debug)
         print("Cancelled.", file=sys.stderr)
@@ -145,10 +148,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _traceback(debug)
         print(f"loctocat: {one_line(_in_flags(error))}", file=sys.stderr)
         return _event(args, error, _exit_code(error))
-    except BrokenPipeError:
-        return _stdout_closed()
+    except BrokenPipeError as error:
+        return _stdout_closed(error, debug)  # (no --events event: they go to stdout too)
     except Exception as error:
         return _event(args, error, _unexpected(error, debug))
+    finally:
+        _stop_saying_warnings()
 
 
 def _in_flags(error: Exception) -> str:
@@ -175,10 +180,22 @@ def _say_warnings() -> None:
             print(f"loctocat: warning: {one_line(record.getMessage())}", file=sys.stderr)
 
     logger = logging.getLogger("loctocat")
-    if not any(handler.get_name() == "loctocat-cli" for handler in logger.handlers):
+    if not any(handler.get_name() == _WARNINGS for handler in logger.handlers):
         handler = OneLine(logging.WARNING)
-        handler.set_name("loctocat-cli")
+        handler.set_name(_WARNINGS)
         logger.addHandler(handler)
+
+
+def _stop_saying_warnings() -> None:
+    """Take `_say_warnings`'s handler off again: `main()` may run inside a program of yours."""
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logger = logging.getLogger("loctocat")
+        for handler in [h for h in logger.handlers if h.get_name() == _WARNINGS]:
+            logger.removeHandler(handler)
+
+
+_WARNINGS = "loctocat-cli-warnings"
 
 
 def _unexpected(error: Exception, debug: bool) -> int:
@@ -193,16 +210,29 @@ def _unexpected(error: Exception, debug: bool) -> int:
     return EXIT_ERROR
 
 
-def _stdout_closed() -> int:
+def _stdout_closed(error: BrokenPipeError, debug: bool) -> int:
     """The program reading stdout stopped (`loctocat token | head -c 8`): end quietly, with
-    the exit code of a program SIGPIPE ended, as `cat` does."""
+    the exit code of a program SIGPIPE ended, as `cat` does. A pipe other than stdout that
+    broke is an unexpected error like any other."""
     import os
 
     from loctocat.cli._exits import EXIT_STDOUT_CLOSED
 
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass  # stdout it is
+    except (OSError, ValueError):
+        return EXIT_STDOUT_CLOSED
+    else:
+        return _unexpected(error, debug)
+    try:
+        stdout = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (main() run in a program)
+        return EXIT_STDOUT_CLOSED
     # What is still buffered for stdout goes nowhere, instead of failing again at exit.
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, stdout)
     os.close(devnull)
     return EXIT_STDOUT_CLOSED
 

@@ -664,17 +664,19 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         operation = argv[-1]
         if operation in _GIT_OPERATIONS:
             argv = [argv[0], operation, *argv[1:-1]]  # git appends the operation
-        elif not operation.startswith("-"):
+        elif not operation.startswith("-") and argv[1] not in _GIT_OPERATIONS:
             # gitcredentials(7): "If a helper receives any other operation, it should silently
             # ignore the request", so that git can add operations. Only when the rest is a
-            # helper's command line: otherwise the word is an option's value, not from git.
+            # helper's command line naming its server: otherwise the word is an option's
+            # value or the server's name, and the operation is missing.
             try:
                 args = parse([*argv[:-1], "store"])
             except UsageError:
                 pass
             else:
-                args.operation = operation
-                return args
+                if args.name is not None or args.issuer or args.auth_url or args.token_url:
+                    args.operation = operation
+                    return args
     args, extras = parser.parse_known_args(argv)
     if extras:
         subparsers: Any = next(
