@@ -146,10 +146,11 @@ def test_a_store_that_cannot_be_read_is_refused_before_the_flow(
 ) -> None:
     where = tmp_path / "a-directory"
     where.mkdir()  # where the token file should be: no login could be kept there
-    done = run_limited(env, "login", *manual(server, where))
-    assert done.returncode == EXIT_ERROR, done.stderr
-    assert "cannot read the token file" in one_error_line(done.stderr)
-    assert server.requests == []  # nobody was asked to approve a code for nothing
+    for started in ([], ["--start"]):  # --start: --finish would keep the token there
+        done = run_limited(env, "login", *manual(server, where), *started)
+        assert done.returncode == EXIT_ERROR, done.stderr
+        assert "cannot read the token file" in one_error_line(done.stderr)
+        assert server.requests == []  # nobody was asked to approve a code for nothing
 
 
 # --- an issued token is never thrown away (item 13) ---------------------------------------------

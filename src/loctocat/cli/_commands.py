@@ -20,6 +20,7 @@ from loctocat.cli._select import (
     describe_store,
     id_token_holder,
     index_for_fast_path,
+    readable_store,
     select,
 )
 from loctocat.errors import (
@@ -31,7 +32,6 @@ from loctocat.errors import (
 )
 
 if TYPE_CHECKING:
-    from loctocat.cli._select import Selection
     from loctocat.prompt import Prompt
 
 __all__ = ["COMMANDS", "Run"]
@@ -45,19 +45,6 @@ def _interactive() -> bool:
         return False
 
 
-def _readable_store(selection: Selection) -> None:
-    """Fail before anyone approves a code when the store cannot be read at all (a directory
-    where the token file should be, an unreachable Redis): the login could not be kept there.
-    An unreadable entry is no obstacle: the login replaces it."""
-    from loctocat.errors import StoreError
-
-    try:
-        selection.store.load(selection.authenticator.store_key())
-    except StoreError as error:
-        if not error.corrupt:
-            raise
-
-
 def _login(args: argparse.Namespace, run: Run) -> int:
     if args.events and args.json:
         raise UsageError("--events and --json: give one (the success event holds the token's data)")
@@ -68,7 +55,7 @@ def _login(args: argparse.Namespace, run: Run) -> int:
             raise UsageError("--print-token goes with --finish, which gets the token")
         return start_login(args, run) if args.start else finish_login(args, run)
     selection = select(args)
-    _readable_store(selection)
+    readable_store(selection)
     with selection.authenticator as authenticator:
         prompt: Prompt = QuietFailures()
         if args.events:

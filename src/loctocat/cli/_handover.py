@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING
 
 from loctocat.cli._exits import EXIT_ERROR, EXIT_OK, CommandFailed, UsageError
-from loctocat.cli._select import Selection, select
+from loctocat.cli._select import Selection, readable_store, select
 from loctocat.errors import AccessDenied, ExpiredToken, InvalidGrant
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ def start_login(args: argparse.Namespace, run: Run) -> int:
 
     selection = select(args)
     store = _pending_store(selection)
+    readable_store(selection)  # where --finish keeps the token: before a code is shown
     with selection.authenticator as authenticator:
         authenticator.ping()
         pending = authenticator.pending_login()

@@ -35,6 +35,7 @@ __all__ = [
     "describe_store",
     "id_token_holder",
     "index_for_fast_path",
+    "readable_store",
     "select",
     "selection_words",
     "split_scopes",
@@ -341,6 +342,19 @@ def _remember_metadata(issuer: str, metadata: Any) -> None:
     except (OSError, TypeError, ValueError):
         with contextlib.suppress(OSError):
             os.remove(temporary)
+
+
+def readable_store(selection: Selection) -> None:
+    """Fail before anyone approves a code when the store cannot be read at all (a directory
+    where the token file should be, an unreachable Redis): the login could not be kept there.
+    An unreadable entry is no obstacle: the login replaces it."""
+    from loctocat.errors import StoreError
+
+    try:
+        selection.store.load(selection.authenticator.store_key())
+    except StoreError as error:
+        if not error.corrupt:
+            raise
 
 
 def selection_words(args: argparse.Namespace, *, without: Sequence[str] = ()) -> list[str]:
