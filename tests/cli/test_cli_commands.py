@@ -218,6 +218,11 @@ def test_a_login_by_issuer_is_used_and_forgotten_while_the_issuer_is_down(
     # The issuer cannot be reached now (an outage, no network). The options in another order
     # than any run before: nothing from the stored-token path's index.
     selection = ["--client-id", "cli-client", "--store", str(store), "--issuer", issuer]
+    remembered = tmp_path / "cache" / "loctocat" / "discovery.json"
+    assert remembered.stat().st_mode & 0o777 == 0o600
+    remembered.chmod(0o666)  # others could have changed where codes and tokens go: unused
+    assert run(env, "token", *selection, "--no-login").returncode == EXIT_NETWORK
+    remembered.chmod(0o600)
     token = run(env, "token", *selection, "--no-login")
     assert (token.returncode, token.stdout) == (EXIT_OK, login.stdout), token.stderr
     forgotten = run(env, "logout", *selection, "--no-revoke")

@@ -273,12 +273,15 @@ def _from_issuer(
     last read: the login's store key names its token endpoint, so without it a stored token
     could be neither used nor forgotten (`logout --no-revoke`) during an outage."""
     from loctocat.auth import Authenticator, _discovered
-    from loctocat.errors import ProtocolError, ServerError, TransportError
+    from loctocat.errors import ServerError, TransportError
 
     try:
         authenticator = Authenticator.from_issuer(issuer, client_id, scopes, **options)
-    except (TransportError, ServerError, ProtocolError) as error:
-        remembered = _remembered_metadata(issuer)
+    except (TransportError, ServerError) as error:
+        # Only when the server is unreachable or failing (5xx): a document it now refuses to
+        # vouch for (another issuer, an http:// endpoint) is not replaced by the old one.
+        unavailable = isinstance(error, TransportError) or (error.status_code or 0) >= 500
+        remembered = _remembered_metadata(issuer) if unavailable else None
         if remembered is None:
             raise
         import logging
@@ -298,10 +301,17 @@ def _metadata_path() -> str:
 
 
 def _read_remembered() -> dict[str, Any]:
+    """What the file holds, if it is the user's own and no one else may write it (it says
+    where the next login's code and the refresh token go)."""
     import json
 
+    from loctocat.cli._fast import _private
+
+    path = _metadata_path()
+    if not _private(path):
+        return {}
     try:
-        with open(_metadata_path(), encoding="utf-8") as file:
+        with open(path, encoding="utf-8") as file:
             remembered = json.load(file)
     except (OSError, ValueError):
         return {}
@@ -309,16 +319,20 @@ def _read_remembered() -> dict[str, Any]:
 
 
 def _remembered_metadata(issuer: str) -> Any:
-    """The `ServerMetadata` last read for `issuer`, or None."""
-    from loctocat._lifecycle import ServerMetadata
+    """The `ServerMetadata` last read for `issuer` (checked again as discovery checks it:
+    it names this issuer), or None."""
+    from loctocat._lifecycle import ServerMetadata, issuer_matches
 
     fields = _read_remembered().get(issuer)
     if not isinstance(fields, dict):
         return None
     try:
-        return ServerMetadata(**fields)
+        metadata = ServerMetadata(**fields)
     except TypeError:  # written by another version
         return None
+    if not isinstance(metadata.issuer, str) or not issuer_matches(issuer, metadata.issuer):
+        return None
+    return metadata
 
 
 def _remember_metadata(issuer: str, metadata: Any) -> None:
@@ -336,7 +350,9 @@ def _remember_metadata(issuer: str, metadata: Any) -> None:
     temporary = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        with open(temporary, "w", encoding="utf-8") as file:
+        # Private, and never through a link someone left in the temporary file's place.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
             json.dump(remembered, file)
         os.replace(temporary, path)
     except (OSError, TypeError, ValueError):
