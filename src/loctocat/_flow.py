@@ -94,8 +94,8 @@ class Quirks:
     #: What to tell a person about a service-specific error code (GitHub: device_flow_disabled).
     error_hints: Mapping[str, str] = field(default_factory=dict)
     #: Where the service puts its error code instead of `error` (Twitch: `{"status": 400,
-    #: "message": "authorization_pending"}`). Read only from non-2xx answers, and there before
-    #: `error`, which such a service fills with the HTTP status's name, if at all.
+    #: "message": "authorization_pending"}`). Read only from non-2xx answers whose `error` is
+    #: missing or only the HTTP status's name (Twitch's refresh: "Bad Request").
     error_field: str | None = None
     #: Whether the device authorization request carries the client's secret. False: only
     #: `client_id`, in the body (Zoom's own example); the token requests still carry it.
@@ -691,12 +691,11 @@ def _oauth_error_code(
     """The error code of an answer (see `oauth_error`), as a non-empty string, or None."""
     if data is None:
         return None
-    # The service's own field first: where it has one, `error` holds at most the HTTP status's
-    # name (Twitch: {"error": "Bad Request", "status": 400, "message": "Invalid refresh token"}).
     if (
         quirks.error_field is not None
         and not 200 <= response.status_code < 300
         and data.get(quirks.error_field) is not None
+        and _no_error_code(data.get("error"), response.status_code)
     ):
         code = data[quirks.error_field]
     elif "error" in data:
@@ -704,6 +703,19 @@ def _oauth_error_code(
     else:
         return None
     return code if isinstance(code, str) and code else repr(code)
+
+
+def _no_error_code(error: object, status_code: int) -> bool:
+    """Whether an answer's `error` holds no error code: none, or the HTTP status's name, as in
+    Twitch's {"error": "Bad Request", "status": 400, "message": "Invalid refresh token"}."""
+    if error is None:
+        return True
+    from http import HTTPStatus  # (only for services with their own error field)
+
+    try:
+        return bool(error == HTTPStatus(status_code).phrase)
+    except ValueError:  # a status with no name
+        return False
 
 
 def _meaning(code: str | None, quirks: Quirks) -> str | None:

@@ -108,6 +108,27 @@ def test_twitch_errors_in_message_raise_their_class(
             auth.poll()
 
 
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        # The OAuth code in `error` wins over the service's field, which then only describes.
+        (b'{"error":"access_denied","message":"Bad Request"}', AccessDenied),
+        # `error` holding only the HTTP status's name leaves the code to the service's field.
+        (b'{"error":"Bad Request","status":400,"message":"access_denied"}', AccessDenied),
+    ],
+)
+def test_an_oauth_code_in_error_wins_over_the_services_own_field(
+    twitch: Case, body: bytes, error: type[Exception]
+) -> None:
+    server = make_server(twitch)
+    server.plan(Fault(body=body, status=400))
+    with httpx.Client(transport=server.transport()) as client:
+        auth = build(twitch, client, asynchronous=False, via="provider")
+        auth.ping()
+        with pytest.raises(error):
+            auth.poll()
+
+
 def test_a_message_field_is_no_error_for_other_services(microsoft: Case) -> None:
     """Only a service whose quirks say so has its errors read from "message"."""
     server = make_server(microsoft)
