@@ -366,14 +366,20 @@ def expire(auth: Authenticator) -> None:
     auth.store.save(auth.store_key(), dataclasses.replace(stored, expires_at=past))
 
 
+def logged_in(server: FakeAuthorizationServer, store: TokenStore) -> Authenticator:
+    """An authenticator on `store` that has logged in once."""
+    auth = Authenticator(**options(server, store=store))
+    auth.get_token(prompt=Person(server))
+    return auth
+
+
 def test_a_refreshed_token_the_store_did_not_take_is_used_and_stored_next_time(
     server: FakeAuthorizationServer,
 ) -> None:
     # Refresh tokens rotate: the stored one is spent once the refresh that was not stored
     # happened, so only the token kept in memory can go on without a new login.
     store = FullOnce()
-    auth = Authenticator(**options(server, store=store))
-    auth.get_token(prompt=Person(server))
+    auth = logged_in(server, store)
     expire(auth)
     store.full = True
     with pytest.raises(StoreError, match="kept in memory"):
@@ -416,24 +422,22 @@ def test_a_login_after_a_spent_refresh_token_is_the_one_get_token_uses(
 ) -> None:
     # tokens.md: refresh(), and on InvalidGrant authenticate(); get_token() then goes on
     # with the new login, not with the stored token whose refresh token is spent.
-    auth = Authenticator(**options(server, store=store))
-    auth.get_token(prompt=Person(server))
+    auth = logged_in(server, store)
     elsewhere = Authenticator(**options(server))  # no store: its refresh is not shared
     elsewhere.token = auth.token
     elsewhere.refresh()
     with pytest.raises(InvalidGrant):
         auth.refresh()
-    logged_in = auth.authenticate(prompt=Person(server))
+    new_login = auth.authenticate(prompt=Person(server))
     refreshes = requests_of(server, "refresh_token")
-    assert auth.get_token(login=False) == logged_in
+    assert auth.get_token(login=False) == new_login
     assert requests_of(server, "refresh_token") == refreshes  # valid: nothing sent
 
 
 def test_a_token_someone_else_stored_still_wins_over_the_one_held(
     server: FakeAuthorizationServer, store: TokenStore
 ) -> None:
-    auth = Authenticator(**options(server, store=store))
-    auth.get_token(prompt=Person(server))
+    auth = logged_in(server, store)
     other = Authenticator(**options(server, store=store))
     renewed = other.refresh()
     assert auth.get_token(login=False) == renewed
@@ -445,8 +449,7 @@ def test_a_token_renewed_elsewhere_is_held_even_when_the_call_that_found_it_fail
     # A holds X; B renews it to S (X's refresh token is spent). A's next call finds S but
     # fails (the server is down for a moment): A must go on with S, not with X.
     store = MemoryTokenStore()
-    auth = Authenticator(**options(server, store=store))
-    auth.get_token(prompt=Person(server))
+    auth = logged_in(server, store)
     renewed = Authenticator(**options(server, store=store)).refresh()
     expire(auth)  # both the token A holds and S in the store: the next call must refresh
     port = int(server.base_url.rsplit(":", 1)[1])
@@ -520,8 +523,7 @@ def test_logout_says_whether_the_token_was_revoked(
     auth.get_token(prompt=Person(server))
     assert auth.logout() is False  # no revocation endpoint: only forgotten
     assert store.load(auth.store_key()) is None
-    auth = Authenticator(**options(server, store=store))
-    auth.get_token(prompt=Person(server))
+    auth = logged_in(server, store)
     assert auth.logout(revoke=False) is False
     assert server.revoked_tokens == []
 
@@ -645,8 +647,7 @@ def test_requests_refused_together_renew_once_whatever_auth_objects_they_use(
 def test_logout_revokes_the_token_held_and_the_one_stored(
     server: FakeAuthorizationServer, store: TokenStore
 ) -> None:
-    auth = Authenticator(**options(server, store=store))
-    auth.get_token(prompt=Person(server))
+    auth = logged_in(server, store)
     stored = auth.token
     auth.authenticate(prompt=Person(server))  # a new login, held but not stored
     held = auth.token
