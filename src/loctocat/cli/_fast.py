@@ -133,15 +133,25 @@ def _remember(
     }
     while len(entries) > INDEX_SIZE:
         entries.pop(next(iter(entries)))
+    write_private_json(path, {"version": 1, "entries": entries})
+
+
+def write_private_json(path: str, document: Any) -> None:
+    """Replace the file at `path` with `document`, readable by the user alone (best effort:
+    what loctocat keeps in its cache directory only saves time or helps in an outage)."""
+    temporary = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        temporary = f"{path}.{os.getpid()}.tmp"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as file:
-            json.dump({"version": 1, "entries": entries}, file)
+        # Never through a link someone left in the temporary file's place.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            json.dump(document, file)
         os.replace(temporary, path)
-    except OSError:
-        pass
+    except (OSError, TypeError, ValueError):
+        import contextlib  # (only here: the stored-token path loads as little as it can)
+
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
 
 
 def _read_index(path: str) -> dict[str, Any]:
@@ -156,7 +166,7 @@ def _read_index(path: str) -> dict[str, Any]:
     return entries if isinstance(entries, dict) else {}
 
 
-def _private(path: str) -> bool:
+def private(path: str) -> bool:
     """Whether the file is the user's own and no one else may write it."""
     try:
         status = os.stat(path)
@@ -174,7 +184,7 @@ def _stored(entry: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if len(config) != 2 or not isinstance(config[0], str) or _file_state(config[0]) != config[1]:
         return None  # the config file changed: what the command line means may have too
-    if not _private(token_file):
+    if not private(token_file):
         return None
     try:
         with open(token_file, encoding="utf-8") as file:

@@ -7,7 +7,6 @@ win over the config file), lets the library check them, and says its errors with
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import sys
@@ -305,10 +304,10 @@ def _read_remembered() -> dict[str, Any]:
     where the next login's code and the refresh token go)."""
     import json
 
-    from loctocat.cli._fast import _private
+    from loctocat.cli._fast import private
 
     path = _metadata_path()
-    if not _private(path):
+    if not private(path):
         return {}
     try:
         with open(path, encoding="utf-8") as file:
@@ -338,26 +337,15 @@ def _remembered_metadata(issuer: str) -> Any:
 def _remember_metadata(issuer: str, metadata: Any) -> None:
     """Keep the document `issuer` gave (best effort: it only matters during an outage)."""
     import dataclasses
-    import json
+
+    from loctocat.cli._fast import write_private_json
 
     remembered = _read_remembered()
     fields = {f.name: getattr(metadata, f.name) for f in dataclasses.fields(metadata)}
     fields["document"] = dict(fields["document"])
-    if remembered.get(issuer) == fields:
-        return
-    remembered[issuer] = fields
-    path = _metadata_path()
-    temporary = f"{path}.{os.getpid()}.tmp"
-    try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        # Private, and never through a link someone left in the temporary file's place.
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump(remembered, file)
-        os.replace(temporary, path)
-    except (OSError, TypeError, ValueError):
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
+    if remembered.get(issuer) != fields:
+        remembered[issuer] = fields
+        write_private_json(_metadata_path(), remembered)
 
 
 def readable_store(selection: Selection) -> None:
